@@ -1,0 +1,256 @@
+//! The audit trail: one syslog line per decision.
+//!
+//! RFC 3164 datagrams, facility authpriv, ident `pairshell`, sent to the
+//! socket the config names (normally `/dev/log`). Each line is `key=value`
+//! pairs; a value that is not plainly safe is double-quoted with `\"`, `\\`
+//! and `\xNN` escapes, so a guest's request can never forge a field, break
+//! a line, or put terminal escapes into an admin's log viewer.
+//! `grep guest=alice` is then one guest's whole trail.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
+
+/// How serious an event is, mapped to syslog severities.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Severity {
+    /// Joins, leaves, host actions.
+    Notice,
+    /// Refusals.
+    Warning,
+}
+
+/// One audit line under construction.
+#[derive(Debug)]
+#[must_use]
+pub struct Event {
+    severity: Severity,
+    line: String,
+}
+
+impl Event {
+    pub fn new(name: &str) -> Event {
+        let severity = if name == "deny" {
+            Severity::Warning
+        } else {
+            Severity::Notice
+        };
+        Event {
+            severity,
+            line: format!("event={}", escape(name)),
+        }
+    }
+
+    /// Add `key=value`; the value is escaped as needed.
+    pub fn field(mut self, key: &str, value: impl AsRef<str>) -> Event {
+        let _ = write!(self.line, " {key}={}", escape(value.as_ref()));
+        self
+    }
+
+    /// Add `key=value` when there is a value.
+    pub fn opt(self, key: &str, value: Option<impl AsRef<str>>) -> Event {
+        match value {
+            Some(v) => self.field(key, v),
+            None => self,
+        }
+    }
+
+    #[cfg(test)]
+    pub fn line(&self) -> &str {
+        &self.line
+    }
+}
+
+/// Escape a value for a `key=value` line. Safe text passes unchanged;
+/// anything else is quoted, with control and non-ASCII bytes as `\xNN`.
+pub fn escape(value: &str) -> String {
+    escape_bytes(value.as_bytes())
+}
+
+pub fn escape_bytes(value: &[u8]) -> String {
+    let plain = !value.is_empty()
+        && value
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/@+-,".contains(b));
+    if plain {
+        // All bytes are ASCII, so this is valid UTF-8.
+        return String::from_utf8_lossy(value).into_owned();
+    }
+    let mut out = String::with_capacity(value.len() + 2);
+    out.push('"');
+    for &b in value {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Where audit lines go, and whether failing to write one stops a login.
+pub struct Audit {
+    socket: PathBuf,
+    required: bool,
+    logger: Option<Logger<LoggerBackend, Formatter3164>>,
+}
+
+/// A line that had to be written and could not be.
+#[derive(Debug)]
+pub struct AuditUnavailable {
+    pub socket: PathBuf,
+    pub reason: String,
+}
+
+impl Audit {
+    pub fn new(socket: &Path, required: bool) -> Audit {
+        Audit {
+            socket: socket.to_path_buf(),
+            required,
+            logger: None,
+        }
+    }
+
+    /// Audit to `/dev/log`, best effort: used before the config is known.
+    pub fn fallback() -> Audit {
+        Audit::new(Path::new("/dev/log"), false)
+    }
+
+    /// Write one line. When it cannot be sent: if audit is required, the
+    /// error is returned (the caller refuses the login); otherwise the line
+    /// goes to stderr.
+    pub fn write(&mut self, event: Event) -> Result<(), AuditUnavailable> {
+        match self.send(&event) {
+            Ok(()) => Ok(()),
+            Err(reason) if self.required => Err(AuditUnavailable {
+                socket: self.socket.clone(),
+                reason,
+            }),
+            Err(_) => {
+                eprintln!("pairshell: audit: {}", event.line);
+                Ok(())
+            }
+        }
+    }
+
+    /// Write a line whose loss must not change the outcome (a refusal is a
+    /// refusal either way): on failure it goes to stderr.
+    pub fn write_best_effort(&mut self, event: Event) {
+        if self.send(&event).is_err() {
+            eprintln!("pairshell: audit: {}", event.line);
+        }
+    }
+
+    fn send(&mut self, event: &Event) -> Result<(), String> {
+        // One retry with a fresh socket: the syslog daemon may have been
+        // restarted during a long session, leaving our socket connected to
+        // nothing.
+        for _ in 0..2 {
+            if self.logger.is_none() {
+                self.logger = Some(self.connect()?);
+            }
+            let logger = self.logger.as_mut().expect("just connected");
+            let sent = match event.severity {
+                Severity::Notice => logger.notice(&event.line),
+                Severity::Warning => logger.warning(&event.line),
+            };
+            match sent {
+                Ok(()) => return Ok(()),
+                Err(_) => self.logger = None,
+            }
+        }
+        Err(format!("cannot send to {}", self.socket.display()))
+    }
+
+    fn connect(&self) -> Result<Logger<LoggerBackend, Formatter3164>, String> {
+        let formatter = Formatter3164 {
+            facility: Facility::LOG_AUTHPRIV,
+            hostname: None,
+            process: "pairshell".into(),
+            pid: std::process::id(),
+        };
+        syslog::unix_custom(formatter, &self.socket)
+            .map_err(|e| format!("cannot connect to {}: {e}", self.socket.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_values_pass_unchanged() {
+        assert_eq!(escape("alice"), "alice");
+        assert_eq!(escape("SHA256:abc+/def"), "SHA256:abc+/def");
+        assert_eq!(escape("203.0.113.5"), "203.0.113.5");
+    }
+
+    #[test]
+    fn log_injection_is_escaped() {
+        // A request that tries to end the line and forge a second event.
+        assert_eq!(
+            escape("api\nevent=join guest=root"),
+            "\"api\\x0aevent=join guest=root\""
+        );
+        assert_eq!(escape("a b"), "\"a b\"");
+        assert_eq!(escape("x\" guest=\"root"), "\"x\\\" guest=\\\"root\"");
+        assert_eq!(escape("\x1b[31m"), "\"\\x1b[31m\"");
+        assert_eq!(escape("a\\b"), "\"a\\\\b\"");
+        assert_eq!(escape(""), "\"\"");
+        assert_eq!(escape("é"), "\"\\xc3\\xa9\"");
+        assert_eq!(escape("k=v"), "\"k=v\"");
+    }
+
+    #[test]
+    fn event_builds_key_value_line() {
+        let e = Event::new("deny")
+            .field("guest", "alice")
+            .field("request", "api; id")
+            .opt("host", None::<&str>)
+            .opt("session", Some("api"));
+        assert_eq!(
+            e.line(),
+            "event=deny guest=alice request=\"api; id\" session=api"
+        );
+        assert_eq!(e.severity, Severity::Warning);
+    }
+
+    #[test]
+    fn unreachable_socket_is_an_error_only_when_required() {
+        let dir = std::env::temp_dir().join(format!("pairshell-audit-{}", std::process::id()));
+        let missing = dir.join("nothing-here.sock");
+        let mut required = Audit::new(&missing, true);
+        assert!(required.write(Event::new("join")).is_err());
+        let mut optional = Audit::new(&missing, false);
+        assert!(optional.write(Event::new("join")).is_ok());
+    }
+
+    #[test]
+    fn lines_reach_a_datagram_receiver_as_rfc3164_authpriv() {
+        use std::os::unix::net::UnixDatagram;
+        let dir = std::env::temp_dir().join(format!("pairshell-audit-rx-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.sock");
+        let _ = std::fs::remove_file(&path);
+        let rx = UnixDatagram::bind(&path).unwrap();
+        let mut audit = Audit::new(&path, true);
+        audit
+            .write(Event::new("join").field("guest", "alice"))
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = rx.recv(&mut buf).unwrap();
+        let msg = std::str::from_utf8(&buf[..n]).unwrap();
+        // authpriv (10) * 8 + notice (5) = 85
+        assert!(msg.starts_with("<85>"), "{msg}");
+        assert!(
+            msg.ends_with(&format!("pairshell[{}]: event=join guest=alice", std::process::id())),
+            "{msg}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,173 @@
+//! `pairshell authorized-keys USER TYPE BASE64`, for sshd's
+//! `AuthorizedKeysCommand … %u %t %k`.
+//!
+//! sshd runs this for every key a client *offers*, before the client proves
+//! it holds the private key. So it must not log, write, or otherwise act: a
+//! key that is only offered is not a login. It prints one authorized_keys
+//! line for a current guest's key when USER is the pair account, and nothing
+//! otherwise. Errors go to stderr, which sshd logs.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use jiff::Timestamp;
+
+use crate::cli;
+use crate::config;
+use crate::policy::{self, KeyOwner};
+
+pub fn run(config: Option<&Path>, user: &str, key_type: &str, base64: &str) -> ExitCode {
+    let path = cli::config_path(config);
+    let (abs, config) = match config::load_main(&path) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("pairshell: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if user != config.pair_user {
+        return ExitCode::SUCCESS;
+    }
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("pairshell: cannot find this program's path: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match line(&config, &exe, &abs, key_type, base64, Timestamp::now()) {
+        Ok(Some(line)) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pairshell: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The authorized_keys line for this key, if it belongs to a current guest.
+pub fn line(
+    config: &config::Config,
+    exe: &Path,
+    config_path: &Path,
+    key_type: &str,
+    base64: &str,
+    now: Timestamp,
+) -> Result<Option<String>, String> {
+    // Only a well-formed key reaches the output: the line is parsed by sshd,
+    // so nothing from argv may add options or a second key to it.
+    if config::KeyText::parse(&format!("{key_type} {base64}")).is_err() {
+        return Ok(None);
+    }
+    let guest = match policy::guest_for_key(config, key_type, base64, now) {
+        KeyOwner::Current(_, guest) => guest,
+        KeyOwner::Expired(..) | KeyOwner::Unknown => return Ok(None),
+    };
+    let exe = quotable(exe)?;
+    let config_path = quotable(config_path)?;
+    let mut options = format!("restrict,pty,command=\"{exe} --config {config_path} login\"");
+    if let Some(expires) = guest.expires {
+        let utc = expires.to_zoned(jiff::tz::TimeZone::UTC);
+        options.push_str(&format!(
+            ",expiry-time=\"{}\"",
+            utc.strftime("%Y%m%d%H%M%SZ")
+        ));
+    }
+    Ok(Some(format!("{options} {key_type} {base64}")))
+}
+
+/// A path that can stand inside `command="…"` unquoted: no quotes,
+/// backslashes, whitespace or control characters.
+fn quotable(path: &Path) -> Result<&str, String> {
+    let s = path
+        .to_str()
+        .ok_or_else(|| format!("{} is not UTF-8", path.display()))?;
+    if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\') {
+        return Err(format!(
+            "{s:?} cannot be used in an authorized_keys command; choose a path without spaces or quotes"
+        ));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_main;
+
+    const KEY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIHHmH87JMx9IK02wyyeWgGNAarghUgFgSh18V9rHoAPA";
+
+    fn config(expires: &str) -> config::Config {
+        parse_main(
+            Path::new("/c"),
+            &format!("pair_user = \"pair\"\n[guests.alice]\nkeys = [\"ssh-ed25519 {KEY} a@b\"]\n{expires}"),
+        )
+        .unwrap()
+    }
+
+    fn now() -> Timestamp {
+        "2026-11-20T12:00:00Z".parse().unwrap()
+    }
+
+    fn get(c: &config::Config, t: &str, k: &str) -> Option<String> {
+        line(
+            c,
+            Path::new("/usr/local/bin/pairshell"),
+            Path::new("/etc/pairshell/pairshell.toml"),
+            t,
+            k,
+            now(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn guest_key_gets_the_forced_command_line() {
+        assert_eq!(
+            get(&config(""), "ssh-ed25519", KEY).unwrap(),
+            format!("restrict,pty,command=\"/usr/local/bin/pairshell --config /etc/pairshell/pairshell.toml login\" ssh-ed25519 {KEY}")
+        );
+    }
+
+    #[test]
+    fn expiry_becomes_expiry_time_in_utc() {
+        let c = config("expires = 2026-12-31T19:00:00+01:00\n");
+        let l = get(&c, "ssh-ed25519", KEY).unwrap();
+        assert!(l.contains(",expiry-time=\"20261231180000Z\" ssh-ed25519 "), "{l}");
+    }
+
+    #[test]
+    fn expired_or_unknown_key_gets_nothing() {
+        let c = config("expires = 2026-01-01T00:00:00Z\n");
+        assert_eq!(get(&c, "ssh-ed25519", KEY), None);
+        assert_eq!(get(&config(""), "ssh-rsa", KEY), None);
+        assert_eq!(get(&config(""), "ssh-ed25519", "AAAAAAAAAAAAAAAAAAAA"), None);
+    }
+
+    #[test]
+    fn option_injection_through_key_arguments_is_refused() {
+        // sshd passes %t and %k from the client's offer; they must not be able
+        // to smuggle options or a second key into the printed line.
+        let c = config("");
+        assert_eq!(get(&c, "ssh-ed25519 AAAA,command=\"sh\"", KEY), None);
+        assert_eq!(get(&c, "ssh-ed25519", &format!("{KEY}\nssh-ed25519 {KEY}")), None);
+        assert_eq!(get(&c, "", ""), None);
+    }
+
+    #[test]
+    fn unquotable_paths_are_refused() {
+        let c = config("");
+        let r = line(
+            &c,
+            Path::new("/opt/pair shell/pairshell"),
+            Path::new("/etc/p.toml"),
+            "ssh-ed25519",
+            KEY,
+            now(),
+        );
+        assert!(r.is_err());
+    }
+}

@@ -1,0 +1,401 @@
+//! The admin's main config and the hosts' session files: schema and loading.
+//!
+//! Loading is where trust is decided: [`load_main`] believes only a root-owned
+//! file in root-owned directories, [`load_host`] only a file owned by the host
+//! it is named after. Both refuse unknown fields (a typo such as `read_wirte`
+//! must not silently drop a restriction) and report errors by file, line and
+//! column. Values are checked as they are deserialized, so every later stage
+//! can rely on names and paths being well formed.
+//!
+//! Keys are kept as text and only checked for shape here: the login path
+//! compares the one presented key against them without decoding thousands of
+//! keys it does not need. `pairshell check` decodes them all.
+
+pub mod check;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use nix::unistd::{Uid, User};
+use serde::{Deserialize, Deserializer};
+
+use crate::error::Error;
+use crate::request::{is_guest_name, is_login_name, is_session_name};
+use crate::trust::{self, Owner};
+
+/// Largest main config read (50,000 keys fit comfortably).
+const MAX_MAIN: u64 = 64 << 20;
+/// Largest host file read.
+const MAX_HOST: u64 = 1 << 20;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The shared account guests log in as.
+    pub pair_user: String,
+    #[serde(default = "default_tmux", deserialize_with = "absolute_path")]
+    pub tmux: PathBuf,
+    #[serde(default = "default_hosts_dir", deserialize_with = "absolute_path")]
+    pub hosts_dir: PathBuf,
+    #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
+    pub guests: BTreeMap<GuestName, Guest>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    #[serde(default = "default_syslog_socket", deserialize_with = "absolute_path")]
+    pub syslog_socket: PathBuf,
+    /// Refuse a login whose audit line cannot be written.
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            syslog_socket: default_syslog_socket(),
+            required: true,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guest {
+    #[serde(default)]
+    pub keys: Vec<KeyText>,
+    #[serde(default, deserialize_with = "timestamp")]
+    pub expires: Option<Timestamp>,
+}
+
+/// A host's file: the sessions that host shares.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostFile {
+    #[serde(default)]
+    pub sessions: BTreeMap<SessionName, Share>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Share {
+    #[serde(deserialize_with = "absolute_path")]
+    pub socket: PathBuf,
+    #[serde(default)]
+    pub read_write: Vec<GuestName>,
+    #[serde(default)]
+    pub read_only: Vec<GuestName>,
+    #[serde(default, deserialize_with = "timestamp")]
+    pub expires: Option<Timestamp>,
+}
+
+/// A host's login and what their file says.
+#[derive(Debug)]
+pub struct Host {
+    pub login: String,
+    pub uid: Uid,
+    pub file: HostFile,
+}
+
+/// A public key as written in the config: `TYPE BASE64 [COMMENT]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyText {
+    pub key_type: String,
+    pub base64: String,
+}
+
+macro_rules! name_type {
+    ($name:ident, $check:path, $what:literal) => {
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::borrow::Borrow<str> for $name {
+            fn borrow(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                if $check(&s) {
+                    Ok($name(s))
+                } else {
+                    Err(serde::de::Error::custom(format!(
+                        concat!("invalid ", $what, " {:?}: use letters, digits, '_' and '-', starting with a letter, digit or '_'"),
+                        s
+                    )))
+                }
+            }
+        }
+    };
+}
+
+name_type!(GuestName, is_guest_name, "guest name");
+name_type!(SessionName, is_session_name, "session name");
+
+impl<'de> Deserialize<'de> for KeyText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        KeyText::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+impl KeyText {
+    /// Check the shape of `TYPE BASE64 [COMMENT]` without decoding the key.
+    pub fn parse(s: &str) -> Result<KeyText, String> {
+        let mut words = s.split_ascii_whitespace();
+        let (Some(key_type), Some(base64)) = (words.next(), words.next()) else {
+            return Err(format!(
+                "invalid key {s:?}: expected \"TYPE BASE64 [COMMENT]\", as in a .pub file"
+            ));
+        };
+        let type_ok = !key_type.is_empty()
+            && key_type
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-@._".contains(&b));
+        let b64_ok = base64
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b));
+        if !type_ok || !b64_ok || base64.len() < 16 {
+            return Err(format!(
+                "invalid key {s:?}: expected \"TYPE BASE64 [COMMENT]\", as in a .pub file"
+            ));
+        }
+        Ok(KeyText {
+            key_type: key_type.to_string(),
+            base64: base64.to_string(),
+        })
+    }
+}
+
+fn default_tmux() -> PathBuf {
+    PathBuf::from("/usr/bin/tmux")
+}
+
+fn default_hosts_dir() -> PathBuf {
+    PathBuf::from("/etc/pairshell/hosts.d")
+}
+
+fn default_syslog_socket() -> PathBuf {
+    PathBuf::from("/dev/log")
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn absolute_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+    let p = PathBuf::deserialize(d)?;
+    if p.is_absolute() {
+        Ok(p)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "path {:?} must be absolute",
+            p.display()
+        )))
+    }
+}
+
+/// A TOML offset date-time (`2026-12-31T18:00:00Z`). A date-time without a
+/// zone is refused: whose midnight would it be?
+fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Error> {
+    let dt = toml::value::Datetime::deserialize(d)?;
+    if dt.date.is_none() || dt.time.is_none() || dt.offset.is_none() {
+        return Err(serde::de::Error::custom(format!(
+            "expiry {dt} needs a date, a time and a zone, e.g. 2026-12-31T18:00:00Z"
+        )));
+    }
+    dt.to_string()
+        .parse::<Timestamp>()
+        .map(Some)
+        .map_err(|e| serde::de::Error::custom(format!("expiry {dt}: {e}")))
+}
+
+/// Load the main config. Refuses a file not owned by root, writable by group
+/// or other, or in a directory others could write.
+pub fn load_main(path: &Path) -> Result<(PathBuf, Config), Error> {
+    let (abs, text) = trust::read_root_file(path, MAX_MAIN)?;
+    let config = parse_main(&abs, &text)?;
+    Ok((abs, config))
+}
+
+/// Parse a main config's text (no file checks); `file` is for messages.
+pub fn parse_main(file: &Path, text: &str) -> Result<Config, Error> {
+    let config: Config = toml::from_str(text).map_err(|e| Error::from_toml(file, text, &e))?;
+    if !is_login_name(&config.pair_user) {
+        return Err(Error::Invalid {
+            path: file.to_path_buf(),
+            message: format!("pair_user {:?} is not a valid login name", config.pair_user),
+        });
+    }
+    Ok(config)
+}
+
+/// Parse a host file's text (no file checks).
+pub fn parse_host(file: &Path, text: &str) -> Result<HostFile, Error> {
+    toml::from_str(text).map_err(|e| Error::from_toml(file, text, &e))
+}
+
+/// The path of `login`'s file in `hosts_dir`.
+pub fn host_path(hosts_dir: &Path, login: &str) -> PathBuf {
+    hosts_dir.join(format!("{login}.toml"))
+}
+
+/// Load one host's file. It must be owned by that host (or root) and not
+/// writable by group or other; the host must exist as a Unix user.
+pub fn load_host(hosts_dir: &Path, login: &str) -> Result<Host, Error> {
+    let path = host_path(hosts_dir, login);
+    let user = User::from_name(login)
+        .map_err(|e| Error::io(&path, e.into()))?
+        .ok_or_else(|| Error::Invalid {
+            path: path.clone(),
+            message: format!("there is no user {login:?} on this system"),
+        })?;
+    let text = trust::read_trusted(&path, Owner::UserOrRoot(user.uid), MAX_HOST)?;
+    let file = parse_host(&path, &text)?;
+    Ok(Host {
+        login: login.to_string(),
+        uid: user.uid,
+        file,
+    })
+}
+
+/// The hosts that have a file in `hosts_dir`, sorted by login. A file whose
+/// name is not `<valid login>.toml` is not a host file and is ignored.
+pub fn host_logins(hosts_dir: &Path) -> Result<Vec<String>, Error> {
+    trust::check_root_path(hosts_dir)?;
+    let entries = std::fs::read_dir(hosts_dir).map_err(|e| Error::io(hosts_dir, e))?;
+    let mut logins = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io(hosts_dir, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(login) = name.strip_suffix(".toml") {
+            if is_login_name(login) {
+                logins.push(login.to_string());
+            }
+        }
+    }
+    logins.sort_unstable();
+    Ok(logins)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBa2mVXo3JFm9t1ixaTN0CNnxdtZs+XDA4y7gCg3vVY alice@laptop";
+
+    fn parse(text: &str) -> Result<Config, Error> {
+        parse_main(Path::new("/etc/pairshell/pairshell.toml"), text)
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let c = parse(&format!(
+            r#"
+pair_user = "pair"
+tmux = "/usr/bin/tmux"
+hosts_dir = "/etc/pairshell/hosts.d"
+[audit]
+syslog_socket = "/dev/log"
+required = false
+[guests.alice]
+keys = ["{KEY}"]
+expires = 2026-12-31T18:00:00Z
+"#
+        ))
+        .unwrap();
+        assert_eq!(c.pair_user, "pair");
+        assert!(!c.audit.required);
+        let alice = &c.guests["alice"];
+        assert_eq!(alice.keys[0].key_type, "ssh-ed25519");
+        assert_eq!(
+            alice.expires.unwrap(),
+            "2026-12-31T18:00:00Z".parse::<Timestamp>().unwrap()
+        );
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let c = parse("pair_user = \"pair\"\n").unwrap();
+        assert_eq!(c.tmux, Path::new("/usr/bin/tmux"));
+        assert_eq!(c.hosts_dir, Path::new("/etc/pairshell/hosts.d"));
+        assert_eq!(c.audit.syslog_socket, Path::new("/dev/log"));
+        assert!(c.audit.required, "audit is required unless the admin says otherwise");
+    }
+
+    #[test]
+    fn syntax_error_names_file_line_and_column() {
+        let err = parse("pair_user = \"pair\"\n[guests.alice]\nkeys = [\"x\"\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("/etc/pairshell/pairshell.toml:3:"), "{msg}");
+    }
+
+    #[test]
+    fn typo_in_a_field_is_an_error_not_a_silent_default() {
+        let err = parse_host(
+            Path::new("/h/maria.toml"),
+            "[sessions.api]\nsocket = \"/run/s\"\nread_wirte = [\"alice\"]\n",
+        )
+        .unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.starts_with("/h/maria.toml:3:1:"), "{msg}");
+        assert!(msg.contains("read_wirte"), "{msg}");
+    }
+
+    #[test]
+    fn malformed_key_is_located() {
+        let err = parse("pair_user = \"pair\"\n[guests.bob]\nkeys = [\"not a key\"]\n").unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains(":3:"), "{msg}");
+        assert!(msg.contains("invalid key"), "{msg}");
+    }
+
+    #[test]
+    fn expiry_without_zone_is_refused() {
+        let err = parse("pair_user = \"pair\"\n[guests.bob]\nexpires = 2026-12-31T18:00:00\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("zone"), "{err}");
+    }
+
+    #[test]
+    fn relative_socket_is_refused() {
+        let err = parse_host(Path::new("/h/m.toml"), "[sessions.api]\nsocket = \"api.sock\"\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("absolute"), "{err}");
+    }
+
+    #[test]
+    fn session_and_guest_names_are_checked() {
+        for bad in ["[sessions.\"a b\"]\nsocket = \"/s\"\n", "[sessions.\"-S\"]\nsocket = \"/s\"\n"] {
+            assert!(parse_host(Path::new("/h/m.toml"), bad).is_err(), "{bad}");
+        }
+        let bad_guest = "[sessions.api]\nsocket = \"/s\"\nread_only = [\"$(id)\"]\n";
+        assert!(parse_host(Path::new("/h/m.toml"), bad_guest).is_err());
+        assert!(parse("pair_user = \"pair\"\n[guests.\"a;b\"]\n").is_err());
+    }
+
+    #[test]
+    fn bad_pair_user_is_refused() {
+        assert!(parse("pair_user = \"../root\"\n").is_err());
+    }
+}

@@ -1,0 +1,572 @@
+//! The guest flow, top to bottom:
+//! identify → load → parse request → choose → verify socket → audit → run
+//! tmux → audit leave.
+//!
+//! Each stage either hands the next one what it established or ends the
+//! login with a [`Refusal`]: a short reason for the guest and a `deny` audit
+//! line with the full one for the admin. Nothing here trusts the request
+//! text beyond what `request::parse` accepted.
+
+use std::ffi::OsString;
+use std::io::{IsTerminal, Write};
+use std::os::unix::ffi::OsStringExt;
+use std::os::unix::io::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, ExitStatus};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use nix::unistd::{Uid, User};
+
+use crate::audit::{escape_bytes, Audit, Event};
+use crate::chooser::{self, Item};
+use crate::cli;
+use crate::config::{self, Config, Host};
+use crate::identity::{self, Identity};
+use crate::policy::{self, Grant, Resolution};
+use crate::request::{self, Request, Target};
+use crate::tmux::{self, SessionState};
+use crate::trust::{self, Owner};
+
+/// Where the flow starts: which config, and the guest's raw request.
+#[derive(Debug)]
+pub struct Start {
+    config: Option<PathBuf>,
+    request: Vec<u8>,
+}
+
+impl Start {
+    pub fn new(config: Option<PathBuf>, request: Option<OsString>) -> Start {
+        Start {
+            config,
+            request: request.map(OsString::into_vec).unwrap_or_default(),
+        }
+    }
+
+    /// `pairshell login`: the request is what the guest typed after the host.
+    pub fn login(config: Option<PathBuf>) -> Start {
+        Start::new(config, std::env::var_os("SSH_ORIGINAL_COMMAND"))
+    }
+}
+
+/// A login ended by pairshell: what the guest reads and what the audit keeps.
+#[derive(Debug)]
+struct Refusal {
+    reason: &'static str,
+    to_guest: String,
+    detail: Option<String>,
+}
+
+impl Refusal {
+    fn new(reason: &'static str, to_guest: impl Into<String>) -> Refusal {
+        Refusal {
+            reason,
+            to_guest: to_guest.into(),
+            detail: None,
+        }
+    }
+
+    fn detail(mut self, detail: impl Into<String>) -> Refusal {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// What is known about this login so far; every audit line carries it.
+#[derive(Default)]
+struct Trail {
+    guest: Option<String>,
+    fingerprint: Option<String>,
+    key_type: Option<String>,
+    from: Option<String>,
+    request: String,
+    host: Option<String>,
+    session: Option<String>,
+    mode: Option<&'static str>,
+}
+
+impl Trail {
+    fn event(&self, name: &str) -> Event {
+        Event::new(name)
+            .opt("guest", self.guest.as_deref())
+            .opt("fingerprint", self.fingerprint.as_deref())
+            .opt("key_type", self.key_type.as_deref())
+            .opt("from", self.from.as_deref())
+            .opt("host", self.host.as_deref())
+            .opt("session", self.session.as_deref())
+            .opt("mode", self.mode)
+            .field("request", &self.request)
+    }
+}
+
+/// Run the guest flow and turn its outcome into an exit code.
+pub fn run(start: Start) -> ExitCode {
+    let mut trail = Trail {
+        from: ssh_client_address(),
+        request: escape_bytes(&start.request),
+        ..Trail::default()
+    };
+    // Until the config says where audit lines go, use the system's socket.
+    let mut audit = Audit::fallback();
+    match flow(&start, &mut trail, &mut audit) {
+        Ok(code) => code,
+        Err(refusal) => {
+            let event = trail
+                .event("deny")
+                .field("reason", refusal.reason)
+                .opt("detail", refusal.detail.as_deref());
+            audit.write_best_effort(event);
+            eprintln!("pairshell: {}", refusal.to_guest);
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode, Refusal> {
+    let now = Timestamp::now();
+
+    // Load: the admin's config, believed only if root owns it.
+    let path = cli::config_path(start.config.as_deref());
+    let (_, config) = config::load_main(&path).map_err(|e| {
+        Refusal::new(
+            "config-error",
+            "pairshell is not set up correctly on this host; the admin has been told",
+        )
+        .detail(e.to_string())
+    })?;
+    *audit = Audit::new(&config.audit.syslog_socket, config.audit.required);
+    let pair_uid = pair_account(&config)?;
+
+    // Identify: the key sshd verified, and nothing else.
+    let auth_info = std::env::var_os("SSH_USER_AUTH").map(PathBuf::from);
+    let id = identify(&config, auth_info.as_deref(), pair_uid, now, trail)?;
+
+    // Parse the request against the grammar.
+    let request = request::parse(&start.request).map_err(|e| {
+        Refusal::new(
+            e.code(),
+            "that is not a request pairshell understands; `ssh pair@host help` shows what is",
+        )
+    })?;
+
+    match request {
+        Request::Help => {
+            print_help(&config, &id);
+            Ok(ExitCode::SUCCESS)
+        }
+        Request::List => {
+            let hosts = load_hosts(&config, None, trail, audit)?;
+            let grants = policy::grants(&hosts, &id.guest, now);
+            let mut out = std::io::stdout().lock();
+            for g in &grants {
+                let _ = writeln!(out, "{}\t{}", g.label(), g.mode);
+            }
+            if grants.is_empty() {
+                eprintln!("pairshell: {}", nothing_shared(&id.guest));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Request::Choose => {
+            let hosts = load_hosts(&config, None, trail, audit)?;
+            let grants = policy::grants(&hosts, &id.guest, now);
+            if grants.is_empty() {
+                eprintln!("pairshell: {}", nothing_shared(&id.guest));
+                return Ok(ExitCode::SUCCESS);
+            }
+            need_terminal()?;
+            let items: Vec<Item> = grants
+                .iter()
+                .map(|g| Item {
+                    label: g.label(),
+                    mode: g.mode.as_str(),
+                    running: tmux::server_running(&g.share.socket),
+                })
+                .collect();
+            let picked = chooser::choose(&id.guest, &items)
+                .map_err(|e| Refusal::new("chooser-failed", "the chooser failed").detail(e.to_string()))?;
+            match picked {
+                Some(i) => join(&config, &hosts, grants[i], trail, audit),
+                None => Ok(ExitCode::SUCCESS),
+            }
+        }
+        Request::Join(target) => {
+            need_terminal()?;
+            let hosts = load_hosts(&config, target.host.as_deref(), trail, audit)?;
+            let grants = policy::grants(&hosts, &id.guest, now);
+            match policy::resolve(&grants, &target) {
+                Resolution::Join(grant) => join(&config, &hosts, grant, trail, audit),
+                Resolution::NotShared => Err(not_shared(&id.guest, &target, &grants)),
+                Resolution::Ambiguous(several) => {
+                    let names: Vec<String> = several.iter().map(Grant::label).collect();
+                    Err(Refusal::new(
+                        "ambiguous",
+                        format!(
+                            "{} hosts share {} with you: {}; ask for HOST/SESSION",
+                            names.len(),
+                            target.session,
+                            names.join(", ")
+                        ),
+                    ))
+                }
+            }
+        }
+    }
+}
+
+/// The pair account's uid; the guest flow runs only as that account.
+///
+/// Guards against: another local user running `pairshell login` with a
+/// forged `SSH_USER_AUTH` to write a false `join` line under a guest's name.
+fn pair_account(config: &Config) -> Result<Uid, Refusal> {
+    let setup = "pairshell is not set up correctly on this host; the admin has been told";
+    let user = User::from_name(&config.pair_user)
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            Refusal::new("config-error", setup)
+                .detail(format!("pair_user {} does not exist", config.pair_user))
+        })?;
+    let me = nix::unistd::geteuid();
+    if me != user.uid {
+        return Err(Refusal::new("not-pair-account", setup).detail(format!(
+            "the guest flow runs as {}, not uid {me}",
+            config.pair_user
+        )));
+    }
+    Ok(user.uid)
+}
+
+fn identify(
+    config: &Config,
+    auth_info: Option<&Path>,
+    pair_uid: Uid,
+    now: Timestamp,
+    trail: &mut Trail,
+) -> Result<Identity, Refusal> {
+    let result = identity::read_auth_info(auth_info, pair_uid)
+        .and_then(|keys| identity::identify(config, &keys, now));
+    match result {
+        Ok(id) => {
+            trail.guest = Some(id.guest.clone());
+            trail.fingerprint = Some(id.fingerprint.clone());
+            trail.key_type = Some(id.key_type.clone());
+            Ok(id)
+        }
+        Err(e) => {
+            if let Some(key) = e.key() {
+                trail.fingerprint = Some(key.fingerprint.clone());
+                trail.key_type = Some(key.key_type.clone());
+            }
+            if let identity::IdentityError::Expired(guest, _) = &e {
+                trail.guest = Some(guest.clone());
+            }
+            Err(Refusal::new(e.code(), e.to_guest()).detail(e.detail()))
+        }
+    }
+}
+
+/// Load the host files a request needs: one host's, or all of them. A file
+/// that fails its checks is skipped with an audit line; other hosts keep
+/// working.
+fn load_hosts(
+    config: &Config,
+    only: Option<&str>,
+    trail: &Trail,
+    audit: &mut Audit,
+) -> Result<Vec<Host>, Refusal> {
+    let logins = match only {
+        Some(login) => {
+            trust::check_root_path(&config.hosts_dir).map_err(hosts_dir_refusal)?;
+            vec![login.to_string()]
+        }
+        None => config::host_logins(&config.hosts_dir).map_err(hosts_dir_refusal)?,
+    };
+    let mut hosts = Vec::with_capacity(logins.len());
+    for login in logins {
+        match config::load_host(&config.hosts_dir, &login) {
+            Ok(host) => hosts.push(host),
+            // A host without a file simply shares nothing.
+            Err(crate::error::Error::Io { source, .. })
+                if only.is_some() && source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => audit.write_best_effort(
+                trail
+                    .event("skip-host-file")
+                    .field("file", config::host_path(&config.hosts_dir, &login).to_string_lossy())
+                    .field("reason", e.to_string()),
+            ),
+        }
+    }
+    Ok(hosts)
+}
+
+fn hosts_dir_refusal(e: crate::error::Error) -> Refusal {
+    Refusal::new(
+        "config-error",
+        "pairshell is not set up correctly on this host; the admin has been told",
+    )
+    .detail(e.to_string())
+}
+
+fn need_terminal() -> Result<(), Refusal> {
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "no-terminal",
+            "joining a session needs a terminal: use `ssh -t pair@host …`",
+        ))
+    }
+}
+
+fn nothing_shared(guest: &str) -> String {
+    format!("no session is shared with you ({guest}) on this host")
+}
+
+fn not_shared(guest: &str, target: &Target, grants: &[Grant]) -> Refusal {
+    let msg = if grants.is_empty() {
+        format!("{target} is not shared with you, and {}", nothing_shared(guest))
+    } else {
+        let names: Vec<String> = grants.iter().map(Grant::label).collect();
+        format!(
+            "{target} is not shared with you ({guest}); you may join: {}",
+            names.join(", ")
+        )
+    };
+    Refusal::new("not-shared", msg)
+}
+
+fn print_help(config: &Config, id: &Identity) {
+    let host = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "host".into());
+    let at = format!("{}@{host}", config.pair_user);
+    println!("pairshell on {host}: you are {}.", id.guest);
+    println!("  ssh -t {at}                  choose a session");
+    println!("  ssh -t {at} SESSION          join SESSION");
+    println!("  ssh -t {at} HOST/SESSION     join HOST's SESSION");
+    println!("  ssh {at} list                list the sessions you may join");
+    println!("In a session, Ctrl-b d leaves.");
+}
+
+/// Verify the socket and the session, write `join`, run the client, write
+/// `leave`.
+fn join(
+    config: &Config,
+    hosts: &[Host],
+    grant: Grant,
+    trail: &mut Trail,
+    audit: &mut Audit,
+) -> Result<ExitCode, Refusal> {
+    trail.host = Some(grant.host.to_string());
+    trail.session = Some(grant.session.to_string());
+    trail.mode = Some(grant.mode.as_str());
+    let label = grant.label();
+    let host = hosts
+        .iter()
+        .find(|h| h.login == grant.host)
+        .expect("a grant comes from a loaded host");
+    let socket = &grant.share.socket;
+
+    trust::check_socket(socket, Owner::UserOrRoot(host.uid)).map_err(|e| {
+        if matches!(&e, crate::error::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound) {
+            Refusal::new("not-running", format!("{label} is not running; ask {} to start it", grant.host))
+        } else {
+            Refusal::new(
+                "unsafe-socket",
+                format!("{label} cannot be joined safely right now; the admin has been told"),
+            )
+        }
+        .detail(e.to_string())
+    })?;
+    match tmux::has_session(&config.tmux, socket, grant.session) {
+        SessionState::Running => {}
+        SessionState::NotRunning => {
+            return Err(Refusal::new(
+                "not-running",
+                format!("that session is not running: {label}; ask {} to start it", grant.host),
+            ))
+        }
+        SessionState::AccessDenied(why) => {
+            return Err(Refusal::new(
+                "no-server-access",
+                format!("{} has not opened {label} to guests yet", grant.host),
+            )
+            .detail(why))
+        }
+        SessionState::Failed(why) => {
+            return Err(Refusal::new("tmux-error", format!("{label} cannot be joined: tmux failed"))
+                .detail(why))
+        }
+    }
+
+    let client = Client::spawn(config, grant)?;
+    let joined = trail.event("join").field("pid", client.pid().to_string());
+    if let Err(e) = audit.write(joined) {
+        client.abort();
+        return Err(Refusal::new(
+            "audit-unavailable",
+            "the audit log cannot be written, so pairshell cannot let you in; the admin has been told",
+        )
+        .detail(format!("{}: {}", e.socket.display(), e.reason)));
+    }
+    eprintln!(
+        "pairshell: you joined {label} {} — Ctrl-b d to leave",
+        grant.mode
+    );
+    let started = Instant::now();
+    let (status, how) = client.release_and_wait(socket);
+    audit.write_best_effort(
+        trail
+            .event("leave")
+            .field("pid", client_pid_string(status.1))
+            .field("duration_s", started.elapsed().as_secs().to_string())
+            .field("reason", how),
+    );
+    Ok(match status.0.code() {
+        Some(0) => ExitCode::SUCCESS,
+        _ => ExitCode::FAILURE,
+    })
+}
+
+fn client_pid_string(pid: u32) -> String {
+    pid.to_string()
+}
+
+/// The tmux client, started behind a gate.
+///
+/// The child is pairshell itself (`exec-client`), which waits on a pipe and
+/// then execs tmux in place, keeping its pid. So the `join` line can name the
+/// client's pid before the client exists, and a login whose `join` cannot be
+/// written never shows the guest a single frame of the session.
+struct Client {
+    child: std::process::Child,
+    gate: OwnedFd,
+}
+
+impl Client {
+    fn spawn(config: &Config, grant: Grant) -> Result<Client, Refusal> {
+        let failed = |e: std::io::Error| {
+            Refusal::new("spawn-failed", "the session could not be started").detail(e.to_string())
+        };
+        let tmux_cmd = tmux::attach(&config.tmux, &grant.share.socket, grant.session, grant.mode);
+        let (gate_rx, gate_tx) = nix::unistd::pipe().map_err(|e| failed(e.into()))?;
+        // The write end must not leak into the child.
+        nix::fcntl::fcntl(
+            &gate_tx,
+            nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+        )
+        .map_err(|e| failed(e.into()))?;
+        let exe = std::env::current_exe().map_err(failed)?;
+        let mut cmd = Command::new(exe);
+        cmd.env_clear()
+            .envs(tmux_cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
+            .arg("exec-client")
+            .arg("--gate")
+            .arg(gate_rx.as_raw_fd().to_string())
+            .arg("--")
+            .arg(tmux_cmd.get_program())
+            .args(tmux_cmd.get_args());
+        let child = cmd.spawn().map_err(failed)?;
+        drop(gate_rx);
+        Ok(Client {
+            child,
+            gate: gate_tx,
+        })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Close the gate without opening it: the child exits without exec.
+    fn abort(mut self) {
+        drop(self.gate);
+        let _ = self.child.wait();
+    }
+
+    /// Open the gate, wait for the client to end, and say how it ended.
+    fn release_and_wait(mut self, socket: &Path) -> ((ExitStatus, u32), &'static str) {
+        let pid = self.pid();
+        let hangup = Arc::new(AtomicBool::new(false));
+        let term = Arc::new(AtomicBool::new(false));
+        for (sig, flag) in [
+            (signal_hook::consts::SIGHUP, &hangup),
+            (signal_hook::consts::SIGTERM, &term),
+            (signal_hook::consts::SIGINT, &term),
+            (signal_hook::consts::SIGQUIT, &term),
+        ] {
+            let _ = signal_hook::flag::register(sig, flag.clone());
+        }
+        let _ = nix::unistd::write(&self.gate, b"g");
+        drop(self.gate);
+        let mut forwarded = false;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                Err(_) => break self.child.wait().unwrap_or_else(|_| ExitStatus::default()),
+            }
+            if term.load(Ordering::SeqCst) && !forwarded {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGTERM,
+                );
+                forwarded = true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        use std::os::unix::process::ExitStatusExt;
+        let how = if hangup.load(Ordering::SeqCst) {
+            "hangup"
+        } else if term.load(Ordering::SeqCst) {
+            "terminated"
+        } else if status.signal().is_some() {
+            "killed"
+        } else if !status.success() {
+            "error"
+        } else if !tmux::server_running(socket) {
+            "server-exited"
+        } else {
+            "detached"
+        };
+        ((status, pid), how)
+    }
+}
+
+/// `pairshell exec-client --gate FD -- TMUX ARGS…`: wait for the parent to
+/// open the gate, then become the tmux client (same pid).
+pub fn exec_client(gate: i32, argv: &[OsString]) -> ExitCode {
+    use std::io::Read;
+    use std::os::unix::io::FromRawFd;
+    use std::os::unix::process::CommandExt;
+    if gate < 3 {
+        return ExitCode::FAILURE;
+    }
+    // SAFETY: the parent passes the read end of a pipe it created for us at
+    // this number; nothing else in this process owns it.
+    let mut file = unsafe { std::fs::File::from_raw_fd(gate) };
+    let mut byte = [0u8; 1];
+    if !matches!(file.read(&mut byte), Ok(1)) {
+        // The parent closed the gate: the login was refused.
+        return ExitCode::FAILURE;
+    }
+    drop(file);
+    let Some((program, args)) = argv.split_first() else {
+        return ExitCode::FAILURE;
+    };
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    crate::sandbox::prepare(&mut cmd);
+    let err = cmd.exec();
+    eprintln!("pairshell: cannot start {}: {err}", Path::new(program).display());
+    ExitCode::FAILURE
+}
+
+/// The guest's address, from `SSH_CONNECTION` (set by sshd).
+fn ssh_client_address() -> Option<String> {
+    let conn = std::env::var("SSH_CONNECTION").ok()?;
+    conn.split(' ').next().map(str::to_string)
+}

@@ -1,0 +1,358 @@
+//! Who is this guest? Only the key sshd verified may say.
+//!
+//! With `ExposeAuthInfo yes`, sshd writes the methods and keys a session
+//! authenticated with to a file named by `SSH_USER_AUTH`, one per line
+//! (`publickey ssh-ed25519 AAAA…`, `password`, …). That file, checked by
+//! owner and type, is the only input to identity: never a name, a comment,
+//! an argument or anything else a guest can type.
+//!
+//! Guards against: a guest naming someone else (the request and `-c` text
+//! play no part here), a forged file (it must be a regular file owned by the
+//! pair account, not a symlink), and a session authenticated with keys of two
+//! different guests (refused rather than picking one).
+
+use std::path::Path;
+
+use jiff::Timestamp;
+use nix::unistd::Uid;
+use ssh_key::{Certificate, HashAlg, PublicKey};
+
+use crate::config::Config;
+use crate::error::Error;
+use crate::policy::{self, KeyOwner};
+use crate::trust::{self, Owner};
+
+const MAX_AUTH_INFO: u64 = 64 << 10;
+
+/// A key from `SSH_USER_AUTH`, reduced to what the policy compares.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PresentedKey {
+    /// The plain public key's type (for a certificate: the certified key's).
+    pub key_type: String,
+    /// The plain public key, canonical base64.
+    pub base64: String,
+    /// `SHA256:…`, as `ssh-keygen -lf` prints it.
+    pub fingerprint: String,
+    pub certificate: Option<CertInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertInfo {
+    pub key_id: String,
+    pub serial: u64,
+    pub principals: Vec<String>,
+}
+
+/// The guest, as established from a verified key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub guest: String,
+    pub fingerprint: String,
+    pub key_type: String,
+}
+
+/// Why a login could not be tied to a guest.
+#[derive(Debug)]
+pub enum IdentityError {
+    /// `SSH_USER_AUTH` is not set: sshd lacks `ExposeAuthInfo yes`.
+    Missing,
+    /// The file failed its checks or could not be read.
+    Unsafe(Error),
+    /// No `publickey` line (e.g. a password-only login).
+    NoPublicKey,
+    /// A line that is not a key sshd would write.
+    Malformed(String),
+    /// No guest has this key.
+    UnknownKey(PresentedKey),
+    /// The guest exists but their access has expired.
+    Expired(String, PresentedKey),
+    /// Keys of different guests in one session.
+    Conflict(String, String),
+}
+
+impl IdentityError {
+    /// The audit line's `reason`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            IdentityError::Missing => "no-auth-info",
+            IdentityError::Unsafe(_) => "unsafe-auth-info",
+            IdentityError::NoPublicKey => "no-public-key",
+            IdentityError::Malformed(_) => "malformed-auth-info",
+            IdentityError::UnknownKey(_) => "unknown-key",
+            IdentityError::Expired(..) => "expired-guest",
+            IdentityError::Conflict(..) => "conflicting-keys",
+        }
+    }
+
+    /// The admin's explanation, for the audit line.
+    pub fn detail(&self) -> String {
+        match self {
+            IdentityError::Missing => {
+                "SSH_USER_AUTH is not set: sshd needs `ExposeAuthInfo yes` for the pair account"
+                    .into()
+            }
+            IdentityError::Unsafe(e) => e.to_string(),
+            IdentityError::NoPublicKey => "the session was not authenticated by a public key".into(),
+            IdentityError::Malformed(line) => format!("unexpected line in SSH_USER_AUTH: {line}"),
+            IdentityError::UnknownKey(k) => format!("no guest has key {}", k.fingerprint),
+            IdentityError::Expired(g, _) => format!("guest {g} has expired"),
+            IdentityError::Conflict(a, b) => {
+                format!("keys of two guests ({a}, {b}) in one session")
+            }
+        }
+    }
+
+    /// What the guest is told.
+    pub fn to_guest(&self) -> String {
+        match self {
+            IdentityError::Missing | IdentityError::Unsafe(_) | IdentityError::Malformed(_) => {
+                "cannot tell which guest you are; the admin needs to check the sshd setup".into()
+            }
+            IdentityError::NoPublicKey => "log in with your SSH key".into(),
+            IdentityError::UnknownKey(k) => format!(
+                "your key ({}) is not registered with pairshell on this host",
+                k.fingerprint
+            ),
+            IdentityError::Expired(g, _) => format!("access for {g} has expired"),
+            IdentityError::Conflict(..) => "keys of more than one guest were used".into(),
+        }
+    }
+
+    /// The key concerned, when there was one, for the audit line.
+    pub fn key(&self) -> Option<&PresentedKey> {
+        match self {
+            IdentityError::UnknownKey(k) | IdentityError::Expired(_, k) => Some(k),
+            _ => None,
+        }
+    }
+}
+
+/// Read and parse the file named by `SSH_USER_AUTH`.
+pub fn read_auth_info(
+    path: Option<&Path>,
+    pair_uid: Uid,
+) -> Result<Vec<PresentedKey>, IdentityError> {
+    let path = path.ok_or(IdentityError::Missing)?;
+    let text = trust::read_trusted(path, Owner::Exactly(pair_uid), MAX_AUTH_INFO)
+        .map_err(IdentityError::Unsafe)?;
+    parse_auth_info(&text)
+}
+
+/// Parse `SSH_USER_AUTH` text. Lines for other methods (`password`,
+/// `keyboard-interactive`) are allowed alongside keys but prove nothing.
+pub fn parse_auth_info(text: &str) -> Result<Vec<PresentedKey>, IdentityError> {
+    let mut keys = Vec::new();
+    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let (method, rest) = line.split_once(' ').unwrap_or((line, ""));
+        match method {
+            "publickey" => keys.push(parse_key(rest.trim()).ok_or_else(|| {
+                IdentityError::Malformed(crate::audit::escape(line))
+            })?),
+            "password" | "keyboard-interactive" | "hostbased" | "gssapi-with-mic"
+            | "gssapi-keyex" | "none" => {}
+            _ if method.starts_with("keyboard-interactive/") => {}
+            _ => return Err(IdentityError::Malformed(crate::audit::escape(line))),
+        }
+    }
+    if keys.is_empty() {
+        return Err(IdentityError::NoPublicKey);
+    }
+    Ok(keys)
+}
+
+fn parse_key(text: &str) -> Option<PresentedKey> {
+    let key_type = text.split(' ').next()?;
+    if key_type.ends_with("-cert-v01@openssh.com") {
+        let cert = Certificate::from_openssh(text).ok()?;
+        let key = PublicKey::from(cert.public_key().clone());
+        let mut p = presented(&key)?;
+        p.certificate = Some(CertInfo {
+            key_id: cert.key_id().to_string(),
+            serial: cert.serial(),
+            principals: cert.valid_principals().to_vec(),
+        });
+        Some(p)
+    } else {
+        presented(&PublicKey::from_openssh(text).ok()?)
+    }
+}
+
+fn presented(key: &PublicKey) -> Option<PresentedKey> {
+    let openssh = key.to_openssh().ok()?;
+    let mut words = openssh.split(' ');
+    let key_type = words.next()?.to_string();
+    let base64 = words.next()?.to_string();
+    Some(PresentedKey {
+        key_type,
+        base64,
+        fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
+        certificate: None,
+    })
+}
+
+/// Map the presented keys to one current guest.
+pub fn identify(
+    config: &Config,
+    keys: &[PresentedKey],
+    now: Timestamp,
+) -> Result<Identity, IdentityError> {
+    let mut found: Option<(&str, &PresentedKey)> = None;
+    for key in keys {
+        let name = match policy::guest_for_key(config, &key.key_type, &key.base64, now) {
+            KeyOwner::Current(name, _) => name,
+            KeyOwner::Expired(name, _) => {
+                return Err(IdentityError::Expired(name.to_string(), key.clone()))
+            }
+            KeyOwner::Unknown => return Err(IdentityError::UnknownKey(key.clone())),
+        };
+        match found {
+            Some((first, _)) if first != name => {
+                return Err(IdentityError::Conflict(first.to_string(), name.to_string()))
+            }
+            Some(_) => {}
+            None => found = Some((name, key)),
+        }
+    }
+    let (guest, key) = found.ok_or(IdentityError::NoPublicKey)?;
+    Ok(Identity {
+        guest: guest.to_string(),
+        fingerprint: key.fingerprint.clone(),
+        key_type: key.key_type.clone(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::parse_main;
+
+    const ED: &str = include_str!("../testdata/keys/ed25519.pub");
+    const RSA: &str = include_str!("../testdata/keys/rsa.pub");
+    const ECDSA: &str = include_str!("../testdata/keys/ecdsa.pub");
+    const CERT: &str = include_str!("../testdata/keys/ed25519-cert.pub");
+
+    fn fp(name: &str) -> String {
+        std::fs::read_to_string(format!("{}/testdata/keys/{name}.fp", env!("CARGO_MANIFEST_DIR")))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    fn line(key: &str) -> String {
+        format!("publickey {}\n", key.trim())
+    }
+
+    #[test]
+    fn fingerprints_match_ssh_keygen() {
+        for (key, name) in [(ED, "ed25519"), (RSA, "rsa"), (ECDSA, "ecdsa")] {
+            let keys = parse_auth_info(&line(key)).unwrap();
+            assert_eq!(keys.len(), 1);
+            assert_eq!(keys[0].fingerprint, fp(name), "{name}");
+            assert_eq!(keys[0].key_type, key.split(' ').next().unwrap());
+            assert_eq!(keys[0].base64, key.split(' ').nth(1).unwrap());
+        }
+    }
+
+    #[test]
+    fn certificate_line_yields_the_certified_key_and_its_identity() {
+        let keys = parse_auth_info(&line(CERT)).unwrap();
+        let k = &keys[0];
+        assert_eq!(k.key_type, "ssh-ed25519");
+        assert_eq!(k.base64, ED.split(' ').nth(1).unwrap());
+        assert_eq!(k.fingerprint, fp("ed25519"));
+        let cert = k.certificate.as_ref().unwrap();
+        assert_eq!(cert.key_id, "alice-id");
+        assert_eq!(cert.serial, 42);
+        assert_eq!(cert.principals, vec!["alice", "bob"]);
+    }
+
+    #[test]
+    fn several_lines_and_other_methods() {
+        let text = format!("{}password\n{}", line(ED), line(RSA));
+        let keys = parse_auth_info(&text).unwrap();
+        assert_eq!(keys.len(), 2);
+    }
+
+    #[test]
+    fn password_only_login_has_no_identity() {
+        assert!(matches!(
+            parse_auth_info("password\n"),
+            Err(IdentityError::NoPublicKey)
+        ));
+        assert!(matches!(parse_auth_info(""), Err(IdentityError::NoPublicKey)));
+    }
+
+    #[test]
+    fn junk_is_refused_without_panicking() {
+        for junk in [
+            "publickey\n",
+            "publickey ssh-ed25519\n",
+            "publickey ssh-ed25519 !!!!\n",
+            "publickey ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA==\n",
+            "publickey ssh-ed25519-cert-v01@openssh.com AAAA\n",
+            "hello world\n",
+            "publickey ssh-rsa AAAAC3NzaC1lZDI1NTE5AAAAIHHmH87JMx9IK02wyyeWgGNAarghUgFgSh18V9rHoAPA\n",
+        ] {
+            assert!(
+                matches!(parse_auth_info(junk), Err(IdentityError::Malformed(_))),
+                "{junk:?}"
+            );
+        }
+    }
+
+    fn config() -> Config {
+        parse_main(
+            Path::new("/c"),
+            &format!(
+                "pair_user = \"pair\"\n[guests.alice]\nkeys = [\"{}\"]\n[guests.bob]\nkeys = [\"{}\"]\n[guests.old]\nkeys = [\"{}\"]\nexpires = 2020-01-01T00:00:00Z\n",
+                ED.trim(),
+                RSA.trim(),
+                ECDSA.trim()
+            ),
+        )
+        .unwrap()
+    }
+
+    fn now() -> Timestamp {
+        "2026-11-20T12:00:00Z".parse().unwrap()
+    }
+
+    #[test]
+    fn key_identifies_guest() {
+        let keys = parse_auth_info(&line(ED)).unwrap();
+        let id = identify(&config(), &keys, now()).unwrap();
+        assert_eq!(id.guest, "alice");
+        assert_eq!(id.fingerprint, fp("ed25519"));
+    }
+
+    #[test]
+    fn certificate_of_a_registered_key_identifies_its_guest() {
+        let keys = parse_auth_info(&line(CERT)).unwrap();
+        assert_eq!(identify(&config(), &keys, now()).unwrap().guest, "alice");
+    }
+
+    #[test]
+    fn keys_of_two_guests_are_refused() {
+        let keys = parse_auth_info(&format!("{}{}", line(ED), line(RSA))).unwrap();
+        assert!(matches!(
+            identify(&config(), &keys, now()),
+            Err(IdentityError::Conflict(..))
+        ));
+    }
+
+    #[test]
+    fn expired_guest_is_refused() {
+        let keys = parse_auth_info(&line(ECDSA)).unwrap();
+        let err = identify(&config(), &keys, now()).unwrap_err();
+        assert_eq!(err.code(), "expired-guest");
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let c = parse_main(Path::new("/c"), "pair_user = \"pair\"\n").unwrap();
+        let keys = parse_auth_info(&line(ED)).unwrap();
+        let err = identify(&c, &keys, now()).unwrap_err();
+        assert_eq!(err.code(), "unknown-key");
+        assert!(err.to_guest().contains(&fp("ed25519")));
+    }
+}

@@ -1,0 +1,63 @@
+//! pairshell: a login shell for a shared pairing account.
+//!
+//! The binary is a thin wrapper around [`main`]. Modules are private to the
+//! crate; the only other public item is [`cli_command`], which the man-page
+//! test uses so that `--help` and `man/pairshell.1` come from one definition.
+
+mod audit;
+mod authorized_keys;
+mod chooser;
+mod cli;
+mod config;
+mod error;
+mod guest;
+mod identity;
+mod policy;
+mod request;
+mod sandbox;
+mod tmux;
+mod trust;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// The clap definition of the command line, for generating man pages.
+pub fn cli_command() -> clap::Command {
+    <cli::Cli as clap::CommandFactory>::command()
+}
+
+/// Parse the command line, dispatch, and map the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    match cli::Invocation::from_args(&args) {
+        cli::Invocation::Shell(shell) => guest::run(shell.into_start()),
+        cli::Invocation::Args => dispatch(cli::Cli::parse_from(args)),
+    }
+}
+
+fn dispatch(cli: cli::Cli) -> ExitCode {
+    let config_path = cli.config.clone();
+    if cli.command.is_some() && cli.command_text.is_some() {
+        eprintln!("pairshell: -c and a subcommand cannot be used together");
+        return ExitCode::from(2);
+    }
+    match cli.command {
+        None => match cli.command_text {
+            Some(text) => guest::run(cli::ShellStart::from_text(config_path, text).into_start()),
+            None => {
+                eprintln!("pairshell: no command given; see `pairshell --help`");
+                ExitCode::from(2)
+            }
+        },
+        Some(cli::Command::Login) => guest::run(guest::Start::login(config_path)),
+        Some(cli::Command::AuthorizedKeys {
+            user,
+            key_type,
+            base64,
+        }) => authorized_keys::run(config_path.as_deref(), &user, &key_type, &base64),
+        Some(cli::Command::Check) => config::check::run(config_path.as_deref()),
+        Some(cli::Command::ExecClient { gate, argv }) => guest::exec_client(gate, &argv),
+    }
+}

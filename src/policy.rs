@@ -1,0 +1,332 @@
+//! Pure policy: who is this key, and what may they join?
+//!
+//! `(config, guest, now) -> grants`, with no I/O, so every rule is tested
+//! with plain values. The login path asks three questions in turn:
+//! [`guest_for_key`] (whose key is this, and is that guest current?),
+//! [`grants`] (which sessions are shared with them, in which mode), and
+//! [`resolve`] (which one did their request name?).
+#![forbid(unsafe_code)]
+
+use std::fmt;
+
+use jiff::Timestamp;
+
+use crate::config::{Config, Guest, Host, Share};
+use crate::request::Target;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    ReadOnly,
+    ReadWrite,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::ReadOnly => "read-only",
+            Mode::ReadWrite => "read-write",
+        }
+    }
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the config says about a key.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub enum KeyOwner<'a> {
+    Current(&'a str, &'a Guest),
+    Expired(&'a str, &'a Guest),
+    Unknown,
+}
+
+/// Find the guest whose `keys` list holds this key. Keys are compared by type
+/// and base64 text: sshd and `ssh-keygen` both write the canonical encoding,
+/// so equal keys have equal text, and nothing needs decoding.
+pub fn guest_for_key<'a>(
+    config: &'a Config,
+    key_type: &str,
+    base64: &str,
+    now: Timestamp,
+) -> KeyOwner<'a> {
+    let found = config.guests.iter().find(|(_, guest)| {
+        guest
+            .keys
+            .iter()
+            .any(|k| k.base64 == base64 && k.key_type == key_type)
+    });
+    match found {
+        None => KeyOwner::Unknown,
+        Some((name, guest)) if is_current(guest.expires, now) => {
+            KeyOwner::Current(name.as_str(), guest)
+        }
+        Some((name, guest)) => KeyOwner::Expired(name.as_str(), guest),
+    }
+}
+
+/// A guest is current until the instant their `expires` names.
+pub fn is_current(expires: Option<Timestamp>, now: Timestamp) -> bool {
+    expires.is_none_or(|t| now < t)
+}
+
+/// One session a guest may join.
+#[derive(Clone, Copy, Debug)]
+pub struct Grant<'a> {
+    pub host: &'a str,
+    pub session: &'a str,
+    pub share: &'a Share,
+    pub mode: Mode,
+}
+
+impl Grant<'_> {
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.host, self.session)
+    }
+}
+
+/// The mode `share` grants to `guest`, if any. Read-write wins when a guest
+/// is in both lists: the host named them as a writer.
+pub fn mode_for(share: &Share, guest: &str, now: Timestamp) -> Option<Mode> {
+    if !is_current(share.expires, now) {
+        return None;
+    }
+    if share.read_write.iter().any(|g| g.as_str() == guest) {
+        Some(Mode::ReadWrite)
+    } else if share.read_only.iter().any(|g| g.as_str() == guest) {
+        Some(Mode::ReadOnly)
+    } else {
+        None
+    }
+}
+
+/// Every session shared with `guest`, in host order then session order.
+pub fn grants<'a>(hosts: &'a [Host], guest: &str, now: Timestamp) -> Vec<Grant<'a>> {
+    hosts
+        .iter()
+        .flat_map(|host| {
+            host.file.sessions.iter().filter_map(move |(name, share)| {
+                mode_for(share, guest, now).map(|mode| Grant {
+                    host: &host.login,
+                    session: name.as_str(),
+                    share,
+                    mode,
+                })
+            })
+        })
+        .collect()
+}
+
+/// The outcome of matching a request against the guest's grants.
+#[derive(Debug)]
+#[must_use]
+pub enum Resolution<'a> {
+    Join(Grant<'a>),
+    /// No grant has that name (exact match; `api` never matches `api-secret`).
+    NotShared,
+    /// A bare SESSION that several hosts share with this guest.
+    Ambiguous(Vec<Grant<'a>>),
+}
+
+pub fn resolve<'a>(grants: &[Grant<'a>], target: &Target) -> Resolution<'a> {
+    let mut matching: Vec<Grant<'a>> = grants
+        .iter()
+        .filter(|g| {
+            g.session == target.session && target.host.as_deref().is_none_or(|h| h == g.host)
+        })
+        .copied()
+        .collect();
+    match matching.len() {
+        0 => Resolution::NotShared,
+        1 => Resolution::Join(matching.remove(0)),
+        _ => Resolution::Ambiguous(matching),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{parse_host, parse_main};
+    use nix::unistd::Uid;
+    use std::path::Path;
+
+    const ALICE: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIGBa2mVXo3JFm9t1ixaTN0CNnxdtZs+XDA4y7gCg3vVY";
+    const BOB: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIPz0jnbTBuvUeW7LbkDKKq0mJPpbzFmCpFHzWsB4ERsM";
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn now() -> Timestamp {
+        ts("2026-11-20T12:00:00Z")
+    }
+
+    fn config() -> Config {
+        parse_main(
+            Path::new("/c"),
+            &format!(
+                r#"
+pair_user = "pair"
+[guests.alice]
+keys = ["ssh-ed25519 {ALICE} alice@laptop"]
+[guests.bob]
+keys = ["ssh-ed25519 {BOB}"]
+expires = 2026-11-01T00:00:00Z
+"#
+            ),
+        )
+        .unwrap()
+    }
+
+    fn host(login: &str, text: &str) -> Host {
+        Host {
+            login: login.into(),
+            uid: Uid::from_raw(1000),
+            file: parse_host(Path::new("/h"), text).unwrap(),
+        }
+    }
+
+    fn hosts() -> Vec<Host> {
+        vec![
+            host(
+                "maria",
+                r#"
+[sessions.api]
+socket = "/run/pairshell/maria/api.sock"
+read_write = ["alice"]
+read_only = ["bob", "alice"]
+[sessions.api-secret]
+socket = "/run/pairshell/maria/secret.sock"
+read_write = ["carol"]
+[sessions.old]
+socket = "/run/pairshell/maria/old.sock"
+read_only = ["alice"]
+expires = 2026-11-20T11:59:59Z
+"#,
+            ),
+            host(
+                "omar",
+                r#"
+[sessions.api]
+socket = "/run/pairshell/omar/api.sock"
+read_only = ["alice"]
+[sessions.web]
+socket = "/run/pairshell/omar/web.sock"
+read_only = ["alice"]
+"#,
+            ),
+        ]
+    }
+
+    #[test]
+    fn key_finds_its_guest() {
+        let c = config();
+        assert!(matches!(
+            guest_for_key(&c, "ssh-ed25519", ALICE, now()),
+            KeyOwner::Current("alice", _)
+        ));
+    }
+
+    #[test]
+    fn key_of_expired_guest_is_expired() {
+        let c = config();
+        assert!(matches!(
+            guest_for_key(&c, "ssh-ed25519", BOB, now()),
+            KeyOwner::Expired("bob", _)
+        ));
+    }
+
+    #[test]
+    fn same_base64_with_another_type_is_unknown() {
+        let c = config();
+        assert_eq!(guest_for_key(&c, "ssh-rsa", ALICE, now()), KeyOwner::Unknown);
+        assert_eq!(guest_for_key(&c, "ssh-ed25519", "AAAA", now()), KeyOwner::Unknown);
+    }
+
+    #[test]
+    fn expiry_is_exclusive() {
+        let t = ts("2026-11-20T12:00:00Z");
+        assert!(is_current(None, t));
+        assert!(is_current(Some(ts("2026-11-20T12:00:01Z")), t));
+        assert!(!is_current(Some(t), t));
+    }
+
+    #[test]
+    fn guest_in_both_lists_gets_read_write() {
+        let h = hosts();
+        let g = grants(&h, "alice", now());
+        let api = g.iter().find(|g| g.host == "maria" && g.session == "api").unwrap();
+        assert_eq!(api.mode, Mode::ReadWrite);
+    }
+
+    #[test]
+    fn grants_list_exactly_what_is_shared_and_current() {
+        let h = hosts();
+        let labels: Vec<(String, Mode)> = grants(&h, "alice", now())
+            .iter()
+            .map(|g| (g.label(), g.mode))
+            .collect();
+        assert_eq!(
+            labels,
+            vec![
+                ("maria/api".to_string(), Mode::ReadWrite),
+                ("omar/api".to_string(), Mode::ReadOnly),
+                ("omar/web".to_string(), Mode::ReadOnly),
+            ]
+        );
+        assert!(grants(&h, "mallory", now()).is_empty());
+    }
+
+    fn target(host: Option<&str>, session: &str) -> Target {
+        Target {
+            host: host.map(str::to_string),
+            session: session.into(),
+        }
+    }
+
+    #[test]
+    fn bare_session_shared_by_two_hosts_is_ambiguous() {
+        let h = hosts();
+        let g = grants(&h, "alice", now());
+        match resolve(&g, &target(None, "api")) {
+            Resolution::Ambiguous(v) => assert_eq!(v.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        match resolve(&g, &target(Some("omar"), "api")) {
+            Resolution::Join(g) => assert_eq!((g.host, g.mode), ("omar", Mode::ReadOnly)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(resolve(&g, &target(None, "web")), Resolution::Join(_)));
+    }
+
+    #[test]
+    fn session_prefix_attack_gets_nothing() {
+        // `api` is shared with bob, `api-secret` is not: asking for either
+        // prefix or extension of a shared name matches nothing.
+        let h = hosts();
+        let g = grants(&h, "bob", now());
+        assert!(matches!(resolve(&g, &target(None, "api-secret")), Resolution::NotShared));
+        assert!(matches!(resolve(&g, &target(None, "ap")), Resolution::NotShared));
+        assert!(matches!(resolve(&g, &target(Some("maria"), "api")), Resolution::Join(_)));
+    }
+
+    #[test]
+    fn expired_share_grants_nothing() {
+        let h = hosts();
+        let g = grants(&h, "alice", now());
+        assert!(matches!(resolve(&g, &target(None, "old")), Resolution::NotShared));
+        let earlier = ts("2026-11-20T11:00:00Z");
+        let g = grants(&h, "alice", earlier);
+        assert!(matches!(resolve(&g, &target(None, "old")), Resolution::Join(_)));
+    }
+
+    #[test]
+    fn other_hosts_session_is_not_shared() {
+        let h = hosts();
+        let g = grants(&h, "bob", now());
+        assert!(matches!(resolve(&g, &target(Some("omar"), "api")), Resolution::NotShared));
+    }
+}

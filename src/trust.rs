@@ -1,0 +1,205 @@
+//! Ownership, mode and type checks: when may pairshell believe a file?
+//!
+//! Every file pairshell reads decides who gets into whose session, so each
+//! one is believed only when its owner is the person entitled to write it and
+//! nobody else can. All checks look at the opened file descriptor (`fstat`),
+//! not at the name, so a file swapped between check and read is still the one
+//! checked. Failing a check is a refusal, never a warning (fail closed).
+
+use std::fs::{Metadata, OpenOptions};
+use std::io::Read;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use nix::libc;
+use nix::unistd::{AccessFlags, Uid};
+
+use crate::error::Error;
+
+const GROUP_OR_OTHER_WRITE: u32 = 0o022;
+const STICKY: u32 = 0o1000;
+
+/// Who may own a file for it to be believed.
+#[derive(Clone, Copy, Debug)]
+pub enum Owner {
+    /// Only root (the main config, `hosts_dir`).
+    Root,
+    /// This user or root (a host's own file or socket).
+    UserOrRoot(Uid),
+    /// Exactly this user (`SSH_USER_AUTH`, written by sshd as the pair account).
+    Exactly(Uid),
+}
+
+impl Owner {
+    fn allows(self, uid: u32) -> bool {
+        match self {
+            Owner::Root => uid == 0,
+            Owner::UserOrRoot(u) => uid == 0 || uid == u.as_raw(),
+            Owner::Exactly(u) => uid == u.as_raw(),
+        }
+    }
+
+    fn describe(self) -> String {
+        match self {
+            Owner::Root => "root".into(),
+            Owner::UserOrRoot(u) => format!("uid {u} or root"),
+            Owner::Exactly(u) => format!("uid {u}"),
+        }
+    }
+}
+
+/// Open `path` without following a final symlink, check it is a regular file
+/// owned as required and not writable by group or other, and read it whole.
+///
+/// Guards against: a file another user can rewrite (a guest or a different
+/// host granting themselves access), a symlink pointing at a file someone
+/// else controls, and a FIFO or device that would block or feed endless data.
+pub fn read_trusted(path: &Path, owner: Owner, max_len: u64) -> Result<String, Error> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Error::untrusted(path, "is a symbolic link"),
+            _ => Error::io(path, e),
+        })?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    check_file_meta(path, &meta, owner)?;
+    if meta.len() > max_len {
+        return Err(Error::untrusted(
+            path,
+            format!("is larger than {max_len} bytes"),
+        ));
+    }
+    let mut text = String::with_capacity(meta.len() as usize);
+    (&mut file)
+        .take(max_len)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io(path, e))?;
+    Ok(text)
+}
+
+fn check_file_meta(path: &Path, meta: &Metadata, owner: Owner) -> Result<(), Error> {
+    if !meta.file_type().is_file() {
+        return Err(Error::untrusted(path, "is not a regular file"));
+    }
+    if !owner.allows(meta.uid()) {
+        return Err(Error::untrusted(
+            path,
+            format!("is owned by uid {}, must be {}", meta.uid(), owner.describe()),
+        ));
+    }
+    if meta.permissions().mode() & GROUP_OR_OTHER_WRITE != 0 {
+        return Err(Error::untrusted(
+            path,
+            format!(
+                "is writable by group or other (mode {:o})",
+                meta.permissions().mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Check that `dir` and every directory above it is owned by root and not
+/// writable by group or other. A root-owned sticky directory such as `/tmp`
+/// is accepted: other users cannot rename or remove root's entries in it.
+///
+/// Guards against: an unprivileged user renaming a directory on the way to
+/// the config and putting a config of their own in its place.
+pub fn check_root_path(dir: &Path) -> Result<(), Error> {
+    let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
+    for ancestor in dir.ancestors() {
+        let meta = std::fs::metadata(ancestor).map_err(|e| Error::io(ancestor, e))?;
+        if !meta.is_dir() {
+            return Err(Error::untrusted(ancestor, "is not a directory"));
+        }
+        if meta.uid() != 0 {
+            return Err(Error::untrusted(
+                ancestor,
+                format!("directory is owned by uid {}, must be root", meta.uid()),
+            ));
+        }
+        let mode = meta.permissions().mode();
+        if mode & GROUP_OR_OTHER_WRITE != 0 && mode & STICKY == 0 {
+            return Err(Error::untrusted(
+                ancestor,
+                format!("directory is writable by group or other (mode {:o})", mode & 0o7777),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Read a root-owned file whose directories are root's too (the main config).
+pub fn read_root_file(path: &Path, max_len: u64) -> Result<(PathBuf, String), Error> {
+    let abs = absolute(path)?;
+    if let Some(parent) = abs.parent() {
+        check_root_path(parent)?;
+    }
+    let text = read_trusted(&abs, Owner::Root, max_len)?;
+    Ok((abs, text))
+}
+
+/// `path` made absolute against the working directory, without resolving
+/// symlinks (so messages show the name the admin wrote).
+pub fn absolute(path: &Path) -> Result<PathBuf, Error> {
+    std::path::absolute(path).map_err(|e| Error::io(path, e))
+}
+
+/// Check a session's tmux socket before the pair account connects to it.
+///
+/// Guards against: a socket replaced by a symlink to another user's server,
+/// a socket created by someone other than the host who shared it, and a
+/// socket in a directory the pair account itself could write (where a
+/// confined-but-compromised client could plant its own server).
+pub fn check_socket(socket: &Path, owner: Owner) -> Result<(), Error> {
+    let meta = std::fs::symlink_metadata(socket).map_err(|e| Error::io(socket, e))?;
+    if meta.file_type().is_symlink() {
+        return Err(Error::untrusted(socket, "is a symbolic link"));
+    }
+    if !meta.file_type().is_socket() {
+        return Err(Error::untrusted(socket, "is not a socket"));
+    }
+    if !owner.allows(meta.uid()) {
+        return Err(Error::untrusted(
+            socket,
+            format!("is owned by uid {}, must be {}", meta.uid(), owner.describe()),
+        ));
+    }
+    let parent = socket
+        .parent()
+        .ok_or_else(|| Error::untrusted(socket, "has no parent directory"))?;
+    for dir in parent.ancestors().filter(|d| !d.as_os_str().is_empty()) {
+        let meta = std::fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
+        let sticky = meta.permissions().mode() & STICKY != 0;
+        if !sticky && writable_by_me(dir) {
+            return Err(Error::untrusted(
+                dir,
+                "directory of the socket is writable by the pair account",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn writable_by_me(path: &Path) -> bool {
+    nix::unistd::access(path, AccessFlags::W_OK).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn owner_rules() {
+        let u = Uid::from_raw(1000);
+        assert!(Owner::Root.allows(0));
+        assert!(!Owner::Root.allows(1000));
+        assert!(Owner::UserOrRoot(u).allows(0));
+        assert!(Owner::UserOrRoot(u).allows(1000));
+        assert!(!Owner::UserOrRoot(u).allows(1001));
+        assert!(Owner::Exactly(u).allows(1000));
+        assert!(!Owner::Exactly(u).allows(0));
+    }
+}

@@ -1,0 +1,1 @@
+SHA256:tW560ituMyBlU14qqMxWN4gBV3dPkgvolpkkgNh5YvA

@@ -1,0 +1,597 @@
+//! The guest's side, end to end: the real binary behind a real sshd, joining
+//! real tmux servers owned by another Unix user, with every audit line caught
+//! by a syslog receiver. See `tests/support/mod.rs` for the lab.
+//!
+//! These tests need root; without it they print `SKIPPED:` and pass (unless
+//! `CI` is set, where they fail).
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use support::{prompt, Lab, Record, WAIT};
+
+/// Builds a lab, or returns from the test when the machine cannot host one.
+macro_rules! lab {
+    () => {
+        match Lab::new() {
+            Some(lab) => lab,
+            None => return,
+        }
+    };
+}
+
+const CTRL_B_D: &[u8] = b"\x02d";
+const ENTER: &[u8] = b"\r";
+const ARROW_DOWN: &[u8] = b"\x1b[B";
+
+fn assert_deny(r: &Record, guest: &str, fingerprint: &str, request: &str) {
+    assert_eq!(r.get("event"), Some("deny"), "{}", r.raw);
+    assert_eq!(r.get("guest"), Some(guest), "{}", r.raw);
+    assert_eq!(r.get("fingerprint"), Some(fingerprint), "{}", r.raw);
+    assert_eq!(r.get("request"), Some(request), "{}", r.raw);
+    assert!(!r.field("reason").is_empty(), "{}", r.raw);
+}
+
+fn no_join(lab: &Lab) {
+    let joins: Vec<_> = lab
+        .syslog()
+        .records()
+        .into_iter()
+        .filter(|r| r.get("event") == Some("join"))
+        .map(|r| r.raw)
+        .collect();
+    assert!(joins.is_empty(), "unexpected join: {joins:?}");
+}
+
+// ---------------------------------------------------------------------------
+// authorized-keys (run directly, no sshd involved)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn authorized_keys_prints_one_restricted_line_for_a_current_guest() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let want = format!(
+        "restrict,pty,command=\"{} --config {} login\" {} {}",
+        lab.bin.display(),
+        lab.config.display(),
+        alice.key_type,
+        alice.key_base64
+    );
+    for as_uid in [None, Some(65534)] {
+        let run = lab.authorized_keys(&lab.pair, &alice.key_type, &alice.key_base64, as_uid);
+        assert!(run.success(), "as {as_uid:?}: {run}");
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines, [want.as_str()], "as {as_uid:?}: {run}");
+    }
+    assert!(lab.syslog().records().is_empty(), "authorized-keys must not log");
+}
+
+#[test]
+fn authorized_keys_carries_the_guest_expiry_as_expiry_time() {
+    let mut lab = lab!();
+    let dave = lab.add_guest("dave", Some("2030-01-02T03:04:05Z"));
+    let run = lab.authorized_keys(&lab.pair, &dave.key_type, &dave.key_base64, None);
+    assert!(run.success(), "{run}");
+    let want = format!(
+        "restrict,pty,command=\"{} --config {} login\",expiry-time=\"20300102030405Z\" {} {}",
+        lab.bin.display(),
+        lab.config.display(),
+        dave.key_type,
+        dave.key_base64
+    );
+    assert_eq!(run.stdout.lines().collect::<Vec<_>>(), [want.as_str()], "{run}");
+}
+
+#[test]
+fn authorized_keys_prints_nothing_for_keys_users_and_guests_it_must_not_accept() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let carol = lab.add_guest("carol", Some("2020-01-01T00:00:00Z"));
+    let stranger = lab.make_key("stranger");
+    let cases: Vec<(&str, String, String, String)> = vec![
+        (
+            "a key no guest has",
+            lab.pair.clone(),
+            stranger.key_type.clone(),
+            stranger.key_base64.clone(),
+        ),
+        (
+            "a guest key, but another user",
+            "root".into(),
+            alice.key_type.clone(),
+            alice.key_base64.clone(),
+        ),
+        (
+            "a guest key, but the user's name is a prefix",
+            lab.pair[..lab.pair.len() - 1].to_string(),
+            alice.key_type.clone(),
+            alice.key_base64.clone(),
+        ),
+        (
+            "an expired guest",
+            lab.pair.clone(),
+            carol.key_type.clone(),
+            carol.key_base64.clone(),
+        ),
+        (
+            "garbage base64",
+            lab.pair.clone(),
+            "ssh-ed25519".into(),
+            "!!!not-base64!!!".into(),
+        ),
+        (
+            "base64 that is not a key",
+            lab.pair.clone(),
+            "ssh-ed25519".into(),
+            "aGVsbG8gd29ybGQ=".into(),
+        ),
+        (
+            "a guest key under the wrong type",
+            lab.pair.clone(),
+            "ssh-rsa".into(),
+            alice.key_base64.clone(),
+        ),
+    ];
+    for (what, user, key_type, b64) in &cases {
+        let run = lab.authorized_keys(user, key_type, b64, None);
+        assert_eq!(run.code(), Some(0), "{what}: {run}");
+        assert!(run.stdout.trim().is_empty(), "{what}: printed a line: {run}");
+    }
+    assert!(lab.syslog().records().is_empty(), "authorized-keys must not log");
+}
+
+// ---------------------------------------------------------------------------
+// Joining through sshd
+// ---------------------------------------------------------------------------
+
+#[test]
+fn read_write_guest_joins_by_name_and_its_keystrokes_reach_the_hosts_pane() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &["alice"], &[]);
+
+    let mut tty = lab.ssh_tty(&alice, Some("api"));
+    tty.wait_for(prompt("api", &host).trim_end()).unwrap();
+    let client = lab.wait_pair_client(&api).expect("alice's client on api's server");
+    assert!(!client.readonly, "a read-write guest got a read-only client: {client:?}");
+    assert_eq!(client.session, "api");
+
+    tty.send(b"echo rw-typed-$((6*7))");
+    tty.send(ENTER);
+    assert!(
+        lab.wait_pane_line(&api, "rw-typed-42"),
+        "the guest's command never ran in the host's pane:\n{}",
+        lab.capture_pane(&api)
+    );
+    tty.wait_for("rw-typed-42\n").unwrap();
+}
+
+#[test]
+fn read_only_guest_joins_but_its_keystrokes_never_reach_the_hosts_pane() {
+    let mut lab = lab!();
+    let _alice = lab.add_guest("alice", None);
+    let bob = lab.add_guest("bob", None);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &["alice"], &["bob"]);
+    lab.host_types_line(&api, "echo host-banner-$((1+1))");
+    assert!(lab.wait_pane_line(&api, "host-banner-2"));
+
+    let mut tty = lab.ssh_tty(&bob, Some("api"));
+    // Attached: the pane's content shows up on the guest's terminal, and the
+    // host's server lists a read-only client of the pair account.
+    tty.wait_for("host-banner-2").unwrap();
+    let client = lab.wait_pair_client(&api).expect("bob's client on api's server");
+    assert!(client.readonly, "a read-only guest got a writable client: {client:?}");
+
+    tty.send(b"echo ro-typed-$((6*7))");
+    tty.send(ENTER);
+
+    // Still attached after typing, and still seeing the pane.
+    lab.host_types_line(&api, "echo host-after-$((2+1))");
+    assert!(lab.wait_pane_line(&api, "host-after-3"));
+    tty.wait_for("host-after-3").unwrap();
+    assert_eq!(
+        lab.pair_clients(&api).len(),
+        1,
+        "the read-only client went away after typing"
+    );
+
+    // Detaching flushes: once the server has processed C-b d, it has processed
+    // every key typed before it. A line typed by the host after that proves
+    // the pane has echoed everything that reached it.
+    tty.send(CTRL_B_D);
+    assert!(lab.wait_no_pair_client(&api), "C-b d did not detach the read-only client");
+    lab.host_types_line(&api, "echo host-sentinel-$((3+1))");
+    assert!(lab.wait_pane_line(&api, "host-sentinel-4"));
+    let pane = lab.capture_pane(&api);
+    assert!(
+        !pane.contains("ro-typed"),
+        "a read-only guest's keystrokes reached the pane:\n{pane}"
+    );
+    assert!(!pane.contains("42"), "a read-only guest's command ran:\n{pane}");
+}
+
+#[test]
+fn chooser_lists_exactly_the_permitted_sessions_and_enter_joins_the_chosen_one() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let _bob = lab.add_guest("bob", None);
+    let h1 = lab.add_host();
+    let h2 = lab.add_host();
+    let api = lab.share(&h1, "api", &["alice"], &[]);
+    let secret = lab.share(&h1, "secret", &["bob"], &[]);
+    let db = lab.share(&h2, "db", &[], &["alice"]);
+
+    let mut tty = lab.ssh_tty(&alice, None);
+    let api_item = format!("{} (read-write)", api.label());
+    let db_item = format!("{} (read-only)", db.label());
+    tty.wait_until(WAIT, |t| t.contains(&api_item) && t.contains(&db_item))
+        .unwrap_or_else(|t| panic!("the chooser never listed {api_item:?} and {db_item:?}:\n{t}"));
+    let text = tty.text();
+    assert!(
+        !text.contains(&secret.label()) && !text.contains("/secret"),
+        "the chooser offered a session not shared with alice:\n{text}"
+    );
+
+    // Pick the second entry (ArrowDown, Enter), whichever order they come in.
+    let second = if text.find(&api_item) < text.find(&db_item) {
+        &db
+    } else {
+        &api
+    };
+    let first = if second.name == "db" { &api } else { &db };
+    tty.send(ARROW_DOWN);
+    tty.send(ENTER);
+    tty.wait_for(prompt(&second.name, &second.host).trim_end())
+        .unwrap();
+    let client = lab
+        .wait_pair_client(second)
+        .unwrap_or_else(|| panic!("no client on {} after choosing it", second.label()));
+    assert_eq!(client.readonly, second.name == "db", "{client:?}");
+    assert!(
+        lab.pair_clients(first).is_empty(),
+        "a client showed up on {}, which was not chosen",
+        first.label()
+    );
+    assert!(lab.pair_clients(&secret).is_empty());
+}
+
+#[test]
+fn list_prints_the_permitted_sessions_with_their_modes() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let _bob = lab.add_guest("bob", None);
+    let h1 = lab.add_host();
+    let h2 = lab.add_host();
+    let api = lab.share(&h1, "api", &["alice"], &["bob"]);
+    let _secret = lab.share(&h1, "secret", &["bob"], &[]);
+    let db = lab.share(&h2, "db", &[], &["alice"]);
+
+    let run = lab.ssh(&alice, Some("list"));
+    assert!(run.success(), "{run}");
+    let got: BTreeSet<&str> = run.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    let want_api = format!("{}\tread-write", api.label());
+    let want_db = format!("{}\tread-only", db.label());
+    let want: BTreeSet<&str> = [want_api.as_str(), want_db.as_str()].into();
+    assert_eq!(got, want, "{run}");
+    no_join(&lab);
+}
+
+// ---------------------------------------------------------------------------
+// Refusals
+// ---------------------------------------------------------------------------
+
+#[test]
+fn unknown_key_is_refused_by_sshd_before_pairshell_runs() {
+    let mut lab = lab!();
+    let _alice = lab.add_guest("alice", None);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &["alice"], &[]);
+    let mallory = lab.make_key("mallory");
+
+    let run = lab.ssh(&mallory, Some("api"));
+    assert_eq!(run.code(), Some(255), "{run}");
+    assert!(run.stderr.contains("Permission denied"), "{run}");
+    // authorized-keys never logs and the login never ran: no audit line at all.
+    let records = lab.syslog().records();
+    assert!(records.is_empty(), "{records:?}");
+    assert!(lab.pair_clients(&api).is_empty());
+}
+
+#[test]
+fn expired_guest_is_refused_by_sshd_before_pairshell_runs() {
+    let mut lab = lab!();
+    let carol = lab.add_guest("carol", Some("2020-01-01T00:00:00Z"));
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &["carol"], &[]);
+
+    let run = lab.ssh(&carol, Some("api"));
+    assert_eq!(run.code(), Some(255), "{run}");
+    assert!(run.stderr.contains("Permission denied"), "{run}");
+    no_join(&lab);
+    assert!(lab.pair_clients(&api).is_empty());
+}
+
+#[test]
+fn login_denies_an_unknown_key_and_an_expired_guest_with_an_audit_line() {
+    let mut lab = lab!();
+    let _alice = lab.add_guest("alice", None);
+    let carol = lab.add_guest("carol", Some("2020-01-01T00:00:00Z"));
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &["alice", "carol"], &[]);
+    let mallory = lab.make_key("mallory");
+
+    // What sshd's forced command would run, had sshd let the key in.
+    let run = lab.login_as_pair(&mallory.public_line, Some("api"));
+    assert!(!run.success(), "{run}");
+    assert!(!run.stderr.trim().is_empty(), "a refusal must say why: {run}");
+    let r = lab.wait_audit(&[("event", "deny"), ("fingerprint", &mallory.fingerprint)]);
+    assert_eq!(r.get("reason"), Some("unknown-key"), "{}", r.raw);
+    assert_eq!(r.get("request"), Some("api"), "{}", r.raw);
+    assert!(
+        !matches!(r.get("guest"), Some(g) if !g.is_empty() && g != "-"),
+        "{}",
+        r.raw
+    );
+
+    let run = lab.login_as_pair(&carol.public_line, Some("api"));
+    assert!(!run.success(), "{run}");
+    assert!(!run.stderr.trim().is_empty(), "a refusal must say why: {run}");
+    let r = lab.wait_audit(&[("event", "deny"), ("guest", "carol")]);
+    assert_eq!(r.get("reason"), Some("expired-guest"), "{}", r.raw);
+    assert_eq!(r.get("fingerprint"), Some(carol.fingerprint.as_str()), "{}", r.raw);
+
+    no_join(&lab);
+    assert!(lab.pair_clients(&api).is_empty());
+}
+
+#[test]
+fn session_not_shared_with_the_guest_is_refused() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let _bob = lab.add_guest("bob", None);
+    let host = lab.add_host();
+    let _api = lab.share(&host, "api", &["alice"], &[]);
+    let secret = lab.share(&host, "secret", &["bob"], &[]);
+
+    // With a tty (where a join would really happen) the reason is not-shared.
+    for request in ["secret".to_string(), secret.label()] {
+        let mut tty = lab.ssh_tty(&alice, Some(&request));
+        let code = tty.wait_exit(WAIT);
+        assert!(matches!(code, Some(c) if c != 0), "{request}: exit {code:?}");
+        let text = tty.text();
+        assert!(text.contains("pairshell"), "{request}: a refusal must say why:\n{text}");
+        assert!(!text.contains(prompt("secret", &host).trim_end()), "{text}");
+        let r = lab.wait_audit(&[("event", "deny"), ("request", &request)]);
+        assert_deny(&r, "alice", &alice.fingerprint, &request);
+        assert_eq!(r.get("reason"), Some("not-shared"), "{}", r.raw);
+    }
+    // Without a tty: refused too (the reason may be the missing terminal).
+    let run = lab.ssh(&alice, Some("secret"));
+    assert!(!run.success(), "{run}");
+    assert!(!run.stderr.trim().is_empty(), "a refusal must say why: {run}");
+    assert!(lab.pair_clients(&secret).is_empty());
+    no_join(&lab);
+}
+
+#[test]
+fn request_for_a_prefix_of_a_shared_session_name_is_refused() {
+    // `api-secret` is shared with alice; she asks for `api`.
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host = lab.add_host();
+    let api_secret = lab.share(&host, "api-secret", &["alice"], &[]);
+
+    let mut tty = lab.ssh_tty(&alice, Some("api"));
+    let code = tty.wait_exit(WAIT);
+    assert!(matches!(code, Some(c) if c != 0), "exit {code:?}: {}", tty.text());
+    assert!(
+        !tty.text().contains(prompt("api-secret", &host).trim_end()),
+        "asking for api showed api-secret's pane"
+    );
+    assert!(lab.pair_clients(&api_secret).is_empty());
+    let r = lab.wait_audit(&[("event", "deny"), ("request", "api")]);
+    assert_deny(&r, "alice", &alice.fingerprint, "api");
+    no_join(&lab);
+}
+
+#[test]
+fn request_for_an_unshared_session_whose_name_extends_a_shared_one_is_refused() {
+    // Only `api` is shared; the host's server also runs `api-secret`.
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &["alice"], &[]);
+    lab.start_tmux(&host, "api.sock", "api-secret");
+
+    let mut tty = lab.ssh_tty(&alice, Some("api-secret"));
+    let code = tty.wait_exit(WAIT);
+    assert!(matches!(code, Some(c) if c != 0), "exit {code:?}: {}", tty.text());
+    assert!(!tty.text().contains(prompt("api-secret", &host).trim_end()));
+    assert!(lab.pair_clients(&api).is_empty());
+    let r = lab.wait_audit(&[("event", "deny"), ("request", "api-secret")]);
+    assert_deny(&r, "alice", &alice.fingerprint, "api-secret");
+    no_join(&lab);
+}
+
+#[test]
+fn shared_session_that_is_not_running_never_attaches_to_a_longer_named_one() {
+    // `api` is shared, but its server only runs `api-secret`: a bare `-t api`
+    // would match `api-secret` by prefix. pairshell must target `=api`.
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host = lab.add_host();
+    let socket = lab.start_tmux(&host, "api.sock", "api-secret");
+    let api = lab.share_socket(&host, "api", &socket, &["alice"], &[], None);
+
+    let mut tty = lab.ssh_tty(&alice, Some("api"));
+    let code = tty.wait_exit(WAIT);
+    let text = tty.text();
+    assert!(
+        !text.contains(prompt("api-secret", &host).trim_end()),
+        "joining api showed api-secret's pane:\n{text}"
+    );
+    assert!(lab.pair_clients(&api).is_empty(), "{:?}", lab.list_clients(&api));
+    assert!(matches!(code, Some(c) if c != 0), "exit {code:?}:\n{text}");
+}
+
+#[test]
+fn request_with_shell_metacharacters_is_refused_as_a_bad_request() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &["alice"], &[]);
+
+    for request in ["api; id", "$(id)", "`id`", "api && id", "api|id", "../api"] {
+        let run = lab.ssh(&alice, Some(request));
+        assert!(!run.success(), "{request:?}: {run}");
+        assert!(!run.stdout.contains("uid="), "{request:?} ran a command: {run}");
+        assert!(!run.stderr.contains("uid="), "{request:?} ran a command: {run}");
+        let r = lab.wait_audit(&[("event", "deny"), ("request", request)]);
+        assert_deny(&r, "alice", &alice.fingerprint, request);
+        assert_eq!(r.get("reason"), Some("bad-request"), "{request:?}: {}", r.raw);
+    }
+    assert!(lab.pair_clients(&api).is_empty());
+    no_join(&lab);
+}
+
+#[test]
+fn request_with_control_characters_is_refused_and_logged_escaped() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host = lab.add_host();
+    let _api = lab.share(&host, "api", &["alice"], &[]);
+
+    for request in ["api\nid", "api\x1b[2J", "api\r"] {
+        let run = lab.ssh(&alice, Some(request));
+        assert!(!run.success(), "{request:?}: {run}");
+        assert!(!run.stdout.contains("uid="), "{request:?}: {run}");
+        let r = lab.wait_audit(&[("event", "deny"), ("request", request)]);
+        assert_deny(&r, "alice", &alice.fingerprint, request);
+        let reason = r.field("reason");
+        assert!(
+            reason == "bad-request" || reason == "control-character",
+            "{request:?}: {}",
+            r.raw
+        );
+    }
+    // The datagrams themselves carry no raw control characters.
+    for d in lab.syslog().raw_bytes() {
+        let body = String::from_utf8_lossy(&d);
+        let body = body.trim_end_matches(['\n', '\0']);
+        assert!(
+            !body.chars().any(|c| c.is_control()),
+            "raw control character in an audit line: {:?}",
+            body
+        );
+    }
+    no_join(&lab);
+}
+
+// ---------------------------------------------------------------------------
+// Audit of a session
+// ---------------------------------------------------------------------------
+
+#[test]
+fn join_and_leave_are_audited_with_guest_key_session_and_mode() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &["alice"], &[]);
+
+    let mut tty = lab.ssh_tty(&alice, Some("api"));
+    tty.wait_for(prompt("api", &host).trim_end()).unwrap();
+    lab.wait_pair_client(&api).expect("alice attached");
+
+    let join = lab.wait_audit(&[("event", "join"), ("guest", "alice")]);
+    let expect = [
+        ("guest", "alice"),
+        ("fingerprint", alice.fingerprint.as_str()),
+        ("key_type", alice.key_type.as_str()),
+        ("host", host.as_str()),
+        ("session", "api"),
+        ("mode", "read-write"),
+    ];
+    for (k, v) in expect {
+        assert_eq!(join.get(k), Some(v), "join {k}: {}", join.raw);
+    }
+    assert!(join.field("from").starts_with("127.0.0.1"), "{}", join.raw);
+    let pid: u32 = join.field("pid").parse().expect("join pid is a number");
+
+    tty.send(CTRL_B_D);
+    let code = tty.wait_exit(WAIT);
+    assert!(code.is_some(), "ssh did not end after C-b d:\n{}", tty.text());
+    assert!(lab.wait_no_pair_client(&api));
+
+    let leave = lab.wait_audit(&[("event", "leave"), ("guest", "alice")]);
+    for (k, v) in expect {
+        assert_eq!(leave.get(k), Some(v), "leave {k}: {}", leave.raw);
+    }
+    assert!(leave.field("from").starts_with("127.0.0.1"), "{}", leave.raw);
+    assert_eq!(leave.field("pid").parse::<u32>().ok(), Some(pid), "{}", leave.raw);
+    let duration: u64 = leave
+        .field("duration_s")
+        .parse()
+        .unwrap_or_else(|_| panic!("duration_s is not a whole number: {}", leave.raw));
+    assert!(duration < 60, "{}", leave.raw);
+    assert!(!leave.field("reason").is_empty(), "{}", leave.raw);
+
+    let events: Vec<String> = lab
+        .syslog()
+        .records()
+        .iter()
+        .filter_map(|r| r.get("event").map(str::to_string))
+        .collect();
+    assert_eq!(events, ["join", "leave"], "{:?}", lab.syslog().raw());
+}
+
+#[test]
+fn read_only_join_is_audited_as_read_only() {
+    let mut lab = lab!();
+    let _alice = lab.add_guest("alice", None);
+    let bob = lab.add_guest("bob", None);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &["alice"], &["bob"]);
+
+    let mut tty = lab.ssh_tty(&bob, Some(&api.label()));
+    tty.wait_for(prompt("api", &host).trim_end()).unwrap();
+    let join = lab.wait_audit(&[("event", "join"), ("guest", "bob")]);
+    assert_eq!(join.get("mode"), Some("read-only"), "{}", join.raw);
+    assert_eq!(join.get("fingerprint"), Some(bob.fingerprint.as_str()), "{}", join.raw);
+    assert_eq!(join.get("host"), Some(host.as_str()), "{}", join.raw);
+    assert_eq!(join.get("session"), Some("api"), "{}", join.raw);
+    tty.send(CTRL_B_D);
+    assert!(tty.wait_exit(Duration::from_secs(10)).is_some());
+    let leave = lab.wait_audit(&[("event", "leave"), ("guest", "bob")]);
+    assert_eq!(leave.get("mode"), Some("read-only"), "{}", leave.raw);
+}
+
+// ---------------------------------------------------------------------------
+// The lab's own parser (no root needed)
+// ---------------------------------------------------------------------------
+
+#[test]
+fn lab_parses_rfc3164_audit_lines() {
+    let r = support::parse_rfc3164(
+        b"<86>Jan  5 07:08:09 myhost pairshell[123]: event=deny reason=bad-request request=\"api; \\\"x\\\" \\\\ \\x0a\" guest=alice",
+    )
+    .unwrap();
+    assert_eq!(r.pri / 8, 10);
+    assert_eq!(r.tag, "pairshell");
+    assert_eq!(r.pid, Some(123));
+    assert_eq!(r.get("event"), Some("deny"));
+    assert_eq!(r.get("request"), Some("api; \"x\" \\ \n"));
+    assert_eq!(r.get("guest"), Some("alice"));
+    let r = support::parse_rfc3164(b"<86>Nov 21 23:15:00 pairshell[9]: event=join mode=read-only\n").unwrap();
+    assert_eq!(r.get("mode"), Some("read-only"));
+    assert!(support::parse_rfc3164(b"<86>Nov 21 23:15:00 pairshell[9]: event=\"open").is_err());
+    assert!(support::parse_rfc3164(b"event=join").is_err());
+    assert_eq!(
+        support::strip_ansi(b"\x1b[1;1H\x1b[?25lhost$ \x1b]0;t\x07ok\r\n"),
+        "host$ ok\n\n"
+    );
+}

@@ -1,0 +1,1469 @@
+//! The test lab: a throwaway, real-world setup in which the integration tests
+//! drive the real `pairshell` binary the way a guest would meet it.
+//!
+//! One [`Lab`] per test. It builds, under `/run/pairshell-tests/<pid>-<n>/`:
+//!
+//! - a root-owned copy of the built binary (`bin/pairshell`), which is the
+//!   login shell of a throwaway *pair* account and sshd's
+//!   `AuthorizedKeysCommand`;
+//! - the main config (`pairshell.toml`) and one host file per throwaway *host*
+//!   account (`hosts.d/<host>.toml`), owned the way pairshell demands;
+//! - guest key pairs (`keys/<guest>`), generated with `ssh-keygen`;
+//! - a real `sshd` on 127.0.0.1 (free port), configured as DESIGN.md
+//!   recommends (`AuthorizedKeysCommand … authorized-keys %u %t %k`,
+//!   `ExposeAuthInfo yes`);
+//! - real tmux servers, one per shared session, owned by the host account and
+//!   opened to the pair account with `server-access`;
+//! - a syslog receiver: a Unix datagram socket the config points
+//!   `audit.syslog_socket` at; every datagram is parsed as RFC 3164 and must
+//!   carry facility `authpriv` and tag `pairshell`;
+//! - an `ssh` client, either run to completion ([`Lab::ssh`]) or driven through
+//!   a pty ([`Lab::ssh_tty`], built on expectrl).
+//!
+//! Why `/run` and not `/tmp`: sshd wants the `AuthorizedKeysCommand` binary and
+//! every ancestor directory root-owned and not group/world-writable, and
+//! pairshell wants the same of its config's ancestors.
+//!
+//! Everything needs root (useradd, sshd, tmux as another user). Without root,
+//! sshd or tmux, [`Lab::new`] prints a loud `SKIPPED:` line and returns `None`,
+//! unless `CI` is set, in which case it panics so the skip cannot go unnoticed.
+//!
+//! Drop tears the lab down: it kills only the processes it started (sshd, the
+//! tmux servers, leftovers owned by the throwaway accounts it created), deletes
+//! those accounts and removes the directory. When the test is failing, Drop
+//! first prints sshd's log and every syslog line received.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::{chown, PermissionsExt};
+use std::os::unix::net::UnixDatagram;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::{Pid, User};
+
+/// Generous default for every wait in the lab.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+const ROOT: &str = "/run/pairshell-tests";
+const TMUX: &str = "/usr/bin/tmux";
+const SSHD: &str = "/usr/sbin/sshd";
+const PATH_ENV: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
+
+static LAB_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Polls `f` every 50 ms until it returns `Some`, or `timeout` passes.
+pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The lab
+// ---------------------------------------------------------------------------
+
+/// A guest declared in the main config, with its key pair on disk.
+#[derive(Clone, Debug)]
+pub struct Guest {
+    pub name: String,
+    /// Private key (root, 0600), for `ssh -i`.
+    pub key: PathBuf,
+    /// `ssh-ed25519 AAAA… comment`
+    pub public_line: String,
+    /// `ssh-ed25519`
+    pub key_type: String,
+    /// The base64 blob of the public key.
+    pub key_base64: String,
+    /// `SHA256:…`, as `ssh-keygen -lf` prints it.
+    pub fingerprint: String,
+    /// TOML offset datetime, e.g. `2030-01-01T00:00:00Z`.
+    pub expires: Option<String>,
+}
+
+/// A session a host has shared (one entry in `hosts.d/<host>.toml`).
+#[derive(Clone, Debug)]
+pub struct Shared {
+    pub host: String,
+    pub name: String,
+    pub socket: PathBuf,
+    pub read_write: Vec<String>,
+    pub read_only: Vec<String>,
+    pub expires: Option<String>,
+}
+
+impl Shared {
+    /// `HOST/SESSION`, as the guest names it.
+    pub fn label(&self) -> String {
+        format!("{}/{}", self.host, self.name)
+    }
+}
+
+/// A tmux server the lab started as a host.
+#[derive(Clone, Debug)]
+struct TmuxServer {
+    host: String,
+    socket: PathBuf,
+    pid: Option<i32>,
+}
+
+/// One tmux client, from `list-clients`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Client {
+    pub user: String,
+    pub readonly: bool,
+    pub session: String,
+    pub pid: i32,
+}
+
+/// Output of a command run to completion.
+#[derive(Debug)]
+pub struct Run {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn code(&self) -> Option<i32> {
+        self.status.code()
+    }
+    pub fn success(&self) -> bool {
+        self.status.success()
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "status: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.status, self.stdout, self.stderr
+        )
+    }
+}
+
+pub struct Lab {
+    /// The lab directory, `/run/pairshell-tests/<pid>-<n>`.
+    pub dir: PathBuf,
+    /// The root-owned copy of the binary under test.
+    pub bin: PathBuf,
+    /// The main config.
+    pub config: PathBuf,
+    /// The pair account's login name.
+    pub pair: String,
+    pub pair_uid: u32,
+    pub pair_gid: u32,
+    /// sshd's port on 127.0.0.1.
+    pub port: u16,
+    prefix: String,
+    guests: BTreeMap<String, Guest>,
+    shares: Vec<Shared>,
+    hosts: Vec<String>,
+    users: Vec<String>,
+    servers: Vec<TmuxServer>,
+    sshd: Option<Child>,
+    sshd_log: PathBuf,
+    syslog: Syslog,
+}
+
+impl Lab {
+    /// Builds a lab with a pair account, an empty config and a running sshd.
+    ///
+    /// Returns `None` (after a loud `SKIPPED:` line) when the machine cannot
+    /// host a lab, unless `CI` is set, where that is a failure.
+    pub fn new() -> Option<Lab> {
+        if let Some(why) = missing_prerequisite() {
+            if std::env::var_os("CI").is_some() {
+                panic!("the sshd integration tests cannot run here ({why}), and CI is set: refusing to skip");
+            }
+            eprintln!();
+            eprintln!("**************************************************************");
+            eprintln!("SKIPPED: pairshell sshd integration test: {why}");
+            eprintln!("         (run as root on a machine with openssh-server and tmux)");
+            eprintln!("**************************************************************");
+            return None;
+        }
+        Some(Lab::build())
+    }
+
+    fn build() -> Lab {
+        mkdir(Path::new(ROOT), 0o755);
+        let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
+        if n == 0 {
+            sweep_stale_labs();
+        }
+        let pid = std::process::id();
+        let dir = PathBuf::from(format!("{ROOT}/{pid}-{n}"));
+        if dir.exists() {
+            fs::remove_dir_all(&dir).expect("remove stale lab dir");
+        }
+        mkdir(&dir, 0o755);
+        for sub in ["bin", "keys", "sshd", "hosts.d", "sockets", "scratch"] {
+            mkdir(&dir.join(sub), 0o755);
+        }
+        fs::set_permissions(dir.join("keys"), fs::Permissions::from_mode(0o700)).unwrap();
+
+        let bin = dir.join("bin/pairshell");
+        fs::copy(env!("CARGO_BIN_EXE_pairshell"), &bin).expect("copy the binary into the lab");
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+
+        let prefix = format!("pst{pid}x{n}");
+        let syslog = Syslog::bind(&dir.join("log.sock"));
+        let mut lab = Lab {
+            config: dir.join("pairshell.toml"),
+            sshd_log: dir.join("sshd/sshd.log"),
+            bin,
+            dir,
+            pair: format!("{prefix}p"),
+            pair_uid: 0,
+            pair_gid: 0,
+            port: 0,
+            prefix,
+            guests: BTreeMap::new(),
+            shares: Vec::new(),
+            hosts: Vec::new(),
+            users: Vec::new(),
+            servers: Vec::new(),
+            sshd: None,
+            syslog,
+        };
+        let pair = lab.pair.clone();
+        let bin = lab.bin.display().to_string();
+        lab.create_user(&pair, &bin);
+        let pw = User::from_name(&pair).unwrap().expect("pair user exists");
+        lab.pair_uid = pw.uid.as_raw();
+        lab.pair_gid = pw.gid.as_raw();
+        lab.write_config();
+        lab.start_sshd();
+        lab
+    }
+
+    // -- accounts -----------------------------------------------------------
+
+    fn create_user(&mut self, name: &str, shell: &str) {
+        assert!(name.len() <= 32, "user name too long: {name}");
+        let _lock = UsersLock::take();
+        let mut last = String::new();
+        for attempt in 0..10 {
+            let out = Command::new("useradd")
+                .args(["-M", "-N", "-d", "/nonexistent", "-s", shell, "-p", "*", name])
+                .output()
+                .expect("run useradd");
+            if out.status.success() {
+                self.users.push(name.to_string());
+                return;
+            }
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            if !last.contains("lock") {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100 * (attempt + 1)));
+        }
+        panic!("useradd {name} failed: {last}");
+    }
+
+    /// Creates a throwaway host account (shell /bin/sh) and its socket dir
+    /// `<lab>/sockets/<host>/` (owned by the host, 0755). Returns its login.
+    pub fn add_host(&mut self) -> String {
+        let login = format!("{}h{}", self.prefix, self.hosts.len() + 1);
+        self.create_user(&login, "/bin/sh");
+        let (uid, gid) = ids(&login);
+        let dir = self.dir.join("sockets").join(&login);
+        mkdir(&dir, 0o755);
+        chown(&dir, Some(uid), Some(gid)).unwrap();
+        self.hosts.push(login.clone());
+        login
+    }
+
+    // -- guests and the main config ---------------------------------------
+
+    /// Generates a key pair for `name` without declaring a guest.
+    pub fn make_key(&self, name: &str) -> Guest {
+        let key = self.dir.join("keys").join(name);
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C"])
+            .arg(format!("{name}@pairshell-lab"))
+            .arg("-f")
+            .arg(&key)
+            .output()
+            .expect("run ssh-keygen");
+        assert!(out.status.success(), "ssh-keygen: {out:?}");
+        let public_line = fs::read_to_string(key.with_extension("pub"))
+            .unwrap()
+            .trim()
+            .to_string();
+        let mut parts = public_line.split_whitespace();
+        let key_type = parts.next().unwrap().to_string();
+        let key_base64 = parts.next().unwrap().to_string();
+        Guest {
+            name: name.to_string(),
+            fingerprint: fingerprint(&key.with_extension("pub")),
+            key,
+            public_line,
+            key_type,
+            key_base64,
+            expires: None,
+        }
+    }
+
+    /// Declares guest `name` (with a fresh key) in the main config.
+    /// `expires` is a TOML offset datetime such as `2030-01-01T00:00:00Z`.
+    pub fn add_guest(&mut self, name: &str, expires: Option<&str>) -> Guest {
+        let mut guest = self.make_key(name);
+        guest.expires = expires.map(str::to_string);
+        self.guests.insert(name.to_string(), guest.clone());
+        self.write_config();
+        guest
+    }
+
+    fn write_config(&self) {
+        let mut s = String::new();
+        writeln!(s, "pair_user = {}", toml_str(&self.pair)).unwrap();
+        writeln!(s, "tmux = {}", toml_str(TMUX)).unwrap();
+        writeln!(s, "hosts_dir = {}", toml_path(&self.dir.join("hosts.d"))).unwrap();
+        writeln!(s).unwrap();
+        writeln!(s, "[audit]").unwrap();
+        writeln!(s, "syslog_socket = {}", toml_path(&self.syslog.path)).unwrap();
+        writeln!(s, "required = true").unwrap();
+        for g in self.guests.values() {
+            writeln!(s).unwrap();
+            writeln!(s, "[guests.{}]", g.name).unwrap();
+            writeln!(s, "keys = [{}]", toml_str(&g.public_line)).unwrap();
+            if let Some(e) = &g.expires {
+                writeln!(s, "expires = {e}").unwrap();
+            }
+        }
+        write_file(&self.config, &s, 0o644, None);
+    }
+
+    // -- hosts, tmux servers and host files ----------------------------------
+
+    /// Starts `session` in a new tmux server owned by `host`, on
+    /// `<lab>/sockets/<host>/<session>.sock`, and shares it in the host's
+    /// file. One server per shared session, as DESIGN.md asks.
+    pub fn share(&mut self, host: &str, session: &str, rw: &[&str], ro: &[&str]) -> Shared {
+        let socket = self.start_tmux(host, &format!("{session}.sock"), session);
+        self.share_socket(host, session, &socket, rw, ro, None)
+    }
+
+    /// Adds a `[sessions.NAME]` entry to `hosts.d/<host>.toml` without starting
+    /// anything (the socket may hold other sessions, or none).
+    pub fn share_socket(
+        &mut self,
+        host: &str,
+        session: &str,
+        socket: &Path,
+        rw: &[&str],
+        ro: &[&str],
+        expires: Option<&str>,
+    ) -> Shared {
+        let shared = Shared {
+            host: host.to_string(),
+            name: session.to_string(),
+            socket: socket.to_path_buf(),
+            read_write: rw.iter().map(|s| s.to_string()).collect(),
+            read_only: ro.iter().map(|s| s.to_string()).collect(),
+            expires: expires.map(str::to_string),
+        };
+        self.shares.push(shared.clone());
+        self.write_host_file(host);
+        shared
+    }
+
+    fn write_host_file(&self, host: &str) {
+        let mut s = String::new();
+        for sh in self.shares.iter().filter(|s| s.host == host) {
+            let list = |v: &[String]| v.iter().map(|x| toml_str(x)).collect::<Vec<_>>().join(", ");
+            writeln!(s, "[sessions.{}]", toml_str(&sh.name)).unwrap();
+            writeln!(s, "socket = {}", toml_path(&sh.socket)).unwrap();
+            writeln!(s, "read_write = [{}]", list(&sh.read_write)).unwrap();
+            writeln!(s, "read_only = [{}]", list(&sh.read_only)).unwrap();
+            if let Some(e) = &sh.expires {
+                writeln!(s, "expires = {e}").unwrap();
+            }
+            writeln!(s).unwrap();
+        }
+        let path = self.dir.join("hosts.d").join(format!("{host}.toml"));
+        write_file(&path, &s, 0o644, Some(ids(host)));
+    }
+
+    /// Starts tmux session `session` as `host` on `<lab>/sockets/<host>/<socket_name>`,
+    /// starting the server if needed, and returns the socket path. The pane
+    /// runs /bin/sh with the prompt [`prompt`]`(session, host)`.
+    pub fn start_tmux(&mut self, host: &str, socket_name: &str, session: &str) -> PathBuf {
+        let socket = self.dir.join("sockets").join(host).join(socket_name);
+        let fresh = !self.servers.iter().any(|s| s.socket == socket);
+        let ps1 = format!("PS1={}", prompt(session, host));
+        let out = self.tmux_as(
+            host,
+            &socket,
+            &[
+                "new-session", "-d", "-s", session, "-x", "120", "-y", "30", "-c", "/", "-e", &ps1,
+                "/bin/sh",
+            ],
+        );
+        assert!(out.status.success(), "tmux new-session {session}: {out:?}");
+        if fresh {
+            fs::set_permissions(&socket, fs::Permissions::from_mode(0o666)).unwrap();
+            let out = self.tmux_as(host, &socket, &["server-access", "-a", "-w", &self.pair]);
+            assert!(out.status.success(), "tmux server-access: {out:?}");
+            let out = self.tmux_as(host, &socket, &["display-message", "-p", "#{pid}"]);
+            let pid = String::from_utf8_lossy(&out.stdout).trim().parse().ok();
+            self.servers.push(TmuxServer {
+                host: host.to_string(),
+                socket: socket.clone(),
+                pid,
+            });
+        }
+        let want = prompt(session, host);
+        let shown = poll(WAIT, || {
+            self.capture_pane_at(&socket, session)
+                .contains(want.trim_end())
+                .then_some(())
+        });
+        assert!(shown.is_some(), "the prompt of tmux session {session} never showed");
+        socket
+    }
+
+    fn owner_of(&self, socket: &Path) -> String {
+        self.servers
+            .iter()
+            .find(|s| s.socket == socket)
+            .map(|s| s.host.clone())
+            .unwrap_or_else(|| panic!("no lab tmux server on {}", socket.display()))
+    }
+
+    /// Runs tmux as `host` against `socket`, with a clean environment.
+    pub fn tmux_as(&self, host: &str, socket: &Path, args: &[&str]) -> Output {
+        let (uid, gid) = ids(host);
+        Command::new(TMUX)
+            .arg("-f")
+            .arg("/dev/null")
+            .arg("-S")
+            .arg(socket)
+            .args(args)
+            .env_clear()
+            .env("PATH", PATH_ENV)
+            .env("HOME", "/")
+            .env("TERM", "xterm-256color")
+            .env("LANG", "C.UTF-8")
+            .current_dir("/")
+            .uid(uid)
+            .gid(gid)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tmux")
+    }
+
+    /// The visible pane plus its history, as the host sees it.
+    pub fn capture_pane(&self, s: &Shared) -> String {
+        self.capture_pane_at(&s.socket, &s.name)
+    }
+
+    pub fn capture_pane_at(&self, socket: &Path, session: &str) -> String {
+        let host = self.owner_of(socket);
+        let target = format!("={session}:");
+        let out = self.tmux_as(&host, socket, &["capture-pane", "-p", "-J", "-S", "-", "-t", &target]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The clients attached to the server on `socket`.
+    pub fn list_clients_at(&self, socket: &Path) -> Vec<Client> {
+        let host = self.owner_of(socket);
+        let out = self.tmux_as(
+            &host,
+            socket,
+            &[
+                "list-clients",
+                "-F",
+                "#{client_user}\t#{client_readonly}\t#{client_session}\t#{client_pid}",
+            ],
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (f.len() == 4).then(|| Client {
+                    user: f[0].to_string(),
+                    readonly: f[1] == "1",
+                    session: f[2].to_string(),
+                    pid: f[3].parse().unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    pub fn list_clients(&self, s: &Shared) -> Vec<Client> {
+        self.list_clients_at(&s.socket)
+    }
+
+    /// The pair account's clients on the server of `s`.
+    pub fn pair_clients(&self, s: &Shared) -> Vec<Client> {
+        self.list_clients(s)
+            .into_iter()
+            .filter(|c| c.user == self.pair)
+            .collect()
+    }
+
+    /// Waits until the pair account has a client on `s`'s server and returns it.
+    pub fn wait_pair_client(&self, s: &Shared) -> Option<Client> {
+        poll(WAIT, || self.pair_clients(s).into_iter().next())
+    }
+
+    /// Waits until the pair account has no client left on `s`'s server.
+    pub fn wait_no_pair_client(&self, s: &Shared) -> bool {
+        poll(WAIT, || self.pair_clients(s).is_empty().then_some(())).is_some()
+    }
+
+    /// Types into the pane as its host (`send-keys`), then presses Enter.
+    pub fn host_types_line(&self, s: &Shared, line: &str) {
+        let target = format!("={}:", s.name);
+        let out = self.tmux_as(&s.host, &s.socket, &["send-keys", "-t", &target, "-l", line]);
+        assert!(out.status.success(), "send-keys: {out:?}");
+        let out = self.tmux_as(&s.host, &s.socket, &["send-keys", "-t", &target, "Enter"]);
+        assert!(out.status.success(), "send-keys: {out:?}");
+    }
+
+    /// Waits until some line of the pane equals `line` exactly (an output line,
+    /// not the command line that typed it).
+    pub fn wait_pane_line(&self, s: &Shared, line: &str) -> bool {
+        poll(WAIT, || {
+            self.capture_pane(s)
+                .lines()
+                .any(|l| l.trim_end() == line)
+                .then_some(())
+        })
+        .is_some()
+    }
+
+    // -- sshd ------------------------------------------------------------------
+
+    fn start_sshd(&mut self) {
+        if !Path::new("/run/sshd").exists() {
+            mkdir(Path::new("/run/sshd"), 0o755);
+        }
+        let sshd_dir = self.dir.join("sshd");
+        let hostkey = sshd_dir.join("ssh_host_ed25519_key");
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "pairshell-lab-host", "-f"])
+            .arg(&hostkey)
+            .output()
+            .expect("run ssh-keygen");
+        assert!(out.status.success(), "ssh-keygen (host key): {out:?}");
+        let hostpub = fs::read_to_string(hostkey.with_extension("pub")).unwrap();
+
+        let mut last_log = String::new();
+        for _attempt in 0..5 {
+            let port = free_port();
+            let config = format!(
+                "Port {port}\n\
+                 ListenAddress 127.0.0.1\n\
+                 HostKey {hostkey}\n\
+                 PidFile none\n\
+                 UsePAM no\n\
+                 PasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\n\
+                 AllowUsers {pair}\n\
+                 LogLevel VERBOSE\n\
+                 Match User {pair}\n\
+                 \x20   AuthorizedKeysFile none\n\
+                 \x20   AuthorizedKeysCommand {bin} --config {config} authorized-keys %u %t %k\n\
+                 \x20   AuthorizedKeysCommandUser nobody\n\
+                 \x20   ExposeAuthInfo yes\n\
+                 \x20   DisableForwarding yes\n\
+                 \x20   PermitTTY yes\n",
+                hostkey = hostkey.display(),
+                pair = self.pair,
+                bin = self.bin.display(),
+                config = self.config.display(),
+            );
+            let config_path = sshd_dir.join("sshd_config");
+            write_file(&config_path, &config, 0o644, None);
+            let log = File::create(&self.sshd_log).unwrap();
+            let mut child = Command::new(SSHD)
+                .arg("-D")
+                .arg("-e")
+                .arg("-f")
+                .arg(&config_path)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start sshd");
+            let ready = poll(WAIT, || {
+                let log = fs::read_to_string(&self.sshd_log).unwrap_or_default();
+                if log.contains(&format!("Server listening on 127.0.0.1 port {port}")) {
+                    return Some(true);
+                }
+                match child.try_wait() {
+                    Ok(Some(_)) => Some(false),
+                    _ => None,
+                }
+            });
+            if ready == Some(true) {
+                self.port = port;
+                self.sshd = Some(child);
+                write_file(
+                    &sshd_dir.join("known_hosts"),
+                    &format!("[127.0.0.1]:{port} {}", hostpub.trim()),
+                    0o644,
+                    None,
+                );
+                return;
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            last_log = fs::read_to_string(&self.sshd_log).unwrap_or_default();
+        }
+        panic!("sshd did not start; its log:\n{last_log}");
+    }
+
+    /// sshd's log so far.
+    pub fn sshd_log(&self) -> String {
+        fs::read_to_string(&self.sshd_log).unwrap_or_default()
+    }
+
+    // -- the ssh client -------------------------------------------------------
+
+    fn ssh_command(&self, key: &Path, tty: bool, request: Option<&str>) -> Command {
+        let mut cmd = Command::new("ssh");
+        cmd.arg("-F")
+            .arg("/dev/null")
+            .arg("-o")
+            .arg(format!(
+                "UserKnownHostsFile={}",
+                self.dir.join("sshd/known_hosts").display()
+            ))
+            .args(["-o", "GlobalKnownHostsFile=/dev/null"])
+            .args(["-o", "StrictHostKeyChecking=yes"])
+            .args(["-o", "IdentitiesOnly=yes"])
+            .args(["-o", "IdentityAgent=none"])
+            .args(["-o", "BatchMode=yes"])
+            .args(["-o", "PasswordAuthentication=no"])
+            .args(["-o", "ConnectTimeout=10"])
+            .arg("-i")
+            .arg(key)
+            .arg("-p")
+            .arg(self.port.to_string());
+        if tty {
+            cmd.arg("-t");
+        }
+        cmd.arg(format!("{}@127.0.0.1", self.pair));
+        if let Some(r) = request {
+            cmd.arg(r);
+        }
+        cmd.env_clear()
+            .env("PATH", PATH_ENV)
+            .env("HOME", "/root")
+            .env("TERM", "xterm-256color")
+            .env("LANG", "C.UTF-8");
+        cmd
+    }
+
+    /// `ssh pair@127.0.0.1 [REQUEST]` without a tty, run to completion.
+    pub fn ssh(&self, guest: &Guest, request: Option<&str>) -> Run {
+        let mut cmd = self.ssh_command(&guest.key, false, request);
+        cmd.stdin(Stdio::null());
+        run_with_timeout(cmd, Duration::from_secs(30))
+    }
+
+    /// `ssh -t pair@127.0.0.1 [REQUEST]` in a pty, for joins and the chooser.
+    pub fn ssh_tty(&self, guest: &Guest, request: Option<&str>) -> Tty {
+        let cmd = self.ssh_command(&guest.key, true, request);
+        Tty::spawn(&format!("ssh -t as {}", guest.name), cmd)
+    }
+
+    // -- running the binary directly -----------------------------------------
+
+    /// `pairshell --config <lab config> authorized-keys USER TYPE BASE64`,
+    /// as root, or as `as_uid` when given (sshd runs it as nobody).
+    pub fn authorized_keys(&self, user: &str, key_type: &str, base64: &str, as_uid: Option<u32>) -> Run {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(["authorized-keys", user, key_type, base64])
+            .env_clear()
+            .env("PATH", PATH_ENV)
+            .current_dir("/")
+            .stdin(Stdio::null());
+        if let Some(uid) = as_uid {
+            cmd.uid(uid).gid(uid);
+        }
+        run_with_timeout(cmd, Duration::from_secs(20))
+    }
+
+    /// Runs `pairshell --config … login` as the pair account, the way sshd's
+    /// forced command would, with `SSH_USER_AUTH` naming a file (owned by the
+    /// pair account) that says the guest authenticated with `public_line`.
+    pub fn login_as_pair(&self, public_line: &str, request: Option<&str>) -> Run {
+        let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let auth = self.dir.join("scratch").join(format!("ssh-user-auth-{n}"));
+        write_file(
+            &auth,
+            &format!("publickey {public_line}\n"),
+            0o600,
+            Some((self.pair_uid, self.pair_gid)),
+        );
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .arg("login")
+            .env_clear()
+            .env("PATH", PATH_ENV)
+            .env("HOME", "/nonexistent")
+            .env("USER", &self.pair)
+            .env("LOGNAME", &self.pair)
+            .env("SSH_USER_AUTH", &auth)
+            .env("SSH_CONNECTION", "127.0.0.1 40404 127.0.0.1 22")
+            .env("SSH_CLIENT", "127.0.0.1 40404 22")
+            .current_dir("/")
+            .uid(self.pair_uid)
+            .gid(self.pair_gid)
+            .stdin(Stdio::null());
+        if let Some(r) = request {
+            cmd.env("SSH_ORIGINAL_COMMAND", r);
+        }
+        run_with_timeout(cmd, Duration::from_secs(20))
+    }
+
+    // -- audit ------------------------------------------------------------------
+
+    pub fn syslog(&self) -> &Syslog {
+        &self.syslog
+    }
+
+    /// Waits for an audit record with all of `fields` (key, value).
+    pub fn wait_audit(&self, fields: &[(&str, &str)]) -> Record {
+        self.syslog
+            .wait_for(|r| r.has(fields), WAIT)
+            .unwrap_or_else(|| {
+                panic!(
+                    "no audit record with {fields:?}; received:\n{}",
+                    self.syslog.raw().join("\n")
+                )
+            })
+    }
+
+    /// A diagnostic dump: sshd's log and the syslog lines received.
+    pub fn diagnostics(&self) -> String {
+        format!(
+            "===== lab {} =====\n----- sshd log -----\n{}\n----- syslog datagrams -----\n{}\n==========",
+            self.dir.display(),
+            self.sshd_log(),
+            self.syslog.raw().join("\n")
+        )
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            eprintln!("{}", self.diagnostics());
+        }
+        if let Some(mut sshd) = self.sshd.take() {
+            let _ = kill(Pid::from_raw(sshd.id() as i32), Signal::SIGTERM);
+            let _ = sshd.wait();
+        }
+        for server in std::mem::take(&mut self.servers) {
+            let _ = self.tmux_as(&server.host, &server.socket, &["kill-server"]);
+            if let Some(pid) = server.pid {
+                poll(Duration::from_secs(3), || (!pid_alive(pid)).then_some(()));
+                if pid_alive(pid) {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+                }
+            }
+        }
+        // Whatever still runs as a throwaway account (a pair-side tmux client
+        // or pairshell from an sshd session) was started by this lab.
+        let uids: Vec<u32> = self
+            .users
+            .iter()
+            .filter_map(|u| User::from_name(u).ok().flatten().map(|p| p.uid.as_raw()))
+            .collect();
+        let gone = poll(Duration::from_secs(5), || {
+            pids_of_uids(&uids).is_empty().then_some(())
+        });
+        if gone.is_none() {
+            for pid in pids_of_uids(&uids) {
+                let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            }
+            poll(Duration::from_secs(3), || pids_of_uids(&uids).is_empty().then_some(()));
+        }
+        {
+            let _lock = UsersLock::take();
+            for user in self.users.drain(..) {
+                userdel(&user);
+            }
+        }
+        self.syslog.stop();
+        let _ = fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The prompt of the pane of `session` on `host`'s server.
+pub fn prompt(session: &str, host: &str) -> String {
+    format!("[{session}@{host}]$ ")
+}
+
+// ---------------------------------------------------------------------------
+// The guest's terminal
+// ---------------------------------------------------------------------------
+
+/// A process (ssh) in a pty. Everything it prints is kept; [`Tty::text`] is
+/// that output with terminal escape sequences removed.
+pub struct Tty {
+    name: String,
+    session: expectrl::Session,
+    raw: Vec<u8>,
+    exit: Option<i32>,
+}
+
+impl Tty {
+    pub fn spawn(name: &str, cmd: Command) -> Tty {
+        let session = expectrl::Session::spawn(cmd).expect("spawn in a pty");
+        Tty {
+            name: name.to_string(),
+            session,
+            raw: Vec::new(),
+            exit: None,
+        }
+    }
+
+    /// Reads whatever the process printed since the last call.
+    pub fn pump(&mut self) {
+        let mut buf = [0u8; 8192];
+        loop {
+            match self.session.try_read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => self.raw.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // WouldBlock: nothing more now; EIO: the other side is closed.
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Everything printed so far, escape sequences removed.
+    pub fn text(&mut self) -> String {
+        self.pump();
+        strip_ansi(&self.raw)
+    }
+
+    /// Waits until the output contains `needle`.
+    pub fn wait_for(&mut self, needle: &str) -> Result<(), String> {
+        self.wait_until(WAIT, |t| t.contains(needle))
+            .map_err(|t| format!("{}: {needle:?} never showed; output so far:\n{t}", self.name))
+    }
+
+    /// Waits until `pred` holds of the output; on timeout returns the output.
+    pub fn wait_until(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let t = self.text();
+            if pred(&t) {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(t);
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends bytes as typed keys.
+    pub fn send(&mut self, bytes: &[u8]) {
+        self.session.send(bytes).expect("write to the pty");
+    }
+
+    /// Waits until the process exits; returns its exit code (128+signal when
+    /// killed), or `None` on timeout.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        if self.exit.is_some() {
+            return self.exit;
+        }
+        let deadline = Instant::now() + timeout;
+        loop {
+            self.pump();
+            match self.session.get_process().status() {
+                Ok(expectrl::WaitStatus::Exited(_, code)) => {
+                    self.exit = Some(code);
+                    break;
+                }
+                Ok(expectrl::WaitStatus::Signaled(_, sig, _)) => {
+                    self.exit = Some(128 + sig as i32);
+                    break;
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+            if Instant::now() >= deadline {
+                break;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+        self.pump();
+        self.exit
+    }
+
+    pub fn is_alive(&mut self) -> bool {
+        self.exit.is_none() && self.session.is_alive().unwrap_or(false)
+    }
+}
+
+impl Drop for Tty {
+    fn drop(&mut self) {
+        if thread::panicking() {
+            let text = self.text();
+            eprintln!("----- terminal of {} -----\n{text}\n----------", self.name);
+        }
+        // expectrl's PtyProcess kills the child (SIGHUP … SIGKILL) on drop.
+    }
+}
+
+/// Removes terminal escape sequences (CSI, OSC, two-byte ESC sequences,
+/// charset designations) and control characters other than `\n`; `\r` becomes
+/// `\n` so that redrawn lines stay apart.
+pub fn strip_ansi(raw: &[u8]) -> String {
+    let s = String::from_utf8_lossy(raw);
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        match c {
+            '\x1b' => match it.next() {
+                Some('[') => {
+                    // parameters and intermediates, then a final byte 0x40..=0x7e
+                    for c in it.by_ref() {
+                        if ('\x40'..='\x7e').contains(&c) {
+                            break;
+                        }
+                    }
+                }
+                Some(']') | Some('P') | Some('_') | Some('^') => {
+                    // string until BEL or ST (ESC \)
+                    while let Some(c) = it.next() {
+                        if c == '\x07' {
+                            break;
+                        }
+                        if c == '\x1b' {
+                            it.next();
+                            break;
+                        }
+                    }
+                }
+                Some('(') | Some(')') | Some('*') | Some('+') | Some('#') | Some('%') => {
+                    it.next();
+                }
+                _ => {}
+            },
+            '\r' => out.push('\n'),
+            '\n' | '\t' => out.push(c),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------
+// The syslog receiver
+// ---------------------------------------------------------------------------
+
+/// One audit line, parsed.
+#[derive(Clone, Debug)]
+pub struct Record {
+    pub pri: u32,
+    pub tag: String,
+    pub pid: Option<u32>,
+    pub fields: BTreeMap<String, String>,
+    pub raw: String,
+}
+
+impl Record {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.fields.get(key).map(String::as_str)
+    }
+
+    /// True when every (key, value) pair is present with that exact value.
+    pub fn has(&self, fields: &[(&str, &str)]) -> bool {
+        fields.iter().all(|(k, v)| self.get(k) == Some(v))
+    }
+
+    /// The field, or a panic that shows the record.
+    pub fn field(&self, key: &str) -> &str {
+        self.get(key)
+            .unwrap_or_else(|| panic!("audit record has no {key}: {}", self.raw))
+    }
+}
+
+/// Collects syslog datagrams sent to `<lab>/log.sock`.
+pub struct Syslog {
+    pub path: PathBuf,
+    lines: Arc<Mutex<Vec<Vec<u8>>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Syslog {
+    fn bind(path: &Path) -> Syslog {
+        let sock = UnixDatagram::bind(path).expect("bind the syslog socket");
+        fs::set_permissions(path, fs::Permissions::from_mode(0o666)).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let lines = lines.clone();
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut buf = vec![0u8; 65536];
+                while !stop.load(Ordering::SeqCst) {
+                    match sock.recv(&mut buf) {
+                        Ok(n) => lines.lock().unwrap().push(buf[..n].to_vec()),
+                        Err(e)
+                            if matches!(
+                                e.kind(),
+                                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                            ) => {}
+                        Err(_) => break,
+                    }
+                }
+            })
+        };
+        Syslog {
+            path: path.to_path_buf(),
+            lines,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// The datagrams as received (lossy UTF-8, control characters shown
+    /// escaped).
+    pub fn raw(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| String::from_utf8_lossy(l).escape_debug().to_string())
+            .collect()
+    }
+
+    /// The datagrams as received, as bytes.
+    pub fn raw_bytes(&self) -> Vec<Vec<u8>> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Every record so far. Panics on a datagram that is not an RFC 3164
+    /// line with facility authpriv and tag pairshell.
+    pub fn records(&self) -> Vec<Record> {
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|l| match parse_rfc3164(l) {
+                Ok(r) => {
+                    assert_eq!(r.pri / 8, 10, "facility is not authpriv: {}", r.raw);
+                    assert_eq!(r.tag, "pairshell", "tag is not pairshell: {}", r.raw);
+                    r
+                }
+                Err(e) => panic!(
+                    "malformed syslog datagram ({e}): {}",
+                    String::from_utf8_lossy(l).escape_debug()
+                ),
+            })
+            .collect()
+    }
+
+    /// Waits until a record satisfies `pred`.
+    pub fn wait_for(&self, pred: impl Fn(&Record) -> bool, timeout: Duration) -> Option<Record> {
+        poll(timeout, || self.records().into_iter().find(|r| pred(r)))
+    }
+}
+
+impl Drop for Syslog {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Parses `<PRI>Mmm dd hh:mm:ss [HOST ]TAG[PID]: key=value …`.
+pub fn parse_rfc3164(datagram: &[u8]) -> Result<Record, String> {
+    let text = std::str::from_utf8(datagram).map_err(|e| format!("not UTF-8: {e}"))?;
+    let raw = text.to_string();
+    let line = text.trim_end_matches(['\n', '\0']);
+    if line.contains('\n') {
+        return Err("a raw newline inside the line".into());
+    }
+    let rest = line.strip_prefix('<').ok_or("no <PRI>")?;
+    let (pri, rest) = rest.split_once('>').ok_or("no <PRI>")?;
+    let pri: u32 = pri.parse().map_err(|_| format!("bad PRI {pri:?}"))?;
+    // Timestamp: "Mmm dd hh:mm:ss", dd space-padded.
+    let month = rest.get(..3).ok_or("short timestamp")?;
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    if !MONTHS.contains(&month) {
+        return Err(format!("bad month {month:?}"));
+    }
+    let rest = rest[3..].strip_prefix(' ').ok_or("no space after month")?;
+    let rest = rest.trim_start_matches(' ');
+    let (day, rest) = rest.split_once(' ').ok_or("no day")?;
+    if day.is_empty() || day.len() > 2 || !day.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(format!("bad day {day:?}"));
+    }
+    let (time, rest) = rest.split_once(' ').ok_or("no time")?;
+    let tb = time.as_bytes();
+    if tb.len() != 8 || tb[2] != b':' || tb[5] != b':' {
+        return Err(format!("bad time {time:?}"));
+    }
+    // Optional HOSTNAME, then TAG[PID]:
+    let (first, after_first) = rest.split_once(' ').ok_or("no tag")?;
+    let (tag_part, msg) = if first.ends_with(':') {
+        (first, after_first)
+    } else {
+        after_first.split_once(' ').ok_or("no tag after hostname")?
+    };
+    let tag_part = tag_part.strip_suffix(':').ok_or("tag does not end with ':'")?;
+    let (tag, pid) = match tag_part.split_once('[') {
+        Some((t, p)) => {
+            let p = p.strip_suffix(']').ok_or("bad [PID]")?;
+            (t, Some(p.parse::<u32>().map_err(|_| format!("bad PID {p:?}"))?))
+        }
+        None => (tag_part, None),
+    };
+    let fields = parse_fields(msg)?;
+    Ok(Record {
+        pri,
+        tag: tag.to_string(),
+        pid,
+        fields,
+        raw,
+    })
+}
+
+/// Parses `key=value key="quoted \"value\""`; quoted values may use `\"`,
+/// `\\` and `\xNN`.
+pub fn parse_fields(msg: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut fields = BTreeMap::new();
+    let b = msg.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b' ' {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i] != b'=' && b[i] != b' ' {
+            i += 1;
+        }
+        let key = &msg[start..i];
+        if key.is_empty() || !key.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_') {
+            return Err(format!("bad key {key:?} in {msg:?}"));
+        }
+        if i >= b.len() || b[i] != b'=' {
+            return Err(format!("key {key:?} without '=' in {msg:?}"));
+        }
+        i += 1;
+        let value = if i < b.len() && b[i] == b'"' {
+            i += 1;
+            let mut v = Vec::new();
+            loop {
+                match b.get(i) {
+                    None => return Err(format!("unterminated quote in {msg:?}")),
+                    Some(b'"') => {
+                        i += 1;
+                        break;
+                    }
+                    Some(b'\\') => {
+                        match b.get(i + 1) {
+                            Some(b'"') => v.push(b'"'),
+                            Some(b'\\') => v.push(b'\\'),
+                            Some(b'x') => {
+                                let hex = msg.get(i + 2..i + 4).ok_or("short \\x escape")?;
+                                v.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad \\x{hex}"))?);
+                                i += 2;
+                            }
+                            other => return Err(format!("bad escape {other:?} in {msg:?}")),
+                        }
+                        i += 2;
+                    }
+                    Some(&c) => {
+                        v.push(c);
+                        i += 1;
+                    }
+                }
+            }
+            if i < b.len() && b[i] != b' ' {
+                return Err(format!("garbage after a quoted value in {msg:?}"));
+            }
+            String::from_utf8_lossy(&v).into_owned()
+        } else {
+            let start = i;
+            while i < b.len() && b[i] != b' ' {
+                if b[i] == b'"' {
+                    return Err(format!("quote inside a bare value in {msg:?}"));
+                }
+                i += 1;
+            }
+            msg[start..i].to_string()
+        };
+        if fields.insert(key.to_string(), value).is_some() {
+            return Err(format!("duplicate key {key:?} in {msg:?}"));
+        }
+    }
+    Ok(fields)
+}
+
+// ---------------------------------------------------------------------------
+// Small helpers
+// ---------------------------------------------------------------------------
+
+fn missing_prerequisite() -> Option<String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Some("not running as root".into());
+    }
+    for tool in [
+        SSHD,
+        TMUX,
+        "/usr/bin/ssh",
+        "/usr/bin/ssh-keygen",
+        "/usr/sbin/useradd",
+        "/usr/sbin/userdel",
+    ] {
+        if !Path::new(tool).exists() {
+            return Some(format!("{tool} is missing"));
+        }
+    }
+    None
+}
+
+/// An exclusive lock on `/run/pairshell-tests/.users.lock`, held while
+/// useradd/userdel run, across threads and processes (flock; released on
+/// drop).
+struct UsersLock(#[allow(dead_code)] Flock<File>);
+
+impl UsersLock {
+    fn take() -> UsersLock {
+        let f = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(format!("{ROOT}/.users.lock"))
+            .expect("open the users lock");
+        let lock = Flock::lock(f, FlockArg::LockExclusive)
+            .unwrap_or_else(|(_, e)| panic!("lock the users lock: {e}"));
+        UsersLock(lock)
+    }
+}
+
+fn userdel(user: &str) {
+    for attempt in 0..10 {
+        let out = Command::new("userdel").arg(user).output().expect("run userdel");
+        if out.status.success() {
+            return;
+        }
+        let err = String::from_utf8_lossy(&out.stderr);
+        if err.contains("does not exist") {
+            return;
+        }
+        if !err.contains("lock") && !err.contains("currently used") {
+            eprintln!("userdel {user}: {err}");
+            return;
+        }
+        thread::sleep(Duration::from_millis(100 * (attempt + 1)));
+    }
+    eprintln!("userdel {user}: gave up");
+}
+
+/// Removes labs (directories and accounts) left by test processes that died
+/// without cleaning up.
+fn sweep_stale_labs() {
+    let dead = |pid: &str| !Path::new("/proc").join(pid).exists();
+    if let Ok(entries) = fs::read_dir(ROOT) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some((pid, _)) = name.split_once('-') {
+                if pid.bytes().all(|b| b.is_ascii_digit()) && dead(pid) {
+                    let _ = fs::remove_dir_all(e.path());
+                }
+            }
+        }
+    }
+    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
+    let stale: Vec<String> = passwd
+        .lines()
+        .filter_map(|l| l.split(':').next())
+        .filter(|u| {
+            u.strip_prefix("pst")
+                .and_then(|r| r.split_once('x'))
+                .is_some_and(|(pid, _)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && dead(pid))
+        })
+        .map(str::to_string)
+        .collect();
+    if !stale.is_empty() {
+        let _lock = UsersLock::take();
+        for u in stale {
+            userdel(&u);
+        }
+    }
+}
+
+fn mkdir(path: &Path, mode: u32) {
+    if !path.exists() {
+        fs::create_dir_all(path).unwrap_or_else(|e| panic!("mkdir {}: {e}", path.display()));
+    }
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+fn write_file(path: &Path, contents: &str, mode: u32, owner: Option<(u32, u32)>) {
+    fs::write(path, contents).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    if let Some((uid, gid)) = owner {
+        chown(path, Some(uid), Some(gid)).unwrap();
+    }
+}
+
+fn ids(user: &str) -> (u32, u32) {
+    let pw = User::from_name(user)
+        .unwrap()
+        .unwrap_or_else(|| panic!("no user {user}"));
+    (pw.uid.as_raw(), pw.gid.as_raw())
+}
+
+fn toml_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => write!(out, "\\u{:04X}", c as u32).unwrap(),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn toml_path(p: &Path) -> String {
+    toml_str(&p.display().to_string())
+}
+
+/// `SHA256:…` of a public key file, from `ssh-keygen -lf`.
+pub fn fingerprint(pubkey: &Path) -> String {
+    let out = Command::new("ssh-keygen")
+        .arg("-lf")
+        .arg(pubkey)
+        .output()
+        .expect("run ssh-keygen -lf");
+    assert!(out.status.success(), "ssh-keygen -lf: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(1)
+        .expect("a fingerprint field")
+        .to_string()
+}
+
+fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let port = l.local_addr().unwrap().port();
+    drop(l);
+    // Make sure nobody grabbed it in between (best effort).
+    if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        return free_port();
+    }
+    port
+}
+
+fn pid_alive(pid: i32) -> bool {
+    // A zombie still has a /proc entry, but its status says Z.
+    match fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => !stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+/// PIDs of live processes whose real uid is one of `uids`.
+fn pids_of_uids(uids: &[u32]) -> Vec<i32> {
+    let mut pids = Vec::new();
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return pids;
+    };
+    for e in entries.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(status) = fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let uid = status
+            .lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().next())
+            .and_then(|u| u.parse::<u32>().ok());
+        if uid.is_some_and(|u| uids.contains(&u)) && pid_alive(pid) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// Runs `cmd` with piped stdout/stderr; kills it and panics after `timeout`.
+pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Run {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let reader = |mut r: Box<dyn Read + Send>| {
+        thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            String::from_utf8_lossy(&v).into_owned()
+        })
+    };
+    let out = reader(Box::new(child.stdout.take().unwrap()));
+    let err = reader(Box::new(child.stderr.take().unwrap()));
+    let status = poll(timeout, || child.try_wait().ok().flatten());
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!(
+            "{cmd:?} did not finish within {timeout:?}\nstdout: {}\nstderr: {}",
+            out.join().unwrap(),
+            err.join().unwrap()
+        );
+    };
+    Run {
+        status,
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
