@@ -1,0 +1,67 @@
+//! The committed man pages must be what the clap definition generates, so
+//! `--help` and `man pairshell` never drift apart.
+//! Regenerate with: `UPDATE_MAN=1 cargo test --test man`.
+
+use std::path::{Path, PathBuf};
+
+/// (file name, page) for the top-level command and each visible subcommand.
+fn generated() -> Vec<(String, String)> {
+    let cmd = pairshell::cli_command();
+    let mut pages = vec![("pairshell.1".to_string(), render(cmd.clone()))];
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        // clap names are &'static str; a test process may leak a few.
+        let name: &'static str = format!("pairshell-{}", sub.get_name()).leak();
+        let sub = sub.clone().name(name).display_name(name);
+        pages.push((format!("{name}.1"), render(sub)));
+    }
+    pages
+}
+
+fn render(cmd: clap::Command) -> String {
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .render(&mut out)
+        .expect("render man page");
+    String::from_utf8(out).expect("man page is UTF-8")
+}
+
+fn man_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("man")
+}
+
+#[test]
+fn committed_man_pages_match_cli_definition() {
+    let update = std::env::var_os("UPDATE_MAN").is_some();
+    for (file, want) in generated() {
+        let path = man_dir().join(&file);
+        if update {
+            std::fs::write(&path, &want).expect("write man page");
+            continue;
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "man/{file} is out of date with src/cli.rs; run `UPDATE_MAN=1 cargo test --test man`"
+        );
+    }
+}
+
+#[test]
+fn file_format_page_documents_every_field() {
+    let page = std::fs::read_to_string(man_dir().join("pairshell.toml.5"))
+        .expect("man/pairshell.toml.5");
+    for field in [
+        "pair_user",
+        "tmux",
+        "hosts_dir",
+        "syslog_socket",
+        "required",
+        "keys",
+        "expires",
+        "socket",
+        "read_write",
+        "read_only",
+    ] {
+        assert!(page.contains(field), "pairshell.toml.5 does not mention {field}");
+    }
+}
