@@ -48,6 +48,12 @@ impl Event {
         self
     }
 
+    /// Add `key=value` for raw bytes (the guest's request may not be UTF-8).
+    pub fn field_bytes(mut self, key: &str, value: &[u8]) -> Event {
+        let _ = write!(self.line, " {key}={}", escape_bytes(value));
+        self
+    }
+
     /// Add `key=value` when there is a value.
     pub fn opt(self, key: &str, value: Option<impl AsRef<str>>) -> Event {
         match value {
@@ -116,9 +122,11 @@ impl Audit {
         }
     }
 
-    /// Audit to `/dev/log`, best effort: used before the config is known.
+    /// Audit to `/dev/log`: used before the config is known. Treated as
+    /// required, so a line that cannot be sent is dropped rather than shown
+    /// to the guest (it may hold config details meant for the admin).
     pub fn fallback() -> Audit {
-        Audit::new(Path::new("/dev/log"), false)
+        Audit::new(Path::new("/dev/log"), true)
     }
 
     /// Write one line. When it cannot be sent: if audit is required, the
@@ -139,11 +147,11 @@ impl Audit {
     }
 
     /// Write a line whose loss must not change the outcome (a refusal is a
-    /// refusal either way): on failure it goes to stderr.
+    /// refusal either way). When it cannot be sent it goes to stderr if audit
+    /// is optional, and is lost if audit is required (the login it concerns
+    /// is refused or already over).
     pub fn write_best_effort(&mut self, event: Event) {
-        if self.send(&event).is_err() {
-            eprintln!("pairshell: audit: {}", event.line);
-        }
+        let _ = self.write(event);
     }
 
     fn send(&mut self, event: &Event) -> Result<(), String> {
@@ -248,7 +256,10 @@ mod tests {
         // authpriv (10) * 8 + notice (5) = 85
         assert!(msg.starts_with("<85>"), "{msg}");
         assert!(
-            msg.ends_with(&format!("pairshell[{}]: event=join guest=alice", std::process::id())),
+            msg.ends_with(&format!(
+                "pairshell[{}]: event=join guest=alice",
+                std::process::id()
+            )),
             "{msg}"
         );
         std::fs::remove_dir_all(&dir).unwrap();

@@ -85,7 +85,9 @@ fn quotable(path: &Path) -> Result<&str, String> {
     let s = path
         .to_str()
         .ok_or_else(|| format!("{} is not UTF-8", path.display()))?;
-    if s.chars().any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\') {
+    if s.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\')
+    {
         return Err(format!(
             "{s:?} cannot be used in an authorized_keys command; choose a path without spaces or quotes"
         ));
@@ -136,7 +138,10 @@ mod tests {
     fn expiry_becomes_expiry_time_in_utc() {
         let c = config("expires = 2026-12-31T19:00:00+01:00\n");
         let l = get(&c, "ssh-ed25519", KEY).unwrap();
-        assert!(l.contains(",expiry-time=\"20261231180000Z\" ssh-ed25519 "), "{l}");
+        assert!(
+            l.contains(",expiry-time=\"20261231180000Z\" ssh-ed25519 "),
+            "{l}"
+        );
     }
 
     #[test]
@@ -144,7 +149,10 @@ mod tests {
         let c = config("expires = 2026-01-01T00:00:00Z\n");
         assert_eq!(get(&c, "ssh-ed25519", KEY), None);
         assert_eq!(get(&config(""), "ssh-rsa", KEY), None);
-        assert_eq!(get(&config(""), "ssh-ed25519", "AAAAAAAAAAAAAAAAAAAA"), None);
+        assert_eq!(
+            get(&config(""), "ssh-ed25519", "AAAAAAAAAAAAAAAAAAAA"),
+            None
+        );
     }
 
     #[test]
@@ -153,7 +161,10 @@ mod tests {
         // to smuggle options or a second key into the printed line.
         let c = config("");
         assert_eq!(get(&c, "ssh-ed25519 AAAA,command=\"sh\"", KEY), None);
-        assert_eq!(get(&c, "ssh-ed25519", &format!("{KEY}\nssh-ed25519 {KEY}")), None);
+        assert_eq!(
+            get(&c, "ssh-ed25519", &format!("{KEY}\nssh-ed25519 {KEY}")),
+            None
+        );
         assert_eq!(get(&c, "", ""), None);
     }
 

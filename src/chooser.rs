@@ -22,7 +22,11 @@ pub struct Item {
 
 impl Item {
     fn render(&self) -> String {
-        let state = if self.running { "running" } else { "not running" };
+        let state = if self.running {
+            "running"
+        } else {
+            "not running"
+        };
         format!("{} ({}) — {}", self.label, self.mode, state)
     }
 }

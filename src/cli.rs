@@ -38,11 +38,7 @@ pub struct Cli {
     /// Run as a shell, the way sshd runs a forced command: TEXT is either
     /// pairshell's own `… login` line (the guest's request is then
     /// SSH_ORIGINAL_COMMAND) or the guest's request itself.
-    #[arg(
-        short = 'c',
-        value_name = "TEXT",
-        allow_hyphen_values = true
-    )]
+    #[arg(short = 'c', value_name = "TEXT", allow_hyphen_values = true)]
     pub command_text: Option<String>,
 
     #[command(subcommand)]
@@ -205,8 +201,16 @@ mod tests {
             Invocation::from_args(&args(&["pairshell", "check"])),
             Invocation::Args
         ));
-        Cli::try_parse_from(["pairshell", "--config", "/x", "authorized-keys", "u", "t", "k"])
-            .unwrap();
+        Cli::try_parse_from([
+            "pairshell",
+            "--config",
+            "/x",
+            "authorized-keys",
+            "u",
+            "t",
+            "k",
+        ])
+        .unwrap();
     }
 
     #[test]

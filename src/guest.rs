@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use nix::unistd::{Uid, User};
 
-use crate::audit::{escape_bytes, Audit, Event};
+use crate::audit::{Audit, Event};
 use crate::chooser::{self, Item};
 use crate::cli;
 use crate::config::{self, Config, Host};
@@ -81,7 +81,7 @@ struct Trail {
     fingerprint: Option<String>,
     key_type: Option<String>,
     from: Option<String>,
-    request: String,
+    request: Vec<u8>,
     host: Option<String>,
     session: Option<String>,
     mode: Option<&'static str>,
@@ -97,7 +97,7 @@ impl Trail {
             .opt("host", self.host.as_deref())
             .opt("session", self.session.as_deref())
             .opt("mode", self.mode)
-            .field("request", &self.request)
+            .field_bytes("request", &self.request)
     }
 }
 
@@ -105,7 +105,7 @@ impl Trail {
 pub fn run(start: Start) -> ExitCode {
     let mut trail = Trail {
         from: ssh_client_address(),
-        request: escape_bytes(&start.request),
+        request: start.request.clone(),
         ..Trail::default()
     };
     // Until the config says where audit lines go, use the system's socket.
@@ -184,8 +184,9 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
                     running: tmux::server_running(&g.share.socket),
                 })
                 .collect();
-            let picked = chooser::choose(&id.guest, &items)
-                .map_err(|e| Refusal::new("chooser-failed", "the chooser failed").detail(e.to_string()))?;
+            let picked = chooser::choose(&id.guest, &items).map_err(|e| {
+                Refusal::new("chooser-failed", "the chooser failed").detail(e.to_string())
+            })?;
             match picked {
                 Some(i) => join(&config, &hosts, grants[i], trail, audit),
                 None => Ok(ExitCode::SUCCESS),
@@ -293,7 +294,10 @@ fn load_hosts(
             Err(e) => audit.write_best_effort(
                 trail
                     .event("skip-host-file")
-                    .field("file", config::host_path(&config.hosts_dir, &login).to_string_lossy())
+                    .field(
+                        "file",
+                        config::host_path(&config.hosts_dir, &login).to_string_lossy(),
+                    )
                     .field("reason", e.to_string()),
             ),
         }
@@ -326,7 +330,10 @@ fn nothing_shared(guest: &str) -> String {
 
 fn not_shared(guest: &str, target: &Target, grants: &[Grant]) -> Refusal {
     let msg = if grants.is_empty() {
-        format!("{target} is not shared with you, and {}", nothing_shared(guest))
+        format!(
+            "{target} is not shared with you, and {}",
+            nothing_shared(guest)
+        )
     } else {
         let names: Vec<String> = grants.iter().map(Grant::label).collect();
         format!(
@@ -386,7 +393,10 @@ fn join(
         SessionState::NotRunning => {
             return Err(Refusal::new(
                 "not-running",
-                format!("that session is not running: {label}; ask {} to start it", grant.host),
+                format!(
+                    "that session is not running: {label}; ask {} to start it",
+                    grant.host
+                ),
             ))
         }
         SessionState::AccessDenied(why) => {
@@ -397,8 +407,11 @@ fn join(
             .detail(why))
         }
         SessionState::Failed(why) => {
-            return Err(Refusal::new("tmux-error", format!("{label} cannot be joined: tmux failed"))
-                .detail(why))
+            return Err(Refusal::new(
+                "tmux-error",
+                format!("{label} cannot be joined: tmux failed"),
+            )
+            .detail(why))
         }
     }
 
@@ -417,22 +430,20 @@ fn join(
         grant.mode
     );
     let started = Instant::now();
+    let pid = client.pid();
     let (status, how) = client.release_and_wait(socket);
     audit.write_best_effort(
         trail
             .event("leave")
-            .field("pid", client_pid_string(status.1))
+            .field("pid", pid.to_string())
             .field("duration_s", started.elapsed().as_secs().to_string())
             .field("reason", how),
     );
-    Ok(match status.0.code() {
-        Some(0) => ExitCode::SUCCESS,
-        _ => ExitCode::FAILURE,
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     })
-}
-
-fn client_pid_string(pid: u32) -> String {
-    pid.to_string()
 }
 
 /// The tmux client, started behind a gate.
@@ -488,7 +499,7 @@ impl Client {
     }
 
     /// Open the gate, wait for the client to end, and say how it ended.
-    fn release_and_wait(mut self, socket: &Path) -> ((ExitStatus, u32), &'static str) {
+    fn release_and_wait(mut self, socket: &Path) -> (ExitStatus, &'static str) {
         let pid = self.pid();
         let hangup = Arc::new(AtomicBool::new(false));
         let term = Arc::new(AtomicBool::new(false));
@@ -532,7 +543,7 @@ impl Client {
         } else {
             "detached"
         };
-        ((status, pid), how)
+        (status, how)
     }
 }
 
@@ -561,7 +572,10 @@ pub fn exec_client(gate: i32, argv: &[OsString]) -> ExitCode {
     cmd.args(args);
     crate::sandbox::prepare(&mut cmd);
     let err = cmd.exec();
-    eprintln!("pairshell: cannot start {}: {err}", Path::new(program).display());
+    eprintln!(
+        "pairshell: cannot start {}: {err}",
+        Path::new(program).display()
+    );
     ExitCode::FAILURE
 }
 

@@ -63,9 +63,9 @@ pub enum IdentityError {
     /// A line that is not a key sshd would write.
     Malformed(String),
     /// No guest has this key.
-    UnknownKey(PresentedKey),
+    UnknownKey(Box<PresentedKey>),
     /// The guest exists but their access has expired.
-    Expired(String, PresentedKey),
+    Expired(String, Box<PresentedKey>),
     /// Keys of different guests in one session.
     Conflict(String, String),
 }
@@ -92,7 +92,9 @@ impl IdentityError {
                     .into()
             }
             IdentityError::Unsafe(e) => e.to_string(),
-            IdentityError::NoPublicKey => "the session was not authenticated by a public key".into(),
+            IdentityError::NoPublicKey => {
+                "the session was not authenticated by a public key".into()
+            }
             IdentityError::Malformed(line) => format!("unexpected line in SSH_USER_AUTH: {line}"),
             IdentityError::UnknownKey(k) => format!("no guest has key {}", k.fingerprint),
             IdentityError::Expired(g, _) => format!("guest {g} has expired"),
@@ -145,11 +147,16 @@ pub fn parse_auth_info(text: &str) -> Result<Vec<PresentedKey>, IdentityError> {
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (method, rest) = line.split_once(' ').unwrap_or((line, ""));
         match method {
-            "publickey" => keys.push(parse_key(rest.trim()).ok_or_else(|| {
-                IdentityError::Malformed(crate::audit::escape(line))
-            })?),
-            "password" | "keyboard-interactive" | "hostbased" | "gssapi-with-mic"
-            | "gssapi-keyex" | "none" => {}
+            "publickey" => keys.push(
+                parse_key(rest.trim())
+                    .ok_or_else(|| IdentityError::Malformed(crate::audit::escape(line)))?,
+            ),
+            "password"
+            | "keyboard-interactive"
+            | "hostbased"
+            | "gssapi-with-mic"
+            | "gssapi-keyex"
+            | "none" => {}
             _ if method.starts_with("keyboard-interactive/") => {}
             _ => return Err(IdentityError::Malformed(crate::audit::escape(line))),
         }
@@ -201,9 +208,12 @@ pub fn identify(
         let name = match policy::guest_for_key(config, &key.key_type, &key.base64, now) {
             KeyOwner::Current(name, _) => name,
             KeyOwner::Expired(name, _) => {
-                return Err(IdentityError::Expired(name.to_string(), key.clone()))
+                return Err(IdentityError::Expired(
+                    name.to_string(),
+                    Box::new(key.clone()),
+                ))
             }
-            KeyOwner::Unknown => return Err(IdentityError::UnknownKey(key.clone())),
+            KeyOwner::Unknown => return Err(IdentityError::UnknownKey(Box::new(key.clone()))),
         };
         match found {
             Some((first, _)) if first != name => {
@@ -232,10 +242,13 @@ mod tests {
     const CERT: &str = include_str!("../testdata/keys/ed25519-cert.pub");
 
     fn fp(name: &str) -> String {
-        std::fs::read_to_string(format!("{}/testdata/keys/{name}.fp", env!("CARGO_MANIFEST_DIR")))
-            .unwrap()
-            .trim()
-            .to_string()
+        std::fs::read_to_string(format!(
+            "{}/testdata/keys/{name}.fp",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+        .trim()
+        .to_string()
     }
 
     fn line(key: &str) -> String {
@@ -279,7 +292,10 @@ mod tests {
             parse_auth_info("password\n"),
             Err(IdentityError::NoPublicKey)
         ));
-        assert!(matches!(parse_auth_info(""), Err(IdentityError::NoPublicKey)));
+        assert!(matches!(
+            parse_auth_info(""),
+            Err(IdentityError::NoPublicKey)
+        ));
     }
 
     #[test]

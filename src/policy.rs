@@ -242,8 +242,14 @@ read_only = ["alice"]
     #[test]
     fn same_base64_with_another_type_is_unknown() {
         let c = config();
-        assert_eq!(guest_for_key(&c, "ssh-rsa", ALICE, now()), KeyOwner::Unknown);
-        assert_eq!(guest_for_key(&c, "ssh-ed25519", "AAAA", now()), KeyOwner::Unknown);
+        assert_eq!(
+            guest_for_key(&c, "ssh-rsa", ALICE, now()),
+            KeyOwner::Unknown
+        );
+        assert_eq!(
+            guest_for_key(&c, "ssh-ed25519", "AAAA", now()),
+            KeyOwner::Unknown
+        );
     }
 
     #[test]
@@ -258,7 +264,10 @@ read_only = ["alice"]
     fn guest_in_both_lists_gets_read_write() {
         let h = hosts();
         let g = grants(&h, "alice", now());
-        let api = g.iter().find(|g| g.host == "maria" && g.session == "api").unwrap();
+        let api = g
+            .iter()
+            .find(|g| g.host == "maria" && g.session == "api")
+            .unwrap();
         assert_eq!(api.mode, Mode::ReadWrite);
     }
 
@@ -299,7 +308,10 @@ read_only = ["alice"]
             Resolution::Join(g) => assert_eq!((g.host, g.mode), ("omar", Mode::ReadOnly)),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(resolve(&g, &target(None, "web")), Resolution::Join(_)));
+        assert!(matches!(
+            resolve(&g, &target(None, "web")),
+            Resolution::Join(_)
+        ));
     }
 
     #[test]
@@ -308,25 +320,43 @@ read_only = ["alice"]
         // prefix or extension of a shared name matches nothing.
         let h = hosts();
         let g = grants(&h, "bob", now());
-        assert!(matches!(resolve(&g, &target(None, "api-secret")), Resolution::NotShared));
-        assert!(matches!(resolve(&g, &target(None, "ap")), Resolution::NotShared));
-        assert!(matches!(resolve(&g, &target(Some("maria"), "api")), Resolution::Join(_)));
+        assert!(matches!(
+            resolve(&g, &target(None, "api-secret")),
+            Resolution::NotShared
+        ));
+        assert!(matches!(
+            resolve(&g, &target(None, "ap")),
+            Resolution::NotShared
+        ));
+        assert!(matches!(
+            resolve(&g, &target(Some("maria"), "api")),
+            Resolution::Join(_)
+        ));
     }
 
     #[test]
     fn expired_share_grants_nothing() {
         let h = hosts();
         let g = grants(&h, "alice", now());
-        assert!(matches!(resolve(&g, &target(None, "old")), Resolution::NotShared));
+        assert!(matches!(
+            resolve(&g, &target(None, "old")),
+            Resolution::NotShared
+        ));
         let earlier = ts("2026-11-20T11:00:00Z");
         let g = grants(&h, "alice", earlier);
-        assert!(matches!(resolve(&g, &target(None, "old")), Resolution::Join(_)));
+        assert!(matches!(
+            resolve(&g, &target(None, "old")),
+            Resolution::Join(_)
+        ));
     }
 
     #[test]
     fn other_hosts_session_is_not_shared() {
         let h = hosts();
         let g = grants(&h, "bob", now());
-        assert!(matches!(resolve(&g, &target(Some("omar"), "api")), Resolution::NotShared));
+        assert!(matches!(
+            resolve(&g, &target(Some("omar"), "api")),
+            Resolution::NotShared
+        ));
     }
 }

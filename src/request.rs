@@ -170,21 +170,44 @@ mod tests {
 
     #[test]
     fn path_traversal_is_refused() {
-        for r in ["../x", "maria/../x", "/api", "maria/", "a/b/c", "..", "./api"] {
+        for r in [
+            "../x",
+            "maria/../x",
+            "/api",
+            "maria/",
+            "a/b/c",
+            "..",
+            "./api",
+        ] {
             assert_eq!(parse(r.as_bytes()), Err(RequestError::NotInGrammar), "{r}");
         }
     }
 
     #[test]
     fn tmux_target_syntax_is_refused() {
-        for r in ["api:1", "api.0", "=api", "maria/api:0.1", "%1", "@2", "{last}"] {
+        for r in [
+            "api:1",
+            "api.0",
+            "=api",
+            "maria/api:0.1",
+            "%1",
+            "@2",
+            "{last}",
+        ] {
             assert_eq!(parse(r.as_bytes()), Err(RequestError::NotInGrammar), "{r}");
         }
     }
 
     #[test]
     fn control_characters_and_escape_sequences_are_refused() {
-        for r in [&b"api\n"[..], b"api\nid", b"\x1b[31mapi", b"api\0", b"\t", b"api\x7f"] {
+        for r in [
+            &b"api\n"[..],
+            b"api\nid",
+            b"\x1b[31mapi",
+            b"api\0",
+            b"\t",
+            b"api\x7f",
+        ] {
             assert_eq!(parse(r), Err(RequestError::ControlCharacter), "{r:?}");
         }
     }
@@ -192,7 +215,11 @@ mod tests {
     #[test]
     fn whitespace_is_refused() {
         for r in [" ", " api", "api ", "list ", "maria/ api"] {
-            assert_eq!(parse(r.as_bytes()), Err(RequestError::NotInGrammar), "{r:?}");
+            assert_eq!(
+                parse(r.as_bytes()),
+                Err(RequestError::NotInGrammar),
+                "{r:?}"
+            );
         }
     }
 

@@ -31,7 +31,11 @@ fn kept_env() -> Vec<(OsString, OsString)> {
 
 fn base(tmux: &Path, socket: &Path) -> Command {
     let mut cmd = Command::new(tmux);
-    cmd.env_clear().envs(kept_env()).arg("-N").arg("-S").arg(socket);
+    cmd.env_clear()
+        .envs(kept_env())
+        .arg("-N")
+        .arg("-S")
+        .arg(socket);
     cmd
 }
 
@@ -124,7 +128,15 @@ mod tests {
         );
         assert_eq!(
             argv(&cmd),
-            ["-N", "-S", "/run/s.sock", "attach-session", "-E", "-t", "=api"]
+            [
+                "-N",
+                "-S",
+                "/run/s.sock",
+                "attach-session",
+                "-E",
+                "-t",
+                "=api"
+            ]
         );
         let ro = attach(
             Path::new("/usr/bin/tmux"),
@@ -134,13 +146,29 @@ mod tests {
         );
         assert_eq!(
             argv(&ro),
-            ["-N", "-S", "/run/s.sock", "attach-session", "-E", "-r", "-t", "=api"]
+            [
+                "-N",
+                "-S",
+                "/run/s.sock",
+                "attach-session",
+                "-E",
+                "-r",
+                "-t",
+                "=api"
+            ]
         );
     }
 
     #[test]
     fn environment_leak_is_prevented() {
-        for leak in ["TMUX", "SSH_AUTH_SOCK", "DISPLAY", "LD_PRELOAD", "SSH_CONNECTION", "PATH"] {
+        for leak in [
+            "TMUX",
+            "SSH_AUTH_SOCK",
+            "DISPLAY",
+            "LD_PRELOAD",
+            "SSH_CONNECTION",
+            "PATH",
+        ] {
             assert!(!keep_var(leak), "{leak}");
         }
         for keep in ["TERM", "LANG", "LC_ALL", "LC_CTYPE", "COLORTERM"] {

@@ -86,7 +86,11 @@ fn check_file_meta(path: &Path, meta: &Metadata, owner: Owner) -> Result<(), Err
     if !owner.allows(meta.uid()) {
         return Err(Error::untrusted(
             path,
-            format!("is owned by uid {}, must be {}", meta.uid(), owner.describe()),
+            format!(
+                "is owned by uid {}, must be {}",
+                meta.uid(),
+                owner.describe()
+            ),
         ));
     }
     if meta.permissions().mode() & GROUP_OR_OTHER_WRITE != 0 {
@@ -124,7 +128,10 @@ pub fn check_root_path(dir: &Path) -> Result<(), Error> {
         if mode & GROUP_OR_OTHER_WRITE != 0 && mode & STICKY == 0 {
             return Err(Error::untrusted(
                 ancestor,
-                format!("directory is writable by group or other (mode {:o})", mode & 0o7777),
+                format!(
+                    "directory is writable by group or other (mode {:o})",
+                    mode & 0o7777
+                ),
             ));
         }
     }
@@ -164,7 +171,11 @@ pub fn check_socket(socket: &Path, owner: Owner) -> Result<(), Error> {
     if !owner.allows(meta.uid()) {
         return Err(Error::untrusted(
             socket,
-            format!("is owned by uid {}, must be {}", meta.uid(), owner.describe()),
+            format!(
+                "is owned by uid {}, must be {}",
+                meta.uid(),
+                owner.describe()
+            ),
         ));
     }
     let parent = socket

@@ -340,7 +340,10 @@ expires = 2026-12-31T18:00:00Z
         assert_eq!(c.tmux, Path::new("/usr/bin/tmux"));
         assert_eq!(c.hosts_dir, Path::new("/etc/pairshell/hosts.d"));
         assert_eq!(c.audit.syslog_socket, Path::new("/dev/log"));
-        assert!(c.audit.required, "audit is required unless the admin says otherwise");
+        assert!(
+            c.audit.required,
+            "audit is required unless the admin says otherwise"
+        );
     }
 
     #[test]
@@ -364,7 +367,8 @@ expires = 2026-12-31T18:00:00Z
 
     #[test]
     fn malformed_key_is_located() {
-        let err = parse("pair_user = \"pair\"\n[guests.bob]\nkeys = [\"not a key\"]\n").unwrap_err();
+        let err =
+            parse("pair_user = \"pair\"\n[guests.bob]\nkeys = [\"not a key\"]\n").unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains(":3:"), "{msg}");
         assert!(msg.contains("invalid key"), "{msg}");
@@ -379,14 +383,20 @@ expires = 2026-12-31T18:00:00Z
 
     #[test]
     fn relative_socket_is_refused() {
-        let err = parse_host(Path::new("/h/m.toml"), "[sessions.api]\nsocket = \"api.sock\"\n")
-            .unwrap_err();
+        let err = parse_host(
+            Path::new("/h/m.toml"),
+            "[sessions.api]\nsocket = \"api.sock\"\n",
+        )
+        .unwrap_err();
         assert!(err.to_string().contains("absolute"), "{err}");
     }
 
     #[test]
     fn session_and_guest_names_are_checked() {
-        for bad in ["[sessions.\"a b\"]\nsocket = \"/s\"\n", "[sessions.\"-S\"]\nsocket = \"/s\"\n"] {
+        for bad in [
+            "[sessions.\"a b\"]\nsocket = \"/s\"\n",
+            "[sessions.\"-S\"]\nsocket = \"/s\"\n",
+        ] {
             assert!(parse_host(Path::new("/h/m.toml"), bad).is_err(), "{bad}");
         }
         let bad_guest = "[sessions.api]\nsocket = \"/s\"\nread_only = [\"$(id)\"]\n";
