@@ -22,7 +22,6 @@ macro_rules! lab {
     };
 }
 
-const CTRL_B_D: &[u8] = b"\x02d";
 const ENTER: &[u8] = b"\r";
 const ARROW_DOWN: &[u8] = b"\x1b[B";
 
@@ -66,7 +65,10 @@ fn authorized_keys_prints_one_restricted_line_for_a_current_guest() {
         let lines: Vec<&str> = run.stdout.lines().collect();
         assert_eq!(lines, [want.as_str()], "as {as_uid:?}: {run}");
     }
-    assert!(lab.syslog().records().is_empty(), "authorized-keys must not log");
+    assert!(
+        lab.syslog().records().is_empty(),
+        "authorized-keys must not log"
+    );
 }
 
 #[test]
@@ -82,7 +84,11 @@ fn authorized_keys_carries_the_guest_expiry_as_expiry_time() {
         dave.key_type,
         dave.key_base64
     );
-    assert_eq!(run.stdout.lines().collect::<Vec<_>>(), [want.as_str()], "{run}");
+    assert_eq!(
+        run.stdout.lines().collect::<Vec<_>>(),
+        [want.as_str()],
+        "{run}"
+    );
 }
 
 #[test]
@@ -138,9 +144,15 @@ fn authorized_keys_prints_nothing_for_keys_users_and_guests_it_must_not_accept()
     for (what, user, key_type, b64) in &cases {
         let run = lab.authorized_keys(user, key_type, b64, None);
         assert_eq!(run.code(), Some(0), "{what}: {run}");
-        assert!(run.stdout.trim().is_empty(), "{what}: printed a line: {run}");
+        assert!(
+            run.stdout.trim().is_empty(),
+            "{what}: printed a line: {run}"
+        );
     }
-    assert!(lab.syslog().records().is_empty(), "authorized-keys must not log");
+    assert!(
+        lab.syslog().records().is_empty(),
+        "authorized-keys must not log"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -156,8 +168,13 @@ fn read_write_guest_joins_by_name_and_its_keystrokes_reach_the_hosts_pane() {
 
     let mut tty = lab.ssh_tty(&alice, Some("api"));
     tty.wait_for(prompt("api", &host).trim_end()).unwrap();
-    let client = lab.wait_pair_client(&api).expect("alice's client on api's server");
-    assert!(!client.readonly, "a read-write guest got a read-only client: {client:?}");
+    let client = lab
+        .wait_pair_client(&api)
+        .expect("alice's client on api's server");
+    assert!(
+        !client.readonly,
+        "a read-write guest got a read-only client: {client:?}"
+    );
     assert_eq!(client.session, "api");
 
     tty.send(b"echo rw-typed-$((6*7))");
@@ -184,8 +201,13 @@ fn read_only_guest_joins_but_its_keystrokes_never_reach_the_hosts_pane() {
     // Attached: the pane's content shows up on the guest's terminal, and the
     // host's server lists a read-only client of the pair account.
     tty.wait_for("host-banner-2").unwrap();
-    let client = lab.wait_pair_client(&api).expect("bob's client on api's server");
-    assert!(client.readonly, "a read-only guest got a writable client: {client:?}");
+    let client = lab
+        .wait_pair_client(&api)
+        .expect("bob's client on api's server");
+    assert!(
+        client.readonly,
+        "a read-only guest got a writable client: {client:?}"
+    );
 
     tty.send(b"echo ro-typed-$((6*7))");
     tty.send(ENTER);
@@ -203,8 +225,11 @@ fn read_only_guest_joins_but_its_keystrokes_never_reach_the_hosts_pane() {
     // Detaching flushes: once the server has processed C-b d, it has processed
     // every key typed before it. A line typed by the host after that proves
     // the pane has echoed everything that reached it.
-    tty.send(CTRL_B_D);
-    assert!(lab.wait_no_pair_client(&api), "C-b d did not detach the read-only client");
+    tty.tmux_key(b"d");
+    assert!(
+        lab.wait_no_pair_client(&api),
+        "C-b d did not detach the read-only client"
+    );
     lab.host_types_line(&api, "echo host-sentinel-$((3+1))");
     assert!(lab.wait_pane_line(&api, "host-sentinel-4"));
     let pane = lab.capture_pane(&api);
@@ -212,7 +237,10 @@ fn read_only_guest_joins_but_its_keystrokes_never_reach_the_hosts_pane() {
         !pane.contains("ro-typed"),
         "a read-only guest's keystrokes reached the pane:\n{pane}"
     );
-    assert!(!pane.contains("42"), "a read-only guest's command ran:\n{pane}");
+    assert!(
+        !pane.contains("42"),
+        "a read-only guest's command ran:\n{pane}"
+    );
 }
 
 #[test]
@@ -273,12 +301,46 @@ fn list_prints_the_permitted_sessions_with_their_modes() {
 
     let run = lab.ssh(&alice, Some("list"));
     assert!(run.success(), "{run}");
-    let got: BTreeSet<&str> = run.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
+    let got: BTreeSet<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .collect();
     let want_api = format!("{}\tread-write", api.label());
     let want_db = format!("{}\tread-only", db.label());
     let want: BTreeSet<&str> = [want_api.as_str(), want_db.as_str()].into();
     assert_eq!(got, want, "{run}");
     no_join(&lab);
+}
+
+#[test]
+fn read_write_guest_cannot_make_the_tmux_client_exec_a_shell() {
+    // DESIGN.md: a read-write client can run `detach-client -E 'sh'`, which
+    // asks the *client* (running as the pair account) to exec a shell;
+    // Landlock must allow only the tmux binary to be executed.
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &["alice"], &[]);
+
+    let mut tty = lab.ssh_tty(&alice, Some("api"));
+    tty.wait_for(prompt("api", &host).trim_end()).unwrap();
+    lab.wait_pair_client(&api).expect("alice attached");
+
+    tty.tmux_command("detach-client -E 'echo escaped-$((6*7)) uid=$(id -u)'");
+    // The client leaves the server either way; wait for that, then for ssh.
+    assert!(
+        lab.wait_no_pair_client(&api),
+        "detach-client -E did not detach; pane:\n{}\nclients: {:?}",
+        lab.capture_pane(&api),
+        lab.list_clients(&api)
+    );
+    tty.wait_exit(WAIT);
+    let text = tty.text();
+    assert!(
+        !text.contains("escaped-42"),
+        "the guest ran a shell command as the pair account:\n{text}"
+    );
 }
 
 // ---------------------------------------------------------------------------
@@ -328,7 +390,10 @@ fn login_denies_an_unknown_key_and_an_expired_guest_with_an_audit_line() {
     // What sshd's forced command would run, had sshd let the key in.
     let run = lab.login_as_pair(&mallory.public_line, Some("api"));
     assert!(!run.success(), "{run}");
-    assert!(!run.stderr.trim().is_empty(), "a refusal must say why: {run}");
+    assert!(
+        !run.stderr.trim().is_empty(),
+        "a refusal must say why: {run}"
+    );
     let r = lab.wait_audit(&[("event", "deny"), ("fingerprint", &mallory.fingerprint)]);
     assert_eq!(r.get("reason"), Some("unknown-key"), "{}", r.raw);
     assert_eq!(r.get("request"), Some("api"), "{}", r.raw);
@@ -340,10 +405,18 @@ fn login_denies_an_unknown_key_and_an_expired_guest_with_an_audit_line() {
 
     let run = lab.login_as_pair(&carol.public_line, Some("api"));
     assert!(!run.success(), "{run}");
-    assert!(!run.stderr.trim().is_empty(), "a refusal must say why: {run}");
+    assert!(
+        !run.stderr.trim().is_empty(),
+        "a refusal must say why: {run}"
+    );
     let r = lab.wait_audit(&[("event", "deny"), ("guest", "carol")]);
     assert_eq!(r.get("reason"), Some("expired-guest"), "{}", r.raw);
-    assert_eq!(r.get("fingerprint"), Some(carol.fingerprint.as_str()), "{}", r.raw);
+    assert_eq!(
+        r.get("fingerprint"),
+        Some(carol.fingerprint.as_str()),
+        "{}",
+        r.raw
+    );
 
     no_join(&lab);
     assert!(lab.pair_clients(&api).is_empty());
@@ -362,9 +435,15 @@ fn session_not_shared_with_the_guest_is_refused() {
     for request in ["secret".to_string(), secret.label()] {
         let mut tty = lab.ssh_tty(&alice, Some(&request));
         let code = tty.wait_exit(WAIT);
-        assert!(matches!(code, Some(c) if c != 0), "{request}: exit {code:?}");
+        assert!(
+            matches!(code, Some(c) if c != 0),
+            "{request}: exit {code:?}"
+        );
         let text = tty.text();
-        assert!(text.contains("pairshell"), "{request}: a refusal must say why:\n{text}");
+        assert!(
+            text.contains("pairshell"),
+            "{request}: a refusal must say why:\n{text}"
+        );
         assert!(!text.contains(prompt("secret", &host).trim_end()), "{text}");
         let r = lab.wait_audit(&[("event", "deny"), ("request", &request)]);
         assert_deny(&r, "alice", &alice.fingerprint, &request);
@@ -373,7 +452,10 @@ fn session_not_shared_with_the_guest_is_refused() {
     // Without a tty: refused too (the reason may be the missing terminal).
     let run = lab.ssh(&alice, Some("secret"));
     assert!(!run.success(), "{run}");
-    assert!(!run.stderr.trim().is_empty(), "a refusal must say why: {run}");
+    assert!(
+        !run.stderr.trim().is_empty(),
+        "a refusal must say why: {run}"
+    );
     assert!(lab.pair_clients(&secret).is_empty());
     no_join(&lab);
 }
@@ -388,7 +470,11 @@ fn request_for_a_prefix_of_a_shared_session_name_is_refused() {
 
     let mut tty = lab.ssh_tty(&alice, Some("api"));
     let code = tty.wait_exit(WAIT);
-    assert!(matches!(code, Some(c) if c != 0), "exit {code:?}: {}", tty.text());
+    assert!(
+        matches!(code, Some(c) if c != 0),
+        "exit {code:?}: {}",
+        tty.text()
+    );
     assert!(
         !tty.text().contains(prompt("api-secret", &host).trim_end()),
         "asking for api showed api-secret's pane"
@@ -410,7 +496,11 @@ fn request_for_an_unshared_session_whose_name_extends_a_shared_one_is_refused() 
 
     let mut tty = lab.ssh_tty(&alice, Some("api-secret"));
     let code = tty.wait_exit(WAIT);
-    assert!(matches!(code, Some(c) if c != 0), "exit {code:?}: {}", tty.text());
+    assert!(
+        matches!(code, Some(c) if c != 0),
+        "exit {code:?}: {}",
+        tty.text()
+    );
     assert!(!tty.text().contains(prompt("api-secret", &host).trim_end()));
     assert!(lab.pair_clients(&api).is_empty());
     let r = lab.wait_audit(&[("event", "deny"), ("request", "api-secret")]);
@@ -435,7 +525,11 @@ fn shared_session_that_is_not_running_never_attaches_to_a_longer_named_one() {
         !text.contains(prompt("api-secret", &host).trim_end()),
         "joining api showed api-secret's pane:\n{text}"
     );
-    assert!(lab.pair_clients(&api).is_empty(), "{:?}", lab.list_clients(&api));
+    assert!(
+        lab.pair_clients(&api).is_empty(),
+        "{:?}",
+        lab.list_clients(&api)
+    );
     assert!(matches!(code, Some(c) if c != 0), "exit {code:?}:\n{text}");
 }
 
@@ -449,11 +543,22 @@ fn request_with_shell_metacharacters_is_refused_as_a_bad_request() {
     for request in ["api; id", "$(id)", "`id`", "api && id", "api|id", "../api"] {
         let run = lab.ssh(&alice, Some(request));
         assert!(!run.success(), "{request:?}: {run}");
-        assert!(!run.stdout.contains("uid="), "{request:?} ran a command: {run}");
-        assert!(!run.stderr.contains("uid="), "{request:?} ran a command: {run}");
+        assert!(
+            !run.stdout.contains("uid="),
+            "{request:?} ran a command: {run}"
+        );
+        assert!(
+            !run.stderr.contains("uid="),
+            "{request:?} ran a command: {run}"
+        );
         let r = lab.wait_audit(&[("event", "deny"), ("request", request)]);
         assert_deny(&r, "alice", &alice.fingerprint, request);
-        assert_eq!(r.get("reason"), Some("bad-request"), "{request:?}: {}", r.raw);
+        assert_eq!(
+            r.get("reason"),
+            Some("bad-request"),
+            "{request:?}: {}",
+            r.raw
+        );
     }
     assert!(lab.pair_clients(&api).is_empty());
     no_join(&lab);
@@ -522,17 +627,30 @@ fn join_and_leave_are_audited_with_guest_key_session_and_mode() {
     assert!(join.field("from").starts_with("127.0.0.1"), "{}", join.raw);
     let pid: u32 = join.field("pid").parse().expect("join pid is a number");
 
-    tty.send(CTRL_B_D);
+    tty.tmux_key(b"d");
     let code = tty.wait_exit(WAIT);
-    assert!(code.is_some(), "ssh did not end after C-b d:\n{}", tty.text());
+    assert!(
+        code.is_some(),
+        "ssh did not end after C-b d:\n{}",
+        tty.text()
+    );
     assert!(lab.wait_no_pair_client(&api));
 
     let leave = lab.wait_audit(&[("event", "leave"), ("guest", "alice")]);
     for (k, v) in expect {
         assert_eq!(leave.get(k), Some(v), "leave {k}: {}", leave.raw);
     }
-    assert!(leave.field("from").starts_with("127.0.0.1"), "{}", leave.raw);
-    assert_eq!(leave.field("pid").parse::<u32>().ok(), Some(pid), "{}", leave.raw);
+    assert!(
+        leave.field("from").starts_with("127.0.0.1"),
+        "{}",
+        leave.raw
+    );
+    assert_eq!(
+        leave.field("pid").parse::<u32>().ok(),
+        Some(pid),
+        "{}",
+        leave.raw
+    );
     let duration: u64 = leave
         .field("duration_s")
         .parse()
@@ -561,10 +679,15 @@ fn read_only_join_is_audited_as_read_only() {
     tty.wait_for(prompt("api", &host).trim_end()).unwrap();
     let join = lab.wait_audit(&[("event", "join"), ("guest", "bob")]);
     assert_eq!(join.get("mode"), Some("read-only"), "{}", join.raw);
-    assert_eq!(join.get("fingerprint"), Some(bob.fingerprint.as_str()), "{}", join.raw);
+    assert_eq!(
+        join.get("fingerprint"),
+        Some(bob.fingerprint.as_str()),
+        "{}",
+        join.raw
+    );
     assert_eq!(join.get("host"), Some(host.as_str()), "{}", join.raw);
     assert_eq!(join.get("session"), Some("api"), "{}", join.raw);
-    tty.send(CTRL_B_D);
+    tty.tmux_key(b"d");
     assert!(tty.wait_exit(Duration::from_secs(10)).is_some());
     let leave = lab.wait_audit(&[("event", "leave"), ("guest", "bob")]);
     assert_eq!(leave.get("mode"), Some("read-only"), "{}", leave.raw);
@@ -586,7 +709,9 @@ fn lab_parses_rfc3164_audit_lines() {
     assert_eq!(r.get("event"), Some("deny"));
     assert_eq!(r.get("request"), Some("api; \"x\" \\ \n"));
     assert_eq!(r.get("guest"), Some("alice"));
-    let r = support::parse_rfc3164(b"<86>Nov 21 23:15:00 pairshell[9]: event=join mode=read-only\n").unwrap();
+    let r =
+        support::parse_rfc3164(b"<86>Nov 21 23:15:00 pairshell[9]: event=join mode=read-only\n")
+            .unwrap();
     assert_eq!(r.get("mode"), Some("read-only"));
     assert!(support::parse_rfc3164(b"<86>Nov 21 23:15:00 pairshell[9]: event=\"open").is_err());
     assert!(support::parse_rfc3164(b"event=join").is_err());

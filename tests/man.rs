@@ -48,8 +48,8 @@ fn committed_man_pages_match_cli_definition() {
 
 #[test]
 fn file_format_page_documents_every_field() {
-    let page = std::fs::read_to_string(man_dir().join("pairshell.toml.5"))
-        .expect("man/pairshell.toml.5");
+    let page =
+        std::fs::read_to_string(man_dir().join("pairshell.toml.5")).expect("man/pairshell.toml.5");
     for field in [
         "pair_user",
         "tmux",
@@ -62,6 +62,9 @@ fn file_format_page_documents_every_field() {
         "read_write",
         "read_only",
     ] {
-        assert!(page.contains(field), "pairshell.toml.5 does not mention {field}");
+        assert!(
+            page.contains(field),
+            "pairshell.toml.5 does not mention {field}"
+        );
     }
 }

@@ -38,7 +38,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
@@ -196,11 +196,14 @@ impl Lab {
             if std::env::var_os("CI").is_some() {
                 panic!("the sshd integration tests cannot run here ({why}), and CI is set: refusing to skip");
             }
-            eprintln!();
-            eprintln!("**************************************************************");
-            eprintln!("SKIPPED: pairshell sshd integration test: {why}");
-            eprintln!("         (run as root on a machine with openssh-server and tmux)");
-            eprintln!("**************************************************************");
+            // Straight to fd 2, past libtest's output capture, so the skip
+            // shows up even when the test "passes".
+            let stars = "*".repeat(62);
+            let _ = writeln!(
+                io::stderr(),
+                "\n{stars}\nSKIPPED: pairshell sshd integration test: {why}\n         \
+                 (run as root on a machine with openssh-server and tmux)\n{stars}"
+            );
             return None;
         }
         Some(Lab::build())
@@ -266,7 +269,17 @@ impl Lab {
         let mut last = String::new();
         for attempt in 0..10 {
             let out = Command::new("useradd")
-                .args(["-M", "-N", "-d", "/nonexistent", "-s", shell, "-p", "*", name])
+                .args([
+                    "-M",
+                    "-N",
+                    "-d",
+                    "/nonexistent",
+                    "-s",
+                    shell,
+                    "-p",
+                    "*",
+                    name,
+                ])
                 .output()
                 .expect("run useradd");
             if out.status.success() {
@@ -418,7 +431,18 @@ impl Lab {
             host,
             &socket,
             &[
-                "new-session", "-d", "-s", session, "-x", "120", "-y", "30", "-c", "/", "-e", &ps1,
+                "new-session",
+                "-d",
+                "-s",
+                session,
+                "-x",
+                "120",
+                "-y",
+                "30",
+                "-c",
+                "/",
+                "-e",
+                &ps1,
                 "/bin/sh",
             ],
         );
@@ -441,7 +465,10 @@ impl Lab {
                 .contains(want.trim_end())
                 .then_some(())
         });
-        assert!(shown.is_some(), "the prompt of tmux session {session} never showed");
+        assert!(
+            shown.is_some(),
+            "the prompt of tmux session {session} never showed"
+        );
         socket
     }
 
@@ -483,7 +510,11 @@ impl Lab {
     pub fn capture_pane_at(&self, socket: &Path, session: &str) -> String {
         let host = self.owner_of(socket);
         let target = format!("={session}:");
-        let out = self.tmux_as(&host, socket, &["capture-pane", "-p", "-J", "-S", "-", "-t", &target]);
+        let out = self.tmux_as(
+            &host,
+            socket,
+            &["capture-pane", "-p", "-J", "-S", "-", "-t", &target],
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -538,7 +569,11 @@ impl Lab {
     /// Types into the pane as its host (`send-keys`), then presses Enter.
     pub fn host_types_line(&self, s: &Shared, line: &str) {
         let target = format!("={}:", s.name);
-        let out = self.tmux_as(&s.host, &s.socket, &["send-keys", "-t", &target, "-l", line]);
+        let out = self.tmux_as(
+            &s.host,
+            &s.socket,
+            &["send-keys", "-t", &target, "-l", line],
+        );
         assert!(out.status.success(), "send-keys: {out:?}");
         let out = self.tmux_as(&s.host, &s.socket, &["send-keys", "-t", &target, "Enter"]);
         assert!(out.status.success(), "send-keys: {out:?}");
@@ -565,7 +600,16 @@ impl Lab {
         let sshd_dir = self.dir.join("sshd");
         let hostkey = sshd_dir.join("ssh_host_ed25519_key");
         let out = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C", "pairshell-lab-host", "-f"])
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "pairshell-lab-host",
+                "-f",
+            ])
             .arg(&hostkey)
             .output()
             .expect("run ssh-keygen");
@@ -697,7 +741,13 @@ impl Lab {
 
     /// `pairshell --config <lab config> authorized-keys USER TYPE BASE64`,
     /// as root, or as `as_uid` when given (sshd runs it as nobody).
-    pub fn authorized_keys(&self, user: &str, key_type: &str, base64: &str, as_uid: Option<u32>) -> Run {
+    pub fn authorized_keys(
+        &self,
+        user: &str,
+        key_type: &str,
+        base64: &str,
+        as_uid: Option<u32>,
+    ) -> Run {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--config")
             .arg(&self.config)
@@ -807,7 +857,9 @@ impl Drop for Lab {
             for pid in pids_of_uids(&uids) {
                 let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             }
-            poll(Duration::from_secs(3), || pids_of_uids(&uids).is_empty().then_some(()));
+            poll(Duration::from_secs(3), || {
+                pids_of_uids(&uids).is_empty().then_some(())
+            });
         }
         {
             let _lock = UsersLock::take();
@@ -871,12 +923,20 @@ impl Tty {
 
     /// Waits until the output contains `needle`.
     pub fn wait_for(&mut self, needle: &str) -> Result<(), String> {
-        self.wait_until(WAIT, |t| t.contains(needle))
-            .map_err(|t| format!("{}: {needle:?} never showed; output so far:\n{t}", self.name))
+        self.wait_until(WAIT, |t| t.contains(needle)).map_err(|t| {
+            format!(
+                "{}: {needle:?} never showed; output so far:\n{t}",
+                self.name
+            )
+        })
     }
 
     /// Waits until `pred` holds of the output; on timeout returns the output.
-    pub fn wait_until(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Result<(), String> {
+    pub fn wait_until(
+        &mut self,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             let t = self.text();
@@ -893,6 +953,55 @@ impl Tty {
     /// Sends bytes as typed keys.
     pub fn send(&mut self, bytes: &[u8]) {
         self.session.send(bytes).expect("write to the pty");
+    }
+
+    /// A position in the output, for [`Tty::text_since`].
+    pub fn mark(&mut self) -> usize {
+        self.pump();
+        self.raw.len()
+    }
+
+    /// The output since `mark`, escape sequences removed.
+    pub fn text_since(&mut self, mark: usize) -> String {
+        self.pump();
+        strip_ansi(&self.raw[mark.min(self.raw.len())..])
+    }
+
+    /// Types tmux's prefix (C-b), then `key`. The pause matters: tmux takes
+    /// keys that arrive within `assume-paste-time` (1 ms) of each other for
+    /// a paste and does not look them up in its key tables.
+    pub fn tmux_key(&mut self, key: &[u8]) {
+        self.send(b"\x02");
+        thread::sleep(Duration::from_millis(150));
+        self.send(key);
+    }
+
+    /// Runs `command` at tmux's command prompt (C-b :), as a guest would.
+    pub fn tmux_command(&mut self, command: &str) {
+        let mark = self.mark();
+        self.tmux_key(b":");
+        let deadline = Instant::now() + WAIT;
+        while !self.text_since(mark).contains(':') {
+            assert!(
+                Instant::now() < deadline,
+                "{}: tmux's command prompt never opened",
+                self.name
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        let mark = self.mark();
+        self.send(command.as_bytes());
+        let head: String = command.chars().take(20).collect();
+        while !self.text_since(mark).contains(&head) {
+            assert!(
+                Instant::now() < deadline,
+                "{}: {head:?} never showed at tmux's command prompt",
+                self.name
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        thread::sleep(Duration::from_millis(150));
+        self.send(b"\r");
     }
 
     /// Waits until the process exits; returns its exit code (128+signal when
@@ -1027,7 +1136,8 @@ impl Syslog {
     fn bind(path: &Path) -> Syslog {
         let sock = UnixDatagram::bind(path).expect("bind the syslog socket");
         fs::set_permissions(path, fs::Permissions::from_mode(0o666)).unwrap();
-        sock.set_read_timeout(Some(Duration::from_millis(100))).unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(100)))
+            .unwrap();
         let lines = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let thread = {
@@ -1041,7 +1151,9 @@ impl Syslog {
                         Err(e)
                             if matches!(
                                 e.kind(),
-                                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+                                io::ErrorKind::WouldBlock
+                                    | io::ErrorKind::TimedOut
+                                    | io::ErrorKind::Interrupted
                             ) => {}
                         Err(_) => break,
                     }
@@ -1149,11 +1261,16 @@ pub fn parse_rfc3164(datagram: &[u8]) -> Result<Record, String> {
     } else {
         after_first.split_once(' ').ok_or("no tag after hostname")?
     };
-    let tag_part = tag_part.strip_suffix(':').ok_or("tag does not end with ':'")?;
+    let tag_part = tag_part
+        .strip_suffix(':')
+        .ok_or("tag does not end with ':'")?;
     let (tag, pid) = match tag_part.split_once('[') {
         Some((t, p)) => {
             let p = p.strip_suffix(']').ok_or("bad [PID]")?;
-            (t, Some(p.parse::<u32>().map_err(|_| format!("bad PID {p:?}"))?))
+            (
+                t,
+                Some(p.parse::<u32>().map_err(|_| format!("bad PID {p:?}"))?),
+            )
         }
         None => (tag_part, None),
     };
@@ -1183,7 +1300,11 @@ pub fn parse_fields(msg: &str) -> Result<BTreeMap<String, String>, String> {
             i += 1;
         }
         let key = &msg[start..i];
-        if key.is_empty() || !key.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_') {
+        if key.is_empty()
+            || !key
+                .bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_')
+        {
             return Err(format!("bad key {key:?} in {msg:?}"));
         }
         if i >= b.len() || b[i] != b'=' {
@@ -1206,7 +1327,10 @@ pub fn parse_fields(msg: &str) -> Result<BTreeMap<String, String>, String> {
                             Some(b'\\') => v.push(b'\\'),
                             Some(b'x') => {
                                 let hex = msg.get(i + 2..i + 4).ok_or("short \\x escape")?;
-                                v.push(u8::from_str_radix(hex, 16).map_err(|_| format!("bad \\x{hex}"))?);
+                                v.push(
+                                    u8::from_str_radix(hex, 16)
+                                        .map_err(|_| format!("bad \\x{hex}"))?,
+                                );
                                 i += 2;
                             }
                             other => return Err(format!("bad escape {other:?} in {msg:?}")),
@@ -1284,7 +1408,10 @@ impl UsersLock {
 
 fn userdel(user: &str) {
     for attempt in 0..10 {
-        let out = Command::new("userdel").arg(user).output().expect("run userdel");
+        let out = Command::new("userdel")
+            .arg(user)
+            .output()
+            .expect("run userdel");
         if out.status.success() {
             return;
         }
@@ -1322,7 +1449,9 @@ fn sweep_stale_labs() {
         .filter(|u| {
             u.strip_prefix("pst")
                 .and_then(|r| r.split_once('x'))
-                .is_some_and(|(pid, _)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && dead(pid))
+                .is_some_and(|(pid, _)| {
+                    !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && dead(pid)
+                })
         })
         .map(str::to_string)
         .collect();
