@@ -25,8 +25,9 @@ use crate::chooser::{self, Item};
 use crate::cli;
 use crate::config::{self, Config, Host};
 use crate::identity::{self, Identity};
-use crate::policy::{self, Grant, Resolution};
+use crate::policy::{self, Grant, Mode, Resolution};
 use crate::request::{self, Request, Target};
+use crate::sandbox;
 use crate::tmux::{self, SessionState};
 use crate::trust::{self, Owner};
 
@@ -193,11 +194,13 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
             }
         }
         Request::Join(target) => {
-            need_terminal()?;
             let hosts = load_hosts(&config, target.host.as_deref(), trail, audit)?;
             let grants = policy::grants(&hosts, &id.guest, now);
             match policy::resolve(&grants, &target) {
-                Resolution::Join(grant) => join(&config, &hosts, grant, trail, audit),
+                Resolution::Join(grant) => {
+                    need_terminal()?;
+                    join(&config, &hosts, grant, trail, audit)
+                }
                 Resolution::NotShared => Err(not_shared(&id.guest, &target, &grants)),
                 Resolution::Ambiguous(several) => {
                     let names: Vec<String> = several.iter().map(Grant::label).collect();
@@ -415,6 +418,15 @@ fn join(
         }
     }
 
+    // A read-write client that could exec a shell would hand the guest the
+    // pair account: without Landlock, read-write is refused.
+    if grant.mode == Mode::ReadWrite && !sandbox::landlock_available() {
+        return Err(Refusal::new(
+            "unconfined-read-write",
+            format!("{label} cannot be joined read-write on this host right now; the admin has been told"),
+        )
+        .detail("the kernel has no Landlock, so the tmux client cannot be confined"));
+    }
     let client = Client::spawn(config, grant)?;
     let joined = trail.event("join").field("pid", client.pid().to_string());
     if let Err(e) = audit.write(joined) {
@@ -568,9 +580,15 @@ pub fn exec_client(gate: i32, argv: &[OsString]) -> ExitCode {
     let Some((program, args)) = argv.split_first() else {
         return ExitCode::FAILURE;
     };
+    // Confine before exec: from here on, only tmux (and its ELF interpreter)
+    // can be executed by this process and everything it starts.
+    if let Err(e) = sandbox::confine_exec(Path::new(program)) {
+        eprintln!("pairshell: cannot confine the tmux client: {e}");
+        return ExitCode::FAILURE;
+    }
     let mut cmd = Command::new(program);
     cmd.args(args);
-    crate::sandbox::prepare(&mut cmd);
+    sandbox::prepare(&mut cmd);
     let err = cmd.exec();
     eprintln!(
         "pairshell: cannot start {}: {err}",

@@ -1,20 +1,145 @@
-//! What happens in the child between `fork` and `exec` of the tmux client.
+//! Confinement of the tmux client: the only program a guest runs as the pair
+//! account.
 //!
-//! The tmux client is the only program a guest runs as the pair account, so
-//! it starts from a clean, narrowed state:
-//! - every signal disposition back to default and an empty signal mask, so
-//!   nothing pairshell (or sshd) set up leaks into the client;
-//! - `no_new_privs`, so nothing the client could ever exec (a set-uid helper,
-//!   say) gains privileges.
+//! A read-write tmux client can be told `detach-client -E 'sh'` (or
+//! `lock-client` with a lock command), and the *client* then execs a shell as
+//! the pair account: out of the session, onto the machine. Before the client
+//! starts, pairshell therefore:
+//! - applies a Landlock ruleset under which the only files that may be
+//!   executed are the tmux binary and its ELF interpreter (the kernel opens
+//!   that for exec too); `sh` and everything else fail with EACCES;
+//! - sets `no_new_privs`, so nothing it could exec gains privileges;
+//! - resets every signal disposition and the signal mask, so nothing
+//!   pairshell or sshd set up leaks into the client.
 //!
-//! Landlock confinement of exec (so a read-write guest's
-//! `detach-client -E 'sh'` runs nothing) is not in place yet; it belongs here.
+//! Landlock only restricts; it never grants. Read and write access are left
+//! as they are: the client needs its terminal and the socket, and the pair
+//! account owns nothing worth protecting from its own client.
 
-use std::io;
+use std::io::{self, Read};
 use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use landlock::{
+    Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus, ABI,
+};
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
+
+/// Whether the exec restriction is in force.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Confinement {
+    Enforced,
+    /// The kernel has no (usable) Landlock.
+    Unavailable,
+}
+
+/// Allow this process (and what it execs) to execute only `program` and its
+/// ELF interpreter. Returns `Unavailable` when the kernel lacks Landlock.
+pub fn confine_exec(program: &Path) -> Result<Confinement, String> {
+    let mut allowed = vec![program.to_path_buf()];
+    if let Some(interp) =
+        elf_interpreter(program).map_err(|e| format!("cannot read {}: {e}", program.display()))?
+    {
+        allowed.push(interp);
+    }
+    let exec = AccessFs::Execute;
+    let ruleset = Ruleset::default()
+        .set_compatibility(CompatLevel::BestEffort)
+        .handle_access(AccessFs::from_all(ABI::V1) & exec)
+        .and_then(|r| r.create())
+        .map_err(|e| format!("landlock: {e}"))?;
+    let mut ruleset = ruleset;
+    for path in &allowed {
+        let fd = PathFd::new(path).map_err(|e| format!("landlock: {}: {e}", path.display()))?;
+        ruleset = ruleset
+            .add_rule(PathBeneath::new(fd, exec))
+            .map_err(|e| format!("landlock: {e}"))?;
+    }
+    let status = ruleset
+        .restrict_self()
+        .map_err(|e| format!("landlock: {e}"))?;
+    Ok(match status.ruleset {
+        RulesetStatus::FullyEnforced | RulesetStatus::PartiallyEnforced => Confinement::Enforced,
+        RulesetStatus::NotEnforced => Confinement::Unavailable,
+    })
+}
+
+/// Whether this kernel can enforce the exec restriction (a ruleset is
+/// created and dropped; nothing is restricted).
+pub fn landlock_available() -> bool {
+    Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(AccessFs::Execute)
+        .and_then(|r| r.create())
+        .is_ok()
+}
+
+/// The `PT_INTERP` path of an ELF executable (e.g. `/lib64/ld-linux-x86-64.so.2`),
+/// or `None` for a static binary.
+pub fn elf_interpreter(program: &Path) -> io::Result<Option<PathBuf>> {
+    let mut data = Vec::new();
+    std::fs::File::open(program)?
+        .take(1 << 20)
+        .read_to_end(&mut data)?;
+    Ok(parse_interp(&data).map(PathBuf::from))
+}
+
+fn parse_interp(data: &[u8]) -> Option<String> {
+    const PT_INTERP: u64 = 3;
+    if data.get(..4)? != b"\x7fELF" {
+        return None;
+    }
+    let is64 = *data.get(4)? == 2;
+    let le = *data.get(5)? == 1;
+    let u16_at = |o: usize| -> Option<u64> {
+        let b: [u8; 2] = data.get(o..o.checked_add(2)?)?.try_into().ok()?;
+        Some(u64::from(if le {
+            u16::from_le_bytes(b)
+        } else {
+            u16::from_be_bytes(b)
+        }))
+    };
+    let u32_at = |o: usize| -> Option<u64> {
+        let b: [u8; 4] = data.get(o..o.checked_add(4)?)?.try_into().ok()?;
+        Some(u64::from(if le {
+            u32::from_le_bytes(b)
+        } else {
+            u32::from_be_bytes(b)
+        }))
+    };
+    let u64_at = |o: usize| -> Option<u64> {
+        let b: [u8; 8] = data.get(o..o.checked_add(8)?)?.try_into().ok()?;
+        Some(if le {
+            u64::from_le_bytes(b)
+        } else {
+            u64::from_be_bytes(b)
+        })
+    };
+    let (phoff, phentsize, phnum) = if is64 {
+        (u64_at(0x20)?, u16_at(0x36)?, u16_at(0x38)?)
+    } else {
+        (u32_at(0x1c)?, u16_at(0x2a)?, u16_at(0x2c)?)
+    };
+    for i in 0..phnum {
+        let ph = usize::try_from(phoff.checked_add(i.checked_mul(phentsize)?)?).ok()?;
+        if u32_at(ph)? != PT_INTERP {
+            continue;
+        }
+        let (offset, size) = if is64 {
+            (u64_at(ph + 8)?, u64_at(ph + 32)?)
+        } else {
+            (u32_at(ph + 4)?, u32_at(ph + 16)?)
+        };
+        let start = usize::try_from(offset).ok()?;
+        let end = start.checked_add(usize::try_from(size).ok()?)?;
+        let raw = data.get(start..end)?;
+        let raw = raw.split(|b| *b == 0).next()?;
+        return String::from_utf8(raw.to_vec()).ok();
+    }
+    None
+}
 
 /// Arrange for `cmd`'s child to start with default signals and no_new_privs.
 pub fn prepare(cmd: &mut Command) {
@@ -39,4 +164,61 @@ fn child_setup() -> io::Result<()> {
         .map_err(io::Error::from)?;
     nix::sys::prctl::set_no_new_privs().map_err(io::Error::from)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_interpreter_of_a_dynamic_binary() {
+        // Whatever runs this test is a dynamically linked ELF on Linux.
+        let exe = std::env::current_exe().unwrap();
+        let interp = elf_interpreter(&exe).unwrap().expect("PT_INTERP");
+        assert!(interp.is_absolute(), "{}", interp.display());
+        assert!(Path::new(&interp).exists(), "{}", interp.display());
+    }
+
+    #[test]
+    fn junk_is_not_an_elf() {
+        assert_eq!(parse_interp(b""), None);
+        assert_eq!(parse_interp(b"#!/bin/sh\n"), None);
+        let mut fake = b"\x7fELF\x02\x01".to_vec();
+        fake.resize(64, 0xff);
+        assert_eq!(parse_interp(&fake), None);
+    }
+
+    #[test]
+    fn confined_process_cannot_exec_a_shell() {
+        // Run the check in a child process: Landlock is irreversible.
+        if std::env::var_os("PAIRSHELL_SANDBOX_CHILD").is_some() {
+            let allowed = Path::new("/usr/bin/true");
+            match confine_exec(allowed).unwrap() {
+                Confinement::Enforced => {}
+                Confinement::Unavailable => std::process::exit(3),
+            }
+            let sh = Command::new("/bin/sh").arg("-c").arg("exit 0").status();
+            assert!(sh.is_err(), "sh ran under confinement: {sh:?}");
+            let t = Command::new(allowed).status().unwrap();
+            assert!(t.success());
+            return;
+        }
+        let status = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "sandbox::tests::confined_process_cannot_exec_a_shell",
+            ])
+            .env("PAIRSHELL_SANDBOX_CHILD", "1")
+            .status()
+            .unwrap();
+        if status.code() == Some(3) {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "this kernel has no Landlock, and CI is set"
+            );
+            eprintln!("SKIPPED: this kernel has no Landlock");
+            return;
+        }
+        assert!(status.success(), "{status:?}");
+    }
 }
