@@ -5,22 +5,13 @@
 //! These tests need root; without it they print `SKIPPED:` and pass (unless
 //! `CI` is set, where they fail).
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use support::{prompt, Lab, Record, WAIT};
-
-/// Builds a lab, or returns from the test when the machine cannot host one.
-macro_rules! lab {
-    () => {
-        match Lab::new() {
-            Some(lab) => lab,
-            None => return,
-        }
-    };
-}
 
 const ENTER: &[u8] = b"\r";
 const ARROW_DOWN: &[u8] = b"\x1b[B";
@@ -310,6 +301,45 @@ fn list_prints_the_permitted_sessions_with_their_modes() {
     let want_db = format!("{}\tread-only", db.label());
     let want: BTreeSet<&str> = [want_api.as_str(), want_db.as_str()].into();
     assert_eq!(got, want, "{run}");
+    no_join(&lab);
+}
+
+#[test]
+fn printed_ssh_command_line_runs_as_is_in_a_shell() {
+    // The demo prints Lab::ssh_command_line for a person to paste; it must be
+    // the command the tests run, and quote a request so that the local shell
+    // hands it to ssh as one word.
+    let mut lab = lab!();
+    let bob = lab.add_guest("bob", None);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &[], &["bob"]);
+    let sh = |line: &str| {
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.args(["-c", line])
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", "/root")
+            .stdin(std::process::Stdio::null());
+        support::run_with_timeout(cmd, Duration::from_secs(30))
+    };
+
+    let line = lab.ssh_command_line(&bob, false, Some("list"));
+    assert!(line.starts_with("ssh -F "), "{line}");
+    let run = sh(&line);
+    assert!(run.success(), "{line}\n{run}");
+    assert_eq!(run.stdout, format!("{}\tread-only\n", api.label()), "{run}");
+
+    let request = "api; id";
+    let line = lab.ssh_command_line(&bob, false, Some(request));
+    assert!(line.ends_with(" 'api; id'"), "{line}");
+    let run = sh(&line);
+    assert!(!run.success(), "{line}\n{run}");
+    assert!(
+        !run.stdout.contains("uid="),
+        "the local shell ran id: {run}"
+    );
+    let r = lab.wait_audit(&[("event", "deny"), ("request", request)]);
+    assert_deny(&r, "bob", &bob.fingerprint, request);
     no_join(&lab);
 }
 

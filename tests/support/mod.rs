@@ -9,24 +9,32 @@
 //! - the main config (`pairshell.toml`) and one host file per throwaway *host*
 //!   account (`hosts.d/<host>.toml`), owned the way pairshell demands;
 //! - guest key pairs (`keys/<guest>`), generated with `ssh-keygen`;
-//! - a real `sshd` on 127.0.0.1 (free port), configured as DESIGN.md
-//!   recommends (`AuthorizedKeysCommand … authorized-keys %u %t %k`,
-//!   `ExposeAuthInfo yes`);
+//! - a real `sshd` on 127.0.0.1 (free port) whose config has only the lab's
+//!   global lines (port, host key, `AllowUsers`, …) and then `Include`s the
+//!   drop-in pairshell ships, `contrib/sshd_config.d/pairshell.conf`, with its
+//!   account name and paths swapped for the lab's (`sshd/pairshell.conf`). So
+//!   every test also proves that the shipped file works with a real sshd;
 //! - real tmux servers, one per shared session, owned by the host account and
 //!   opened to the pair account with `server-access`;
 //! - a syslog receiver: a Unix datagram socket the config points
 //!   `audit.syslog_socket` at; every datagram is parsed as RFC 3164 and must
 //!   carry facility `authpriv` and tag `pairshell`;
 //! - an `ssh` client, either run to completion ([`Lab::ssh`]) or driven through
-//!   a pty ([`Lab::ssh_tty`], built on expectrl).
+//!   a pty ([`Lab::ssh_tty`], built on expectrl). Its options live in the
+//!   lab's `ssh_config`, so [`Lab::ssh_command_line`] can print the very same
+//!   command for a person to paste (the demo does).
 //!
 //! Why `/run` and not `/tmp`: sshd wants the `AuthorizedKeysCommand` binary and
 //! every ancestor directory root-owned and not group/world-writable, and
 //! pairshell wants the same of its config's ancestors.
 //!
+//! [`Lab::new`] copies the binary cargo built for the integration tests
+//! (`CARGO_BIN_EXE_pairshell`); [`Lab::with_binary`] copies a given one, for
+//! builds where cargo sets no such variable (the demo, an example).
+//!
 //! Everything needs root (useradd, sshd, tmux as another user). Without root,
-//! sshd or tmux, [`Lab::new`] prints a loud `SKIPPED:` line and returns `None`,
-//! unless `CI` is set, in which case it panics so the skip cannot go unnoticed.
+//! sshd or tmux, both print a loud `SKIPPED:` line and return `None`, unless
+//! `CI` is set, in which case they panic so the skip cannot go unnoticed.
 //!
 //! Drop tears the lab down: it kills only the processes it started (sshd, the
 //! tmux servers, leftovers owned by the throwaway accounts it created), deletes
@@ -34,6 +42,17 @@
 //! first prints sshd's log and every syslog line received.
 
 #![allow(dead_code)] // each test binary uses a different subset
+
+/// Builds a lab, or returns from the test when the machine cannot host one.
+#[allow(unused_macros)] // the demo includes this module without using it
+macro_rules! lab {
+    () => {
+        match Lab::new() {
+            Some(lab) => lab,
+            None => return,
+        }
+    };
+}
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -187,11 +206,25 @@ pub struct Lab {
 }
 
 impl Lab {
-    /// Builds a lab with a pair account, an empty config and a running sshd.
+    /// Builds a lab around the binary cargo built for this integration test.
+    /// See [`Lab::with_binary`].
+    pub fn new() -> Option<Lab> {
+        let Some(binary) = option_env!("CARGO_BIN_EXE_pairshell") else {
+            panic!(
+                "CARGO_BIN_EXE_pairshell was not set when this was compiled: cargo sets it \
+                 only for integration tests and benches; elsewhere (an example) build \
+                 the binary and call Lab::with_binary"
+            );
+        };
+        Lab::with_binary(Path::new(binary))
+    }
+
+    /// Builds a lab with a root-owned copy of `binary`, a pair account, an
+    /// empty config and a running sshd.
     ///
     /// Returns `None` (after a loud `SKIPPED:` line) when the machine cannot
     /// host a lab, unless `CI` is set, where that is a failure.
-    pub fn new() -> Option<Lab> {
+    pub fn with_binary(binary: &Path) -> Option<Lab> {
         if let Some(why) = missing_prerequisite() {
             if std::env::var_os("CI").is_some() {
                 panic!("the sshd integration tests cannot run here ({why}), and CI is set: refusing to skip");
@@ -206,10 +239,10 @@ impl Lab {
             );
             return None;
         }
-        Some(Lab::build())
+        Some(Lab::build(binary))
     }
 
-    fn build() -> Lab {
+    fn build(binary: &Path) -> Lab {
         mkdir(Path::new(ROOT), 0o755);
         let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
         if n == 0 {
@@ -221,13 +254,16 @@ impl Lab {
             fs::remove_dir_all(&dir).expect("remove stale lab dir");
         }
         mkdir(&dir, 0o755);
-        for sub in ["bin", "keys", "sshd", "hosts.d", "sockets", "scratch"] {
+        for sub in [
+            "bin", "home", "keys", "sshd", "hosts.d", "sockets", "scratch",
+        ] {
             mkdir(&dir.join(sub), 0o755);
         }
         fs::set_permissions(dir.join("keys"), fs::Permissions::from_mode(0o700)).unwrap();
 
         let bin = dir.join("bin/pairshell");
-        fs::copy(env!("CARGO_BIN_EXE_pairshell"), &bin).expect("copy the binary into the lab");
+        fs::copy(binary, &bin)
+            .unwrap_or_else(|e| panic!("copy {} into the lab: {e}", binary.display()));
         fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
 
         let prefix = format!("pst{pid}x{n}");
@@ -252,7 +288,10 @@ impl Lab {
         };
         let pair = lab.pair.clone();
         let bin = lab.bin.display().to_string();
-        lab.create_user(&pair, &bin);
+        // A home that exists (sshd complains on every login when it does not)
+        // and that the pair account cannot write.
+        let home = lab.dir.join("home").display().to_string();
+        lab.create_user(&pair, &bin, &home);
         let pw = User::from_name(&pair).unwrap().expect("pair user exists");
         lab.pair_uid = pw.uid.as_raw();
         lab.pair_gid = pw.gid.as_raw();
@@ -263,23 +302,13 @@ impl Lab {
 
     // -- accounts -----------------------------------------------------------
 
-    fn create_user(&mut self, name: &str, shell: &str) {
+    fn create_user(&mut self, name: &str, shell: &str, home: &str) {
         assert!(name.len() <= 32, "user name too long: {name}");
         let _lock = UsersLock::take();
         let mut last = String::new();
         for attempt in 0..10 {
             let out = Command::new("useradd")
-                .args([
-                    "-M",
-                    "-N",
-                    "-d",
-                    "/nonexistent",
-                    "-s",
-                    shell,
-                    "-p",
-                    "*",
-                    name,
-                ])
+                .args(["-M", "-N", "-d", home, "-s", shell, "-p", "*", name])
                 .output()
                 .expect("run useradd");
             if out.status.success() {
@@ -299,7 +328,7 @@ impl Lab {
     /// `<lab>/sockets/<host>/` (owned by the host, 0755). Returns its login.
     pub fn add_host(&mut self) -> String {
         let login = format!("{}h{}", self.prefix, self.hosts.len() + 1);
-        self.create_user(&login, "/bin/sh");
+        self.create_user(&login, "/bin/sh", "/nonexistent");
         let (uid, gid) = ids(&login);
         let dir = self.dir.join("sockets").join(&login);
         mkdir(&dir, 0o755);
@@ -615,6 +644,8 @@ impl Lab {
             .expect("run ssh-keygen");
         assert!(out.status.success(), "ssh-keygen (host key): {out:?}");
         let hostpub = fs::read_to_string(hostkey.with_extension("pub")).unwrap();
+        let drop_in = sshd_dir.join("pairshell.conf");
+        write_file(&drop_in, &self.shipped_drop_in(), 0o644, None);
 
         let mut last_log = String::new();
         for _attempt in 0..5 {
@@ -625,21 +656,13 @@ impl Lab {
                  HostKey {hostkey}\n\
                  PidFile none\n\
                  UsePAM no\n\
-                 PasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\n\
                  AllowUsers {pair}\n\
                  LogLevel VERBOSE\n\
-                 Match User {pair}\n\
-                 \x20   AuthorizedKeysFile none\n\
-                 \x20   AuthorizedKeysCommand {bin} --config {config} authorized-keys %u %t %k\n\
-                 \x20   AuthorizedKeysCommandUser nobody\n\
-                 \x20   ExposeAuthInfo yes\n\
-                 \x20   DisableForwarding yes\n\
-                 \x20   PermitTTY yes\n",
+                 # Everything about the pair account comes from the shipped drop-in.\n\
+                 Include {drop_in}\n",
                 hostkey = hostkey.display(),
                 pair = self.pair,
-                bin = self.bin.display(),
-                config = self.config.display(),
+                drop_in = drop_in.display(),
             );
             let config_path = sshd_dir.join("sshd_config");
             write_file(&config_path, &config, 0o644, None);
@@ -673,6 +696,7 @@ impl Lab {
                     0o644,
                     None,
                 );
+                self.write_ssh_config();
                 return;
             }
             let _ = child.kill();
@@ -689,39 +713,110 @@ impl Lab {
 
     // -- the ssh client -------------------------------------------------------
 
+    /// The drop-in pairshell ships, with the account name and the two paths
+    /// swapped for the lab's. Panics when the file no longer has the shape
+    /// this substitution expects, so the lab never silently tests something
+    /// other than what is shipped.
+    fn shipped_drop_in(&self) -> String {
+        const SHIPPED: &str = include_str!("../../contrib/sshd_config.d/pairshell.conf");
+        const BINARY: &str = "/usr/local/bin/pairshell";
+        const CONFIG: &str = "/etc/pairshell/pairshell.toml";
+        let is_comment = |l: &str| l.trim_start().starts_with('#');
+        let directives = || SHIPPED.lines().filter(|l| !is_comment(l));
+        assert_eq!(
+            directives()
+                .filter(|l| l.trim() == "Match User pair")
+                .count(),
+            1,
+            "contrib/sshd_config.d/pairshell.conf: expected one `Match User pair` line"
+        );
+        for needle in [BINARY, CONFIG] {
+            assert!(
+                directives().any(|l| l.contains(needle)),
+                "contrib/sshd_config.d/pairshell.conf no longer mentions {needle}"
+            );
+        }
+        let mut out = String::new();
+        for line in SHIPPED.lines() {
+            let line = if line.trim() == "Match User pair" {
+                line.replace("Match User pair", &format!("Match User {}", self.pair))
+            } else {
+                line.replace(BINARY, &self.bin.display().to_string())
+                    .replace(CONFIG, &self.config.display().to_string())
+            };
+            assert!(
+                is_comment(&line)
+                    || !(line.contains("/etc/pairshell") || line.contains("/usr/local")),
+                "contrib/sshd_config.d/pairshell.conf names a path the lab does not swap: {line}"
+            );
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The ssh client's options (`<lab>/ssh_config`, for `ssh -F`): trust only
+    /// the lab's host key, offer only the `-i` key, never prompt.
+    fn write_ssh_config(&self) {
+        let known_hosts = self.dir.join("sshd/known_hosts");
+        let config = format!(
+            "# ssh client options for the pairshell lab's sshd on 127.0.0.1:{port}\n\
+             UserKnownHostsFile {known_hosts}\n\
+             GlobalKnownHostsFile /dev/null\n\
+             StrictHostKeyChecking yes\n\
+             IdentitiesOnly yes\n\
+             IdentityAgent none\n\
+             BatchMode yes\n\
+             PasswordAuthentication no\n\
+             ConnectTimeout 10\n",
+            port = self.port,
+            known_hosts = known_hosts.display(),
+        );
+        write_file(&self.ssh_config(), &config, 0o644, None);
+    }
+
+    /// `<lab>/ssh_config`, the ssh client's options.
+    pub fn ssh_config(&self) -> PathBuf {
+        self.dir.join("ssh_config")
+    }
+
+    /// ssh's arguments: `-F <lab>/ssh_config -i KEY [-t] -p PORT pair@127.0.0.1 [REQUEST]`.
+    fn ssh_args(&self, key: &Path, tty: bool, request: Option<&str>) -> Vec<String> {
+        let mut args = vec![
+            "-F".to_string(),
+            self.ssh_config().display().to_string(),
+            "-i".to_string(),
+            key.display().to_string(),
+        ];
+        if tty {
+            args.push("-t".to_string());
+        }
+        args.push("-p".to_string());
+        args.push(self.port.to_string());
+        args.push(format!("{}@127.0.0.1", self.pair));
+        args.extend(request.map(str::to_string));
+        args
+    }
+
     fn ssh_command(&self, key: &Path, tty: bool, request: Option<&str>) -> Command {
         let mut cmd = Command::new("ssh");
-        cmd.arg("-F")
-            .arg("/dev/null")
-            .arg("-o")
-            .arg(format!(
-                "UserKnownHostsFile={}",
-                self.dir.join("sshd/known_hosts").display()
-            ))
-            .args(["-o", "GlobalKnownHostsFile=/dev/null"])
-            .args(["-o", "StrictHostKeyChecking=yes"])
-            .args(["-o", "IdentitiesOnly=yes"])
-            .args(["-o", "IdentityAgent=none"])
-            .args(["-o", "BatchMode=yes"])
-            .args(["-o", "PasswordAuthentication=no"])
-            .args(["-o", "ConnectTimeout=10"])
-            .arg("-i")
-            .arg(key)
-            .arg("-p")
-            .arg(self.port.to_string());
-        if tty {
-            cmd.arg("-t");
-        }
-        cmd.arg(format!("{}@127.0.0.1", self.pair));
-        if let Some(r) = request {
-            cmd.arg(r);
-        }
-        cmd.env_clear()
+        cmd.args(self.ssh_args(key, tty, request))
+            .env_clear()
             .env("PATH", PATH_ENV)
             .env("HOME", "/root")
             .env("TERM", "xterm-256color")
             .env("LANG", "C.UTF-8");
         cmd
+    }
+
+    /// The command [`Lab::ssh`] (`tty` false) or [`Lab::ssh_tty`] (`tty` true)
+    /// runs, as one line a person can paste into a root shell.
+    pub fn ssh_command_line(&self, guest: &Guest, tty: bool, request: Option<&str>) -> String {
+        std::iter::once("ssh".to_string())
+            .chain(self.ssh_args(&guest.key, tty, request))
+            .map(|a| shell_quote(&a))
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// `ssh pair@127.0.0.1 [REQUEST]` without a tty, run to completion.
@@ -780,7 +875,7 @@ impl Lab {
             .arg("login")
             .env_clear()
             .env("PATH", PATH_ENV)
-            .env("HOME", "/nonexistent")
+            .env("HOME", self.dir.join("home"))
             .env("USER", &self.pair)
             .env("LOGNAME", &self.pair)
             .env("SSH_USER_AUTH", &auth)
@@ -916,6 +1011,12 @@ impl Tty {
     }
 
     /// Everything printed so far, escape sequences removed.
+    /// Everything the terminal received so far, escape sequences included.
+    pub fn raw_bytes(&mut self) -> Vec<u8> {
+        self.pump();
+        self.raw.clone()
+    }
+
     pub fn text(&mut self) -> String {
         self.pump();
         strip_ansi(&self.raw)
@@ -1497,6 +1598,17 @@ fn toml_str(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// `s` as one shell word: as is when it is made of characters no shell
+/// treats specially, otherwise in single quotes.
+pub fn shell_quote(s: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c);
+    if !s.is_empty() && s.chars().all(plain) {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
 }
 
 fn toml_path(p: &Path) -> String {
