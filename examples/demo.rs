@@ -1,0 +1,173 @@
+//! The README's first command: `cargo run --release --example demo`.
+//!
+//! Shows pairshell's main job on a throwaway setup: a private sshd on
+//! 127.0.0.1 (its own config and host key, in a directory under `/run`), a
+//! host's tmux session, and two guests, alice (read-write) and bob
+//! (read-only). It prints the `ssh` command for each, echoes the audit trail
+//! as lines arrive, and on Ctrl-C stops what it started, deletes the two
+//! throwaway Unix users it created and removes its directory. It never
+//! touches /etc/ssh or the system's sshd.
+//!
+//! It is built on the same lab as the integration tests (`tests/support`),
+//! so what the demo shows is what the tests check.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("run the demo as root: it creates two throwaway users and starts sshd".into());
+    }
+    install_missing_packages()?;
+    let binary = build_pairshell()?;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, stop.clone()).map_err(|e| e.to_string())?;
+    }
+
+    println!("demo: setting up (throwaway users, sshd on 127.0.0.1, a tmux session)…");
+    let mut lab = support::Lab::with_binary(&binary)
+        .ok_or("this machine cannot host the demo (see the SKIPPED line above)")?;
+    let host = lab.add_host();
+    let alice = lab.add_guest("alice", None);
+    let bob = lab.add_guest("bob", None);
+    let shared = lab.share(&host, "demo", &["alice"], &["bob"]);
+    lab.host_types_line(
+        &shared,
+        "echo 'hello from the host: alice may type here, bob may watch'",
+    );
+
+    println!();
+    println!("pairshell demo is running. In another terminal, as root:");
+    println!();
+    println!("  alice joins read-write:");
+    println!("    {}", lab.ssh_command_line(&alice, true, Some("demo")));
+    println!("  bob joins read-only:");
+    println!("    {}", lab.ssh_command_line(&bob, true, Some("demo")));
+    println!("  the chooser (no session named):");
+    println!("    {}", lab.ssh_command_line(&alice, true, None));
+    println!("  what bob may join:");
+    println!("    {}", lab.ssh_command_line(&bob, false, Some("list")));
+    println!("  the host's own view of the session:");
+    println!(
+        "    runuser -u {host} -- tmux -S {} attach -t =demo",
+        shared.socket.display()
+    );
+    println!();
+    println!(
+        "  Inside a session, Ctrl-b d leaves. The config is {}.",
+        lab.config.display()
+    );
+    println!();
+    println!("Audit trail (syslog, facility authpriv, ident pairshell) as it arrives; Ctrl-C ends the demo:");
+
+    let mut shown = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let lines = lab.syslog().raw_bytes();
+        for line in &lines[shown..] {
+            println!("  {}", printable(line));
+        }
+        shown = lines.len();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    println!();
+    println!("demo: cleaning up…");
+    drop(lab);
+    println!("demo: done; the throwaway users, sshd, tmux server and files are gone.");
+    Ok(())
+}
+
+/// A syslog datagram as one line, as a log file would show it: invalid UTF-8
+/// replaced, control characters (pairshell escapes its own) shown escaped.
+fn printable(datagram: &[u8]) -> String {
+    String::from_utf8_lossy(datagram)
+        .trim_end_matches(['\n', '\0'])
+        .chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+/// tmux and openssh-server from Debian's packages, when either is missing.
+fn install_missing_packages() -> Result<(), String> {
+    let missing = ["/usr/bin/tmux", "/usr/sbin/sshd", "/usr/bin/ssh"]
+        .iter()
+        .any(|p| !Path::new(p).exists());
+    if !missing {
+        return Ok(());
+    }
+    println!("demo: installing tmux and openssh-server…");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|e| format!("apt-get: {e}"))
+            .and_then(|s| {
+                s.success()
+                    .then_some(())
+                    .ok_or_else(|| format!("apt-get {} failed", args.join(" ")))
+            })
+    };
+    apt(&["update", "-q"])?;
+    apt(&[
+        "install",
+        "-y",
+        "-q",
+        "--no-install-recommends",
+        "tmux",
+        "openssh-server",
+        "openssh-client",
+    ])
+}
+
+/// The pairshell binary next to this example, built (or brought up to date)
+/// with the same profile.
+fn build_pairshell() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // target/<profile>/examples/demo → target/<profile>/pairshell
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or("cannot find the target directory")?;
+    let release = profile_dir.file_name().is_some_and(|n| n == "release");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--bin", "pairshell"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if release {
+        cmd.arg("--release");
+    }
+    let status = cmd.status().map_err(|e| format!("cargo build: {e}"))?;
+    if !status.success() {
+        return Err("cargo build --bin pairshell failed".into());
+    }
+    let binary = profile_dir.join("pairshell");
+    if binary.exists() {
+        Ok(binary)
+    } else {
+        Err(format!("{} was not built", binary.display()))
+    }
+}
