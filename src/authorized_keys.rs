@@ -64,7 +64,7 @@ pub fn line(
     }
     let guest = match policy::guest_for_key(config, key_type, base64, now) {
         KeyOwner::Current(_, guest) => guest,
-        KeyOwner::Expired(..) | KeyOwner::Unknown => return Ok(None),
+        KeyOwner::Expired(..) | KeyOwner::Shared(..) | KeyOwner::Unknown => return Ok(None),
     };
     let exe = quotable(exe)?;
     let config_path = quotable(config_path)?;

@@ -68,6 +68,9 @@ pub enum Command {
     ExecClient {
         #[arg(long)]
         gate: i32,
+        /// Refuse to run the client without Landlock (read-write joins).
+        #[arg(long)]
+        require_confinement: bool,
         #[arg(last = true, required = true)]
         argv: Vec<OsString>,
     },

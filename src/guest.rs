@@ -88,9 +88,20 @@ struct Trail {
     mode: Option<&'static str>,
 }
 
+/// Longest request kept in an audit line. A real request is a session
+/// name; anything longer is refused, and only its start is logged (with its
+/// length), so an oversized request can neither exceed a syslog datagram
+/// and vanish from the trail, nor push `reason` out of a truncated line.
+const MAX_REQUEST_LOGGED: usize = 128;
+
 impl Trail {
     fn event(&self, name: &str) -> Event {
-        Event::new(name)
+        self.fields(Event::new(name))
+    }
+
+    fn fields(&self, event: Event) -> Event {
+        let request = &self.request[..self.request.len().min(MAX_REQUEST_LOGGED)];
+        let event = event
             .opt("guest", self.guest.as_deref())
             .opt("fingerprint", self.fingerprint.as_deref())
             .opt("key_type", self.key_type.as_deref())
@@ -98,7 +109,12 @@ impl Trail {
             .opt("host", self.host.as_deref())
             .opt("session", self.session.as_deref())
             .opt("mode", self.mode)
-            .field_bytes("request", &self.request)
+            .field_bytes("request", request);
+        if self.request.len() > MAX_REQUEST_LOGGED {
+            event.field("request_len", self.request.len().to_string())
+        } else {
+            event
+        }
     }
 }
 
@@ -114,10 +130,11 @@ pub fn run(start: Start) -> ExitCode {
     match flow(&start, &mut trail, &mut audit) {
         Ok(code) => code,
         Err(refusal) => {
-            let event = trail
-                .event("deny")
-                .field("reason", refusal.reason)
-                .opt("detail", refusal.detail.as_deref());
+            let event = trail.fields(
+                Event::new("deny")
+                    .field("reason", refusal.reason)
+                    .opt("detail", refusal.detail.as_deref()),
+            );
             audit.write_best_effort(event);
             eprintln!("pairshell: {}", refusal.to_guest);
             ExitCode::FAILURE
@@ -188,33 +205,64 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
             let picked = chooser::choose(&id.guest, &items).map_err(|e| {
                 Refusal::new("chooser-failed", "the chooser failed").detail(e.to_string())
             })?;
-            match picked {
-                Some(i) => join(&config, &hosts, grants[i], trail, audit),
-                None => Ok(ExitCode::SUCCESS),
-            }
+            let Some(i) = picked else {
+                return Ok(ExitCode::SUCCESS);
+            };
+            // The guest may have sat in the chooser for hours: decide again,
+            // now, from the host's file as it is now.
+            let target = Target {
+                host: Some(grants[i].host.to_string()),
+                session: grants[i].session.to_string(),
+            };
+            let now = Timestamp::now();
+            still_current(&config, &id, now)?;
+            join_target(&config, &id, &target, now, trail, audit)
         }
-        Request::Join(target) => {
-            let hosts = load_hosts(&config, target.host.as_deref(), trail, audit)?;
-            let grants = policy::grants(&hosts, &id.guest, now);
-            match policy::resolve(&grants, &target) {
-                Resolution::Join(grant) => {
-                    need_terminal()?;
-                    join(&config, &hosts, grant, trail, audit)
-                }
-                Resolution::NotShared => Err(not_shared(&id.guest, &target, &grants)),
-                Resolution::Ambiguous(several) => {
-                    let names: Vec<String> = several.iter().map(Grant::label).collect();
-                    Err(Refusal::new(
-                        "ambiguous",
-                        format!(
-                            "{} hosts share {} with you: {}; ask for HOST/SESSION",
-                            names.len(),
-                            target.session,
-                            names.join(", ")
-                        ),
-                    ))
-                }
-            }
+        Request::Join(target) => join_target(&config, &id, &target, now, trail, audit),
+    }
+}
+
+/// The guest's own expiry, checked again after a wait.
+fn still_current(config: &Config, id: &Identity, now: Timestamp) -> Result<(), Refusal> {
+    let expires = config.guests.get(id.guest.as_str()).and_then(|g| g.expires);
+    if policy::is_current(expires, now) {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            "expired-guest",
+            format!("access for {} has expired", id.guest),
+        ))
+    }
+}
+
+/// Resolve a named session against the guest's grants and join it.
+fn join_target(
+    config: &Config,
+    id: &Identity,
+    target: &Target,
+    now: Timestamp,
+    trail: &mut Trail,
+    audit: &mut Audit,
+) -> Result<ExitCode, Refusal> {
+    let hosts = load_hosts(config, target.host.as_deref(), trail, audit)?;
+    let grants = policy::grants(&hosts, &id.guest, now);
+    match policy::resolve(&grants, target) {
+        Resolution::Join(grant) => {
+            need_terminal()?;
+            join(config, &hosts, grant, trail, audit)
+        }
+        Resolution::NotShared => Err(not_shared(&id.guest, target, &grants)),
+        Resolution::Ambiguous(several) => {
+            let names: Vec<String> = several.iter().map(Grant::label).collect();
+            Err(Refusal::new(
+                "ambiguous",
+                format!(
+                    "{} hosts share {} with you: {}; ask for HOST/SESSION",
+                    names.len(),
+                    target.session,
+                    names.join(", ")
+                ),
+            ))
         }
     }
 }
@@ -380,7 +428,10 @@ fn join(
         .expect("a grant comes from a loaded host");
     let socket = &grant.share.socket;
 
-    trust::check_socket(socket, Owner::UserOrRoot(host.uid)).map_err(|e| {
+    // Only the host who shares a session may own its socket (root's sockets
+    // only in root's own file). Guards against: a host naming another
+    // user's, or root's, server in their file and handing it to a guest.
+    trust::check_socket(socket, Owner::Exactly(host.uid)).map_err(|e| {
         if matches!(&e, crate::error::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound) {
             Refusal::new("not-running", format!("{label} is not running; ask {} to start it", grant.host))
         } else {
@@ -391,6 +442,23 @@ fn join(
         }
         .detail(e.to_string())
     })?;
+    // From here on pairshell runs tmux clients that talk to a server the
+    // host controls, and a server can tell a client to exec a shell. Confine
+    // this process first: it and its children may execute only tmux and
+    // pairshell itself (for exec-client, which narrows further to tmux).
+    let confined = std::env::current_exe()
+        .map_err(|e| e.to_string())
+        .and_then(|exe| sandbox::confine_exec(&[config.tmux.as_path(), exe.as_path()]));
+    if grant.mode == Mode::ReadWrite && confined != Ok(sandbox::Confinement::Enforced) {
+        return Err(Refusal::new(
+            "unconfined-read-write",
+            format!("{label} cannot be joined read-write on this host right now; the admin has been told"),
+        )
+        .detail(match confined {
+            Err(e) => e,
+            Ok(_) => "the kernel has no Landlock, so the tmux client cannot be confined".into(),
+        }));
+    }
     match tmux::has_session(&config.tmux, socket, grant.session) {
         SessionState::Running => {}
         SessionState::NotRunning => {
@@ -418,15 +486,6 @@ fn join(
         }
     }
 
-    // A read-write client that could exec a shell would hand the guest the
-    // pair account: without Landlock, read-write is refused.
-    if grant.mode == Mode::ReadWrite && !sandbox::landlock_available() {
-        return Err(Refusal::new(
-            "unconfined-read-write",
-            format!("{label} cannot be joined read-write on this host right now; the admin has been told"),
-        )
-        .detail("the kernel has no Landlock, so the tmux client cannot be confined"));
-    }
     let client = Client::spawn(config, grant)?;
     let joined = trail.event("join").field("pid", client.pid().to_string());
     if let Err(e) = audit.write(joined) {
@@ -487,6 +546,7 @@ impl Client {
         cmd.env_clear()
             .envs(tmux_cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
             .arg("exec-client")
+            .args((grant.mode == Mode::ReadWrite).then_some("--require-confinement"))
             .arg("--gate")
             .arg(gate_rx.as_raw_fd().to_string())
             .arg("--")
@@ -525,24 +585,40 @@ impl Client {
         }
         let _ = nix::unistd::write(&self.gate, b"g");
         drop(self.gate);
-        let mut forwarded = false;
+        use nix::sys::signal::{kill, Signal};
+        let client = nix::unistd::Pid::from_raw(pid as i32);
+        let mut ending: Option<Instant> = None;
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) => {}
                 Err(_) => break self.child.wait().unwrap_or_else(|_| ExitStatus::default()),
             }
-            if term.load(Ordering::SeqCst) && !forwarded {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(pid as i32),
-                    nix::sys::signal::Signal::SIGTERM,
-                );
-                forwarded = true;
+            // A SIGHUP with the terminal gone is the guest hanging up; pass it
+            // on (we are the session leader, so the client may not get one).
+            // A SIGHUP with the terminal still there is left for re-checks.
+            let hung_up = hangup.load(Ordering::SeqCst) && !terminal_alive();
+            let signal = if term.load(Ordering::SeqCst) {
+                Some(Signal::SIGTERM)
+            } else if hung_up {
+                Some(Signal::SIGHUP)
+            } else {
+                None
+            };
+            match (signal, ending) {
+                (Some(sig), None) => {
+                    let _ = kill(client, sig);
+                    ending = Some(Instant::now());
+                }
+                (Some(_), Some(since)) if since.elapsed() > Duration::from_secs(5) => {
+                    let _ = kill(client, Signal::SIGKILL);
+                }
+                _ => {}
             }
             std::thread::sleep(Duration::from_millis(100));
         };
         use std::os::unix::process::ExitStatusExt;
-        let how = if hangup.load(Ordering::SeqCst) {
+        let how = if hangup.load(Ordering::SeqCst) && !terminal_alive() {
             "hangup"
         } else if term.load(Ordering::SeqCst) {
             "terminated"
@@ -559,9 +635,15 @@ impl Client {
     }
 }
 
+/// Whether our controlling terminal is still there (it is not after an ssh
+/// hang-up: `tcgetpgrp` then fails).
+fn terminal_alive() -> bool {
+    nix::sys::termios::tcgetattr(std::io::stdin()).is_ok()
+}
+
 /// `pairshell exec-client --gate FD -- TMUX ARGS…`: wait for the parent to
 /// open the gate, then become the tmux client (same pid).
-pub fn exec_client(gate: i32, argv: &[OsString]) -> ExitCode {
+pub fn exec_client(gate: i32, require_confinement: bool, argv: &[OsString]) -> ExitCode {
     use std::io::Read;
     use std::os::unix::io::FromRawFd;
     use std::os::unix::process::CommandExt;
@@ -582,9 +664,17 @@ pub fn exec_client(gate: i32, argv: &[OsString]) -> ExitCode {
     };
     // Confine before exec: from here on, only tmux (and its ELF interpreter)
     // can be executed by this process and everything it starts.
-    if let Err(e) = sandbox::confine_exec(Path::new(program)) {
-        eprintln!("pairshell: cannot confine the tmux client: {e}");
-        return ExitCode::FAILURE;
+    match sandbox::confine_exec(&[Path::new(program)]) {
+        Ok(sandbox::Confinement::Enforced) => {}
+        Ok(sandbox::Confinement::Unavailable) if !require_confinement => {}
+        Ok(sandbox::Confinement::Unavailable) => {
+            eprintln!("pairshell: the tmux client cannot be confined on this host");
+            return ExitCode::FAILURE;
+        }
+        Err(e) => {
+            eprintln!("pairshell: cannot confine the tmux client: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     let mut cmd = Command::new(program);
     cmd.args(args);

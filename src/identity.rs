@@ -213,6 +213,9 @@ pub fn identify(
                     Box::new(key.clone()),
                 ))
             }
+            KeyOwner::Shared(a, b) => {
+                return Err(IdentityError::Conflict(a.to_string(), b.to_string()))
+            }
             KeyOwner::Unknown => return Err(IdentityError::UnknownKey(Box::new(key.clone()))),
         };
         match found {

@@ -58,6 +58,10 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             base64,
         }) => authorized_keys::run(config_path.as_deref(), &user, &key_type, &base64),
         Some(cli::Command::Check) => config::check::run(config_path.as_deref()),
-        Some(cli::Command::ExecClient { gate, argv }) => guest::exec_client(gate, &argv),
+        Some(cli::Command::ExecClient {
+            gate,
+            require_confinement,
+            argv,
+        }) => guest::exec_client(gate, require_confinement, &argv),
     }
 }

@@ -41,6 +41,8 @@ impl fmt::Display for Mode {
 pub enum KeyOwner<'a> {
     Current(&'a str, &'a Guest),
     Expired(&'a str, &'a Guest),
+    /// Listed under two guests: no way to tell who this is, so nobody.
+    Shared(&'a str, &'a str),
     Unknown,
 }
 
@@ -53,12 +55,16 @@ pub fn guest_for_key<'a>(
     base64: &str,
     now: Timestamp,
 ) -> KeyOwner<'a> {
-    let found = config.guests.iter().find(|(_, guest)| {
+    let mut owners = config.guests.iter().filter(|(_, guest)| {
         guest
             .keys
             .iter()
             .any(|k| k.base64 == base64 && k.key_type == key_type)
     });
+    let found = owners.next();
+    if let (Some((first, _)), Some((second, _))) = (found, owners.next()) {
+        return KeyOwner::Shared(first.as_str(), second.as_str());
+    }
     match found {
         None => KeyOwner::Unknown,
         Some((name, guest)) if is_current(guest.expires, now) => {
@@ -237,6 +243,21 @@ read_only = ["alice"]
             guest_for_key(&c, "ssh-ed25519", BOB, now()),
             KeyOwner::Expired("bob", _)
         ));
+    }
+
+    #[test]
+    fn key_listed_under_two_guests_belongs_to_neither() {
+        let c = parse_main(
+            Path::new("/c"),
+            &format!(
+                "pair_user = \"pair\"\n[guests.alice]\nkeys = [\"ssh-ed25519 {ALICE}\"]\n[guests.mallory]\nkeys = [\"ssh-ed25519 {ALICE}\"]\n"
+            ),
+        )
+        .unwrap();
+        assert_eq!(
+            guest_for_key(&c, "ssh-ed25519", ALICE, now()),
+            KeyOwner::Shared("alice", "mallory")
+        );
     }
 
     #[test]

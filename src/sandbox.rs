@@ -35,14 +35,16 @@ pub enum Confinement {
     Unavailable,
 }
 
-/// Allow this process (and what it execs) to execute only `program` and its
-/// ELF interpreter. Returns `Unavailable` when the kernel lacks Landlock.
-pub fn confine_exec(program: &Path) -> Result<Confinement, String> {
-    let mut allowed = vec![program.to_path_buf()];
-    if let Some(interp) =
-        elf_interpreter(program).map_err(|e| format!("cannot read {}: {e}", program.display()))?
-    {
-        allowed.push(interp);
+/// Allow this process (and what it execs) to execute only `programs` and
+/// their ELF interpreters. Rulesets stack: a later call can only narrow.
+/// Returns `Unavailable` when the kernel lacks Landlock.
+pub fn confine_exec(programs: &[&Path]) -> Result<Confinement, String> {
+    let mut allowed: Vec<PathBuf> = Vec::new();
+    for program in programs {
+        allowed.push(program.to_path_buf());
+        let interp = elf_interpreter(program)
+            .map_err(|e| format!("cannot read {}: {e}", program.display()))?;
+        allowed.extend(interp);
     }
     let exec = AccessFs::Execute;
     let ruleset = Ruleset::default()
@@ -64,16 +66,6 @@ pub fn confine_exec(program: &Path) -> Result<Confinement, String> {
         RulesetStatus::FullyEnforced | RulesetStatus::PartiallyEnforced => Confinement::Enforced,
         RulesetStatus::NotEnforced => Confinement::Unavailable,
     })
-}
-
-/// Whether this kernel can enforce the exec restriction (a ruleset is
-/// created and dropped; nothing is restricted).
-pub fn landlock_available() -> bool {
-    Ruleset::default()
-        .set_compatibility(CompatLevel::HardRequirement)
-        .handle_access(AccessFs::Execute)
-        .and_then(|r| r.create())
-        .is_ok()
 }
 
 /// The `PT_INTERP` path of an ELF executable (e.g. `/lib64/ld-linux-x86-64.so.2`),
@@ -193,7 +185,7 @@ mod tests {
         // Run the check in a child process: Landlock is irreversible.
         if std::env::var_os("PAIRSHELL_SANDBOX_CHILD").is_some() {
             let allowed = Path::new("/usr/bin/true");
-            match confine_exec(allowed).unwrap() {
+            match confine_exec(&[allowed]).unwrap() {
                 Confinement::Enforced => {}
                 Confinement::Unavailable => std::process::exit(3),
             }

@@ -226,3 +226,39 @@ fn audit_unavailable_refuses_the_join_and_tells_the_guest() {
     assert!(!text.contains(prompt("api", &host).trim_end()), "{text}");
     assert!(lab.pair_clients(&api).is_empty());
 }
+
+#[test]
+fn host_naming_another_users_socket_in_their_file_is_refused() {
+    // maria's file points at omar's tmux server: maria may not hand out
+    // omar's session (nor root's), whatever her file says.
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let maria = lab.add_host();
+    let omar = lab.add_host();
+    let omars = lab.share(&omar, "api", &[], &[]);
+    let fake = lab.share_socket(&maria, "api", &omars.socket, &["alice"], &[], None);
+
+    let mut tty = lab.ssh_tty(&alice, Some(&fake.label()));
+    assert!(matches!(tty.wait_exit(WAIT), Some(c) if c != 0));
+    assert!(lab.pair_clients(&omars).is_empty());
+    let r = lab.wait_audit(&[("event", "deny"), ("request", &fake.label())]);
+    assert_eq!(r.get("reason"), Some("unsafe-socket"), "{}", r.raw);
+    assert!(r.field("detail").contains("owned by uid"), "{}", r.raw);
+}
+
+#[test]
+fn guest_hanging_up_ends_the_client_and_is_audited_as_hangup() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &["alice"], &[]);
+
+    let mut tty = lab.ssh_tty(&alice, Some("api"));
+    tty.wait_for(prompt("api", &host).trim_end()).unwrap();
+    lab.wait_pair_client(&api).expect("alice attached");
+    lab.wait_audit(&[("event", "join"), ("guest", "alice")]);
+    drop(tty); // the ssh client goes away: sshd hangs up the guest's pty
+    let r = lab.wait_audit(&[("event", "leave"), ("guest", "alice")]);
+    assert_eq!(r.get("reason"), Some("hangup"), "{}", r.raw);
+    assert!(lab.wait_no_pair_client(&api));
+}
