@@ -60,7 +60,23 @@ struct Refusal {
     detail: Option<String>,
 }
 
+/// What a guest is told when the fault is the host's setup, not theirs.
+const SETUP_FAULT: &str = "pairshell is not set up correctly on this host; the admin has been told";
+
 impl Refusal {
+    /// A refusal whose cause only the admin can fix; `detail` says what.
+    fn setup(reason: &'static str, detail: impl Into<String>) -> Refusal {
+        Refusal::new(reason, SETUP_FAULT).detail(detail)
+    }
+
+    /// The session has no running server or no such session.
+    fn not_running(label: &str, host: &str) -> Refusal {
+        Refusal::new(
+            "not-running",
+            format!("that session is not running: {label}; ask {host} to start it"),
+        )
+    }
+
     fn new(reason: &'static str, to_guest: impl Into<String>) -> Refusal {
         Refusal {
             reason,
@@ -147,13 +163,8 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
 
     // Load: the admin's config, believed only if root owns it.
     let path = cli::config_path(start.config.as_deref());
-    let (_, config) = config::load_main(&path).map_err(|e| {
-        Refusal::new(
-            "config-error",
-            "pairshell is not set up correctly on this host; the admin has been told",
-        )
-        .detail(e.to_string())
-    })?;
+    let (_, config) =
+        config::load_main(&path).map_err(|e| Refusal::setup("config-error", e.to_string()))?;
     *audit = Audit::new(&config.audit.syslog_socket, config.audit.required);
     let pair_uid = pair_account(&config)?;
 
@@ -272,20 +283,21 @@ fn join_target(
 /// Guards against: another local user running `pairshell login` with a
 /// forged `SSH_USER_AUTH` to write a false `join` line under a guest's name.
 fn pair_account(config: &Config) -> Result<Uid, Refusal> {
-    let setup = "pairshell is not set up correctly on this host; the admin has been told";
     let user = User::from_name(&config.pair_user)
         .ok()
         .flatten()
         .ok_or_else(|| {
-            Refusal::new("config-error", setup)
-                .detail(format!("pair_user {} does not exist", config.pair_user))
+            Refusal::setup(
+                "config-error",
+                format!("pair_user {} does not exist", config.pair_user),
+            )
         })?;
     let me = nix::unistd::geteuid();
     if me != user.uid {
-        return Err(Refusal::new("not-pair-account", setup).detail(format!(
-            "the guest flow runs as {}, not uid {me}",
-            config.pair_user
-        )));
+        return Err(Refusal::setup(
+            "not-pair-account",
+            format!("the guest flow runs as {}, not uid {me}", config.pair_user),
+        ));
     }
     Ok(user.uid)
 }
@@ -357,11 +369,7 @@ fn load_hosts(
 }
 
 fn hosts_dir_refusal(e: crate::error::Error) -> Refusal {
-    Refusal::new(
-        "config-error",
-        "pairshell is not set up correctly on this host; the admin has been told",
-    )
-    .detail(e.to_string())
+    Refusal::setup("config-error", e.to_string())
 }
 
 fn need_terminal() -> Result<(), Refusal> {
@@ -433,7 +441,7 @@ fn join(
     // user's, or root's, server in their file and handing it to a guest.
     trust::check_socket(socket, Owner::Exactly(host.uid)).map_err(|e| {
         if matches!(&e, crate::error::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound) {
-            Refusal::new("not-running", format!("{label} is not running; ask {} to start it", grant.host))
+            Refusal::not_running(&label, grant.host)
         } else {
             Refusal::new(
                 "unsafe-socket",
@@ -446,9 +454,9 @@ fn join(
     // host controls, and a server can tell a client to exec a shell. Confine
     // this process first: it and its children may execute only tmux and
     // pairshell itself (for exec-client, which narrows further to tmux).
-    let confined = std::env::current_exe()
-        .map_err(|e| e.to_string())
-        .and_then(|exe| sandbox::confine_exec(&[config.tmux.as_path(), exe.as_path()]));
+    let exe = std::env::current_exe()
+        .map_err(|e| Refusal::setup("spawn-failed", format!("cannot find this program: {e}")))?;
+    let confined = sandbox::confine_exec(&[config.tmux.as_path(), exe.as_path()]);
     if grant.mode == Mode::ReadWrite && confined != Ok(sandbox::Confinement::Enforced) {
         return Err(Refusal::new(
             "unconfined-read-write",
@@ -461,15 +469,7 @@ fn join(
     }
     match tmux::has_session(&config.tmux, socket, grant.session) {
         SessionState::Running => {}
-        SessionState::NotRunning => {
-            return Err(Refusal::new(
-                "not-running",
-                format!(
-                    "that session is not running: {label}; ask {} to start it",
-                    grant.host
-                ),
-            ))
-        }
+        SessionState::NotRunning => return Err(Refusal::not_running(&label, grant.host)),
         SessionState::AccessDenied(why) => {
             return Err(Refusal::new(
                 "no-server-access",
@@ -486,7 +486,7 @@ fn join(
         }
     }
 
-    let client = Client::spawn(config, grant)?;
+    let client = Client::spawn(&exe, config, grant)?;
     let joined = trail.event("join").field("pid", client.pid().to_string());
     if let Err(e) = audit.write(joined) {
         client.abort();
@@ -529,7 +529,7 @@ struct Client {
 }
 
 impl Client {
-    fn spawn(config: &Config, grant: Grant) -> Result<Client, Refusal> {
+    fn spawn(exe: &Path, config: &Config, grant: Grant) -> Result<Client, Refusal> {
         let failed = |e: std::io::Error| {
             Refusal::new("spawn-failed", "the session could not be started").detail(e.to_string())
         };
@@ -541,7 +541,6 @@ impl Client {
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
         )
         .map_err(|e| failed(e.into()))?;
-        let exe = std::env::current_exe().map_err(failed)?;
         let mut cmd = Command::new(exe);
         cmd.env_clear()
             .envs(tmux_cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
@@ -636,7 +635,7 @@ impl Client {
 }
 
 /// Whether our controlling terminal is still there (it is not after an ssh
-/// hang-up: `tcgetpgrp` then fails).
+/// hang-up: the kernel then fails every terminal ioctl with EIO).
 fn terminal_alive() -> bool {
     nix::sys::termios::tcgetattr(std::io::stdin()).is_ok()
 }
@@ -691,4 +690,32 @@ pub fn exec_client(gate: i32, require_confinement: bool, argv: &[OsString]) -> E
 fn ssh_client_address() -> Option<String> {
     let conn = std::env::var("SSH_CONNECTION").ok()?;
     conn.split(' ').next().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oversized_request_cannot_push_reason_out_of_the_audit_line() {
+        let trail = Trail {
+            guest: Some("alice".into()),
+            request: [b"api; id".as_slice(), &[b' '; 250_000]].concat(),
+            ..Trail::default()
+        };
+        let event = trail.fields(Event::new("deny").field("reason", "bad-request"));
+        let line = event.line();
+        assert!(line.starts_with("event=deny reason=bad-request "), "{line}");
+        assert!(line.ends_with(" request_len=250007"), "{line}");
+        assert!(line.len() < 512, "{} bytes", line.len());
+    }
+
+    #[test]
+    fn short_request_is_logged_whole_without_a_length() {
+        let trail = Trail {
+            request: b"api".to_vec(),
+            ..Trail::default()
+        };
+        assert_eq!(trail.event("join").line(), "event=join request=api");
+    }
 }

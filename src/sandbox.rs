@@ -22,8 +22,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use landlock::{
-    Access, AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
-    RulesetCreatedAttr, RulesetStatus, ABI,
+    AccessFs, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreatedAttr, RulesetStatus,
 };
 use nix::sys::signal::{self, SigHandler, SigSet, SigmaskHow, Signal};
 
@@ -47,12 +47,11 @@ pub fn confine_exec(programs: &[&Path]) -> Result<Confinement, String> {
         allowed.extend(interp);
     }
     let exec = AccessFs::Execute;
-    let ruleset = Ruleset::default()
+    let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::BestEffort)
-        .handle_access(AccessFs::from_all(ABI::V1) & exec)
+        .handle_access(exec)
         .and_then(|r| r.create())
         .map_err(|e| format!("landlock: {e}"))?;
-    let mut ruleset = ruleset;
     for path in &allowed {
         let fd = PathFd::new(path).map_err(|e| format!("landlock: {}: {e}", path.display()))?;
         ruleset = ruleset
@@ -85,30 +84,17 @@ fn parse_interp(data: &[u8]) -> Option<String> {
     }
     let is64 = *data.get(4)? == 2;
     let le = *data.get(5)? == 1;
-    let u16_at = |o: usize| -> Option<u64> {
-        let b: [u8; 2] = data.get(o..o.checked_add(2)?)?.try_into().ok()?;
-        Some(u64::from(if le {
-            u16::from_le_bytes(b)
-        } else {
-            u16::from_be_bytes(b)
-        }))
-    };
-    let u32_at = |o: usize| -> Option<u64> {
-        let b: [u8; 4] = data.get(o..o.checked_add(4)?)?.try_into().ok()?;
-        Some(u64::from(if le {
-            u32::from_le_bytes(b)
-        } else {
-            u32::from_be_bytes(b)
-        }))
-    };
-    let u64_at = |o: usize| -> Option<u64> {
-        let b: [u8; 8] = data.get(o..o.checked_add(8)?)?.try_into().ok()?;
+    // An unsigned integer of `n` bytes at offset `o`, in the file's byte order.
+    let uint = |o: usize, n: usize| -> Option<u64> {
+        let bytes = data.get(o..o.checked_add(n)?)?;
+        let fold = |acc: u64, b: &u8| (acc << 8) | u64::from(*b);
         Some(if le {
-            u64::from_le_bytes(b)
+            bytes.iter().rev().fold(0, fold)
         } else {
-            u64::from_be_bytes(b)
+            bytes.iter().fold(0, fold)
         })
     };
+    let (u16_at, u32_at, u64_at) = (|o| uint(o, 2), |o| uint(o, 4), |o| uint(o, 8));
     let (phoff, phentsize, phnum) = if is64 {
         (u64_at(0x20)?, u16_at(0x36)?, u16_at(0x38)?)
     } else {

@@ -201,6 +201,142 @@ fn writable_by_me(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::net::UnixListener;
+
+    /// A fresh directory under the system temp dir, removed on drop.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir =
+                std::env::temp_dir().join(format!("pairshell-trust-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            Scratch(dir)
+        }
+
+        fn file(&self, name: &str, mode: u32) -> PathBuf {
+            let path = self.0.join(name);
+            std::fs::write(&path, "publickey ssh-ed25519 AAAA\n").unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            path
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn me() -> Owner {
+        Owner::Exactly(nix::unistd::geteuid())
+    }
+
+    fn someone_else() -> Owner {
+        Owner::Exactly(Uid::from_raw(nix::unistd::geteuid().as_raw() + 4242))
+    }
+
+    fn untrusted(r: Result<impl std::fmt::Debug, Error>, why: &str) {
+        match r {
+            Err(Error::Untrusted { reason, .. }) => assert!(reason.contains(why), "{reason}"),
+            other => panic!("expected untrusted ({why}), got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn trusted_file_is_read() {
+        let s = Scratch::new("ok");
+        let f = s.file("auth", 0o600);
+        assert!(read_trusted(&f, me(), 1024)
+            .unwrap()
+            .starts_with("publickey"));
+    }
+
+    #[test]
+    fn symlink_to_a_file_someone_else_controls_is_refused() {
+        let s = Scratch::new("link");
+        let target = s.file("real", 0o600);
+        let link = s.0.join("auth");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        untrusted(read_trusted(&link, me(), 1024), "symbolic link");
+    }
+
+    #[test]
+    fn file_forged_by_another_user_is_refused() {
+        let s = Scratch::new("owner");
+        let f = s.file("auth", 0o600);
+        untrusted(read_trusted(&f, someone_else(), 1024), "owned by uid");
+    }
+
+    #[test]
+    fn file_others_can_rewrite_is_refused() {
+        let s = Scratch::new("mode");
+        for mode in [0o620, 0o602, 0o666] {
+            let f = s.file("cfg", mode);
+            untrusted(read_trusted(&f, me(), 1024), "writable by group or other");
+        }
+    }
+
+    #[test]
+    fn fifo_or_directory_in_place_of_a_file_is_refused() {
+        let s = Scratch::new("type");
+        untrusted(read_trusted(&s.0, me(), 1024), "not a regular file");
+    }
+
+    #[test]
+    fn oversized_file_is_refused() {
+        let s = Scratch::new("size");
+        let f = s.file("auth", 0o600);
+        untrusted(read_trusted(&f, me(), 4), "larger than");
+    }
+
+    #[test]
+    fn config_in_a_directory_others_can_write_is_refused() {
+        // Anyone could rename the directory's entries and put their own
+        // config in place of the admin's.
+        let s = Scratch::new("dir");
+        let sub = s.0.join("etc");
+        std::fs::create_dir(&sub).unwrap();
+        std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o777)).unwrap();
+        untrusted(check_root_path(&sub), "writable by group or other");
+    }
+
+    #[test]
+    fn socket_replaced_by_a_symlink_is_refused() {
+        let s = Scratch::new("socklink");
+        let real = s.0.join("real.sock");
+        let _server = UnixListener::bind(&real).unwrap();
+        let link = s.0.join("api.sock");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        untrusted(check_socket(&link, me()), "symbolic link");
+    }
+
+    #[test]
+    fn socket_owned_by_another_user_is_refused() {
+        let s = Scratch::new("sockowner");
+        let sock = s.0.join("api.sock");
+        let _server = UnixListener::bind(&sock).unwrap();
+        untrusted(check_socket(&sock, someone_else()), "owned by uid");
+    }
+
+    #[test]
+    fn regular_file_in_place_of_a_socket_is_refused() {
+        let s = Scratch::new("socktype");
+        let f = s.file("api.sock", 0o600);
+        untrusted(check_socket(&f, me()), "not a socket");
+    }
+
+    #[test]
+    fn socket_in_a_directory_the_pair_account_can_write_is_refused() {
+        // The pair account could plant a server of its own there. This test
+        // runs as the directory's owner, which can write it.
+        let s = Scratch::new("sockdir");
+        let sock = s.0.join("api.sock");
+        let _server = UnixListener::bind(&sock).unwrap();
+        untrusted(check_socket(&sock, me()), "writable by the pair account");
+    }
 
     #[test]
     fn owner_rules() {

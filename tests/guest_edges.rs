@@ -253,12 +253,28 @@ fn guest_hanging_up_ends_the_client_and_is_audited_as_hangup() {
     let host = lab.add_host();
     let api = lab.share(&host, "api", &["alice"], &[]);
 
-    let mut tty = lab.ssh_tty(&alice, Some("api"));
-    tty.wait_for(prompt("api", &host).trim_end()).unwrap();
-    lab.wait_pair_client(&api).expect("alice attached");
+    let tty = lab.attach(&alice, "api", &api);
     lab.wait_audit(&[("event", "join"), ("guest", "alice")]);
     drop(tty); // the ssh client goes away: sshd hangs up the guest's pty
     let r = lab.wait_audit(&[("event", "leave"), ("guest", "alice")]);
     assert_eq!(r.get("reason"), Some("hangup"), "{}", r.raw);
     assert!(lab.wait_no_pair_client(&api));
+}
+
+#[test]
+fn local_user_cannot_forge_a_guest_login_with_its_own_ssh_user_auth() {
+    // A host runs `pairshell login` themselves with an SSH_USER_AUTH file
+    // they wrote naming alice's key: no join line may appear under alice's
+    // name, and nothing is listed.
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host = lab.add_host();
+    let _api = lab.share(&host, "api", &["alice"], &[]);
+
+    let run = lab.login_as(&host, &alice.public_line, Some("list"));
+    assert!(!run.success(), "{run}");
+    assert_eq!(run.stdout, "", "{run}");
+    let r = lab.wait_audit(&[("event", "deny")]);
+    assert_eq!(r.get("reason"), Some("not-pair-account"), "{}", r.raw);
+    assert_eq!(r.get("guest"), None, "{}", r.raw);
 }

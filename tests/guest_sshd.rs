@@ -353,9 +353,7 @@ fn read_write_guest_cannot_make_the_tmux_client_exec_a_shell() {
     let host = lab.add_host();
     let api = lab.share(&host, "api", &["alice"], &[]);
 
-    let mut tty = lab.ssh_tty(&alice, Some("api"));
-    tty.wait_for(prompt("api", &host).trim_end()).unwrap();
-    lab.wait_pair_client(&api).expect("alice attached");
+    let mut tty = lab.attach(&alice, "api", &api);
 
     tty.tmux_command("detach-client -E 'echo escaped-$((6*7)) uid=$(id -u)'");
     // The client leaves the server either way; wait for that, then for ssh.
@@ -638,9 +636,7 @@ fn join_and_leave_are_audited_with_guest_key_session_and_mode() {
     let host = lab.add_host();
     let api = lab.share(&host, "api", &["alice"], &[]);
 
-    let mut tty = lab.ssh_tty(&alice, Some("api"));
-    tty.wait_for(prompt("api", &host).trim_end()).unwrap();
-    lab.wait_pair_client(&api).expect("alice attached");
+    let mut tty = lab.attach(&alice, "api", &api);
 
     let join = lab.wait_audit(&[("event", "join"), ("guest", "alice")]);
     let expect = [

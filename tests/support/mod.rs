@@ -826,6 +826,17 @@ impl Lab {
         run_with_timeout(cmd, Duration::from_secs(30))
     }
 
+    /// `ssh -t` as `guest` asking for `request`, returned once the guest's
+    /// client shows `shared`'s prompt and is attached to its server.
+    pub fn attach(&self, guest: &Guest, request: &str, shared: &Shared) -> Tty {
+        let mut tty = self.ssh_tty(guest, Some(request));
+        tty.wait_for(prompt(&shared.name, &shared.host).trim_end())
+            .unwrap();
+        self.wait_pair_client(shared)
+            .unwrap_or_else(|| panic!("{} never attached to {}", guest.name, shared.label()));
+        tty
+    }
+
     /// `ssh -t pair@127.0.0.1 [REQUEST]` in a pty, for joins and the chooser.
     pub fn ssh_tty(&self, guest: &Guest, request: Option<&str>) -> Tty {
         let cmd = self.ssh_command(&guest.key, true, request);
@@ -861,13 +872,21 @@ impl Lab {
     /// forced command would, with `SSH_USER_AUTH` naming a file (owned by the
     /// pair account) that says the guest authenticated with `public_line`.
     pub fn login_as_pair(&self, public_line: &str, request: Option<&str>) -> Run {
+        self.login_as(&self.pair, public_line, request)
+    }
+
+    /// `pairshell login` run directly as `user`, with an `SSH_USER_AUTH`
+    /// file owned by `user` naming `public_line`.
+    pub fn login_as(&self, user: &str, public_line: &str, request: Option<&str>) -> Run {
+        let pw = User::from_name(user).unwrap().expect("user exists");
+        let (uid, gid) = (pw.uid.as_raw(), pw.gid.as_raw());
         let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
         let auth = self.dir.join("scratch").join(format!("ssh-user-auth-{n}"));
         write_file(
             &auth,
             &format!("publickey {public_line}\n"),
             0o600,
-            Some((self.pair_uid, self.pair_gid)),
+            Some((uid, gid)),
         );
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--config")
@@ -876,14 +895,14 @@ impl Lab {
             .env_clear()
             .env("PATH", PATH_ENV)
             .env("HOME", self.dir.join("home"))
-            .env("USER", &self.pair)
-            .env("LOGNAME", &self.pair)
+            .env("USER", user)
+            .env("LOGNAME", user)
             .env("SSH_USER_AUTH", &auth)
             .env("SSH_CONNECTION", "127.0.0.1 40404 127.0.0.1 22")
             .env("SSH_CLIENT", "127.0.0.1 40404 22")
             .current_dir("/")
-            .uid(self.pair_uid)
-            .gid(self.pair_gid)
+            .uid(uid)
+            .gid(gid)
             .stdin(Stdio::null());
         if let Some(r) = request {
             cmd.env("SSH_ORIGINAL_COMMAND", r);
