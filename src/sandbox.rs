@@ -8,6 +8,9 @@
 //! - applies a Landlock ruleset under which the only files that may be
 //!   executed are the tmux binary and its ELF interpreter (the kernel opens
 //!   that for exec too); `sh` and everything else fail with EACCES;
+//!   The interpreter (ld.so) can itself run programs given as arguments;
+//!   that is harmless only because tmux's exec paths go through `sh -c`,
+//!   which is denied. Keep it that way if this list ever grows.
 //! - sets `no_new_privs`, so nothing it could exec gains privileges;
 //! - resets every signal disposition and the signal mask, so nothing
 //!   pairshell or sshd set up leaks into the client.
