@@ -63,6 +63,60 @@ pub enum Command {
     /// Check the main config and every host file; report each problem with
     /// its file, line and column.
     Check,
+    /// Share SESSION with guests: record the grants in your host file, start
+    /// the session's own tmux server if needed, open it to the pair account,
+    /// print the line to give your guests, and attach you.
+    Share {
+        /// The tmux session name (letters, digits, '_' and '-').
+        session: String,
+        /// A guest who may type (only people you would hand your keyboard).
+        #[arg(long = "rw", value_name = "GUEST")]
+        rw: Vec<String>,
+        /// A guest who may watch.
+        #[arg(long = "ro", value_name = "GUEST")]
+        ro: Vec<String>,
+        #[command(flatten)]
+        expiry: Expiry,
+        /// Do not attach to the session afterwards.
+        #[arg(long)]
+        detach: bool,
+    },
+    /// Let GUEST join SESSION read-only or read-write (SESSION must be shared).
+    Grant {
+        session: String,
+        guest: String,
+        #[command(flatten)]
+        mode: ModeArg,
+        #[command(flatten)]
+        expiry: Expiry,
+    },
+    /// Take GUEST's grant on SESSION away and end their connections to it now.
+    Revoke { session: String, guest: String },
+    /// Stop sharing SESSION: remove it from your file, end every guest's
+    /// connection and close its server to the pair account. The tmux session
+    /// keeps running.
+    Unshare { session: String },
+    /// List the guests connected to your shared sessions: guest, mode, since
+    /// when, from which address, tmux client pid.
+    Who,
+    /// End GUEST's connections (to SESSION only, if given) now. Their grant
+    /// stands; `revoke` takes it away.
+    Kick {
+        guest: String,
+        session: Option<String>,
+    },
+    /// Admin (root): enable or disable a host.
+    Host {
+        #[command(subcommand)]
+        action: HostAction,
+    },
+    /// Internal: run by a shared tmux server's hooks, as its host.
+    #[command(hide = true)]
+    Hook {
+        event: crate::host::HookEvent,
+        socket: PathBuf,
+        arg: String,
+    },
     /// Internal: the gated start of the tmux client (see guest.rs).
     #[command(hide = true)]
     ExecClient {
@@ -74,6 +128,124 @@ pub enum Command {
         #[arg(last = true, required = true)]
         argv: Vec<OsString>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HostAction {
+    /// Let LOGIN share sessions: create hosts_dir/LOGIN.toml (owned by LOGIN,
+    /// with a commented example), put LOGIN and the pair account in
+    /// socket_group, prepare sockets_dir/LOGIN and record it for
+    /// systemd-tmpfiles. Safe to re-run.
+    Add { login: String },
+    /// Stop LOGIN from sharing: remove their file (their guests are let go
+    /// at their next re-check) and their tmpfiles line, and take them out of
+    /// socket_group.
+    Remove { login: String },
+}
+
+/// `--ro` or `--rw`, exactly one.
+#[derive(Debug, clap::Args)]
+#[group(required = true, multiple = false)]
+pub struct ModeArg {
+    /// The guest may watch.
+    #[arg(long)]
+    pub ro: bool,
+    /// The guest may type.
+    #[arg(long)]
+    pub rw: bool,
+}
+
+impl ModeArg {
+    pub fn mode(&self) -> crate::policy::Mode {
+        if self.rw {
+            crate::policy::Mode::ReadWrite
+        } else {
+            crate::policy::Mode::ReadOnly
+        }
+    }
+}
+
+/// When access ends: `--for DURATION` or `--until TIME`.
+#[derive(Debug, Default, clap::Args)]
+#[group(required = false, multiple = false)]
+pub struct Expiry {
+    /// For this long from now: `45s`, `30m`, `2h`, `1h30m`, `3d`.
+    #[arg(long = "for", value_name = "DURATION")]
+    pub for_: Option<String>,
+    /// Until then: `2026-11-21T18:00:00Z`, `2026-11-21 18:00` or `18:00`
+    /// (local time; a time already past today means tomorrow).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+}
+
+impl Expiry {
+    /// The instant access ends, if one was given.
+    pub fn resolve(&self, now: jiff::Timestamp) -> Result<Option<jiff::Timestamp>, String> {
+        let t = match (&self.for_, &self.until) {
+            (Some(d), _) => now
+                .checked_add(parse_duration(d)?)
+                .map_err(|e| format!("--for {d}: {e}"))?,
+            (None, Some(t)) => parse_time(t, now)?,
+            (None, None) => return Ok(None),
+        };
+        if t <= now {
+            return Err(format!("{t} is not in the future"));
+        }
+        Ok(Some(t))
+    }
+}
+
+fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
+    let bad = || format!("--for {text:?}: expected a duration such as 45s, 30m, 2h, 1h30m or 3d");
+    if let Some(days) = text.strip_suffix('d') {
+        let days: i64 = days.parse().map_err(|_| bad())?;
+        // At most a century: beyond that it is a typo, not a plan.
+        let hours = days
+            .checked_mul(24)
+            .filter(|h| (1..=24 * 36_525).contains(h))
+            .ok_or_else(bad)?;
+        return Ok(jiff::SignedDuration::from_hours(hours));
+    }
+    let d: jiff::SignedDuration = text.parse().map_err(|_| bad())?;
+    if d.is_positive() {
+        Ok(d)
+    } else {
+        Err(bad())
+    }
+}
+
+fn parse_time(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, String> {
+    use jiff::civil::{DateTime, Time};
+    use jiff::tz::TimeZone;
+    if let Ok(t) = text.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    let tz = TimeZone::system();
+    let local = |dt: DateTime| {
+        dt.to_zoned(tz.clone())
+            .map(|z| z.timestamp())
+            .map_err(|e| format!("--until {text}: {e}"))
+    };
+    if let Ok(dt) = text.parse::<DateTime>() {
+        return local(dt);
+    }
+    if let Ok(time) = text.parse::<Time>() {
+        let today = now.to_zoned(tz.clone()).date();
+        let t = local(today.to_datetime(time))?;
+        return if t > now {
+            Ok(t)
+        } else {
+            local(
+                today
+                    .tomorrow()
+                    .map_err(|e| e.to_string())?
+                    .to_datetime(time),
+            )
+        };
+    }
+    Err(format!(
+        "--until {text:?}: expected 2026-11-21T18:00:00Z, 2026-11-21 18:00 or 18:00"
+    ))
 }
 
 /// How this process was started, decided before clap sees anything.
@@ -230,6 +402,85 @@ mod tests {
         assert_eq!(own_login_line("pairshell login", &exe), None);
         assert_eq!(own_login_line(&format!("{exe_s} login; id"), &exe), None);
         assert_eq!(own_login_line(&format!("{exe_s} -c login"), &exe), None);
+    }
+
+    #[test]
+    fn durations_and_times_for_expiry() {
+        let now: jiff::Timestamp = "2026-11-20T12:00:00Z".parse().unwrap();
+        let e = |f: Option<&str>, u: Option<&str>| Expiry {
+            for_: f.map(str::to_string),
+            until: u.map(str::to_string),
+        };
+        let at = |s: &str| Some(s.parse::<jiff::Timestamp>().unwrap());
+        assert_eq!(
+            e(Some("30m"), None).resolve(now).unwrap(),
+            at("2026-11-20T12:30:00Z")
+        );
+        assert_eq!(
+            e(Some("1h30m"), None).resolve(now).unwrap(),
+            at("2026-11-20T13:30:00Z")
+        );
+        assert_eq!(
+            e(Some("3d"), None).resolve(now).unwrap(),
+            at("2026-11-23T12:00:00Z")
+        );
+        assert_eq!(
+            e(None, Some("2026-11-21T18:00:00Z")).resolve(now).unwrap(),
+            at("2026-11-21T18:00:00Z")
+        );
+        assert_eq!(e(None, None).resolve(now).unwrap(), None);
+        for bad in ["", "soon", "-5m", "0s", "xd"] {
+            assert!(e(Some(bad), None).resolve(now).is_err(), "{bad}");
+        }
+        assert!(e(None, Some("2026-11-19T00:00:00Z")).resolve(now).is_err());
+        assert!(e(None, Some("18:00")).resolve(now).unwrap().unwrap() > now);
+    }
+
+    #[test]
+    fn share_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "pairshell",
+            "share",
+            "api",
+            "--rw",
+            "alice",
+            "--ro",
+            "bob",
+            "--ro",
+            "carol",
+            "--for",
+            "2h",
+            "--detach",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Share {
+                session,
+                rw,
+                ro,
+                expiry,
+                detach,
+            }) => {
+                assert_eq!(session, "api");
+                assert_eq!(rw, ["alice"]);
+                assert_eq!(ro, ["bob", "carol"]);
+                assert_eq!(expiry.for_.as_deref(), Some("2h"));
+                assert!(detach);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(Cli::try_parse_from([
+            "pairshell",
+            "share",
+            "api",
+            "--for",
+            "1h",
+            "--until",
+            "18:00"
+        ])
+        .is_err());
+        assert!(Cli::try_parse_from(["pairshell", "grant", "api", "bob"]).is_err());
+        assert!(Cli::try_parse_from(["pairshell", "grant", "api", "bob", "--ro", "--rw"]).is_err());
     }
 
     #[test]

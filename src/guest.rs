@@ -25,8 +25,9 @@ use crate::chooser::{self, Item};
 use crate::cli;
 use crate::config::{self, Config, Host};
 use crate::identity::{self, Identity};
-use crate::policy::{self, Grant, Mode, Resolution};
+use crate::policy::{self, Grant, Mode, Resolution, Verdict};
 use crate::request::{self, Request, Target};
+use crate::roster;
 use crate::sandbox;
 use crate::tmux::{self, SessionState};
 use crate::trust::{self, Owner};
@@ -227,9 +228,9 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
             };
             let now = Timestamp::now();
             still_current(&config, &id, now)?;
-            join_target(&config, &id, &target, now, trail, audit)
+            join_target(&path, &config, &id, &target, now, trail, audit)
         }
-        Request::Join(target) => join_target(&config, &id, &target, now, trail, audit),
+        Request::Join(target) => join_target(&path, &config, &id, &target, now, trail, audit),
     }
 }
 
@@ -248,6 +249,7 @@ fn still_current(config: &Config, id: &Identity, now: Timestamp) -> Result<(), R
 
 /// Resolve a named session against the guest's grants and join it.
 fn join_target(
+    config_path: &Path,
     config: &Config,
     id: &Identity,
     target: &Target,
@@ -260,7 +262,7 @@ fn join_target(
     match policy::resolve(&grants, target) {
         Resolution::Join(grant) => {
             need_terminal()?;
-            join(config, &hosts, grant, trail, audit)
+            join(config_path, config, id, &hosts, grant, trail, audit)
         }
         Resolution::NotShared => Err(not_shared(&id.guest, target, &grants)),
         Resolution::Ambiguous(several) => {
@@ -420,7 +422,9 @@ fn print_help(config: &Config, id: &Identity) {
 /// Verify the socket and the session, write `join`, run the client, write
 /// `leave`.
 fn join(
+    config_path: &Path,
     config: &Config,
+    id: &Identity,
     hosts: &[Host],
     grant: Grant,
     trail: &mut Trail,
@@ -487,9 +491,35 @@ fn join(
     }
 
     let client = Client::spawn(&exe, config, grant)?;
-    let joined = trail.event("join").field("pid", client.pid().to_string());
+    let pid = client.pid();
+    // Who is behind this client, for the host's `who`, `kick` and messages.
+    let roster_dir = roster::dir(&config.sockets_dir);
+    let record = roster::process_start(pid).map(|start| roster::Record {
+        pid,
+        start,
+        guest: id.guest.clone(),
+        host: grant.host.to_string(),
+        session: grant.session.to_string(),
+        socket: socket.clone(),
+        mode: grant.mode.as_str().to_string(),
+        from: trail.from.clone(),
+        since: Timestamp::now()
+            .round(jiff::Unit::Second)
+            .unwrap_or(Timestamp::now())
+            .to_string(),
+    });
+    let recorded = match record.map(|r| roster::write(&roster_dir, &r)) {
+        Some(Ok(())) => None,
+        Some(Err(e)) => Some(e),
+        None => Some(format!("no /proc entry for client {pid}")),
+    };
+    let joined = trail
+        .event("join")
+        .field("pid", pid.to_string())
+        .opt("roster", recorded.as_deref());
     if let Err(e) = audit.write(joined) {
         client.abort();
+        roster::remove(&roster_dir, pid);
         return Err(Refusal::new(
             "audit-unavailable",
             "the audit log cannot be written, so pairshell cannot let you in; the admin has been told",
@@ -501,14 +531,19 @@ fn join(
         grant.mode
     );
     let started = Instant::now();
-    let pid = client.pid();
-    let (status, how) = client.release_and_wait(socket);
+    let mut watch = Watch::new(config_path, config, id, &grant);
+    let (status, ending) = client.release_and_wait(&mut watch);
+    roster::remove(&roster_dir, pid);
+    if let Some(message) = &ending.message {
+        eprintln!("pairshell: {message}");
+    }
     audit.write_best_effort(
         trail
             .event("leave")
             .field("pid", pid.to_string())
             .field("duration_s", started.elapsed().as_secs().to_string())
-            .field("reason", how),
+            .field("reason", ending.reason)
+            .opt("detail", ending.detail.as_deref()),
     );
     Ok(if status.success() {
         ExitCode::SUCCESS
@@ -526,6 +561,176 @@ fn join(
 struct Client {
     child: std::process::Child,
     gate: OwnedFd,
+}
+
+/// How a client ended, for the `leave` line and the guest.
+struct Ending {
+    reason: &'static str,
+    message: Option<String>,
+    detail: Option<String>,
+}
+
+impl Ending {
+    fn new(reason: &'static str) -> Ending {
+        Ending {
+            reason,
+            message: None,
+            detail: None,
+        }
+    }
+
+    fn from_verdict(verdict: Verdict) -> Option<Ending> {
+        let (reason, message) = match verdict {
+            Verdict::Granted { .. } => return None,
+            Verdict::Revoked(m) => ("revoked", m),
+            Verdict::Expired(m) => ("expired", m),
+        };
+        Some(Ending {
+            reason,
+            message: Some(message),
+            detail: None,
+        })
+    }
+}
+
+/// Longest time between two re-checks of a joined guest's grant.
+const RECHECK_EVERY: Duration = Duration::from_secs(30);
+/// A file that fails to load is tried this many times, a second apart,
+/// before the guest is let go (a host may be saving it by hand).
+const LOAD_ATTEMPTS: u32 = 3;
+
+/// The live re-check of a joined guest: the grant, decided again from the
+/// files, whenever they change, when an `expires` passes, every 30 seconds
+/// and on SIGHUP.
+///
+/// Cheap by construction: a check `stat`s the main config and the host's
+/// file and reads one again only when its identity, size or times changed.
+struct Watch {
+    config_path: PathBuf,
+    host_path: PathBuf,
+    hosts_dir: PathBuf,
+    tmux: PathBuf,
+    joined: policy::Joined,
+    allow_other_sessions: bool,
+    config: Option<Config>,
+    config_stamp: Option<Stamp>,
+    host_file: Option<config::HostFile>,
+    host_stamp: Option<Stamp>,
+    failures: u32,
+}
+
+/// What identifies a version of a file without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+fn stamp(path: &Path) -> Option<Stamp> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some(Stamp {
+        dev: m.dev(),
+        ino: m.ino(),
+        size: m.size(),
+        mtime: (m.mtime(), m.mtime_nsec()),
+        ctime: (m.ctime(), m.ctime_nsec()),
+    })
+}
+
+impl Watch {
+    fn new(config_path: &Path, config: &Config, id: &Identity, grant: &Grant) -> Watch {
+        Watch {
+            config_path: config_path.to_path_buf(),
+            host_path: config::host_path(&config.hosts_dir, grant.host),
+            hosts_dir: config.hosts_dir.clone(),
+            tmux: config.tmux.clone(),
+            joined: policy::Joined {
+                key_type: id.key_type.clone(),
+                base64: id.base64.clone(),
+                guest: id.guest.clone(),
+                host: grant.host.to_string(),
+                session: grant.session.to_string(),
+                socket: grant.share.socket.clone(),
+                mode: grant.mode,
+            },
+            allow_other_sessions: grant.share.allow_other_sessions,
+            config: None,
+            config_stamp: None,
+            host_file: None,
+            host_stamp: None,
+            failures: 0,
+        }
+    }
+
+    /// Decide again. `Err(retry)` when a file could not be loaded and the
+    /// check should be repeated after `retry`.
+    fn check(&mut self, now: Timestamp) -> Result<Verdict, Duration> {
+        match self.reload() {
+            Ok(()) => self.failures = 0,
+            Err(why) => {
+                self.failures += 1;
+                if self.failures < LOAD_ATTEMPTS {
+                    return Err(Duration::from_secs(1));
+                }
+                return Ok(Verdict::Revoked(format!(
+                    "pairshell can no longer confirm your access ({why})"
+                )));
+            }
+        }
+        let config = self.config.as_ref().expect("reload loads the config");
+        Ok(policy::recheck(
+            config,
+            self.host_file.as_ref(),
+            &self.joined,
+            now,
+        ))
+    }
+
+    /// Read again whichever file changed since the last check.
+    fn reload(&mut self) -> Result<(), String> {
+        let config_stamp = stamp(&self.config_path);
+        if self.config.is_none() || config_stamp != self.config_stamp {
+            let (_, config) = config::load_main(&self.config_path).map_err(|e| e.to_string())?;
+            self.config = Some(config);
+            self.config_stamp = config_stamp;
+        }
+        let host_stamp = stamp(&self.host_path);
+        if host_stamp != self.host_stamp || self.host_stamp.is_none() {
+            self.host_file = match config::load_host(&self.hosts_dir, &self.joined.host) {
+                Ok(host) => Some(host.file),
+                Err(crate::error::Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound =>
+                {
+                    None
+                }
+                Err(e) => return Err(e.to_string()),
+            };
+            self.host_stamp = host_stamp;
+        }
+        Ok(())
+    }
+
+    /// When the server holds sessions besides the shared one and the host
+    /// did not allow that: the reason to end the client. `None` while our
+    /// client has not shown up in the server's list yet.
+    fn other_sessions(&self, pid: u32) -> Option<Option<Ending>> {
+        if self.allow_other_sessions {
+            return Some(None);
+        }
+        let n = tmux::server_sessions(&self.tmux, &self.joined.socket, pid)?;
+        Some((n > 1).then(|| Ending {
+            reason: "other-sessions",
+            message: Some(format!(
+                "{}/{} is served by a tmux server that holds other sessions too, so pairshell will not serve it; ask {} to share it on its own server",
+                self.joined.host, self.joined.session, self.joined.host
+            )),
+            detail: Some(format!("{n} sessions on {}", self.joined.socket.display())),
+        }))
+    }
 }
 
 impl Client {
@@ -569,8 +774,17 @@ impl Client {
         let _ = self.child.wait();
     }
 
-    /// Open the gate, wait for the client to end, and say how it ended.
-    fn release_and_wait(mut self, socket: &Path) -> (ExitStatus, &'static str) {
+    /// Open the gate, watch the client and the grant until the client ends,
+    /// and say how it ended.
+    ///
+    /// Signals: SIGTERM/SIGINT/SIGQUIT end the client. SIGHUP with the
+    /// terminal gone is the guest hanging up (passed on: we are the session
+    /// leader, so the client may not get one). SIGHUP with the terminal still
+    /// there means "check again now": an admin after editing the config, or
+    /// the client itself when the host detached it with `detach-client -P`
+    /// (`kick`, `revoke`, `unshare`). If the client then ends while the grant
+    /// still stands, the host let the guest go: a kick.
+    fn release_and_wait(mut self, watch: &mut Watch) -> (ExitStatus, Ending) {
         let pid = self.pid();
         let hangup = Arc::new(AtomicBool::new(false));
         let term = Arc::new(AtomicBool::new(false));
@@ -586,30 +800,60 @@ impl Client {
         drop(self.gate);
         use nix::sys::signal::{kill, Signal};
         let client = nix::unistd::Pid::from_raw(pid as i32);
-        let mut ending: Option<Instant> = None;
+        let mut stopping: Option<(Signal, Instant)> = None;
+        let mut ending: Option<Ending> = None;
+        let mut hung_up = false;
+        let mut hup_seen = false;
+        let mut next_check = Instant::now() + RECHECK_EVERY;
+        let mut sessions_checked = false;
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) => {}
                 Err(_) => break self.child.wait().unwrap_or_else(|_| ExitStatus::default()),
             }
-            // A SIGHUP with the terminal gone is the guest hanging up; pass it
-            // on (we are the session leader, so the client may not get one).
-            // A SIGHUP with the terminal still there is left for re-checks.
-            let hung_up = hangup.load(Ordering::SeqCst) && !terminal_alive();
+            let mut check_now = false;
+            if hangup.swap(false, Ordering::SeqCst) {
+                if terminal_alive() {
+                    hup_seen = true;
+                    check_now = true;
+                } else {
+                    hung_up = true;
+                }
+            }
+            if ending.is_none() && (check_now || Instant::now() >= next_check) {
+                next_check = match watch.check(Timestamp::now()) {
+                    Ok(Verdict::Granted { ends }) => {
+                        Instant::now() + until(ends).min(RECHECK_EVERY)
+                    }
+                    Ok(verdict) => {
+                        ending = Ending::from_verdict(verdict);
+                        Instant::now() + RECHECK_EVERY
+                    }
+                    Err(retry) => Instant::now() + retry,
+                };
+            }
+            if ending.is_none() && !sessions_checked {
+                if let Some(found) = watch.other_sessions(pid) {
+                    sessions_checked = true;
+                    ending = found;
+                }
+            }
             let signal = if term.load(Ordering::SeqCst) {
                 Some(Signal::SIGTERM)
             } else if hung_up {
                 Some(Signal::SIGHUP)
+            } else if ending.is_some() {
+                Some(Signal::SIGTERM)
             } else {
                 None
             };
-            match (signal, ending) {
+            match (signal, stopping) {
                 (Some(sig), None) => {
                     let _ = kill(client, sig);
-                    ending = Some(Instant::now());
+                    stopping = Some((sig, Instant::now()));
                 }
-                (Some(_), Some(since)) if since.elapsed() > Duration::from_secs(5) => {
+                (Some(_), Some((_, since))) if since.elapsed() > Duration::from_secs(5) => {
                     let _ = kill(client, Signal::SIGKILL);
                 }
                 _ => {}
@@ -617,20 +861,54 @@ impl Client {
             std::thread::sleep(Duration::from_millis(100));
         };
         use std::os::unix::process::ExitStatusExt;
-        let how = if hangup.load(Ordering::SeqCst) && !terminal_alive() {
-            "hangup"
+        // A SIGHUP that came with the client's own exit.
+        if hangup.swap(false, Ordering::SeqCst) {
+            if terminal_alive() {
+                hup_seen = true;
+            } else {
+                hung_up = true;
+            }
+        }
+        let ending = if hung_up || (hup_seen && !terminal_alive()) {
+            Ending::new("hangup")
         } else if term.load(Ordering::SeqCst) {
-            "terminated"
+            Ending::new("terminated")
+        } else if let Some(ending) = ending {
+            ending
+        } else if hup_seen {
+            // The host detached us with -P. Revoked, or let go (kicked)?
+            let verdict = loop {
+                match watch.check(Timestamp::now()) {
+                    Ok(v) => break v,
+                    Err(retry) => std::thread::sleep(retry),
+                }
+            };
+            Ending::from_verdict(verdict).unwrap_or_else(|| Ending {
+                reason: "kicked",
+                message: Some(format!("{} ended your access", watch.joined.host)),
+                detail: None,
+            })
         } else if status.signal().is_some() {
-            "killed"
+            Ending::new("killed")
         } else if !status.success() {
-            "error"
-        } else if !tmux::server_running(socket) {
-            "server-exited"
+            Ending::new("error")
+        } else if !tmux::server_running(&watch.joined.socket) {
+            Ending::new("server-exited")
         } else {
-            "detached"
+            Ending::new("detached")
         };
-        (status, how)
+        (status, ending)
+    }
+}
+
+/// Time from now until `ends` (zero if past, "forever" if none).
+fn until(ends: Option<Timestamp>) -> Duration {
+    match ends {
+        None => Duration::MAX,
+        Some(t) => {
+            let left = t.duration_since(Timestamp::now());
+            Duration::try_from(left).unwrap_or(Duration::ZERO)
+        }
     }
 }
 

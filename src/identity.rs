@@ -49,6 +49,9 @@ pub struct Identity {
     pub guest: String,
     pub fingerprint: String,
     pub key_type: String,
+    /// The plain public key, canonical base64: what the live re-check looks
+    /// up again.
+    pub base64: String,
 }
 
 /// Why a login could not be tied to a guest.
@@ -231,6 +234,7 @@ pub fn identify(
         guest: guest.to_string(),
         fingerprint: key.fingerprint.clone(),
         key_type: key.key_type.clone(),
+        base64: key.base64.clone(),
     })
 }
 

@@ -4,6 +4,7 @@
 //! crate; the only other public item is [`cli_command`], which the man-page
 //! test uses so that `--help` and `man/pairshell.1` come from one definition.
 
+mod admin;
 mod audit;
 mod authorized_keys;
 mod chooser;
@@ -11,9 +12,11 @@ mod cli;
 mod config;
 mod error;
 mod guest;
+mod host;
 mod identity;
 mod policy;
 mod request;
+mod roster;
 mod sandbox;
 mod tmux;
 mod trust;
@@ -58,6 +61,40 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             base64,
         }) => authorized_keys::run(config_path.as_deref(), &user, &key_type, &base64),
         Some(cli::Command::Check) => config::check::run(config_path.as_deref()),
+        Some(cli::Command::Share {
+            session,
+            rw,
+            ro,
+            expiry,
+            detach,
+        }) => host::share(config_path.as_deref(), &session, &rw, &ro, &expiry, detach),
+        Some(cli::Command::Grant {
+            session,
+            guest,
+            mode,
+            expiry,
+        }) => host::grant(
+            config_path.as_deref(),
+            &session,
+            &guest,
+            mode.mode(),
+            &expiry,
+        ),
+        Some(cli::Command::Revoke { session, guest }) => {
+            host::revoke(config_path.as_deref(), &session, &guest)
+        }
+        Some(cli::Command::Unshare { session }) => host::unshare(config_path.as_deref(), &session),
+        Some(cli::Command::Who) => host::who(config_path.as_deref()),
+        Some(cli::Command::Kick { guest, session }) => {
+            host::kick(config_path.as_deref(), &guest, session.as_deref())
+        }
+        Some(cli::Command::Host { action }) => match action {
+            cli::HostAction::Add { login } => admin::host_add(config_path.as_deref(), &login),
+            cli::HostAction::Remove { login } => admin::host_remove(config_path.as_deref(), &login),
+        },
+        Some(cli::Command::Hook { event, socket, arg }) => {
+            host::hook(config_path.as_deref(), event, &socket, &arg)
+        }
         Some(cli::Command::ExecClient {
             gate,
             require_confinement,

@@ -11,7 +11,7 @@ use std::fmt;
 
 use jiff::Timestamp;
 
-use crate::config::{Config, Guest, Host, Share};
+use crate::config::{Config, Guest, Host, HostFile, Share};
 use crate::request::Target;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,9 +97,15 @@ impl Grant<'_> {
 /// The mode `share` grants to `guest`, if any. Read-write wins when a guest
 /// is in both lists: the host named them as a writer.
 pub fn mode_for(share: &Share, guest: &str, now: Timestamp) -> Option<Mode> {
-    if !is_current(share.expires, now) {
+    let guest_ends = share.guest_expires.get(guest).map(|e| e.0);
+    if !is_current(share.expires, now) || !is_current(guest_ends, now) {
         return None;
     }
+    listed_mode(share, guest)
+}
+
+/// The mode the share's lists name `guest` with, whatever the time.
+fn listed_mode(share: &Share, guest: &str) -> Option<Mode> {
     if share.read_write.iter().any(|g| g.as_str() == guest) {
         Some(Mode::ReadWrite)
     } else if share.read_only.iter().any(|g| g.as_str() == guest) {
@@ -107,6 +113,77 @@ pub fn mode_for(share: &Share, guest: &str, now: Timestamp) -> Option<Mode> {
     } else {
         None
     }
+}
+
+/// What the live re-check of a joined guest found.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Verdict {
+    /// Still granted; access ends at `ends`, if ever.
+    Granted { ends: Option<Timestamp> },
+    /// The host or admin took the access away; the text is for the guest.
+    Revoked(String),
+    /// An `expires` passed; the text is for the guest.
+    Expired(String),
+}
+
+/// What a joined guest holds, to be checked again while they are attached.
+#[derive(Clone, Debug)]
+pub struct Joined {
+    pub key_type: String,
+    pub base64: String,
+    pub guest: String,
+    pub host: String,
+    pub session: String,
+    pub socket: std::path::PathBuf,
+    pub mode: Mode,
+}
+
+/// Decide again whether `joined` may stay, from the config and the host's
+/// file as they are `now` (`host_file` is `None` when the host has no file
+/// any more). The key is looked up afresh, so a key removed from the config
+/// or moved to another guest ends the session too.
+pub fn recheck(
+    config: &Config,
+    host_file: Option<&HostFile>,
+    joined: &Joined,
+    now: Timestamp,
+) -> Verdict {
+    let label = format!("{}/{}", joined.host, joined.session);
+    let guest = match guest_for_key(config, &joined.key_type, &joined.base64, now) {
+        KeyOwner::Current(name, guest) if name == joined.guest => guest,
+        KeyOwner::Expired(name, _) if name == joined.guest => {
+            return Verdict::Expired(format!("access for {name} has expired"))
+        }
+        _ => {
+            return Verdict::Revoked(format!(
+                "your key no longer belongs to {} on this host",
+                joined.guest
+            ))
+        }
+    };
+    let share = host_file.and_then(|f| f.sessions.get(joined.session.as_str()));
+    let Some(share) = share.filter(|s| s.socket == joined.socket) else {
+        return Verdict::Revoked(format!("{} stopped sharing {label}", joined.host));
+    };
+    let Some(listed) = listed_mode(share, &joined.guest) else {
+        return Verdict::Revoked(format!("{} revoked your access to {label}", joined.host));
+    };
+    let guest_ends = share.guest_expires.get(joined.guest.as_str()).map(|e| e.0);
+    if !is_current(share.expires, now) || !is_current(guest_ends, now) {
+        return Verdict::Expired(format!("your access to {label} has expired"));
+    }
+    if joined.mode == Mode::ReadWrite && listed == Mode::ReadOnly {
+        return Verdict::Revoked(format!(
+            "{} made your access to {label} read-only; join again to watch",
+            joined.host
+        ));
+    }
+    let ends = [guest.expires, share.expires, guest_ends]
+        .into_iter()
+        .flatten()
+        .min();
+    Verdict::Granted { ends }
 }
 
 /// Every session shared with `guest`, in host order then session order.
@@ -379,5 +456,132 @@ read_only = ["alice"]
             resolve(&g, &target(Some("omar"), "api")),
             Resolution::NotShared
         ));
+    }
+
+    fn joined(mode: Mode) -> Joined {
+        Joined {
+            key_type: "ssh-ed25519".into(),
+            base64: ALICE.into(),
+            guest: "alice".into(),
+            host: "maria".into(),
+            session: "api".into(),
+            socket: "/run/pairshell/maria/api.sock".into(),
+            mode,
+        }
+    }
+
+    fn file(text: &str) -> HostFile {
+        parse_host(Path::new("/h"), text).unwrap()
+    }
+
+    const API_RW: &str =
+        "[sessions.api]\nsocket = \"/run/pairshell/maria/api.sock\"\nread_write = [\"alice\"]\n";
+
+    #[test]
+    fn recheck_keeps_a_current_grant_and_says_when_it_ends() {
+        let f = file(&format!("{API_RW}expires = 2026-11-20T13:00:00Z\n"));
+        assert_eq!(
+            recheck(&config(), Some(&f), &joined(Mode::ReadWrite), now()),
+            Verdict::Granted {
+                ends: Some(ts("2026-11-20T13:00:00Z"))
+            }
+        );
+    }
+
+    #[test]
+    fn recheck_ends_a_revoked_guest() {
+        let f = file(
+            "[sessions.api]\nsocket = \"/run/pairshell/maria/api.sock\"\nread_write = [\"bob\"]\n",
+        );
+        assert!(matches!(
+            recheck(&config(), Some(&f), &joined(Mode::ReadWrite), now()),
+            Verdict::Revoked(_)
+        ));
+    }
+
+    #[test]
+    fn recheck_ends_an_unshared_session_and_a_removed_host_file() {
+        let f = file("[sessions.web]\nsocket = \"/s\"\nread_write = [\"alice\"]\n");
+        assert!(matches!(
+            recheck(&config(), Some(&f), &joined(Mode::ReadOnly), now()),
+            Verdict::Revoked(_)
+        ));
+        assert!(matches!(
+            recheck(&config(), None, &joined(Mode::ReadOnly), now()),
+            Verdict::Revoked(_)
+        ));
+    }
+
+    #[test]
+    fn recheck_ends_a_guest_whose_key_was_removed_while_connected() {
+        let c = parse_main(Path::new("/c"), "pair_user = \"pair\"\n[guests.alice]\n").unwrap();
+        assert!(matches!(
+            recheck(&c, Some(&file(API_RW)), &joined(Mode::ReadWrite), now()),
+            Verdict::Revoked(_)
+        ));
+    }
+
+    #[test]
+    fn recheck_ends_an_expired_share_guest_grant_and_guest() {
+        let share_over = file(&format!("{API_RW}expires = 2026-11-20T12:00:00Z\n"));
+        let grant_over = file(&format!(
+            "{API_RW}guest_expires = {{ alice = 2026-11-20T11:00:00Z }}\n"
+        ));
+        for f in [share_over, grant_over] {
+            assert!(matches!(
+                recheck(&config(), Some(&f), &joined(Mode::ReadWrite), now()),
+                Verdict::Expired(_)
+            ));
+        }
+        let later = ts("2026-12-01T00:00:00Z");
+        let mut bob = joined(Mode::ReadOnly);
+        bob.guest = "bob".into();
+        bob.base64 = BOB.into();
+        let f = file(
+            "[sessions.api]\nsocket = \"/run/pairshell/maria/api.sock\"\nread_only = [\"bob\"]\n",
+        );
+        assert!(matches!(
+            recheck(&config(), Some(&f), &bob, later),
+            Verdict::Expired(_)
+        ));
+    }
+
+    #[test]
+    fn recheck_ends_a_writer_downgraded_to_read_only_but_not_the_reverse() {
+        let ro = file(
+            "[sessions.api]\nsocket = \"/run/pairshell/maria/api.sock\"\nread_only = [\"alice\"]\n",
+        );
+        assert!(matches!(
+            recheck(&config(), Some(&ro), &joined(Mode::ReadWrite), now()),
+            Verdict::Revoked(_)
+        ));
+        assert!(matches!(
+            recheck(
+                &config(),
+                Some(&file(API_RW)),
+                &joined(Mode::ReadOnly),
+                now()
+            ),
+            Verdict::Granted { .. }
+        ));
+    }
+
+    #[test]
+    fn recheck_ends_a_share_whose_socket_was_swapped() {
+        let f = file("[sessions.api]\nsocket = \"/run/pairshell/maria/other.sock\"\nread_write = [\"alice\"]\n");
+        assert!(matches!(
+            recheck(&config(), Some(&f), &joined(Mode::ReadWrite), now()),
+            Verdict::Revoked(_)
+        ));
+    }
+
+    #[test]
+    fn per_guest_expiry_limits_only_that_guest() {
+        let f = file(&format!(
+            "{API_RW}read_only = [\"bob\"]\nguest_expires = {{ alice = 2026-11-20T11:00:00Z }}\n"
+        ));
+        let share = &f.sessions["api"];
+        assert_eq!(mode_for(share, "alice", now()), None);
+        assert_eq!(mode_for(share, "bob", now()), Some(Mode::ReadOnly));
     }
 }

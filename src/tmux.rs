@@ -60,10 +60,15 @@ pub enum SessionState {
     Failed(String),
 }
 
-/// `tmux -N -S SOCKET has-session -t =NAME`.
+/// Whether session NAME exists, as the pair account may ask it.
+///
+/// `list-clients -t =NAME` rather than `has-session`: when no guest may
+/// write, the host opens the server read-only (`server-access -r`), and a
+/// read-only user may run only the few commands tmux marks read-only, of
+/// which `list-clients` is one. It fails the same way for a missing session.
 pub fn has_session(tmux: &Path, socket: &Path, session: &str) -> SessionState {
     let out = base(tmux, socket)
-        .arg("has-session")
+        .args(["list-clients", "-F", ""])
         .arg("-t")
         .arg(target(session))
         .stdin(Stdio::null())
@@ -94,6 +99,21 @@ fn classify(stderr: &str) -> SessionState {
     }
 }
 
+/// How many sessions the server behind `socket` holds, asked through the
+/// list of clients (the one read-only query that reports it), where our own
+/// client `pid` is one of them. `None` until that client shows up.
+pub fn server_sessions(tmux: &Path, socket: &Path, pid: u32) -> Option<usize> {
+    let out = base(tmux, socket)
+        .args(["list-clients", "-F", "#{client_pid} #{server_sessions}"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let (p, n) = l.split_once(' ')?;
+        (p.parse::<u32>().ok()? == pid).then(|| n.trim().parse().ok())?
+    })
+}
+
 /// `tmux -N -S SOCKET attach-session -E [-r] -t =NAME`: `-E` so the client's
 /// (already cleared) environment is not applied to the session, `-r` for a
 /// read-only client (tmux: read-only and ignore-size, so a read-only guest
@@ -106,6 +126,270 @@ pub fn attach(tmux: &Path, socket: &Path, session: &str, mode: Mode) -> Command 
     }
     cmd.arg("-t").arg(target(session));
     cmd
+}
+
+// ---------------------------------------------------------------------------
+// The host's side: run as the host, who owns the server.
+// ---------------------------------------------------------------------------
+
+/// A tmux server a host owns, driven by that host's `pairshell` commands.
+pub struct Server<'a> {
+    pub tmux: &'a Path,
+    pub socket: &'a Path,
+}
+
+/// One client of a server, from `list-clients`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientInfo {
+    /// tmux's name for it: its terminal, e.g. `/dev/pts/3`.
+    pub name: String,
+    pub pid: u32,
+    pub user: String,
+    pub readonly: bool,
+    pub session: String,
+    /// When it attached (seconds since the epoch).
+    pub created: i64,
+}
+
+const CLIENT_FORMAT: &str = "#{client_name}\t#{client_pid}\t#{client_user}\t#{client_readonly}\t#{client_session}\t#{client_created}";
+
+fn parse_client(line: &str) -> Option<ClientInfo> {
+    let f: Vec<&str> = line.split('\t').collect();
+    let [name, pid, user, readonly, session, created] = f.as_slice() else {
+        return None;
+    };
+    Some(ClientInfo {
+        name: name.to_string(),
+        pid: pid.parse().ok()?,
+        user: user.to_string(),
+        readonly: *readonly == "1",
+        session: session.to_string(),
+        created: created.parse().unwrap_or(0),
+    })
+}
+
+/// Quote a value for a tmux command string parsed by tmux (hooks): single
+/// quotes, with `'` closed, escaped and reopened.
+fn tmux_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Quote a word for `/bin/sh` (what `run-shell` hands its command to).
+fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+/// Escape text for a tmux message: `display-message` expands `#{…}` and
+/// runs `#(…)`, so every `#` is doubled.
+///
+/// Guards against: a value in a join message (a guest name, an address)
+/// making the host's server run a command as the host.
+pub fn message_text(s: &str) -> String {
+    s.replace('#', "##")
+}
+
+impl Server<'_> {
+    /// `tmux -S SOCKET ARGS…` as the calling user, keeping the caller's
+    /// environment (it is the host's own server). `-N` unless starting one.
+    fn command(&self, start: bool) -> Command {
+        let mut cmd = Command::new(self.tmux);
+        if !start {
+            cmd.arg("-N");
+        }
+        cmd.arg("-S").arg(self.socket).env_remove("TMUX");
+        cmd
+    }
+
+    /// Run a command on the server; its stdout, or tmux's error text.
+    pub fn run(&self, args: &[&str]) -> Result<String, String> {
+        let out = self
+            .command(false)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.tmux.display()))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
+    pub fn running(&self) -> bool {
+        server_running(self.socket)
+    }
+
+    /// Start the server with one detached session, NAME, in the caller's
+    /// working directory and environment.
+    pub fn start(&self, session: &str) -> Result<(), String> {
+        let out = self
+            .command(true)
+            .args(["new-session", "-d", "-s", session])
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", self.tmux.display()))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+        }
+    }
+
+    pub fn has_session(&self, session: &str) -> bool {
+        self.run(&["has-session", "-t", &target(session)]).is_ok()
+    }
+
+    /// The names of the server's sessions.
+    pub fn sessions(&self) -> Vec<String> {
+        self.run(&["list-sessions", "-F", "#{session_name}"])
+            .map(|out| out.lines().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    pub fn new_session(&self, session: &str) -> Result<(), String> {
+        self.run(&["new-session", "-d", "-s", session]).map(|_| ())
+    }
+
+    pub fn clients(&self) -> Vec<ClientInfo> {
+        self.run(&["list-clients", "-F", CLIENT_FORMAT])
+            .map(|out| out.lines().filter_map(parse_client).collect())
+            .unwrap_or_default()
+    }
+
+    /// Let `user` connect: read-write or read-only (`server-access -w|-r`,
+    /// which adds the user when missing and changes the mode of one already
+    /// there, including its attached clients).
+    pub fn allow(&self, user: &str, write: bool) -> Result<(), String> {
+        let flag = if write { "-w" } else { "-r" };
+        self.run(&["server-access", flag, user]).map(|_| ())
+    }
+
+    /// Take `user`'s access away (tmux also ends its clients).
+    pub fn deny(&self, user: &str) -> Result<(), String> {
+        match self.run(&["server-access", "-d", user]) {
+            Err(e) if e.contains("not found") => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// Detach one client. With `hangup`, the client also sends SIGHUP to
+    /// its parent: for a guest, that is pairshell, which then re-checks the
+    /// grant and tells the guest why they were let go.
+    pub fn detach(&self, client: &str, hangup: bool) -> Result<(), String> {
+        let mut args = vec!["detach-client"];
+        if hangup {
+            args.push("-P");
+        }
+        args.extend(["-t", client]);
+        self.run(&args).map(|_| ())
+    }
+
+    /// Show `text` on one client's status line for five seconds.
+    pub fn tell(&self, client: &str, text: &str) {
+        let _ = self.run(&[
+            "display-message",
+            "-c",
+            client,
+            "-d",
+            "5000",
+            &message_text(text),
+        ]);
+    }
+
+    pub fn set_option(&self, name: &str, value: &str) -> Result<(), String> {
+        self.run(&["set-option", "-s", name, value]).map(|_| ())
+    }
+
+    pub fn option(&self, name: &str) -> Option<String> {
+        self.run(&["show-options", "-sqv", name])
+            .ok()
+            .map(|v| v.trim_end_matches('\n').to_string())
+            .filter(|v| !v.is_empty())
+    }
+
+    pub fn unset_option(&self, name: &str) {
+        let _ = self.run(&["set-option", "-su", name]);
+    }
+
+    /// Install the hooks that keep guests inside their grant and tell the
+    /// host who comes and goes. Each sits at its own index of the hook
+    /// array, so re-running replaces ours and leaves the host's own hooks.
+    pub fn install_hooks(&self, hooks: &Hooks) -> Result<(), String> {
+        for (name, command) in hooks.commands() {
+            self.run(&["set-hook", "-g", &name, &command])?;
+        }
+        Ok(())
+    }
+}
+
+/// What the shared server's hooks need to know.
+pub struct Hooks<'a> {
+    /// This pairshell binary, which the hooks run as the host.
+    pub exe: &'a Path,
+    pub config: &'a Path,
+    pub socket: &'a Path,
+    pub session: &'a str,
+    pub pair_user: &'a str,
+}
+
+/// Where our hooks sit in tmux's hook arrays (high, to stay clear of a
+/// host's own `set-hook` lines, which use index 0).
+const HOOK_INDEX: u32 = 7300;
+
+impl Hooks<'_> {
+    fn pairshell(&self, args: &[&str]) -> String {
+        let mut words = vec![
+            sh_quote(&self.exe.to_string_lossy()),
+            "--config".to_string(),
+            sh_quote(&self.config.to_string_lossy()),
+            "hook".to_string(),
+        ];
+        words.extend(args.iter().map(|a| sh_quote(a)));
+        format!("{} >/dev/null 2>&1", words.join(" "))
+    }
+
+    /// `(hook[index], tmux command)` pairs.
+    ///
+    /// Staying inside the grant takes two hooks on `client-session-changed`:
+    /// - at once, inside the server, before anything is drawn: if the
+    ///   current client is the pair account's and is not on the shared
+    ///   session, detach it. (In a hook, tmux's "current client" is its best
+    ///   guess, normally the one that just switched; the condition and the
+    ///   detach look at the same client, so this never detaches a host.)
+    /// - then, to be certain whichever client moved: `pairshell hook
+    ///   enforce` lists every client and detaches each pair-account client
+    ///   that is on any other session.
+    ///
+    /// Formats in these commands expand only to tmux's own values (client
+    /// names such as `/dev/pts/3`, pids); nothing a guest types reaches them.
+    pub fn commands(&self) -> Vec<(String, String)> {
+        let i = HOOK_INDEX;
+        let socket = self.socket.to_string_lossy();
+        let off_session = format!(
+            "#{{&&:#{{==:#{{client_user}},{pair}}},#{{!=:#{{client_session}},{session}}}}}",
+            pair = self.pair_user,
+            session = self.session
+        );
+        let run = |args: &[&str]| format!("run-shell -b {}", tmux_quote(&self.pairshell(args)));
+        vec![
+            (
+                format!("client-session-changed[{i}]"),
+                format!("if-shell -F {} detach-client", tmux_quote(&off_session)),
+            ),
+            (
+                format!("client-session-changed[{}]", i + 1),
+                run(&["enforce", &socket, self.session]),
+            ),
+            (
+                format!("client-attached[{i}]"),
+                run(&["joined", &socket, "#{hook_client}"]),
+            ),
+            (
+                format!("client-detached[{i}]"),
+                run(&["left", &socket, "#{hook_client}"]),
+            ),
+        ]
+    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,9 @@ pub fn read_trusted(path: &Path, owner: Owner, max_len: u64) -> Result<String, E
         })?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     check_file_meta(path, &meta, owner)?;
+    // A host file may be mid-rewrite by `pairshell share` (which holds an
+    // exclusive lock while it writes in place): wait briefly for a whole file.
+    let _lock = lock_shared_briefly(&file, path)?;
     if meta.len() > max_len {
         return Err(Error::untrusted(
             path,
@@ -77,6 +80,55 @@ pub fn read_trusted(path: &Path, owner: Owner, max_len: u64) -> Result<String, E
         .read_to_string(&mut text)
         .map_err(|e| Error::io(path, e))?;
     Ok(text)
+}
+
+/// Take a shared `flock` on `file`, waiting at most two seconds.
+///
+/// Guards against: a guest reading a host file half-written by `share`
+/// (an empty or torn file would read as "nothing shared" and end sessions).
+/// The wait is bounded so that a host holding the lock forever delays
+/// other hosts' guests by at most that long.
+fn lock_shared_briefly(
+    file: &std::fs::File,
+    path: &Path,
+) -> Result<Option<nix::fcntl::Flock<std::fs::File>>, Error> {
+    use nix::fcntl::{Flock, FlockArg};
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        let dup = file.try_clone().map_err(|e| Error::io(path, e))?;
+        match Flock::lock(dup, FlockArg::LockSharedNonblock) {
+            Ok(lock) => return Ok(Some(lock)),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
+                return Err(Error::untrusted(
+                    path,
+                    "is locked by a writer that did not finish within 2 s",
+                ))
+            }
+            // Locks unsupported on this file system: read without one.
+            Err(_) => return Ok(None),
+        }
+    }
+}
+
+/// Open `path` for reading and writing after the same checks as
+/// [`read_trusted`] (no symlink, a regular file owned as required, not
+/// writable by group or other). For the host's own edits of their file.
+pub fn open_trusted_rw(path: &Path, owner: Owner) -> Result<std::fs::File, Error> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Error::untrusted(path, "is a symbolic link"),
+            _ => Error::io(path, e),
+        })?;
+    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
+    check_file_meta(path, &meta, owner)?;
+    Ok(file)
 }
 
 fn check_file_meta(path: &Path, meta: &Metadata, owner: Owner) -> Result<(), Error> {

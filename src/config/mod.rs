@@ -12,6 +12,7 @@
 //! keys it does not need. `pairshell check` decodes them all.
 
 pub mod check;
+pub mod edit;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -28,7 +29,7 @@ use crate::trust::{self, Owner};
 /// Largest main config read (50,000 keys fit comfortably).
 const MAX_MAIN: u64 = 64 << 20;
 /// Largest host file read.
-const MAX_HOST: u64 = 1 << 20;
+pub(crate) const MAX_HOST: u64 = 1 << 20;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +40,17 @@ pub struct Config {
     pub tmux: PathBuf,
     #[serde(default = "default_hosts_dir", deserialize_with = "absolute_path")]
     pub hosts_dir: PathBuf,
+    /// Where hosts' socket directories live: `sockets_dir/LOGIN/SESSION.sock`,
+    /// and the guest flow's client records in `sockets_dir/.clients`.
+    #[serde(default = "default_sockets_dir", deserialize_with = "absolute_path")]
+    pub sockets_dir: PathBuf,
+    /// The group that lets the pair account open hosts' sockets.
+    #[serde(default = "default_socket_group")]
+    pub socket_group: String,
+    /// The systemd-tmpfiles file `host add` keeps, so hosts' socket
+    /// directories come back after a reboot.
+    #[serde(default = "default_tmpfiles", deserialize_with = "absolute_path")]
+    pub tmpfiles: PathBuf,
     #[serde(default)]
     pub audit: AuditConfig,
     #[serde(default)]
@@ -92,6 +104,24 @@ pub struct Share {
     pub read_only: Vec<GuestName>,
     #[serde(default, deserialize_with = "timestamp")]
     pub expires: Option<Timestamp>,
+    /// Per-guest ends of access within this share (`grant --for`).
+    #[serde(default)]
+    pub guest_expires: BTreeMap<GuestName, Expiry>,
+    /// Serve guests even when the session's tmux server holds other
+    /// sessions too (the server's hooks still keep guests on this one).
+    #[serde(default)]
+    pub allow_other_sessions: bool,
+}
+
+/// An instant at which access ends, written as a TOML offset date-time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expiry(pub Timestamp);
+
+impl<'de> Deserialize<'de> for Expiry {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let t = timestamp(d)?.expect("timestamp() returns Some or an error");
+        Ok(Expiry(t))
+    }
 }
 
 /// A host's login and what their file says.
@@ -194,6 +224,18 @@ fn default_hosts_dir() -> PathBuf {
     PathBuf::from("/etc/pairshell/hosts.d")
 }
 
+fn default_sockets_dir() -> PathBuf {
+    PathBuf::from("/run/pairshell")
+}
+
+fn default_socket_group() -> String {
+    "pairshell".to_string()
+}
+
+fn default_tmpfiles() -> PathBuf {
+    PathBuf::from("/etc/tmpfiles.d/pairshell-hosts.conf")
+}
+
 fn default_syslog_socket() -> PathBuf {
     PathBuf::from("/dev/log")
 }
@@ -240,6 +282,15 @@ pub fn load_main(path: &Path) -> Result<(PathBuf, Config), Error> {
 /// Parse a main config's text (no file checks); `file` is for messages.
 pub fn parse_main(file: &Path, text: &str) -> Result<Config, Error> {
     let config: Config = toml::from_str(text).map_err(|e| Error::from_toml(file, text, &e))?;
+    if !is_login_name(&config.socket_group) {
+        return Err(Error::Invalid {
+            path: file.to_path_buf(),
+            message: format!(
+                "socket_group {:?} is not a valid group name",
+                config.socket_group
+            ),
+        });
+    }
     if !is_login_name(&config.pair_user) {
         return Err(Error::Invalid {
             path: file.to_path_buf(),

@@ -1,0 +1,289 @@
+//! The admin's commands (run as root): enabling and disabling hosts.
+//!
+//! `host add LOGIN` sets up, idempotently, everything a host needs before
+//! `pairshell share` can work as that host alone:
+//! - `hosts_dir/LOGIN.toml`, owned by LOGIN, with a commented example (the
+//!   directory is root's, so only root can create it);
+//! - LOGIN and the pair account in `socket_group`;
+//! - `sockets_dir/LOGIN/`, owned by LOGIN and that group, mode 2750: the
+//!   pair account can reach sockets in it but not create anything there
+//!   (the guest flow refuses sockets in directories it could write), and
+//!   set-group-id, so every socket the host makes there gets the group
+//!   without the host having to log in again first;
+//! - `sockets_dir/.clients/`, owned by the pair account: the guest flow's
+//!   records of who is behind each client;
+//! - the `tmpfiles` file, so those directories come back after a reboot
+//!   (`/run` is emptied at boot).
+
+use std::fs::{DirBuilder, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::process::{Command, ExitCode};
+
+use nix::libc;
+use nix::unistd::{Gid, Group, Uid, User};
+
+use crate::audit::{Audit, Event};
+use crate::cli;
+use crate::config::{self, edit, Config};
+use crate::request::is_login_name;
+use crate::trust;
+
+type Failure = String;
+
+fn report(result: Result<(), Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pairshell: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The config, the host's account and the pair account, checked.
+struct Setup {
+    config: Config,
+    host: User,
+    pair: User,
+}
+
+fn setup(config_path: Option<&Path>, login: &str) -> Result<Setup, Failure> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("host add and host remove need root (sudo)".into());
+    }
+    let (_, config) =
+        config::load_main(&cli::config_path(config_path)).map_err(|e| e.to_string())?;
+    if !is_login_name(login) {
+        return Err(format!("{login:?} is not a login name"));
+    }
+    let host = User::from_name(login)
+        .ok()
+        .flatten()
+        .ok_or_else(|| format!("there is no user {login:?} on this system"))?;
+    if host.uid.is_root() || login == config.pair_user {
+        return Err(format!(
+            "{login} cannot be a host: a host is a person's own account"
+        ));
+    }
+    let pair = User::from_name(&config.pair_user)
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            format!(
+                "the pair account {:?} does not exist; create it first",
+                config.pair_user
+            )
+        })?;
+    Ok(Setup { config, host, pair })
+}
+
+/// `pairshell host add LOGIN`
+pub fn host_add(config_path: Option<&Path>, login: &str) -> ExitCode {
+    report((|| {
+        let s = setup(config_path, login)?;
+        let c = &s.config;
+        let group = ensure_group(&c.socket_group)?;
+        for user in [login, c.pair_user.as_str()] {
+            run(Command::new("usermod").args(["-a", "-G", &c.socket_group, user]))?;
+        }
+
+        root_dir(&c.hosts_dir)?;
+        trust::check_root_path(&c.hosts_dir).map_err(|e| e.to_string())?;
+        let file = config::host_path(&c.hosts_dir, login);
+        let created = create_host_file(&file, &s.host, &c.sockets_dir)?;
+
+        root_dir(&c.sockets_dir)?;
+        owned_dir(&roster_dir(c), s.pair.uid, s.pair.gid, 0o755)?;
+        owned_dir(&c.sockets_dir.join(login), s.host.uid, group, 0o2750)?;
+        write_tmpfiles(c)?;
+
+        Audit::new(&c.audit.syslog_socket, false).write_best_effort(
+            Event::new("host-add")
+                .field("by", "root")
+                .field("host", login),
+        );
+        println!(
+            "{login} may now share sessions: {} {}; sockets in {}",
+            file.display(),
+            if created { "created" } else { "kept as it was" },
+            c.sockets_dir.join(login).display()
+        );
+        println!("{login} runs, for example: pairshell share api --ro GUEST");
+        Ok(())
+    })())
+}
+
+/// `pairshell host remove LOGIN`
+pub fn host_remove(config_path: Option<&Path>, login: &str) -> ExitCode {
+    report((|| {
+        let s = setup(config_path, login)?;
+        let c = &s.config;
+        let file = config::host_path(&c.hosts_dir, login);
+        let removed = match std::fs::remove_file(&file) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(format!("{}: {e}", file.display())),
+        };
+        write_tmpfiles(c)?;
+        // Not a member any more is fine: removal is idempotent.
+        let _ = Command::new("gpasswd")
+            .args(["-d", login, &c.socket_group])
+            .output();
+        let dir = c.sockets_dir.join(login);
+        let kept_dir = std::fs::remove_dir(&dir).is_err() && dir.exists();
+        Audit::new(&c.audit.syslog_socket, false).write_best_effort(
+            Event::new("host-remove")
+                .field("by", "root")
+                .field("host", login),
+        );
+        println!(
+            "{login} no longer shares sessions{}; connected guests are let go within 30 s",
+            if removed {
+                ""
+            } else {
+                " (there was no host file)"
+            }
+        );
+        if kept_dir {
+            println!(
+                "{} still holds sockets of running tmux servers; it goes when they end or at reboot",
+                dir.display()
+            );
+        }
+        Ok(())
+    })())
+}
+
+fn roster_dir(c: &Config) -> std::path::PathBuf {
+    crate::roster::dir(&c.sockets_dir)
+}
+
+fn run(cmd: &mut Command) -> Result<(), Failure> {
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{:?} failed: {}",
+            cmd.get_program(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn ensure_group(name: &str) -> Result<Gid, Failure> {
+    if let Some(g) = Group::from_name(name).ok().flatten() {
+        return Ok(g.gid);
+    }
+    run(Command::new("groupadd").args(["--system", name]))?;
+    Group::from_name(name)
+        .ok()
+        .flatten()
+        .map(|g| g.gid)
+        .ok_or_else(|| format!("group {name} was created but cannot be found"))
+}
+
+/// Create a root-owned 0755 directory (and its parents) if missing.
+fn root_dir(dir: &Path) -> Result<(), Failure> {
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} must be a directory owned by root and writable only by root",
+            dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// Create `dir` if missing and set its owner, group and mode. Refuses a
+/// symlink in its place.
+///
+/// Guards against: a directory swapped for a symlink making root chown or
+/// chmod something else.
+fn owned_dir(dir: &Path, uid: Uid, gid: Gid, mode: u32) -> Result<(), Failure> {
+    match DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    }
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if !meta.is_dir() {
+        return Err(format!("{} exists and is not a directory", dir.display()));
+    }
+    nix::unistd::chown(dir, Some(uid), Some(gid)).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", dir.display()))
+}
+
+/// Create the host's file with the commented example, owned by the host.
+/// An existing file is left as it is, if it belongs to the host. Returns
+/// whether it was created.
+fn create_host_file(path: &Path, host: &User, sockets_dir: &Path) -> Result<bool, Failure> {
+    let opened = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path);
+    match opened {
+        Ok(mut file) => {
+            file.write_all(edit::example(&host.name, sockets_dir).as_bytes())
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            nix::unistd::fchown(&file, Some(host.uid), Some(host.gid))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(true)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta =
+                std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+            if !meta.is_file() || (meta.uid() != host.uid.as_raw() && meta.uid() != 0) {
+                return Err(format!(
+                    "{} exists but is not a file owned by {}; move it away first",
+                    path.display(),
+                    host.name
+                ));
+            }
+            Ok(false)
+        }
+        Err(e) => Err(format!("{}: {e}", path.display())),
+    }
+}
+
+/// Rewrite the tmpfiles file from the hosts that have a file now.
+fn write_tmpfiles(c: &Config) -> Result<(), Failure> {
+    let logins = config::host_logins(&c.hosts_dir).map_err(|e| e.to_string())?;
+    let mut text = String::from(
+        "# Written by `pairshell host add` and `host remove`: the runtime\n\
+         # directories of pairshell's hosts, recreated at boot. Do not edit.\n",
+    );
+    text.push_str(&format!("d {} 0755 root root -\n", c.sockets_dir.display()));
+    text.push_str(&format!(
+        "d {} 0755 {} - -\n",
+        roster_dir(c).display(),
+        c.pair_user
+    ));
+    for login in logins {
+        text.push_str(&format!(
+            "d {} 2750 {login} {} -\n",
+            c.sockets_dir.join(&login).display(),
+            c.socket_group
+        ));
+    }
+    if let Some(dir) = c.tmpfiles.parent() {
+        root_dir(dir)?;
+    }
+    let tmp = c.tmpfiles.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
+        .map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &c.tmpfiles).map_err(|e| format!("{}: {e}", c.tmpfiles.display()))
+}

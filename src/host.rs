@@ -1,0 +1,865 @@
+//! The host's commands: `share`, `grant`, `revoke`, `unshare`, `who`,
+//! `kick`, and the hooks the shared server runs as the host.
+//!
+//! They run as the host, with the host's own rights and nothing more: they
+//! edit the host's file (owned by the host), drive the host's own tmux
+//! servers, and read the guest flow's client records. Nothing here is
+//! privileged; what a host can do with it they could do by hand.
+
+use std::fmt::Write as _;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use jiff::{SignedDuration, Timestamp};
+use nix::unistd::{Uid, User};
+
+use crate::audit::{Audit, Event};
+use crate::cli::{self, Expiry};
+use crate::config::edit::{Change, HostEdit};
+use crate::config::{self, Config, HostFile};
+use crate::policy::Mode;
+use crate::request::is_session_name;
+use crate::roster;
+use crate::tmux::{ClientInfo, Hooks, Server};
+
+/// A host command's failure, for the host to read.
+type Failure = String;
+
+/// What every host command starts from: who is running it, and the config.
+struct Host {
+    config_path: PathBuf,
+    config: Config,
+    login: String,
+    uid: Uid,
+    pair_uid: Option<Uid>,
+    audit: Audit,
+}
+
+impl Host {
+    fn new(config_path: Option<&Path>) -> Result<Host, Failure> {
+        let uid = nix::unistd::getuid();
+        if uid.is_root() {
+            return Err("run this as the host who shares the session, not as root \
+                 (e.g. `sudo -u LOGIN pairshell share …`)"
+                .into());
+        }
+        let login = User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .ok_or_else(|| format!("uid {uid} has no name on this system"))?;
+        let path = cli::config_path(config_path);
+        let (config_path, config) = config::load_main(&path).map_err(|e| e.to_string())?;
+        let pair_uid = User::from_name(&config.pair_user)
+            .ok()
+            .flatten()
+            .map(|u| u.uid);
+        let audit = Audit::new(&config.audit.syslog_socket, config.audit.required);
+        Ok(Host {
+            config_path,
+            config,
+            login,
+            uid,
+            pair_uid,
+            audit,
+        })
+    }
+
+    fn file_path(&self) -> PathBuf {
+        config::host_path(&self.config.hosts_dir, &self.login)
+    }
+
+    fn not_a_host(&self) -> Failure {
+        format!(
+            "{login} is not set up as a pairshell host (there is no {file}); \
+             ask an admin to run `sudo pairshell host add {login}`",
+            login = self.login,
+            file = self.file_path().display()
+        )
+    }
+
+    /// Open the host's file for editing.
+    fn edit(&self) -> Result<HostEdit, Failure> {
+        let path = self.file_path();
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Err(self.not_a_host());
+        }
+        HostEdit::open(&path, self.uid).map_err(|e| e.to_string())
+    }
+
+    /// The host's file as it is now.
+    fn file(&self) -> Result<HostFile, Failure> {
+        match config::load_host(&self.config.hosts_dir, &self.login) {
+            Ok(h) => Ok(h.file),
+            Err(crate::error::Error::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
+                Err(self.not_a_host())
+            }
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn server<'a>(&'a self, socket: &'a Path) -> Server<'a> {
+        Server {
+            tmux: &self.config.tmux,
+            socket,
+        }
+    }
+
+    /// The default socket of a session: `sockets_dir/LOGIN/SESSION.sock`.
+    fn default_socket(&self, session: &str) -> PathBuf {
+        self.config
+            .sockets_dir
+            .join(&self.login)
+            .join(format!("{session}.sock"))
+    }
+
+    /// Check that `guest` is declared in the main config.
+    fn known_guest(&self, guest: &str) -> Result<(), Failure> {
+        if self.config.guests.contains_key(guest) {
+            return Ok(());
+        }
+        let known: Vec<&str> = self.config.guests.keys().map(|g| g.as_str()).collect();
+        Err(format!(
+            "there is no guest named {guest:?} in {}; {}",
+            self.config_path.display(),
+            if known.is_empty() {
+                "no guests are declared yet (an admin adds them)".to_string()
+            } else {
+                format!("guests: {}", known.join(", "))
+            }
+        ))
+    }
+
+    /// The pair account's clients on `socket`, each with the record that
+    /// names its guest (when one can be believed).
+    fn guests_on(&self, socket: &Path) -> Vec<(ClientInfo, Option<roster::Record>)> {
+        let server = self.server(socket);
+        if !server.running() {
+            return Vec::new();
+        }
+        let dir = roster::dir(&self.config.sockets_dir);
+        server
+            .clients()
+            .into_iter()
+            .filter(|c| c.user == self.config.pair_user)
+            .map(|c| {
+                let record = self
+                    .pair_uid
+                    .and_then(|uid| roster::read(&dir, c.pid, uid, socket));
+                (c, record)
+            })
+            .collect()
+    }
+
+    fn audit(&mut self, event: Event) {
+        if let Err(e) = self.audit.write(event) {
+            eprintln!(
+                "pairshell: warning: the audit line could not be written to {}: {}",
+                e.socket.display(),
+                e.reason
+            );
+        }
+    }
+
+    fn event(&self, name: &str, session: &str) -> Event {
+        Event::new(name)
+            .field("by", &self.login)
+            .field("host", &self.login)
+            .field("session", session)
+    }
+}
+
+/// Run a host command and map its outcome to an exit code.
+fn report(result: Result<(), Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pairshell: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn check_session_name(session: &str) -> Result<(), Failure> {
+    if is_session_name(session) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{session:?} is not a session name pairshell can share: use letters, digits, '_' and '-', starting with a letter, digit or '_'"
+        ))
+    }
+}
+
+/// `pairshell share SESSION [--rw G]… [--ro G]… [--for D | --until T] [--detach]`
+pub fn share(
+    config_path: Option<&Path>,
+    session: &str,
+    rw: &[String],
+    ro: &[String],
+    expiry: &Expiry,
+    detach: bool,
+) -> ExitCode {
+    report(share_inner(config_path, session, rw, ro, expiry, detach))
+}
+
+fn share_inner(
+    config_path: Option<&Path>,
+    session: &str,
+    rw: &[String],
+    ro: &[String],
+    expiry: &Expiry,
+    detach: bool,
+) -> Result<(), Failure> {
+    let mut host = Host::new(config_path)?;
+    check_session_name(session)?;
+    for guest in rw.iter().chain(ro) {
+        host.known_guest(guest)?;
+    }
+    if let Some(both) = rw.iter().find(|g| ro.contains(g)) {
+        return Err(format!("{both} is named both --rw and --ro; pick one"));
+    }
+    let ends = expiry.resolve(Timestamp::now())?;
+
+    let mut edit = host.edit()?;
+    let socket = edit.ensure_session(session, &host.default_socket(session));
+    for (guests, mode) in [(rw, Mode::ReadWrite), (ro, Mode::ReadOnly)] {
+        for guest in guests {
+            edit.grant(session, guest, mode, None);
+        }
+    }
+    if ends.is_some() {
+        edit.set_share_expiry(session, ends);
+    }
+    let file = edit.save().map_err(|e| e.to_string())?;
+    let share = &file.sessions[session];
+
+    let server = host.server(&socket);
+    start_server(&host, &server, session)?;
+    open_to_guests(&host, &server, session, share)?;
+    let others: Vec<String> = server
+        .sessions()
+        .into_iter()
+        .filter(|s| s != session)
+        .collect();
+
+    let mut event = host
+        .event("share", session)
+        .field("read_write", list(&share.read_write))
+        .field("read_only", list(&share.read_only));
+    if let Some(t) = share.expires {
+        event = event.field("expires", t.to_string());
+    }
+    host.audit(event);
+
+    println!("{}", summary(&host.login, session, share));
+    if !others.is_empty() && !share.allow_other_sessions {
+        eprintln!(
+            "pairshell: note: this server also holds {}; guests are refused until those are gone or the file says allow_other_sessions = true",
+            others.join(", ")
+        );
+    }
+    println!(
+        "give your guests: {}",
+        join_line(&host.config.pair_user, session)
+    );
+    if detach {
+        return Ok(());
+    }
+    if std::env::var_os("TMUX").is_some() {
+        println!(
+            "you are inside tmux, so pairshell did not attach you; from outside tmux run: {} -S {} attach -t ={session}",
+            host.config.tmux.display(),
+            socket.display()
+        );
+        return Ok(());
+    }
+    attach(&host.config.tmux, &socket, session)
+}
+
+/// Start the dedicated server for `session` if it is not running, or add
+/// the session to a running one, and make the socket openable by the group.
+fn start_server(host: &Host, server: &Server, session: &str) -> Result<(), Failure> {
+    let dir = server.socket.parent().unwrap_or(Path::new("/"));
+    if !dir.is_dir() {
+        return Err(format!(
+            "the socket directory {} does not exist; ask an admin to run `sudo pairshell host add {}`",
+            dir.display(),
+            host.login
+        ));
+    }
+    if !server.running() {
+        server
+            .start(session)
+            .map_err(|e| format!("cannot start tmux on {}: {e}", server.socket.display()))?;
+    } else if !server.has_session(session) {
+        server
+            .new_session(session)
+            .map_err(|e| format!("cannot create session {session}: {e}"))?;
+    }
+    // The socket must be ours (the guest flow refuses any other), and the
+    // group (inherited from the set-group-id directory) may connect.
+    let meta = std::fs::symlink_metadata(server.socket)
+        .map_err(|e| format!("{}: {e}", server.socket.display()))?;
+    if !meta.file_type().is_socket() || meta.uid() != host.uid.as_raw() {
+        return Err(format!(
+            "{} is not a tmux socket of yours; remove it or pick another socket in your file",
+            server.socket.display()
+        ));
+    }
+    std::fs::set_permissions(server.socket, std::fs::Permissions::from_mode(0o660))
+        .map_err(|e| format!("{}: {e}", server.socket.display()))
+}
+
+/// `server-access` for the pair account as the grants now say, and the hooks.
+fn open_to_guests(
+    host: &Host,
+    server: &Server,
+    session: &str,
+    share: &config::Share,
+) -> Result<(), Failure> {
+    let pair = &host.config.pair_user;
+    if share.read_write.is_empty() && share.read_only.is_empty() {
+        server.deny(pair)?;
+    } else {
+        server
+            .allow(pair, !share.read_write.is_empty())
+            .map_err(|e| format!("tmux server-access for {pair}: {e}"))?;
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    for path in [
+        &exe,
+        &host.config_path,
+        &host.config.tmux,
+        &server.socket.to_path_buf(),
+    ] {
+        if !plain_path(path) {
+            return Err(format!(
+                "cannot install the server's hooks: {} has characters they cannot carry",
+                path.display()
+            ));
+        }
+    }
+    server
+        .install_hooks(&Hooks {
+            exe: &exe,
+            config: &host.config_path,
+            socket: server.socket,
+            session,
+            pair_user: pair,
+        })
+        .map_err(|e| format!("cannot install the server's hooks: {e}"))
+}
+
+/// A path made only of characters that need no quoting in a tmux hook.
+fn plain_path(p: &Path) -> bool {
+    p.to_str().is_some_and(|s| {
+        s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b))
+    })
+}
+
+fn list(names: &[config::GuestName]) -> String {
+    names
+        .iter()
+        .map(|g| g.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn summary(login: &str, session: &str, share: &config::Share) -> String {
+    let mut s = format!("shared {login}/{session}:");
+    let mut any = false;
+    for (names, mode) in [
+        (&share.read_write, "read-write"),
+        (&share.read_only, "read-only"),
+    ] {
+        for g in names {
+            let _ = write!(s, "{} {g} {mode}", if any { "," } else { "" });
+            any = true;
+        }
+    }
+    if !any {
+        s.push_str(" with nobody yet");
+    }
+    if let Some(t) = share.expires {
+        let _ = write!(s, " (until {t})");
+    }
+    s
+}
+
+/// The line a guest types to join.
+fn join_line(pair_user: &str, session: &str) -> String {
+    let hostname = nix::unistd::gethostname()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "HOST".into());
+    format!("ssh -t {pair_user}@{hostname} {session}")
+}
+
+/// Replace this process with the host's own client.
+fn attach(tmux: &Path, socket: &Path, session: &str) -> Result<(), Failure> {
+    use std::os::unix::process::CommandExt;
+    let err = std::process::Command::new(tmux)
+        .arg("-S")
+        .arg(socket)
+        .arg("attach-session")
+        .arg("-t")
+        .arg(format!("={session}"))
+        .exec();
+    Err(format!("cannot run {}: {err}", tmux.display()))
+}
+
+/// `pairshell grant SESSION GUEST --ro|--rw [--for D | --until T]`
+pub fn grant(
+    config_path: Option<&Path>,
+    session: &str,
+    guest: &str,
+    mode: Mode,
+    expiry: &Expiry,
+) -> ExitCode {
+    report((|| {
+        let mut host = Host::new(config_path)?;
+        check_session_name(session)?;
+        host.known_guest(guest)?;
+        let ends = expiry.resolve(Timestamp::now())?;
+        let mut edit = host.edit()?;
+        let Some(socket) = edit
+            .parsed()
+            .map_err(|e| e.to_string())?
+            .sessions
+            .get(session)
+            .map(|s| s.socket.clone())
+        else {
+            return Err(not_shared(session));
+        };
+        let change = edit.grant(session, guest, mode, Some(ends));
+        let file = edit.save().map_err(|e| e.to_string())?;
+        let share = &file.sessions[session];
+        let server = host.server(&socket);
+        if server.running() {
+            open_to_guests(&host, &server, session, share)?;
+            if mode == Mode::ReadOnly {
+                // A writer made a watcher: let their read-write client go
+                // now; they may join again read-only.
+                end_clients(&host, &socket, |r| {
+                    r.guest == guest && r.mode == "read-write"
+                });
+            }
+        }
+        let mut event = host
+            .event("grant", session)
+            .field("guest", guest)
+            .field("mode", mode.as_str());
+        if let Some(t) = ends {
+            event = event.field("expires", t.to_string());
+        }
+        host.audit(event);
+        let what = match change {
+            Change::Added => "granted",
+            Change::Changed => "changed",
+            Change::Unchanged => "unchanged",
+        };
+        let until = ends.map(|t| format!(" until {t}")).unwrap_or_default();
+        println!(
+            "{what}: {guest} may join {}/{session} {mode}{until}",
+            host.login
+        );
+        Ok(())
+    })())
+}
+
+fn not_shared(session: &str) -> Failure {
+    format!("{session} is not shared; share it first with `pairshell share {session} --ro GUEST`")
+}
+
+/// Detach (with SIGHUP to their pairshell) the pair-account clients on
+/// `socket` whose record satisfies `which`. Returns how many.
+fn end_clients(host: &Host, socket: &Path, which: impl Fn(&roster::Record) -> bool) -> usize {
+    let server = host.server(socket);
+    let mut n = 0;
+    for (client, record) in host.guests_on(socket) {
+        if record.as_ref().is_some_and(&which) && server.detach(&client.name, true).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+/// `pairshell revoke SESSION GUEST`
+pub fn revoke(config_path: Option<&Path>, session: &str, guest: &str) -> ExitCode {
+    report((|| {
+        let mut host = Host::new(config_path)?;
+        check_session_name(session)?;
+        let mut edit = host.edit()?;
+        let Some(socket) = edit
+            .parsed()
+            .map_err(|e| e.to_string())?
+            .sessions
+            .get(session)
+            .map(|s| s.socket.clone())
+        else {
+            return Err(not_shared(session));
+        };
+        if !edit.revoke(session, guest) {
+            return Err(format!("{guest} has no grant on {session}"));
+        }
+        let file = edit.save().map_err(|e| e.to_string())?;
+        let share = &file.sessions[session];
+        let server = host.server(&socket);
+        let mut ended = 0;
+        if server.running() {
+            ended = end_clients(&host, &socket, |r| r.guest == guest);
+            open_to_guests(&host, &server, session, share)?;
+        }
+        host.audit(
+            host.event("revoke", session)
+                .field("guest", guest)
+                .field("clients", ended.to_string()),
+        );
+        println!(
+            "revoked: {guest} may no longer join {}/{session}{}",
+            host.login,
+            match ended {
+                0 => String::new(),
+                n => format!(" ({n} connection{} ended)", if n == 1 { "" } else { "s" }),
+            }
+        );
+        Ok(())
+    })())
+}
+
+/// `pairshell unshare SESSION`
+pub fn unshare(config_path: Option<&Path>, session: &str) -> ExitCode {
+    report((|| {
+        let mut host = Host::new(config_path)?;
+        check_session_name(session)?;
+        let mut edit = host.edit()?;
+        let Some(socket) = edit
+            .parsed()
+            .map_err(|e| e.to_string())?
+            .sessions
+            .get(session)
+            .map(|s| s.socket.clone())
+        else {
+            return Err(format!("{session} is not shared"));
+        };
+        edit.unshare(session);
+        edit.save().map_err(|e| e.to_string())?;
+        let server = host.server(&socket);
+        let mut ended = 0;
+        if server.running() {
+            // Every guest on this server goes, then the server is closed to
+            // the pair account (tmux would end any client left over).
+            ended = end_clients(&host, &socket, |_| true);
+            let stragglers: Vec<ClientInfo> = server
+                .clients()
+                .into_iter()
+                .filter(|c| c.user == host.config.pair_user)
+                .collect();
+            for c in &stragglers {
+                let _ = server.detach(&c.name, true);
+            }
+            ended += stragglers.len();
+            server.deny(&host.config.pair_user)?;
+        }
+        host.audit(
+            host.event("unshare", session)
+                .field("clients", ended.to_string()),
+        );
+        println!(
+            "unshared {}/{session}; the tmux session itself keeps running",
+            host.login
+        );
+        Ok(())
+    })())
+}
+
+/// `pairshell who`
+pub fn who(config_path: Option<&Path>) -> ExitCode {
+    report((|| {
+        let host = Host::new(config_path)?;
+        let file = host.file()?;
+        let mut rows = Vec::new();
+        for (session, share) in &file.sessions {
+            for (client, record) in host.guests_on(&share.socket) {
+                let mode = if client.readonly {
+                    Mode::ReadOnly
+                } else {
+                    Mode::ReadWrite
+                };
+                let since = record
+                    .as_ref()
+                    .and_then(roster::Record::since)
+                    .or_else(|| Timestamp::from_second(client.created).ok())
+                    .map(|t| t.to_string())
+                    .unwrap_or_else(|| "-".into());
+                rows.push([
+                    session.to_string(),
+                    record
+                        .as_ref()
+                        .map_or("unknown".to_string(), |r| r.guest.clone()),
+                    mode.as_str().to_string(),
+                    since,
+                    record
+                        .as_ref()
+                        .and_then(|r| r.from.clone())
+                        .unwrap_or_else(|| "-".into()),
+                    client.pid.to_string(),
+                ]);
+            }
+        }
+        print!(
+            "{}",
+            table(&["SESSION", "GUEST", "MODE", "SINCE", "FROM", "PID"], &rows)
+        );
+        if rows.is_empty() {
+            eprintln!("pairshell: no guests are connected to your sessions");
+        }
+        Ok(())
+    })())
+}
+
+/// Left-aligned columns, two spaces apart.
+fn table(header: &[&str; 6], rows: &[[String; 6]]) -> String {
+    let mut width = header.map(str::len);
+    for row in rows {
+        for (w, cell) in width.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut l = String::new();
+        for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
+            if i + 1 == cells.len() {
+                l.push_str(cell);
+            } else {
+                let _ = write!(l, "{cell:<w$}  ");
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+/// `pairshell kick GUEST [SESSION]`
+pub fn kick(config_path: Option<&Path>, guest: &str, session: Option<&str>) -> ExitCode {
+    report((|| {
+        let mut host = Host::new(config_path)?;
+        let file = host.file()?;
+        if let Some(s) = session {
+            check_session_name(s)?;
+            if !file.sessions.contains_key(s) {
+                return Err(format!("{s} is not one of your shared sessions"));
+            }
+        }
+        let mut total = 0;
+        for (name, share) in &file.sessions {
+            if session.is_some_and(|s| s != name.as_str()) {
+                continue;
+            }
+            let n = end_clients(&host, &share.socket, |r| r.guest == guest);
+            if n > 0 {
+                host.audit(
+                    host.event("kick", name.as_str())
+                        .field("guest", guest)
+                        .field("clients", n.to_string()),
+                );
+                total += n;
+            }
+        }
+        if total == 0 {
+            return Err(format!(
+                "{guest} is not connected to {}",
+                session.map_or("any of your sessions".to_string(), |s| format!(
+                    "{}/{s}",
+                    host.login
+                ))
+            ));
+        }
+        println!(
+            "kicked {guest} ({total} connection{} ended); their grant stands: `pairshell revoke SESSION {guest}` takes it away",
+            if total == 1 { "" } else { "s" }
+        );
+        Ok(())
+    })())
+}
+
+// ---------------------------------------------------------------------------
+// Hooks: run by the shared server (as the host) through `run-shell`.
+// ---------------------------------------------------------------------------
+
+/// What a hook was told happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HookEvent {
+    /// A client changed session: detach every guest not on the shared one.
+    Enforce,
+    /// A client attached: tell the host's clients who joined.
+    Joined,
+    /// A client detached: tell the host's clients who left.
+    Left,
+}
+
+/// `pairshell hook EVENT SOCKET ARG` (ARG: the shared session for
+/// `enforce`, tmux's client name otherwise). Never prints: `run-shell` would
+/// show its output in the host's pane.
+pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &str) -> ExitCode {
+    let me = nix::unistd::getuid();
+    let login = User::from_uid(me).ok().flatten().map(|u| u.name);
+    match event {
+        HookEvent::Enforce => {
+            // No config needed, so this works even when the config does not
+            // load: every client of another user goes if it is not on the
+            // shared session.
+            let tmux = config::load_main(&cli::config_path(config_path))
+                .map(|(_, c)| c.tmux)
+                .unwrap_or_else(|_| PathBuf::from("/usr/bin/tmux"));
+            let server = Server {
+                tmux: &tmux,
+                socket,
+            };
+            for c in server.clients() {
+                if Some(&c.user) != login.as_ref() && c.session != arg {
+                    let _ = server.detach(&c.name, false);
+                }
+            }
+        }
+        HookEvent::Joined | HookEvent::Left => {
+            let Ok((_, config)) = config::load_main(&cli::config_path(config_path)) else {
+                return ExitCode::FAILURE;
+            };
+            let server = Server {
+                tmux: &config.tmux,
+                socket,
+            };
+            let option = format!("@pairshell-client-{arg}");
+            let clients = server.clients();
+            let message = if event == HookEvent::Joined {
+                let Some(client) = clients.iter().find(|c| c.name == arg) else {
+                    return ExitCode::SUCCESS;
+                };
+                if client.user != config.pair_user {
+                    return ExitCode::SUCCESS;
+                }
+                let pair_uid = User::from_name(&config.pair_user)
+                    .ok()
+                    .flatten()
+                    .map(|u| u.uid);
+                let record = pair_uid.and_then(|uid| {
+                    roster::read(&roster::dir(&config.sockets_dir), client.pid, uid, socket)
+                });
+                let guest = record
+                    .as_ref()
+                    .map_or("an unknown guest", |r| r.guest.as_str());
+                let mode = if client.readonly {
+                    "read-only"
+                } else {
+                    "read-write"
+                };
+                let from = record
+                    .as_ref()
+                    .and_then(|r| r.from.as_deref())
+                    .map(|f| format!(" from {f}"))
+                    .unwrap_or_default();
+                let _ = server.set_option(
+                    &option,
+                    &format!("{guest}\t{}", Timestamp::now().as_second()),
+                );
+                format!("{guest} joined ({mode}){from}")
+            } else {
+                let Some(value) = server.option(&option) else {
+                    return ExitCode::SUCCESS;
+                };
+                server.unset_option(&option);
+                let Some((guest, since)) = value.split_once('\t') else {
+                    return ExitCode::SUCCESS;
+                };
+                let stayed = since
+                    .parse::<i64>()
+                    .map(|s| Timestamp::now().as_second() - s)
+                    .unwrap_or(0);
+                format!("{guest} left after {}", human(stayed))
+            };
+            for c in clients
+                .iter()
+                .filter(|c| c.user != config.pair_user && c.name != arg)
+            {
+                server.tell(&c.name, &format!("pairshell: {message}"));
+            }
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// `45s`, `12m`, `2h 5m`.
+fn human(seconds: i64) -> String {
+    let d = SignedDuration::from_secs(seconds.max(0));
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m", s / 60),
+        _ => format!("{}h {}m", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_a_person_would_say_them() {
+        assert_eq!(human(0), "0s");
+        assert_eq!(human(59), "59s");
+        assert_eq!(human(720), "12m");
+        assert_eq!(human(7500), "2h 5m");
+    }
+
+    #[test]
+    fn who_table_aligns_columns() {
+        let rows = [[
+            "api".to_string(),
+            "alice".to_string(),
+            "read-write".to_string(),
+            "2026-11-20T12:00:00Z".to_string(),
+            "127.0.0.1".to_string(),
+            "4242".to_string(),
+        ]];
+        let t = table(&["SESSION", "GUEST", "MODE", "SINCE", "FROM", "PID"], &rows);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0].split_whitespace().count(), 6);
+        assert_eq!(
+            lines[1].split_whitespace().collect::<Vec<_>>(),
+            [
+                "api",
+                "alice",
+                "read-write",
+                "2026-11-20T12:00:00Z",
+                "127.0.0.1",
+                "4242"
+            ]
+        );
+        assert_eq!(lines[0].find("GUEST"), lines[1].find("alice"));
+    }
+
+    #[test]
+    fn hook_paths_with_shell_or_tmux_syntax_are_refused() {
+        assert!(plain_path(Path::new("/usr/local/bin/pairshell")));
+        for bad in [
+            "/tmp/a b",
+            "/tmp/$(id)",
+            "/tmp/#{x}",
+            "/tmp/a'b",
+            "/tmp/a;b",
+        ] {
+            assert!(!plain_path(Path::new(bad)), "{bad}");
+        }
+    }
+}

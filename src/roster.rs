@@ -1,0 +1,195 @@
+//! Who is behind each pair-account tmux client.
+//!
+//! To tmux every guest is the same Unix user, the pair account. So at
+//! `join` the guest flow writes one record per client,
+//! `sockets_dir/.clients/<client pid>`, naming the guest, the session, the
+//! mode and the address; `who`, `kick`, `revoke` and the join/leave
+//! messages read it back, keyed by the pid tmux reports for the client.
+//!
+//! Guards against: a host, a guest or a recycled pid putting one guest's
+//! name on another's client. A record counts only if the file is owned by
+//! the pair account (only pairshell runs as that account: the tmux client is
+//! confined), names the same socket, and names the same process: the pid's
+//! start time in `/proc` must equal the one recorded, so a record left behind
+//! by a crashed login never attaches to a later process that reuses the pid.
+//! Anything that does not match is shown as `unknown`, never as a guess.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use nix::libc;
+use nix::unistd::Uid;
+use serde::{Deserialize, Serialize};
+
+use crate::trust::{self, Owner};
+
+/// Largest record read.
+const MAX_RECORD: u64 = 4096;
+
+/// One joined client.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    pub pid: u32,
+    /// The process's start time, in clock ticks since boot (`/proc/PID/stat`).
+    pub start: u64,
+    pub guest: String,
+    pub host: String,
+    pub session: String,
+    pub socket: PathBuf,
+    /// `read-only` or `read-write`.
+    pub mode: String,
+    /// The guest's address, from `SSH_CONNECTION`.
+    pub from: Option<String>,
+    pub since: String,
+}
+
+impl Record {
+    pub fn since(&self) -> Option<Timestamp> {
+        self.since.parse().ok()
+    }
+}
+
+/// The directory of records under `sockets_dir`.
+pub fn dir(sockets_dir: &Path) -> PathBuf {
+    sockets_dir.join(".clients")
+}
+
+fn path(dir: &Path, pid: u32) -> PathBuf {
+    dir.join(pid.to_string())
+}
+
+/// Write `record` (as the pair account). Replaces a stale record of the same
+/// pid, never follows a symlink.
+pub fn write(dir: &Path, record: &Record) -> Result<(), String> {
+    let text = toml::to_string(record).map_err(|e| e.to_string())?;
+    let p = path(dir, record.pid);
+    // A record left by a crashed login with this pid: ours replaces it.
+    let _ = std::fs::remove_file(&p);
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&p)
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    file.write_all(text.as_bytes())
+        .map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// Remove the record of `pid` (best effort: the login is over either way).
+pub fn remove(dir: &Path, pid: u32) {
+    let _ = std::fs::remove_file(path(dir, pid));
+}
+
+/// The record for the live client `pid` on `socket`, if one can be believed.
+pub fn read(dir: &Path, pid: u32, pair_uid: Uid, socket: &Path) -> Option<Record> {
+    let text = trust::read_trusted(&path(dir, pid), Owner::Exactly(pair_uid), MAX_RECORD).ok()?;
+    let record: Record = toml::from_str(&text).ok()?;
+    let same_process = process_start(pid).is_some_and(|start| start == record.start);
+    (record.pid == pid && record.socket == socket && same_process).then_some(record)
+}
+
+/// A process's start time in clock ticks since boot: field 22 of
+/// `/proc/PID/stat`, counted after the command name (which may itself hold
+/// spaces and parentheses, so the fields start after the last `)`).
+pub fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_start(&stat)
+}
+
+fn parse_start(stat: &str) -> Option<u64> {
+    let rest = &stat[stat.rfind(')')? + 1..];
+    // After the name: state is field 3, so start time (22) is the 20th here.
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn new(name: &str) -> Scratch {
+            let dir = std::env::temp_dir()
+                .join(format!("pairshell-roster-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            Scratch(dir)
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn record_for(pid: u32) -> Record {
+        Record {
+            pid,
+            start: process_start(pid).unwrap(),
+            guest: "alice".into(),
+            host: "maria".into(),
+            session: "api".into(),
+            socket: "/run/pairshell/maria/api.sock".into(),
+            mode: "read-only".into(),
+            from: Some("203.0.113.5".into()),
+            since: "2026-11-20T12:00:00Z".into(),
+        }
+    }
+
+    fn me() -> Uid {
+        nix::unistd::geteuid()
+    }
+
+    #[test]
+    fn start_time_is_read_past_a_command_name_with_spaces_and_parens() {
+        let stat = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 987654 1000 10";
+        assert_eq!(parse_start(stat), Some(987654));
+        assert!(process_start(std::process::id()).is_some());
+    }
+
+    #[test]
+    fn a_record_is_read_back_for_its_own_live_process() {
+        let s = Scratch::new("ok");
+        let me_pid = std::process::id();
+        let r = record_for(me_pid);
+        write(&s.0, &r).unwrap();
+        assert_eq!(read(&s.0, me_pid, me(), &r.socket), Some(r.clone()));
+        remove(&s.0, me_pid);
+        assert_eq!(read(&s.0, me_pid, me(), &r.socket), None);
+    }
+
+    #[test]
+    fn recycled_pid_is_never_attributed_to_the_old_guest() {
+        // A record left behind by a login that crashed: same pid, but the
+        // process now running under it started at another time.
+        let s = Scratch::new("recycled");
+        let pid = std::process::id();
+        let mut r = record_for(pid);
+        r.start += 1;
+        write(&s.0, &r).unwrap();
+        assert_eq!(read(&s.0, pid, me(), &r.socket), None);
+    }
+
+    #[test]
+    fn record_for_another_server_or_owner_is_not_believed() {
+        let s = Scratch::new("other");
+        let pid = std::process::id();
+        let r = record_for(pid);
+        write(&s.0, &r).unwrap();
+        assert_eq!(
+            read(&s.0, pid, me(), Path::new("/run/pairshell/omar/api.sock")),
+            None
+        );
+        let someone_else = Uid::from_raw(me().as_raw() + 4242);
+        assert_eq!(read(&s.0, pid, someone_else, &r.socket), None);
+    }
+}
