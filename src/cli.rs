@@ -188,6 +188,8 @@ impl Expiry {
             (None, Some(t)) => parse_time(t, now)?,
             (None, None) => return Ok(None),
         };
+        // Whole seconds: the host file keeps no more, and messages agree.
+        let t = t.round(jiff::Unit::Second).unwrap_or(t);
         if t <= now {
             return Err(format!("{t} is not in the future"));
         }

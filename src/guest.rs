@@ -804,7 +804,8 @@ impl Client {
         let mut ending: Option<Ending> = None;
         let mut hung_up = false;
         let mut hup_seen = false;
-        let mut next_check = Instant::now() + RECHECK_EVERY;
+        // The first check right away: it learns when access ends.
+        let mut next_check = Instant::now();
         let mut sessions_checked = false;
         let status = loop {
             match self.child.try_wait() {

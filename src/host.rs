@@ -728,6 +728,9 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
             };
             for c in server.clients() {
                 if Some(&c.user) != login.as_ref() && c.session != arg {
+                    // Back first, so the last frame it is drawn is the shared
+                    // session's (see `Hooks::commands`).
+                    let _ = server.switch(&c.name, arg);
                     let _ = server.detach(&c.name, false);
                 }
             }
@@ -771,7 +774,7 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
                     .unwrap_or_default();
                 let _ = server.set_option(
                     &option,
-                    &format!("{guest}\t{}", Timestamp::now().as_second()),
+                    &format!("{guest}|{}", Timestamp::now().as_second()),
                 );
                 format!("{guest} joined ({mode}){from}")
             } else {
@@ -779,7 +782,7 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
                     return ExitCode::SUCCESS;
                 };
                 server.unset_option(&option);
-                let Some((guest, since)) = value.split_once('\t') else {
+                let Some((guest, since)) = value.split_once('|') else {
                     return ExitCode::SUCCESS;
                 };
                 let stayed = since

@@ -100,17 +100,20 @@ fn classify(stderr: &str) -> SessionState {
 }
 
 /// How many sessions the server behind `socket` holds, asked through the
-/// list of clients (the one read-only query that reports it), where our own
-/// client `pid` is one of them. `None` until that client shows up.
+/// list of clients (the one read-only query that can report it), where our
+/// own client `pid` is one of them. `None` until that client shows up.
+///
+/// tmux 3.3 has no `server_sessions` format, so the count is the length of
+/// a loop over all sessions (`#{S:.}` prints one dot per session).
 pub fn server_sessions(tmux: &Path, socket: &Path, pid: u32) -> Option<usize> {
     let out = base(tmux, socket)
-        .args(["list-clients", "-F", "#{client_pid} #{server_sessions}"])
+        .args(["list-clients", "-F", "#{client_pid} #{S:.}"])
         .stdin(Stdio::null())
         .output()
         .ok()?;
     String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-        let (p, n) = l.split_once(' ')?;
-        (p.parse::<u32>().ok()? == pid).then(|| n.trim().parse().ok())?
+        let (p, dots) = l.split_once(' ')?;
+        (p.parse::<u32>().ok()? == pid).then(|| dots.trim().len())
     })
 }
 
@@ -151,18 +154,27 @@ pub struct ClientInfo {
     pub created: i64,
 }
 
-const CLIENT_FORMAT: &str = "#{client_name}\t#{client_pid}\t#{client_user}\t#{client_readonly}\t#{client_session}\t#{client_created}";
+/// Fields separated by `|`, not a tab: tmux replaces control characters in
+/// its output with `_` when the locale is not UTF-8. The session name, the
+/// only field a host chooses freely, comes last and keeps any `|` it holds.
+const CLIENT_FORMAT: &str =
+    "#{client_name}|#{client_pid}|#{client_user}|#{client_readonly}|#{client_created}|#{client_session}";
 
 fn parse_client(line: &str) -> Option<ClientInfo> {
-    let f: Vec<&str> = line.split('\t').collect();
-    let [name, pid, user, readonly, session, created] = f.as_slice() else {
-        return None;
-    };
+    let mut f = line.splitn(6, '|');
+    let (name, pid, user, readonly, created, session) = (
+        f.next()?,
+        f.next()?,
+        f.next()?,
+        f.next()?,
+        f.next()?,
+        f.next()?,
+    );
     Some(ClientInfo {
         name: name.to_string(),
         pid: pid.parse().ok()?,
         user: user.to_string(),
-        readonly: *readonly == "1",
+        readonly: readonly == "1",
         session: session.to_string(),
         created: created.parse().unwrap_or(0),
     })
@@ -272,6 +284,12 @@ impl Server<'_> {
         }
     }
 
+    /// Move one client to session NAME (exactly).
+    pub fn switch(&self, client: &str, session: &str) -> Result<(), String> {
+        self.run(&["switch-client", "-c", client, "-t", &target(session)])
+            .map(|_| ())
+    }
+
     /// Detach one client. With `hangup`, the client also sends SIGHUP to
     /// its parent: for a guest, that is pairshell, which then re-checks the
     /// grant and tells the guest why they were let go.
@@ -351,11 +369,14 @@ impl Hooks<'_> {
     /// `(hook[index], tmux command)` pairs.
     ///
     /// Staying inside the grant takes two hooks on `client-session-changed`:
-    /// - at once, inside the server, before anything is drawn: if the
-    ///   current client is the pair account's and is not on the shared
-    ///   session, detach it. (In a hook, tmux's "current client" is its best
-    ///   guess, normally the one that just switched; the condition and the
-    ///   detach look at the same client, so this never detaches a host.)
+    /// - at once, inside the server: if the current client is the pair
+    ///   account's and is not on the shared session, switch it back and
+    ///   detach it. Switching back matters: tmux detaches a client only at
+    ///   the end of its loop, after drawing it once more, and that frame must
+    ///   be of the shared session, not the other one. (In a hook, tmux's
+    ///   "current client" is its best guess, normally the one that just
+    ///   switched; the condition and the commands look at the same client, so
+    ///   this never touches a host's client.)
     /// - then, to be certain whichever client moved: `pairshell hook
     ///   enforce` lists every client and detaches each pair-account client
     ///   that is on any other session.
@@ -374,7 +395,14 @@ impl Hooks<'_> {
         vec![
             (
                 format!("client-session-changed[{i}]"),
-                format!("if-shell -F {} detach-client", tmux_quote(&off_session)),
+                format!(
+                    "if-shell -F {} {}",
+                    tmux_quote(&off_session),
+                    tmux_quote(&format!(
+                        "switch-client -t ={} ; detach-client",
+                        self.session
+                    ))
+                ),
             ),
             (
                 format!("client-session-changed[{}]", i + 1),
@@ -458,6 +486,31 @@ mod tests {
         for keep in ["TERM", "LANG", "LC_ALL", "LC_CTYPE", "COLORTERM"] {
             assert!(keep_var(keep), "{keep}");
         }
+    }
+
+    #[test]
+    fn client_lines_parse_with_a_bar_in_the_session_name() {
+        let c = parse_client("/dev/pts/3|4242|pair|1|1795218837|odd|name").unwrap();
+        assert_eq!(
+            (
+                c.name.as_str(),
+                c.pid,
+                c.user.as_str(),
+                c.readonly,
+                c.session.as_str()
+            ),
+            ("/dev/pts/3", 4242, "pair", true, "odd|name")
+        );
+        assert_eq!(parse_client("/dev/pts/3_4242_pair"), None);
+    }
+
+    #[test]
+    fn message_format_injection_is_escaped() {
+        // A message tmux would otherwise expand, running a command as the host.
+        assert_eq!(
+            message_text("x #(touch /tmp/p) #{pid}"),
+            "x ##(touch /tmp/p) ##{pid}"
+        );
     }
 
     #[test]
