@@ -61,6 +61,11 @@ fn file_format_page_documents_every_field() {
         "socket",
         "read_write",
         "read_only",
+        "sockets_dir",
+        "socket_group",
+        "tmpfiles",
+        "guest_expires",
+        "allow_other_sessions",
     ] {
         assert!(
             page.contains(field),
