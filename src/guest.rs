@@ -806,7 +806,7 @@ impl Client {
         let mut hup_seen = false;
         // The first check right away: it learns when access ends.
         let mut next_check = Instant::now();
-        let mut sessions_checked = false;
+        let mut sessions_tries = 0u32;
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -834,9 +834,12 @@ impl Client {
                     Err(retry) => Instant::now() + retry,
                 };
             }
-            if ending.is_none() && !sessions_checked {
+            // Until our client shows up in the server's list (normally the
+            // first or second try; give up after five seconds).
+            if ending.is_none() && sessions_tries < 50 {
+                sessions_tries += 1;
                 if let Some(found) = watch.other_sessions(pid) {
-                    sessions_checked = true;
+                    sessions_tries = u32::MAX;
                     ending = found;
                 }
             }

@@ -426,13 +426,7 @@ pub fn grant(
         host.known_guest(guest)?;
         let ends = expiry.resolve(Timestamp::now())?;
         let mut edit = host.edit()?;
-        let Some(socket) = edit
-            .parsed()
-            .map_err(|e| e.to_string())?
-            .sessions
-            .get(session)
-            .map(|s| s.socket.clone())
-        else {
+        let Some(socket) = shared_socket(&edit, session)? else {
             return Err(not_shared(session));
         };
         let change = edit.grant(session, guest, mode, Some(ends));
@@ -471,6 +465,16 @@ pub fn grant(
     })())
 }
 
+/// The socket the host's file names for `session`, if it shares it.
+fn shared_socket(edit: &HostEdit, session: &str) -> Result<Option<PathBuf>, Failure> {
+    Ok(edit
+        .parsed()
+        .map_err(|e| e.to_string())?
+        .sessions
+        .get(session)
+        .map(|s| s.socket.clone()))
+}
+
 fn not_shared(session: &str) -> Failure {
     format!("{session} is not shared; share it first with `pairshell share {session} --ro GUEST`")
 }
@@ -494,13 +498,7 @@ pub fn revoke(config_path: Option<&Path>, session: &str, guest: &str) -> ExitCod
         let mut host = Host::new(config_path)?;
         check_session_name(session)?;
         let mut edit = host.edit()?;
-        let Some(socket) = edit
-            .parsed()
-            .map_err(|e| e.to_string())?
-            .sessions
-            .get(session)
-            .map(|s| s.socket.clone())
-        else {
+        let Some(socket) = shared_socket(&edit, session)? else {
             return Err(not_shared(session));
         };
         if !edit.revoke(session, guest) {
@@ -537,13 +535,7 @@ pub fn unshare(config_path: Option<&Path>, session: &str) -> ExitCode {
         let mut host = Host::new(config_path)?;
         check_session_name(session)?;
         let mut edit = host.edit()?;
-        let Some(socket) = edit
-            .parsed()
-            .map_err(|e| e.to_string())?
-            .sessions
-            .get(session)
-            .map(|s| s.socket.clone())
-        else {
+        let Some(socket) = shared_socket(&edit, session)? else {
             return Err(format!("{session} is not shared"));
         };
         edit.unshare(session);
