@@ -503,9 +503,9 @@ fn join(
         socket: socket.clone(),
         mode: grant.mode.as_str().to_string(),
         from: trail.from.clone(),
-        since: Timestamp::now()
-            .round(jiff::Unit::Second)
-            .unwrap_or(Timestamp::now())
+        // Whole seconds, rounded down: never later than the join itself.
+        since: Timestamp::from_second(Timestamp::now().as_second())
+            .unwrap_or(Timestamp::UNIX_EPOCH)
             .to_string(),
     });
     let recorded = match record.map(|r| roster::write(&roster_dir, &r)) {

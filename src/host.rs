@@ -261,10 +261,9 @@ fn share_inner(
             others.join(", ")
         );
     }
-    println!(
-        "give your guests: {}",
-        join_line(&host.config.pair_user, session)
-    );
+    // The guests' line alone on its own line, to copy or pipe as it is.
+    println!("give your guests this line:");
+    println!("{}", join_line(&host.config.pair_user, session));
     if detach {
         return Ok(());
     }

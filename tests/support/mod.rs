@@ -15,7 +15,17 @@
 //!   account name and paths swapped for the lab's (`sshd/pairshell.conf`). So
 //!   every test also proves that the shipped file works with a real sshd;
 //! - real tmux servers, one per shared session, owned by the host account and
-//!   opened to the pair account with `server-access`;
+//!   opened to the pair account with `server-access` (started by the lab, or
+//!   by `pairshell share` run as the host and then adopted with
+//!   [`Lab::adopt_server`]; Drop kills both kinds);
+//! - a per-lab Unix group (`<prefix>g`), the config's `socket_group`, created
+//!   empty: `pairshell host add` must put hosts and the pair account in it.
+//!   The config also names `<lab>/sockets` as `sockets_dir` and
+//!   `<lab>/tmpfiles.conf` as `tmpfiles`;
+//! - the binary run as a host or as root ([`Lab::pairshell_as`],
+//!   [`Lab::pairshell_root`]) with the user's supplementary groups (through
+//!   `setpriv --init-groups`), and a host's own tmux client in a pty
+//!   ([`Lab::host_tty`]) to see the status-line messages a host gets;
 //! - a syslog receiver: a Unix datagram socket the config points
 //!   `audit.syslog_socket` at; every datagram is parsed as RFC 3164 and must
 //!   carry facility `authpriv` and tag `pairshell`;
@@ -38,7 +48,7 @@
 //!
 //! Drop tears the lab down: it kills only the processes it started (sshd, the
 //! tmux servers, leftovers owned by the throwaway accounts it created), deletes
-//! those accounts and removes the directory. When the test is failing, Drop
+//! those accounts and the group, and removes the directory. When the test is failing, Drop
 //! first prints sshd's log and every syslog line received.
 
 #![allow(dead_code)] // each test binary uses a different subset
@@ -59,7 +69,7 @@ use std::fmt::Write as _;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write as _};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::fs::{chown, PermissionsExt};
+use std::os::unix::fs::{chown, MetadataExt, PermissionsExt};
 use std::os::unix::net::UnixDatagram;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -79,6 +89,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 const ROOT: &str = "/run/pairshell-tests";
 const TMUX: &str = "/usr/bin/tmux";
 const SSHD: &str = "/usr/sbin/sshd";
+const SETPRIV: &str = "/usr/bin/setpriv";
 const PATH_ENV: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
 static LAB_COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -194,12 +205,18 @@ pub struct Lab {
     pub pair_gid: u32,
     /// sshd's port on 127.0.0.1.
     pub port: u16,
+    /// The per-lab Unix group the config names as `socket_group`
+    /// (`<prefix>g`). The lab creates it empty: putting hosts and the pair
+    /// account in it is `pairshell host add`'s job, and under test.
+    pub socket_group: String,
+    pub socket_gid: u32,
     prefix: String,
     guests: BTreeMap<String, Guest>,
     shares: Vec<Shared>,
     hosts: Vec<String>,
     users: Vec<String>,
     servers: Vec<TmuxServer>,
+    group_created: bool,
     sshd: Option<Child>,
     sshd_log: PathBuf,
     syslog: Syslog,
@@ -277,12 +294,15 @@ impl Lab {
             pair_uid: 0,
             pair_gid: 0,
             port: 0,
+            socket_group: format!("{prefix}g"),
+            socket_gid: 0,
             prefix,
             guests: BTreeMap::new(),
             shares: Vec::new(),
             hosts: Vec::new(),
             users: Vec::new(),
             servers: Vec::new(),
+            group_created: false,
             sshd: None,
             syslog,
         };
@@ -291,6 +311,7 @@ impl Lab {
         // A home that exists (sshd complains on every login when it does not)
         // and that the pair account cannot write.
         let home = lab.dir.join("home").display().to_string();
+        lab.create_group();
         lab.create_user(&pair, &bin, &home);
         let pw = User::from_name(&pair).unwrap().expect("pair user exists");
         lab.pair_uid = pw.uid.as_raw();
@@ -322,6 +343,62 @@ impl Lab {
             thread::sleep(Duration::from_millis(100 * (attempt + 1)));
         }
         panic!("useradd {name} failed: {last}");
+    }
+
+    /// Creates the per-lab socket group, empty (Drop deletes it).
+    fn create_group(&mut self) {
+        let name = self.socket_group.clone();
+        assert!(name.len() <= 32, "group name too long: {name}");
+        let _lock = UsersLock::take();
+        let mut last = String::new();
+        for attempt in 0..10 {
+            let out = Command::new("groupadd")
+                .arg(&name)
+                .output()
+                .expect("run groupadd");
+            if out.status.success() {
+                self.group_created = true;
+                self.socket_gid = nix::unistd::Group::from_name(&name)
+                    .unwrap()
+                    .unwrap_or_else(|| panic!("group {name} missing right after groupadd"))
+                    .gid
+                    .as_raw();
+                return;
+            }
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            if !last.contains("lock") {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100 * (attempt + 1)));
+        }
+        panic!("groupadd {name} failed: {last}");
+    }
+
+    /// The members of the socket group, as `getent group` lists them.
+    pub fn socket_group_members(&self) -> Vec<String> {
+        let out = Command::new("getent")
+            .args(["group", &self.socket_group])
+            .output()
+            .expect("run getent");
+        let line = String::from_utf8_lossy(&out.stdout);
+        line.trim()
+            .rsplit(':')
+            .next()
+            .unwrap_or("")
+            .split(',')
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Creates a throwaway host account (shell /bin/sh) and nothing else: no
+    /// socket directory, no host file. That is what `pairshell host add`
+    /// starts from. Returns its login.
+    pub fn add_host_account(&mut self) -> String {
+        let login = format!("{}h{}", self.prefix, self.hosts.len() + 1);
+        self.create_user(&login, "/bin/sh", "/nonexistent");
+        self.hosts.push(login.clone());
+        login
     }
 
     /// Creates a throwaway host account (shell /bin/sh) and its socket dir
@@ -383,6 +460,9 @@ impl Lab {
         writeln!(s, "pair_user = {}", toml_str(&self.pair)).unwrap();
         writeln!(s, "tmux = {}", toml_str(TMUX)).unwrap();
         writeln!(s, "hosts_dir = {}", toml_path(&self.dir.join("hosts.d"))).unwrap();
+        writeln!(s, "sockets_dir = {}", toml_path(&self.sockets_dir())).unwrap();
+        writeln!(s, "socket_group = {}", toml_str(&self.socket_group)).unwrap();
+        writeln!(s, "tmpfiles = {}", toml_path(&self.tmpfiles())).unwrap();
         writeln!(s).unwrap();
         writeln!(s, "[audit]").unwrap();
         writeln!(s, "syslog_socket = {}", toml_path(&self.syslog.path)).unwrap();
@@ -501,12 +581,184 @@ impl Lab {
         socket
     }
 
+    /// The host whose tmux server listens on `socket`: the one the lab
+    /// started or adopted it for, else the socket file's owner when that is
+    /// one of the lab's accounts (a server `pairshell share` started).
     fn owner_of(&self, socket: &Path) -> String {
-        self.servers
-            .iter()
-            .find(|s| s.socket == socket)
-            .map(|s| s.host.clone())
+        if let Some(s) = self.servers.iter().find(|s| s.socket == socket) {
+            return s.host.clone();
+        }
+        self.lab_user_owning(socket)
             .unwrap_or_else(|| panic!("no lab tmux server on {}", socket.display()))
+    }
+
+    /// The lab account that owns `path`, if any.
+    fn lab_user_owning(&self, path: &Path) -> Option<String> {
+        let uid = fs::symlink_metadata(path).ok()?.uid();
+        let user = User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()??;
+        self.users.contains(&user.name).then_some(user.name)
+    }
+
+    /// Registers the tmux server on `socket` (started by someone else, e.g.
+    /// `pairshell share` run as `host`) as a lab server: [`Lab::owner_of`]
+    /// and the helpers built on it know it, and Drop kills it by its pid.
+    pub fn adopt_server(&mut self, host: &str, socket: &Path) {
+        if self.servers.iter().any(|s| s.socket == socket) {
+            return;
+        }
+        let out = self.tmux_as(host, socket, &["display-message", "-p", "#{pid}"]);
+        assert!(
+            out.status.success(),
+            "no tmux server of {host} on {}: {out:?}",
+            socket.display()
+        );
+        let pid = String::from_utf8_lossy(&out.stdout).trim().parse().ok();
+        self.servers.push(TmuxServer {
+            host: host.to_string(),
+            socket: socket.to_path_buf(),
+            pid,
+        });
+    }
+
+    /// The session `pairshell share SESSION` runs for `host`, on
+    /// `sockets_dir/HOST/SESSION.sock`, with its server adopted. Its
+    /// `read_write`/`read_only` lists are left empty: the host file is the
+    /// truth, and tests read it.
+    pub fn adopt_share(&mut self, host: &str, session: &str) -> Shared {
+        let socket = self.host_socket(host, session);
+        self.adopt_server(host, &socket);
+        Shared {
+            host: host.to_string(),
+            name: session.to_string(),
+            socket,
+            read_write: Vec::new(),
+            read_only: Vec::new(),
+            expires: None,
+        }
+    }
+
+    /// Makes the pane of `s` (a shell the lab did not start) show the lab's
+    /// [`prompt`], typed by the host, so [`Lab::attach`] can tell when a
+    /// guest sees it.
+    pub fn set_prompt(&self, s: &Shared) {
+        let p = prompt(&s.name, &s.host);
+        self.host_types_line(s, &format!("PS1='{p}'"));
+        assert!(
+            self.wait_pane_line(s, p.trim_end()),
+            "the prompt {p:?} never showed in {}:\n{}",
+            s.label(),
+            self.capture_pane(s)
+        );
+    }
+
+    /// `sockets_dir` of the config: `<lab>/sockets`.
+    pub fn sockets_dir(&self) -> PathBuf {
+        self.dir.join("sockets")
+    }
+
+    /// `sockets_dir/HOST/SESSION.sock`, where `pairshell share` puts a
+    /// session's server.
+    pub fn host_socket(&self, host: &str, session: &str) -> PathBuf {
+        self.sockets_dir()
+            .join(host)
+            .join(format!("{session}.sock"))
+    }
+
+    /// `tmpfiles` of the config: `<lab>/tmpfiles.conf`.
+    pub fn tmpfiles(&self) -> PathBuf {
+        self.dir.join("tmpfiles.conf")
+    }
+
+    /// `hosts_dir/HOST.toml`.
+    pub fn host_file(&self, host: &str) -> PathBuf {
+        self.dir.join("hosts.d").join(format!("{host}.toml"))
+    }
+
+    /// A command that runs `program` as `user`, with the user's uid, primary
+    /// gid *and supplementary groups* (std's `uid`/`gid` leave the groups of
+    /// the caller, root's, in place; `setpriv --init-groups` reads them from
+    /// the group database, as a login would), in a clean environment and `/`.
+    pub fn command_as(&self, user: &str, program: &Path) -> Command {
+        let (uid, gid) = ids(user);
+        let mut cmd = Command::new(SETPRIV);
+        cmd.arg(format!("--reuid={uid}"))
+            .arg(format!("--regid={gid}"))
+            .arg("--init-groups")
+            .arg("--")
+            .arg(program);
+        clean_env(&mut cmd, user, "/");
+        cmd
+    }
+
+    /// `pairshell --config <lab config> ARGS…` as `user` (with the user's
+    /// groups), stdin null, run to completion (30 s at most).
+    pub fn pairshell_as(&self, user: &str, args: &[&str]) -> Run {
+        let mut cmd = self.command_as(user, &self.bin);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::null());
+        run_with_timeout(cmd, Duration::from_secs(30))
+    }
+
+    /// `pairshell --config <lab config> ARGS…` as root, in the same clean
+    /// environment as [`Lab::pairshell_as`].
+    ///
+    /// `host …` runs under the lab's users lock: it edits /etc/group, and the
+    /// shadow tools refuse to run while another test process's useradd or
+    /// userdel holds the lock files, which is the lab's own concurrency, not
+    /// something the test is about.
+    pub fn pairshell_root(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(&self.bin);
+        cmd.arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .stdin(Stdio::null());
+        clean_env(&mut cmd, "root", "/");
+        let _lock = (args.first() == Some(&"host")).then(UsersLock::take);
+        run_with_timeout(cmd, Duration::from_secs(30))
+    }
+
+    /// `pairshell --config <lab config> ARGS…` as `user` in a pty (for
+    /// `share` without `--detach`, which attaches the host).
+    pub fn pairshell_tty_as(&self, user: &str, args: &[&str]) -> Tty {
+        let mut cmd = self.command_as(user, &self.bin);
+        cmd.arg("--config").arg(&self.config).args(args);
+        Tty::spawn(&format!("pairshell {} as {user}", args.join(" ")), cmd)
+    }
+
+    /// The host's own tmux client, `tmux -S SOCKET attach -t =SESSION` run as
+    /// `host` (with its groups) in a pty, returned once the server lists it.
+    /// Its [`Tty`] keeps everything tmux drew, status-line messages included.
+    pub fn host_tty(&self, host: &str, socket: &Path, session: &str) -> Tty {
+        let host_clients = || {
+            self.list_clients_at(socket)
+                .into_iter()
+                .filter(|c| c.user == host)
+                .map(|c| c.pid)
+                .collect::<Vec<_>>()
+        };
+        let before = host_clients();
+        let mut cmd = self.command_as(host, Path::new(TMUX));
+        cmd.arg("-S")
+            .arg(socket)
+            .args(["attach", "-t", &format!("={session}")]);
+        let mut tty = Tty::spawn(&format!("tmux attach as {host} to {session}"), cmd);
+        let attached = poll(WAIT, || {
+            host_clients()
+                .into_iter()
+                .any(|pid| !before.contains(&pid))
+                .then_some(())
+        });
+        if attached.is_none() {
+            tty.wait_exit(Duration::from_secs(1));
+            panic!(
+                "{host}'s tmux client never attached to {session} on {}:\n{}",
+                socket.display(),
+                tty.text()
+            );
+        }
+        tty
     }
 
     /// Runs tmux as `host` against `socket`, with a clean environment.
@@ -948,7 +1200,33 @@ impl Drop for Lab {
             let _ = kill(Pid::from_raw(sshd.id() as i32), Signal::SIGTERM);
             let _ = sshd.wait();
         }
-        for server in std::mem::take(&mut self.servers) {
+        // Servers `pairshell share` started and no test adopted: every socket
+        // in a host's socket directory that a lab account owns.
+        let mut servers = std::mem::take(&mut self.servers);
+        for dir in fs::read_dir(self.sockets_dir())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for f in fs::read_dir(dir.path()).into_iter().flatten().flatten() {
+                let path = f.path();
+                let is_socket = f.file_type().is_ok_and(|t| {
+                    use std::os::unix::fs::FileTypeExt;
+                    t.is_socket()
+                });
+                if !is_socket || servers.iter().any(|s| s.socket == path) {
+                    continue;
+                }
+                if let Some(host) = self.lab_user_owning(&path) {
+                    servers.push(TmuxServer {
+                        host,
+                        socket: path,
+                        pid: None,
+                    });
+                }
+            }
+        }
+        for server in servers {
             let _ = self.tmux_as(&server.host, &server.socket, &["kill-server"]);
             if let Some(pid) = server.pid {
                 poll(Duration::from_secs(3), || (!pid_alive(pid)).then_some(()));
@@ -979,6 +1257,9 @@ impl Drop for Lab {
             let _lock = UsersLock::take();
             for user in self.users.drain(..) {
                 userdel(&user);
+            }
+            if self.group_created {
+                groupdel(&self.socket_group);
             }
         }
         self.syslog.stop();
@@ -1087,10 +1368,12 @@ impl Tty {
         strip_ansi(&self.raw[mark.min(self.raw.len())..])
     }
 
-    /// Types tmux's prefix (C-b), then `key`. The pause matters: tmux takes
-    /// keys that arrive within `assume-paste-time` (1 ms) of each other for
-    /// a paste and does not look them up in its key tables.
+    /// Types tmux's prefix (C-b), then `key`. The pauses (before the prefix
+    /// too, for keys typed just before) matter: tmux takes keys that arrive
+    /// within `assume-paste-time` (1 ms) of each other for a paste and does
+    /// not look them up in its key tables.
     pub fn tmux_key(&mut self, key: &[u8]) {
+        thread::sleep(Duration::from_millis(150));
         self.send(b"\x02");
         thread::sleep(Duration::from_millis(150));
         self.send(key);
@@ -1499,6 +1782,9 @@ fn missing_prerequisite() -> Option<String> {
         "/usr/bin/ssh-keygen",
         "/usr/sbin/useradd",
         "/usr/sbin/userdel",
+        "/usr/sbin/groupadd",
+        "/usr/sbin/groupdel",
+        SETPRIV,
     ] {
         if !Path::new(tool).exists() {
             return Some(format!("{tool} is missing"));
@@ -1527,11 +1813,21 @@ impl UsersLock {
 }
 
 fn userdel(user: &str) {
+    delete_account("userdel", user);
+}
+
+fn groupdel(group: &str) {
+    delete_account("groupdel", group);
+}
+
+/// `userdel NAME` or `groupdel NAME`, retried while the shadow files are
+/// locked or the account is busy.
+fn delete_account(tool: &str, user: &str) {
     for attempt in 0..10 {
-        let out = Command::new("userdel")
+        let out = Command::new(tool)
             .arg(user)
             .output()
-            .expect("run userdel");
+            .unwrap_or_else(|e| panic!("run {tool}: {e}"));
         if out.status.success() {
             return;
         }
@@ -1540,12 +1836,12 @@ fn userdel(user: &str) {
             return;
         }
         if !err.contains("lock") && !err.contains("currently used") {
-            eprintln!("userdel {user}: {err}");
+            eprintln!("{tool} {user}: {err}");
             return;
         }
         thread::sleep(Duration::from_millis(100 * (attempt + 1)));
     }
-    eprintln!("userdel {user}: gave up");
+    eprintln!("{tool} {user}: gave up");
 }
 
 /// Removes labs (directories and accounts) left by test processes that died
@@ -1562,24 +1858,44 @@ fn sweep_stale_labs() {
             }
         }
     }
-    let passwd = fs::read_to_string("/etc/passwd").unwrap_or_default();
-    let stale: Vec<String> = passwd
-        .lines()
-        .filter_map(|l| l.split(':').next())
-        .filter(|u| {
-            u.strip_prefix("pst")
-                .and_then(|r| r.split_once('x'))
-                .is_some_and(|(pid, _)| {
-                    !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && dead(pid)
-                })
-        })
-        .map(str::to_string)
+    // Accounts and groups are named `pst<pid>x<n>…` after the test process.
+    let stale_names = |db: &str| -> Vec<String> {
+        fs::read_to_string(db)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(':').next())
+            .filter(|u| {
+                u.strip_prefix("pst")
+                    .and_then(|r| r.split_once('x'))
+                    .is_some_and(|(pid, _)| {
+                        !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()) && dead(pid)
+                    })
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let stale = stale_names("/etc/passwd");
+    let stale_groups = stale_names("/etc/group");
+    if stale.is_empty() && stale_groups.is_empty() {
+        return;
+    }
+    // Their leftovers (a host's tmux server) would keep userdel from working.
+    let uids: Vec<u32> = stale
+        .iter()
+        .filter_map(|u| User::from_name(u).ok().flatten().map(|p| p.uid.as_raw()))
         .collect();
-    if !stale.is_empty() {
-        let _lock = UsersLock::take();
-        for u in stale {
-            userdel(&u);
-        }
+    for pid in pids_of_uids(&uids) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    poll(Duration::from_secs(3), || {
+        pids_of_uids(&uids).is_empty().then_some(())
+    });
+    let _lock = UsersLock::take();
+    for u in stale {
+        userdel(&u);
+    }
+    for g in stale_groups {
+        groupdel(&g);
     }
 }
 
@@ -1596,6 +1912,18 @@ fn write_file(path: &Path, contents: &str, mode: u32, owner: Option<(u32, u32)>)
     if let Some((uid, gid)) = owner {
         chown(path, Some(uid), Some(gid)).unwrap();
     }
+}
+
+/// The clean environment every command the lab runs as a user gets.
+fn clean_env(cmd: &mut Command, user: &str, home: &str) {
+    cmd.env_clear()
+        .env("PATH", PATH_ENV)
+        .env("HOME", home)
+        .env("TERM", "xterm-256color")
+        .env("LANG", "C.UTF-8")
+        .env("USER", user)
+        .env("LOGNAME", user)
+        .current_dir("/");
 }
 
 fn ids(user: &str) -> (u32, u32) {
