@@ -10,8 +10,9 @@
 //!   (the guest flow refuses sockets in directories it could write), and
 //!   set-group-id, so every socket the host makes there gets the group
 //!   without the host having to log in again first;
-//! - `sockets_dir/.clients/`, owned by the pair account: the guest flow's
-//!   records of who is behind each client;
+//! - `sockets_dir/.clients/`, owned by the pair account and the group, mode
+//!   2750: the guest flow's records of who is behind each client, readable
+//!   by hosts and by nobody else;
 //! - the `tmpfiles` file, so those directories come back after a reboot
 //!   (`/run` is emptied at boot).
 
@@ -95,7 +96,9 @@ pub fn host_add(config_path: Option<&Path>, login: &str) -> ExitCode {
         let created = create_host_file(&file, &s.host, &c.sockets_dir)?;
 
         root_dir(&c.sockets_dir)?;
-        owned_dir(&roster_dir(c), s.pair.uid, s.pair.gid, 0o755)?;
+        // Readable by hosts (the group), not by every local user: the
+        // records say which guest is in whose session, from where.
+        owned_dir(&roster_dir(c), s.pair.uid, group, 0o2750)?;
         owned_dir(&c.sockets_dir.join(login), s.host.uid, group, 0o2750)?;
         write_tmpfiles(c)?;
 
@@ -267,9 +270,10 @@ fn write_tmpfiles(c: &Config) -> Result<(), Failure> {
     );
     text.push_str(&format!("d {} 0755 root root -\n", c.sockets_dir.display()));
     text.push_str(&format!(
-        "d {} 0755 {} - -\n",
+        "d {} 2750 {} {} -\n",
         roster_dir(c).display(),
-        c.pair_user
+        c.pair_user,
+        c.socket_group
     ));
     for login in logins {
         text.push_str(&format!(

@@ -531,7 +531,7 @@ fn join(
         grant.mode
     );
     let started = Instant::now();
-    let mut watch = Watch::new(config_path, config, id, &grant);
+    let mut watch = Watch::new(config_path, config, id, &grant, pid);
     let (status, ending) = client.release_and_wait(&mut watch);
     roster::remove(&roster_dir, pid);
     if let Some(message) = &ending.message {
@@ -616,7 +616,10 @@ struct Watch {
     config_stamp: Option<Stamp>,
     host_file: Option<config::HostFile>,
     host_stamp: Option<Stamp>,
+    loaded_at: Instant,
     failures: u32,
+    /// The tmux client's pid.
+    pid: u32,
 }
 
 /// What identifies a version of a file without reading it.
@@ -642,7 +645,7 @@ fn stamp(path: &Path) -> Option<Stamp> {
 }
 
 impl Watch {
-    fn new(config_path: &Path, config: &Config, id: &Identity, grant: &Grant) -> Watch {
+    fn new(config_path: &Path, config: &Config, id: &Identity, grant: &Grant, pid: u32) -> Watch {
         Watch {
             config_path: config_path.to_path_buf(),
             host_path: config::host_path(&config.hosts_dir, grant.host),
@@ -662,7 +665,9 @@ impl Watch {
             config_stamp: None,
             host_file: None,
             host_stamp: None,
+            loaded_at: Instant::now(),
             failures: 0,
+            pid,
         }
     }
 
@@ -682,16 +687,31 @@ impl Watch {
             }
         }
         let config = self.config.as_ref().expect("reload loads the config");
-        Ok(policy::recheck(
-            config,
-            self.host_file.as_ref(),
-            &self.joined,
-            now,
-        ))
+        let verdict = policy::recheck(config, self.host_file.as_ref(), &self.joined, now);
+        // Guards against: a read-only guest's client made writable behind
+        // pairshell's back (tmux's `server-access -w` does that to every
+        // client of the pair account).
+        if matches!(verdict, Verdict::Granted { .. })
+            && self.joined.mode == Mode::ReadOnly
+            && tmux::client_read_only(&self.tmux, &self.joined.socket, self.pid) == Some(false)
+        {
+            return Ok(Verdict::Revoked(
+                "your client was made writable, which a read-only grant does not allow; join again"
+                    .into(),
+            ));
+        }
+        Ok(verdict)
     }
 
     /// Read again whichever file changed since the last check.
     fn reload(&mut self) -> Result<(), String> {
+        // Two edits within one tick of the file system's clock that keep the
+        // size would look unchanged; so every 30 s, read both anyway.
+        if self.loaded_at.elapsed() >= RECHECK_EVERY {
+            self.config_stamp = None;
+            self.host_stamp = None;
+            self.loaded_at = Instant::now();
+        }
         let config_stamp = stamp(&self.config_path);
         if self.config.is_none() || config_stamp != self.config_stamp {
             let (_, config) = config::load_main(&self.config_path).map_err(|e| e.to_string())?;
@@ -699,7 +719,7 @@ impl Watch {
             self.config_stamp = config_stamp;
         }
         let host_stamp = stamp(&self.host_path);
-        if host_stamp != self.host_stamp || self.host_stamp.is_none() {
+        if host_stamp.is_none() || host_stamp != self.host_stamp {
             self.host_file = match config::load_host(&self.hosts_dir, &self.joined.host) {
                 Ok(host) => Some(host.file),
                 Err(crate::error::Error::Io { source, .. })

@@ -233,6 +233,20 @@ fn share_inner(
     if ends.is_some() {
         edit.set_share_expiry(session, ends);
     }
+    let file = edit.parsed().map_err(|e| e.to_string())?;
+    // One server per shared session: the hooks and `server-access` are set
+    // for one session, so two shared sessions on one socket would each
+    // undo the other's.
+    if let Some((other, _)) = file
+        .sessions
+        .iter()
+        .find(|(name, s)| name.as_str() != session && s.socket == socket)
+    {
+        return Err(format!(
+            "{other} is already shared on {}; give {session} a socket of its own in your file",
+            socket.display()
+        ));
+    }
     let file = edit.save().map_err(|e| e.to_string())?;
     let share = &file.sessions[session];
 
@@ -320,12 +334,26 @@ fn open_to_guests(
     share: &config::Share,
 ) -> Result<(), Failure> {
     let pair = &host.config.pair_user;
-    if share.read_write.is_empty() && share.read_only.is_empty() {
-        server.deny(pair)?;
-    } else {
-        server
-            .allow(pair, !share.read_write.is_empty())
-            .map_err(|e| format!("tmux server-access for {pair}: {e}"))?;
+    let want_write = !share.read_write.is_empty();
+    match (
+        share.read_write.is_empty() && share.read_only.is_empty(),
+        server.access(pair),
+    ) {
+        (true, _) => server.deny(pair)?,
+        // `server-access -w` makes every client of the user writable, even
+        // one attached with `-r`, and does so again each time it is run.
+        // Guards against: a read-only guest becoming able to type because
+        // the host granted someone else, or re-ran `share`.
+        (false, Some(true)) if want_write => {}
+        (false, Some(false)) if !want_write => {}
+        (false, _) => {
+            server
+                .allow(pair, want_write)
+                .map_err(|e| format!("tmux server-access for {pair}: {e}"))?;
+            if want_write {
+                restore_read_only(host, server, session);
+            }
+        }
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
     for path in [
@@ -350,6 +378,27 @@ fn open_to_guests(
             pair_user: pair,
         })
         .map_err(|e| format!("cannot install the server's hooks: {e}"))
+}
+
+/// After the pair account was made writable: make read-only again every
+/// pair-account client that is not a read-write guest's (a client nobody can
+/// attribute counts as read-only), and let go any that stays writable.
+fn restore_read_only(host: &Host, server: &Server, session: &str) {
+    let should_watch = |record: &Option<roster::Record>| {
+        record
+            .as_ref()
+            .is_none_or(|r| r.mode != Mode::ReadWrite.as_str())
+    };
+    for (client, record) in host.guests_on(server.socket) {
+        if should_watch(&record) && !client.readonly {
+            let _ = server.toggle_read_only(&client.name, session);
+        }
+    }
+    for (client, record) in host.guests_on(server.socket) {
+        if should_watch(&record) && !client.readonly {
+            let _ = server.detach(&client.name, true);
+        }
+    }
 }
 
 /// A path made only of characters that need no quoting in a tmux hook.
@@ -707,6 +756,11 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
     let login = User::from_uid(me).ok().flatten().map(|u| u.name);
     match event {
         HookEvent::Enforce => {
+            // Without our own name we cannot tell the host's clients from
+            // guests': do nothing rather than detach the host.
+            let Some(login) = login else {
+                return ExitCode::FAILURE;
+            };
             // No config needed, so this works even when the config does not
             // load: every client of another user goes if it is not on the
             // shared session.
@@ -718,7 +772,7 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
                 socket,
             };
             for c in server.clients() {
-                if Some(&c.user) != login.as_ref() && c.session != arg {
+                if c.user != login && c.session != arg {
                     // Back first, so the last frame it is drawn is the shared
                     // session's (see `Hooks::commands`).
                     let _ = server.switch(&c.name, arg);

@@ -72,7 +72,7 @@ pub fn write(dir: &Path, record: &Record) -> Result<(), String> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o644)
+        .mode(0o640)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&p)
         .map_err(|e| format!("{}: {e}", p.display()))?;

@@ -117,6 +117,20 @@ pub fn server_sessions(tmux: &Path, socket: &Path, pid: u32) -> Option<usize> {
     })
 }
 
+/// Whether our own client `pid` is read-only right now (`None` if it is not
+/// in the server's list).
+pub fn client_read_only(tmux: &Path, socket: &Path, pid: u32) -> Option<bool> {
+    let out = base(tmux, socket)
+        .args(["list-clients", "-F", "#{client_pid} #{client_readonly}"])
+        .stdin(Stdio::null())
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let (p, ro) = l.split_once(' ')?;
+        (p.parse::<u32>().ok()? == pid).then(|| ro.trim() == "1")
+    })
+}
+
 /// `tmux -N -S SOCKET attach-session -E [-r] -t =NAME`: `-E` so the client's
 /// (already cleared) environment is not applied to the session, `-r` for a
 /// read-only client (tmux: read-only and ignore-size, so a read-only guest
@@ -274,6 +288,24 @@ impl Server<'_> {
     pub fn allow(&self, user: &str, write: bool) -> Result<(), String> {
         let flag = if write { "-w" } else { "-r" };
         self.run(&["server-access", flag, user]).map(|_| ())
+    }
+
+    /// Whether `user` may connect, and how: `Some(true)` read-write,
+    /// `Some(false)` read-only, `None` not at all (`server-access -l`).
+    pub fn access(&self, user: &str) -> Option<bool> {
+        let out = self.run(&["server-access", "-l"]).ok()?;
+        out.lines().find_map(|l| {
+            let (name, mode) = l.trim().split_once(' ')?;
+            (name == user).then(|| mode.contains('W'))
+        })
+    }
+
+    /// Flip one client's read-only flag (`switch-client -r`). The session
+    /// is named too: without `-t`, switch-client would also move the client
+    /// to tmux's idea of the current session.
+    pub fn toggle_read_only(&self, client: &str, session: &str) -> Result<(), String> {
+        self.run(&["switch-client", "-c", client, "-r", "-t", &target(session)])
+            .map(|_| ())
     }
 
     /// Take `user`'s access away (tmux also ends its clients).

@@ -6,7 +6,10 @@
 //! not at the name, so a file swapped between check and read is still the one
 //! checked. Failing a check is a refusal, never a warning (fail closed).
 
-use std::fs::{Metadata, OpenOptions};
+use std::fs::{File, Metadata, OpenOptions};
+use std::time::{Duration, Instant};
+
+use nix::fcntl::{Flock, FlockArg};
 use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -55,6 +58,15 @@ impl Owner {
 /// host granting themselves access), a symlink pointing at a file someone
 /// else controls, and a FIFO or device that would block or feed endless data.
 pub fn read_trusted(path: &Path, owner: Owner, max_len: u64) -> Result<String, Error> {
+    read_checked(path, owner, max_len, false)
+}
+
+/// [`read_trusted`], first waiting briefly for a writer's lock (host files).
+pub fn read_trusted_locked(path: &Path, owner: Owner, max_len: u64) -> Result<String, Error> {
+    read_checked(path, owner, max_len, true)
+}
+
+fn read_checked(path: &Path, owner: Owner, max_len: u64, locked: bool) -> Result<String, Error> {
     let mut file = OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
@@ -65,9 +77,9 @@ pub fn read_trusted(path: &Path, owner: Owner, max_len: u64) -> Result<String, E
         })?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     check_file_meta(path, &meta, owner)?;
-    // A host file may be mid-rewrite by `pairshell share` (which holds an
-    // exclusive lock while it writes in place): wait briefly for a whole file.
-    let _lock = lock_shared_briefly(&file, path)?;
+    // A host file may be mid-rewrite by `pairshell share`, which holds an
+    // exclusive lock for the few microseconds it writes in place.
+    let _lock = locked.then(|| lock_briefly(&file, FlockArg::LockSharedNonblock, LOCK_WAIT_READ));
     if meta.len() > max_len {
         return Err(Error::untrusted(
             path,
@@ -82,33 +94,29 @@ pub fn read_trusted(path: &Path, owner: Owner, max_len: u64) -> Result<String, E
     Ok(text)
 }
 
-/// Take a shared `flock` on `file`, waiting at most two seconds.
+/// How long a reader waits for a writer's lock on a host file.
+const LOCK_WAIT_READ: Duration = Duration::from_millis(100);
+
+/// Try to take a `flock` on `file` for at most `wait`; `None` if it could
+/// not be had, and the caller goes on without it.
 ///
-/// Guards against: a guest reading a host file half-written by `share`
-/// (an empty or torn file would read as "nothing shared" and end sessions).
-/// The wait is bounded so that a host holding the lock forever delays
-/// other hosts' guests by at most that long.
-fn lock_shared_briefly(
-    file: &std::fs::File,
-    path: &Path,
-) -> Result<Option<nix::fcntl::Flock<std::fs::File>>, Error> {
-    use nix::fcntl::{Flock, FlockArg};
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+/// The lock is a courtesy between pairshell's own writer and readers (so a
+/// guest does not read a host file half-rewritten by `share`), never a
+/// condition: every user can open these files for reading, so every user
+/// can hold a lock on them. Guards against: a local user who holds a lock
+/// forever stopping logins or a host's `revoke` (at worst they add `wait`).
+/// A read that did catch a half-written file fails to parse and is retried
+/// or refused, as any invalid file is.
+pub fn lock_briefly(file: &File, how: FlockArg, wait: Duration) -> Option<Flock<File>> {
+    let deadline = Instant::now() + wait;
     loop {
-        let dup = file.try_clone().map_err(|e| Error::io(path, e))?;
-        match Flock::lock(dup, FlockArg::LockSharedNonblock) {
-            Ok(lock) => return Ok(Some(lock)),
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(10));
+        let dup = file.try_clone().ok()?;
+        match Flock::lock(dup, how) {
+            Ok(lock) => return Some(lock),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
             }
-            Err((_, nix::errno::Errno::EWOULDBLOCK)) => {
-                return Err(Error::untrusted(
-                    path,
-                    "is locked by a writer that did not finish within 2 s",
-                ))
-            }
-            // Locks unsupported on this file system: read without one.
-            Err(_) => return Ok(None),
+            Err(_) => return None,
         }
     }
 }

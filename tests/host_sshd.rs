@@ -197,7 +197,7 @@ fn host_add_sets_up_file_group_socket_dirs_and_tmpfiles_and_running_it_twice_is_
         );
     }
 
-    // sockets_dir (root 0755), .clients (pair 0755), HOST (host:group 2750).
+    // sockets_dir (root 0755), .clients (pair:group 2750), HOST (host:group 2750).
     let m = fs::symlink_metadata(&sockets).expect("host add creates sockets_dir");
     assert!(m.is_dir());
     assert_eq!((m.uid(), mode_of(&sockets)), (0, 0o755), "sockets_dir");
@@ -205,8 +205,8 @@ fn host_add_sets_up_file_group_socket_dirs_and_tmpfiles_and_running_it_twice_is_
     let m = fs::symlink_metadata(&clients).expect("host add creates sockets_dir/.clients");
     assert!(m.is_dir());
     assert_eq!(
-        (m.uid(), mode_of(&clients)),
-        (lab.pair_uid, 0o755),
+        (m.uid(), m.gid(), mode_of(&clients)),
+        (lab.pair_uid, lab.socket_gid, 0o2750),
         "sockets_dir/.clients"
     );
     let dir = sockets.join(&host);
@@ -1172,4 +1172,40 @@ fn host_sees_when_a_guest_joins_and_leaves() {
     tty.tmux_key(b"d");
     wait_gone(&mut tty, WAIT, "alice after C-b d");
     host_tty.wait_for("alice left after").unwrap();
+}
+
+#[test]
+fn read_only_guest_stays_read_only_when_the_host_later_grants_a_writer() {
+    // tmux's `server-access -w` makes every client of the pair account
+    // writable, `attach -r` or not. A read-only guest already connected
+    // must not be able to type after the host grants someone read-write,
+    // or re-runs `share`.
+    let mut lab = lab!();
+    let _alice = lab.add_guest("alice", None);
+    let bob = lab.add_guest("bob", None);
+    let host = add_host(&mut lab);
+    let (_, api) = share(&mut lab, &host, "api", &["--ro", "bob"]);
+    assert_eq!(server_access(&lab, &api), Some('R'));
+    let mut tty = lab.attach(&bob, "api", &api);
+    assert!(lab.wait_pair_client(&api).unwrap().readonly);
+
+    let run = lab.pairshell_as(&host, &["grant", "api", "alice", "--rw"]);
+    assert!(run.success(), "grant alice --rw: {run}");
+    assert_eq!(server_access(&lab, &api), Some('W'));
+    share(&mut lab, &host, "api", &["--rw", "alice"]);
+    let run = lab.pairshell_as(&host, &["grant", "api", "carol", "--ro"]);
+    assert!(!run.success(), "carol is not a guest: {run}");
+
+    let clients = lab.pair_clients(&api);
+    assert!(
+        clients.len() == 1 && clients[0].readonly,
+        "bob's client is no longer read-only: {clients:?}"
+    );
+    type_line(&mut tty, "echo ro-typed-$((6*7))");
+    std::thread::sleep(Duration::from_secs(1));
+    let pane = lab.capture_pane(&api);
+    assert!(
+        !pane.contains("ro-typed"),
+        "a read-only guest's keys reached the pane:\n{pane}"
+    );
 }

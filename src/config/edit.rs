@@ -4,8 +4,10 @@
 //! edit by hand, so they go through toml_edit rather than re-serializing the
 //! schema. The file is rewritten in place (the host cannot create files in
 //! the root-owned `hosts_dir`, so there is no rename to make it atomic)
-//! under an exclusive `flock`; readers take a shared lock (see
-//! `trust::read_trusted`), so a guest never sees half a file.
+//! under an exclusive `flock`, which readers wait for briefly (see
+//! `trust::lock_briefly`: the lock is a courtesy, not a guarantee, since
+//! anyone who can read the file can lock it). A reader that still catches a
+//! half-written file fails to parse it and retries or refuses.
 //!
 //! Every edit is checked by parsing the result with the real schema before
 //! it is written: a command never leaves behind a file pairshell would then
@@ -17,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
 use nix::fcntl::{Flock, FlockArg};
+
 use nix::unistd::Uid;
 use toml_edit::{Array, DocumentMut, Item, Table, Value};
 
@@ -28,9 +31,14 @@ use crate::trust::{self, Owner};
 /// A host file opened for editing, locked until saved or dropped.
 pub struct HostEdit {
     path: PathBuf,
-    file: Flock<File>,
+    file: File,
+    /// Held until the edit is saved or dropped.
+    _lock: Option<Flock<File>>,
     doc: DocumentMut,
 }
+
+/// How long `share` waits for another writer of the same file.
+const LOCK_WAIT_WRITE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What a change to the grants did.
 #[derive(Debug, PartialEq, Eq)]
@@ -45,10 +53,12 @@ impl HostEdit {
     /// Open, check and lock `path`, which must belong to `owner`.
     pub fn open(path: &Path, owner: Uid) -> Result<HostEdit, Error> {
         let file = trust::open_trusted_rw(path, Owner::UserOrRoot(owner))?;
-        let mut file = Flock::lock(file, FlockArg::LockExclusive)
-            .map_err(|(_, e)| Error::io(path, e.into()))?;
+        // Another `share` of the same host finishes in milliseconds; a lock
+        // held longer is someone else's, and is not waited for.
+        let lock = trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT_WRITE);
+        let mut file = file;
         let mut text = String::new();
-        (&mut *file)
+        (&mut file)
             .take(MAX_HOST)
             .read_to_string(&mut text)
             .map_err(|e| Error::io(path, e))?;
@@ -61,6 +71,7 @@ impl HostEdit {
         Ok(HostEdit {
             path: path.to_path_buf(),
             file,
+            _lock: lock,
             doc,
         })
     }

@@ -320,7 +320,7 @@ pub fn load_host(hosts_dir: &Path, login: &str) -> Result<Host, Error> {
             path: path.clone(),
             message: format!("there is no user {login:?} on this system"),
         })?;
-    let text = trust::read_trusted(&path, Owner::UserOrRoot(user.uid), MAX_HOST)?;
+    let text = trust::read_trusted_locked(&path, Owner::UserOrRoot(user.uid), MAX_HOST)?;
     let file = parse_host(&path, &text)?;
     Ok(Host {
         login: login.to_string(),
