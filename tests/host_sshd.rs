@@ -1188,6 +1188,7 @@ fn read_only_guest_stays_read_only_when_the_host_later_grants_a_writer() {
     assert_eq!(server_access(&lab, &api), Some('R'));
     let mut tty = lab.attach(&bob, "api", &api);
     assert!(lab.wait_pair_client(&api).unwrap().readonly);
+    assert_ignores_size(&lab, &api);
 
     let run = lab.pairshell_as(&host, &["grant", "api", "alice", "--rw"]);
     assert!(run.success(), "grant alice --rw: {run}");
@@ -1208,4 +1209,27 @@ fn read_only_guest_stays_read_only_when_the_host_later_grants_a_writer() {
         !pane.contains("ro-typed"),
         "a read-only guest's keys reached the pane:\n{pane}"
     );
+    assert_ignores_size(&lab, &api);
+}
+
+/// Every pair-account client on `s`'s server has tmux's `ignore-size` flag:
+/// a read-only guest's terminal never resizes the host's window.
+fn assert_ignores_size(lab: &Lab, s: &Shared) {
+    let out = lab.tmux_as(
+        &s.host,
+        &s.socket,
+        &["list-clients", "-F", "#{client_user} #{client_flags}"],
+    );
+    let list = String::from_utf8_lossy(&out.stdout);
+    let pair: Vec<&str> = list
+        .lines()
+        .filter(|l| l.split(' ').next() == Some(lab.pair.as_str()))
+        .collect();
+    assert!(!pair.is_empty(), "no pair client: {list}");
+    for l in pair {
+        assert!(
+            l.contains("ignore-size"),
+            "a read-only guest may resize: {l}"
+        );
+    }
 }
