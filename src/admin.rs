@@ -20,7 +20,7 @@ use std::fs::{DirBuilder, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, ExitCode};
+use std::process::Command;
 
 use nix::libc;
 use nix::unistd::{Gid, Group, Uid, User};
@@ -28,20 +28,9 @@ use nix::unistd::{Gid, Group, Uid, User};
 use crate::audit::{Audit, Event};
 use crate::cli;
 use crate::config::{self, edit, Config};
+use crate::error::Failure;
 use crate::request::is_login_name;
 use crate::trust;
-
-type Failure = String;
-
-fn report(result: Result<(), Failure>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pairshell: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
 
 /// The config, the host's account and the pair account, checked.
 struct Setup {
@@ -81,82 +70,78 @@ fn setup(config_path: Option<&Path>, login: &str) -> Result<Setup, Failure> {
 }
 
 /// `pairshell host add LOGIN`
-pub fn host_add(config_path: Option<&Path>, login: &str) -> ExitCode {
-    report((|| {
-        let s = setup(config_path, login)?;
-        let c = &s.config;
-        let group = ensure_group(&c.socket_group)?;
-        for user in [login, c.pair_user.as_str()] {
-            run(Command::new("usermod").args(["-a", "-G", &c.socket_group, user]))?;
-        }
+pub fn host_add(config_path: Option<&Path>, login: &str) -> Result<(), Failure> {
+    let s = setup(config_path, login)?;
+    let c = &s.config;
+    let group = ensure_group(&c.socket_group)?;
+    for user in [login, c.pair_user.as_str()] {
+        run(Command::new("usermod").args(["-a", "-G", &c.socket_group, user]))?;
+    }
 
-        root_dir(&c.hosts_dir)?;
-        trust::check_root_path(&c.hosts_dir).map_err(|e| e.to_string())?;
-        let file = config::host_path(&c.hosts_dir, login);
-        let created = create_host_file(&file, &s.host, &c.sockets_dir)?;
+    root_dir(&c.hosts_dir)?;
+    trust::check_root_path(&c.hosts_dir).map_err(|e| e.to_string())?;
+    let file = config::host_path(&c.hosts_dir, login);
+    let created = create_host_file(&file, &s.host, &c.sockets_dir)?;
 
-        root_dir(&c.sockets_dir)?;
-        // Readable by hosts (the group), not by every local user: the
-        // records say which guest is in whose session, from where.
-        owned_dir(&roster_dir(c), s.pair.uid, group, 0o2750)?;
-        owned_dir(&c.sockets_dir.join(login), s.host.uid, group, 0o2750)?;
-        write_tmpfiles(c)?;
+    root_dir(&c.sockets_dir)?;
+    // Readable by hosts (the group), not by every local user: the
+    // records say which guest is in whose session, from where.
+    owned_dir(&roster_dir(c), s.pair.uid, group, 0o2750)?;
+    owned_dir(&c.sockets_dir.join(login), s.host.uid, group, 0o2750)?;
+    write_tmpfiles(c)?;
 
-        Audit::new(&c.audit.syslog_socket, false).write_best_effort(
-            Event::new("host-add")
-                .field("by", "root")
-                .field("host", login),
-        );
-        println!(
-            "{login} may now share sessions: {} {}; sockets in {}",
-            file.display(),
-            if created { "created" } else { "kept as it was" },
-            c.sockets_dir.join(login).display()
-        );
-        println!("{login} runs, for example: pairshell share api --ro GUEST");
-        Ok(())
-    })())
+    Audit::new(&c.audit.syslog_socket, false).write_best_effort(
+        Event::new("host-add")
+            .field("by", "root")
+            .field("host", login),
+    );
+    println!(
+        "{login} may now share sessions: {} {}; sockets in {}",
+        file.display(),
+        if created { "created" } else { "kept as it was" },
+        c.sockets_dir.join(login).display()
+    );
+    println!("{login} runs, for example: pairshell share api --ro GUEST");
+    Ok(())
 }
 
 /// `pairshell host remove LOGIN`
-pub fn host_remove(config_path: Option<&Path>, login: &str) -> ExitCode {
-    report((|| {
-        let s = setup(config_path, login)?;
-        let c = &s.config;
-        let file = config::host_path(&c.hosts_dir, login);
-        let removed = match std::fs::remove_file(&file) {
-            Ok(()) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-            Err(e) => return Err(format!("{}: {e}", file.display())),
-        };
-        write_tmpfiles(c)?;
-        // Not a member any more is fine: removal is idempotent.
-        let _ = Command::new("gpasswd")
-            .args(["-d", login, &c.socket_group])
-            .output();
-        let dir = c.sockets_dir.join(login);
-        let kept_dir = std::fs::remove_dir(&dir).is_err() && dir.exists();
-        Audit::new(&c.audit.syslog_socket, false).write_best_effort(
-            Event::new("host-remove")
-                .field("by", "root")
-                .field("host", login),
-        );
-        println!(
-            "{login} no longer shares sessions{}; connected guests are let go within 30 s",
-            if removed {
-                ""
-            } else {
-                " (there was no host file)"
-            }
-        );
-        if kept_dir {
-            println!(
-                "{} still holds sockets of running tmux servers; it goes when they end or at reboot",
-                dir.display()
-            );
+pub fn host_remove(config_path: Option<&Path>, login: &str) -> Result<(), Failure> {
+    let s = setup(config_path, login)?;
+    let c = &s.config;
+    let file = config::host_path(&c.hosts_dir, login);
+    let removed = match std::fs::remove_file(&file) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(format!("{}: {e}", file.display())),
+    };
+    write_tmpfiles(c)?;
+    // Not a member any more is fine: removal is idempotent.
+    let _ = Command::new("gpasswd")
+        .args(["-d", login, &c.socket_group])
+        .output();
+    let dir = c.sockets_dir.join(login);
+    let kept_dir = std::fs::remove_dir(&dir).is_err() && dir.exists();
+    Audit::new(&c.audit.syslog_socket, false).write_best_effort(
+        Event::new("host-remove")
+            .field("by", "root")
+            .field("host", login),
+    );
+    println!(
+        "{login} no longer shares sessions{}; connected guests are let go within 30 s",
+        if removed {
+            ""
+        } else {
+            " (there was no host file)"
         }
-        Ok(())
-    })())
+    );
+    if kept_dir {
+        println!(
+            "{} still holds sockets of running tmux servers; it goes when they end or at reboot",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 fn roster_dir(c: &Config) -> std::path::PathBuf {

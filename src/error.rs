@@ -8,6 +8,9 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
+/// A host's or admin's command failed; the text is for the person who ran it.
+pub type Failure = String;
+
 #[derive(Debug)]
 pub enum Error {
     /// A file did not parse or did not validate.
@@ -31,6 +34,11 @@ impl Error {
             path: path.into(),
             source,
         }
+    }
+
+    /// The file (or socket) is not there at all.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }
 
     pub fn untrusted(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {

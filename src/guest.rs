@@ -354,8 +354,7 @@ fn load_hosts(
         match config::load_host(&config.hosts_dir, &login) {
             Ok(host) => hosts.push(host),
             // A host without a file simply shares nothing.
-            Err(crate::error::Error::Io { source, .. })
-                if only.is_some() && source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) if only.is_some() && e.is_not_found() => {}
             Err(e) => audit.write_best_effort(
                 trail
                     .event("skip-host-file")
@@ -444,7 +443,7 @@ fn join(
     // only in root's own file). Guards against: a host naming another
     // user's, or root's, server in their file and handing it to a guest.
     trust::check_socket(socket, Owner::Exactly(host.uid)).map_err(|e| {
-        if matches!(&e, crate::error::Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound) {
+        if e.is_not_found() {
             Refusal::not_running(&label, grant.host)
         } else {
             Refusal::new(
@@ -618,6 +617,8 @@ struct Watch {
     host_stamp: Option<Stamp>,
     loaded_at: Instant,
     failures: u32,
+    /// Why the last load failed, for the `leave` line.
+    load_error: Option<String>,
     /// The tmux client's pid.
     pid: u32,
 }
@@ -667,6 +668,7 @@ impl Watch {
             host_stamp: None,
             loaded_at: Instant::now(),
             failures: 0,
+            load_error: None,
             pid,
         }
     }
@@ -681,9 +683,11 @@ impl Watch {
                 if self.failures < LOAD_ATTEMPTS {
                     return Err(Duration::from_secs(1));
                 }
-                return Ok(Verdict::Revoked(format!(
-                    "pairshell can no longer confirm your access ({why})"
-                )));
+                // The guest is told that much; the admin's line says why.
+                self.load_error = Some(why);
+                return Ok(Verdict::Revoked(
+                    "pairshell can no longer confirm your access; the admin has been told".into(),
+                ));
             }
         }
         let config = self.config.as_ref().expect("reload loads the config");
@@ -701,6 +705,14 @@ impl Watch {
             ));
         }
         Ok(verdict)
+    }
+
+    /// How a verdict ends the client, with the reason a file failed to load
+    /// (for the audit line) when that was the cause.
+    fn ending(&mut self, verdict: Verdict) -> Option<Ending> {
+        let mut ending = Ending::from_verdict(verdict)?;
+        ending.detail = self.load_error.take();
+        Some(ending)
     }
 
     /// Read again whichever file changed since the last check.
@@ -722,11 +734,7 @@ impl Watch {
         if host_stamp.is_none() || host_stamp != self.host_stamp {
             self.host_file = match config::load_host(&self.hosts_dir, &self.joined.host) {
                 Ok(host) => Some(host.file),
-                Err(crate::error::Error::Io { source, .. })
-                    if source.kind() == std::io::ErrorKind::NotFound =>
-                {
-                    None
-                }
+                Err(e) if e.is_not_found() => None,
                 Err(e) => return Err(e.to_string()),
             };
             self.host_stamp = host_stamp;
@@ -848,7 +856,7 @@ impl Client {
                         Instant::now() + until(ends).min(RECHECK_EVERY)
                     }
                     Ok(verdict) => {
-                        ending = Ending::from_verdict(verdict);
+                        ending = watch.ending(verdict);
                         Instant::now() + RECHECK_EVERY
                     }
                     Err(retry) => Instant::now() + retry,
@@ -907,7 +915,7 @@ impl Client {
                     Err(retry) => std::thread::sleep(retry),
                 }
             };
-            Ending::from_verdict(verdict).unwrap_or_else(|| Ending {
+            watch.ending(verdict).unwrap_or_else(|| Ending {
                 reason: "kicked",
                 message: Some(format!("{} ended your access", watch.joined.host)),
                 detail: None,

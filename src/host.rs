@@ -18,13 +18,11 @@ use crate::audit::{Audit, Event};
 use crate::cli::{self, Expiry};
 use crate::config::edit::{Change, HostEdit};
 use crate::config::{self, Config, HostFile};
+use crate::error::Failure;
 use crate::policy::Mode;
 use crate::request::is_session_name;
 use crate::roster;
 use crate::tmux::{ClientInfo, Hooks, Server};
-
-/// A host command's failure, for the host to read.
-type Failure = String;
 
 /// What every host command starts from: who is running it, and the config.
 struct Host {
@@ -92,11 +90,7 @@ impl Host {
     fn file(&self) -> Result<HostFile, Failure> {
         match config::load_host(&self.config.hosts_dir, &self.login) {
             Ok(h) => Ok(h.file),
-            Err(crate::error::Error::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
-                Err(self.not_a_host())
-            }
+            Err(e) if e.is_not_found() => Err(self.not_a_host()),
             Err(e) => Err(e.to_string()),
         }
     }
@@ -172,17 +166,6 @@ impl Host {
     }
 }
 
-/// Run a host command and map its outcome to an exit code.
-fn report(result: Result<(), Failure>) -> ExitCode {
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("pairshell: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 fn check_session_name(session: &str) -> Result<(), Failure> {
     if is_session_name(session) {
         Ok(())
@@ -195,17 +178,6 @@ fn check_session_name(session: &str) -> Result<(), Failure> {
 
 /// `pairshell share SESSION [--rw G]… [--ro G]… [--for D | --until T] [--detach]`
 pub fn share(
-    config_path: Option<&Path>,
-    session: &str,
-    rw: &[String],
-    ro: &[String],
-    expiry: &Expiry,
-    detach: bool,
-) -> ExitCode {
-    report(share_inner(config_path, session, rw, ro, expiry, detach))
-}
-
-fn share_inner(
     config_path: Option<&Path>,
     session: &str,
     rw: &[String],
@@ -467,50 +439,48 @@ pub fn grant(
     guest: &str,
     mode: Mode,
     expiry: &Expiry,
-) -> ExitCode {
-    report((|| {
-        let mut host = Host::new(config_path)?;
-        check_session_name(session)?;
-        host.known_guest(guest)?;
-        let ends = expiry.resolve(Timestamp::now())?;
-        let mut edit = host.edit()?;
-        let Some(socket) = shared_socket(&edit, session)? else {
-            return Err(not_shared(session));
-        };
-        let change = edit.grant(session, guest, mode, Some(ends));
-        let file = edit.save().map_err(|e| e.to_string())?;
-        let share = &file.sessions[session];
-        let server = host.server(&socket);
-        if server.running() {
-            open_to_guests(&host, &server, session, share)?;
-            if mode == Mode::ReadOnly {
-                // A writer made a watcher: let their read-write client go
-                // now; they may join again read-only.
-                end_clients(&host, &socket, |r| {
-                    r.guest == guest && r.mode == "read-write"
-                });
-            }
+) -> Result<(), Failure> {
+    let mut host = Host::new(config_path)?;
+    check_session_name(session)?;
+    host.known_guest(guest)?;
+    let ends = expiry.resolve(Timestamp::now())?;
+    let mut edit = host.edit()?;
+    let Some(socket) = shared_socket(&edit, session)? else {
+        return Err(not_shared(session));
+    };
+    let change = edit.grant(session, guest, mode, Some(ends));
+    let file = edit.save().map_err(|e| e.to_string())?;
+    let share = &file.sessions[session];
+    let server = host.server(&socket);
+    if server.running() {
+        open_to_guests(&host, &server, session, share)?;
+        if mode == Mode::ReadOnly {
+            // A writer made a watcher: let their read-write client go
+            // now; they may join again read-only.
+            end_clients(&host, &socket, |r| {
+                r.guest == guest && r.mode == "read-write"
+            });
         }
-        let mut event = host
-            .event("grant", session)
-            .field("guest", guest)
-            .field("mode", mode.as_str());
-        if let Some(t) = ends {
-            event = event.field("expires", t.to_string());
-        }
-        host.audit(event);
-        let what = match change {
-            Change::Added => "granted",
-            Change::Changed => "changed",
-            Change::Unchanged => "unchanged",
-        };
-        let until = ends.map(|t| format!(" until {t}")).unwrap_or_default();
-        println!(
-            "{what}: {guest} may join {}/{session} {mode}{until}",
-            host.login
-        );
-        Ok(())
-    })())
+    }
+    let mut event = host
+        .event("grant", session)
+        .field("guest", guest)
+        .field("mode", mode.as_str());
+    if let Some(t) = ends {
+        event = event.field("expires", t.to_string());
+    }
+    host.audit(event);
+    let what = match change {
+        Change::Added => "granted",
+        Change::Changed => "changed",
+        Change::Unchanged => "unchanged",
+    };
+    let until = ends.map(|t| format!(" until {t}")).unwrap_or_default();
+    println!(
+        "{what}: {guest} may join {}/{session} {mode}{until}",
+        host.login
+    );
+    Ok(())
 }
 
 /// The socket the host's file names for `session`, if it shares it.
@@ -541,125 +511,118 @@ fn end_clients(host: &Host, socket: &Path, which: impl Fn(&roster::Record) -> bo
 }
 
 /// `pairshell revoke SESSION GUEST`
-pub fn revoke(config_path: Option<&Path>, session: &str, guest: &str) -> ExitCode {
-    report((|| {
-        let mut host = Host::new(config_path)?;
-        check_session_name(session)?;
-        let mut edit = host.edit()?;
-        let Some(socket) = shared_socket(&edit, session)? else {
-            return Err(not_shared(session));
-        };
-        if !edit.revoke(session, guest) {
-            return Err(format!("{guest} has no grant on {session}"));
+pub fn revoke(config_path: Option<&Path>, session: &str, guest: &str) -> Result<(), Failure> {
+    let mut host = Host::new(config_path)?;
+    check_session_name(session)?;
+    let mut edit = host.edit()?;
+    let Some(socket) = shared_socket(&edit, session)? else {
+        return Err(not_shared(session));
+    };
+    if !edit.revoke(session, guest) {
+        return Err(format!("{guest} has no grant on {session}"));
+    }
+    let file = edit.save().map_err(|e| e.to_string())?;
+    let share = &file.sessions[session];
+    let server = host.server(&socket);
+    let mut ended = 0;
+    if server.running() {
+        ended = end_clients(&host, &socket, |r| r.guest == guest);
+        open_to_guests(&host, &server, session, share)?;
+    }
+    host.audit(
+        host.event("revoke", session)
+            .field("guest", guest)
+            .field("clients", ended.to_string()),
+    );
+    println!(
+        "revoked: {guest} may no longer join {}/{session}{}",
+        host.login,
+        match ended {
+            0 => String::new(),
+            n => format!(" ({n} connection{} ended)", if n == 1 { "" } else { "s" }),
         }
-        let file = edit.save().map_err(|e| e.to_string())?;
-        let share = &file.sessions[session];
-        let server = host.server(&socket);
-        let mut ended = 0;
-        if server.running() {
-            ended = end_clients(&host, &socket, |r| r.guest == guest);
-            open_to_guests(&host, &server, session, share)?;
-        }
-        host.audit(
-            host.event("revoke", session)
-                .field("guest", guest)
-                .field("clients", ended.to_string()),
-        );
-        println!(
-            "revoked: {guest} may no longer join {}/{session}{}",
-            host.login,
-            match ended {
-                0 => String::new(),
-                n => format!(" ({n} connection{} ended)", if n == 1 { "" } else { "s" }),
-            }
-        );
-        Ok(())
-    })())
+    );
+    Ok(())
 }
 
 /// `pairshell unshare SESSION`
-pub fn unshare(config_path: Option<&Path>, session: &str) -> ExitCode {
-    report((|| {
-        let mut host = Host::new(config_path)?;
-        check_session_name(session)?;
-        let mut edit = host.edit()?;
-        let Some(socket) = shared_socket(&edit, session)? else {
-            return Err(format!("{session} is not shared"));
-        };
-        edit.unshare(session);
-        edit.save().map_err(|e| e.to_string())?;
-        let server = host.server(&socket);
-        let mut ended = 0;
-        if server.running() {
-            // Every guest on this server goes, then the server is closed to
-            // the pair account (tmux would end any client left over).
-            ended = end_clients(&host, &socket, |_| true);
-            let stragglers: Vec<ClientInfo> = server
-                .clients()
-                .into_iter()
-                .filter(|c| c.user == host.config.pair_user)
-                .collect();
-            for c in &stragglers {
-                let _ = server.detach(&c.name, true);
-            }
-            ended += stragglers.len();
-            server.deny(&host.config.pair_user)?;
+pub fn unshare(config_path: Option<&Path>, session: &str) -> Result<(), Failure> {
+    let mut host = Host::new(config_path)?;
+    check_session_name(session)?;
+    let mut edit = host.edit()?;
+    let Some(socket) = shared_socket(&edit, session)? else {
+        return Err(format!("{session} is not shared"));
+    };
+    edit.unshare(session);
+    edit.save().map_err(|e| e.to_string())?;
+    let server = host.server(&socket);
+    let mut ended = 0;
+    if server.running() {
+        // Every guest on this server goes, whoever they are (no record
+        // needed), then the server is closed to the pair account.
+        let guests: Vec<ClientInfo> = server
+            .clients()
+            .into_iter()
+            .filter(|c| c.user == host.config.pair_user)
+            .collect();
+        for c in &guests {
+            let _ = server.detach(&c.name, true);
         }
-        host.audit(
-            host.event("unshare", session)
-                .field("clients", ended.to_string()),
-        );
-        println!(
-            "unshared {}/{session}; the tmux session itself keeps running",
-            host.login
-        );
-        Ok(())
-    })())
+        ended = guests.len();
+        server.deny(&host.config.pair_user)?;
+    }
+    host.audit(
+        host.event("unshare", session)
+            .field("clients", ended.to_string()),
+    );
+    println!(
+        "unshared {}/{session}; the tmux session itself keeps running",
+        host.login
+    );
+    Ok(())
 }
 
 /// `pairshell who`
-pub fn who(config_path: Option<&Path>) -> ExitCode {
-    report((|| {
-        let host = Host::new(config_path)?;
-        let file = host.file()?;
-        let mut rows = Vec::new();
-        for (session, share) in &file.sessions {
-            for (client, record) in host.guests_on(&share.socket) {
-                let mode = if client.readonly {
-                    Mode::ReadOnly
-                } else {
-                    Mode::ReadWrite
-                };
-                let since = record
+pub fn who(config_path: Option<&Path>) -> Result<(), Failure> {
+    let host = Host::new(config_path)?;
+    let file = host.file()?;
+    let mut rows = Vec::new();
+    for (session, share) in &file.sessions {
+        for (client, record) in host.guests_on(&share.socket) {
+            let mode = if client.readonly {
+                Mode::ReadOnly
+            } else {
+                Mode::ReadWrite
+            };
+            let since = record
+                .as_ref()
+                .and_then(roster::Record::since)
+                .or_else(|| Timestamp::from_second(client.created).ok())
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "-".into());
+            rows.push([
+                session.to_string(),
+                record
                     .as_ref()
-                    .and_then(roster::Record::since)
-                    .or_else(|| Timestamp::from_second(client.created).ok())
-                    .map(|t| t.to_string())
-                    .unwrap_or_else(|| "-".into());
-                rows.push([
-                    session.to_string(),
-                    record
-                        .as_ref()
-                        .map_or("unknown".to_string(), |r| r.guest.clone()),
-                    mode.as_str().to_string(),
-                    since,
-                    record
-                        .as_ref()
-                        .and_then(|r| r.from.clone())
-                        .unwrap_or_else(|| "-".into()),
-                    client.pid.to_string(),
-                ]);
-            }
+                    .map_or("unknown".to_string(), |r| r.guest.clone()),
+                mode.as_str().to_string(),
+                since,
+                record
+                    .as_ref()
+                    .and_then(|r| r.from.clone())
+                    .unwrap_or_else(|| "-".into()),
+                client.pid.to_string(),
+            ]);
         }
-        print!(
-            "{}",
-            table(&["SESSION", "GUEST", "MODE", "SINCE", "FROM", "PID"], &rows)
-        );
-        if rows.is_empty() {
-            eprintln!("pairshell: no guests are connected to your sessions");
-        }
-        Ok(())
-    })())
+    }
+    print!(
+        "{}",
+        table(&["SESSION", "GUEST", "MODE", "SINCE", "FROM", "PID"], &rows)
+    );
+    if rows.is_empty() {
+        eprintln!("pairshell: no guests are connected to your sessions");
+    }
+    Ok(())
 }
 
 /// Left-aligned columns, two spaces apart.
@@ -691,46 +654,44 @@ fn table(header: &[&str; 6], rows: &[[String; 6]]) -> String {
 }
 
 /// `pairshell kick GUEST [SESSION]`
-pub fn kick(config_path: Option<&Path>, guest: &str, session: Option<&str>) -> ExitCode {
-    report((|| {
-        let mut host = Host::new(config_path)?;
-        let file = host.file()?;
-        if let Some(s) = session {
-            check_session_name(s)?;
-            if !file.sessions.contains_key(s) {
-                return Err(format!("{s} is not one of your shared sessions"));
-            }
+pub fn kick(config_path: Option<&Path>, guest: &str, session: Option<&str>) -> Result<(), Failure> {
+    let mut host = Host::new(config_path)?;
+    let file = host.file()?;
+    if let Some(s) = session {
+        check_session_name(s)?;
+        if !file.sessions.contains_key(s) {
+            return Err(format!("{s} is not one of your shared sessions"));
         }
-        let mut total = 0;
-        for (name, share) in &file.sessions {
-            if session.is_some_and(|s| s != name.as_str()) {
-                continue;
-            }
-            let n = end_clients(&host, &share.socket, |r| r.guest == guest);
-            if n > 0 {
-                host.audit(
-                    host.event("kick", name.as_str())
-                        .field("guest", guest)
-                        .field("clients", n.to_string()),
-                );
-                total += n;
-            }
+    }
+    let mut total = 0;
+    for (name, share) in &file.sessions {
+        if session.is_some_and(|s| s != name.as_str()) {
+            continue;
         }
-        if total == 0 {
-            return Err(format!(
-                "{guest} is not connected to {}",
-                session.map_or("any of your sessions".to_string(), |s| format!(
-                    "{}/{s}",
-                    host.login
-                ))
-            ));
+        let n = end_clients(&host, &share.socket, |r| r.guest == guest);
+        if n > 0 {
+            host.audit(
+                host.event("kick", name.as_str())
+                    .field("guest", guest)
+                    .field("clients", n.to_string()),
+            );
+            total += n;
         }
-        println!(
-            "kicked {guest} ({total} connection{} ended); their grant stands: `pairshell revoke SESSION {guest}` takes it away",
-            if total == 1 { "" } else { "s" }
-        );
-        Ok(())
-    })())
+    }
+    if total == 0 {
+        return Err(format!(
+            "{guest} is not connected to {}",
+            session.map_or("any of your sessions".to_string(), |s| format!(
+                "{}/{s}",
+                host.login
+            ))
+        ));
+    }
+    println!(
+        "kicked {guest} ({total} connection{} ended); their grant stands: `pairshell revoke SESSION {guest}` takes it away",
+        if total == 1 { "" } else { "s" }
+    );
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------

@@ -67,30 +67,45 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             ro,
             expiry,
             detach,
-        }) => host::share(config_path.as_deref(), &session, &rw, &ro, &expiry, detach),
+        }) => report(host::share(
+            config_path.as_deref(),
+            &session,
+            &rw,
+            &ro,
+            &expiry,
+            detach,
+        )),
         Some(cli::Command::Grant {
             session,
             guest,
             mode,
             expiry,
-        }) => host::grant(
+        }) => report(host::grant(
             config_path.as_deref(),
             &session,
             &guest,
             mode.mode(),
             &expiry,
-        ),
+        )),
         Some(cli::Command::Revoke { session, guest }) => {
-            host::revoke(config_path.as_deref(), &session, &guest)
+            report(host::revoke(config_path.as_deref(), &session, &guest))
         }
-        Some(cli::Command::Unshare { session }) => host::unshare(config_path.as_deref(), &session),
-        Some(cli::Command::Who) => host::who(config_path.as_deref()),
-        Some(cli::Command::Kick { guest, session }) => {
-            host::kick(config_path.as_deref(), &guest, session.as_deref())
+        Some(cli::Command::Unshare { session }) => {
+            report(host::unshare(config_path.as_deref(), &session))
         }
+        Some(cli::Command::Who) => report(host::who(config_path.as_deref())),
+        Some(cli::Command::Kick { guest, session }) => report(host::kick(
+            config_path.as_deref(),
+            &guest,
+            session.as_deref(),
+        )),
         Some(cli::Command::Host { action }) => match action {
-            cli::HostAction::Add { login } => admin::host_add(config_path.as_deref(), &login),
-            cli::HostAction::Remove { login } => admin::host_remove(config_path.as_deref(), &login),
+            cli::HostAction::Add { login } => {
+                report(admin::host_add(config_path.as_deref(), &login))
+            }
+            cli::HostAction::Remove { login } => {
+                report(admin::host_remove(config_path.as_deref(), &login))
+            }
         },
         Some(cli::Command::Hook { event, socket, arg }) => {
             host::hook(config_path.as_deref(), event, &socket, &arg)
@@ -100,5 +115,16 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             require_confinement,
             argv,
         }) => guest::exec_client(gate, require_confinement, &argv),
+    }
+}
+
+/// A host's or admin's command: its failure on stderr, and the exit code.
+fn report(result: Result<(), error::Failure>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("pairshell: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

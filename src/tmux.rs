@@ -99,36 +99,32 @@ fn classify(stderr: &str) -> SessionState {
     }
 }
 
-/// How many sessions the server behind `socket` holds, asked through the
-/// list of clients (the one read-only query that can report it), where our
-/// own client `pid` is one of them. `None` until that client shows up.
-///
-/// tmux 3.3 has no `server_sessions` format, so the count is the length of
-/// a loop over all sessions (`#{S:.}` prints one dot per session).
-pub fn server_sessions(tmux: &Path, socket: &Path, pid: u32) -> Option<usize> {
+/// `format` expanded for our own client `pid` (asked through the list of
+/// clients, the one query a read-only server-access user may run). `None`
+/// while that client is not in the server's list.
+fn own_client(tmux: &Path, socket: &Path, pid: u32, format: &str) -> Option<String> {
     let out = base(tmux, socket)
-        .args(["list-clients", "-F", "#{client_pid} #{S:.}"])
+        .args(["list-clients", "-F"])
+        .arg(format!("#{{client_pid}} {format}"))
         .stdin(Stdio::null())
         .output()
         .ok()?;
     String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-        let (p, dots) = l.split_once(' ')?;
-        (p.parse::<u32>().ok()? == pid).then(|| dots.trim().len())
+        let (p, value) = l.split_once(' ')?;
+        (p.parse::<u32>().ok()? == pid).then(|| value.trim().to_string())
     })
 }
 
-/// Whether our own client `pid` is read-only right now (`None` if it is not
-/// in the server's list).
+/// How many sessions the server holds, where our client `pid` is attached.
+/// tmux 3.3 has no `server_sessions` format, so the count is the length of
+/// a loop over all sessions (`#{S:.}` prints one dot per session).
+pub fn server_sessions(tmux: &Path, socket: &Path, pid: u32) -> Option<usize> {
+    own_client(tmux, socket, pid, "#{S:.}").map(|dots| dots.len())
+}
+
+/// Whether our client `pid` is read-only right now.
 pub fn client_read_only(tmux: &Path, socket: &Path, pid: u32) -> Option<bool> {
-    let out = base(tmux, socket)
-        .args(["list-clients", "-F", "#{client_pid} #{client_readonly}"])
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-        let (p, ro) = l.split_once(' ')?;
-        (p.parse::<u32>().ok()? == pid).then(|| ro.trim() == "1")
-    })
+    own_client(tmux, socket, pid, "#{client_readonly}").map(|ro| ro == "1")
 }
 
 /// `tmux -N -S SOCKET attach-session -E [-r] -t =NAME`: `-E` so the client's
@@ -194,14 +190,10 @@ fn parse_client(line: &str) -> Option<ClientInfo> {
     })
 }
 
-/// Quote a value for a tmux command string parsed by tmux (hooks): single
-/// quotes, with `'` closed, escaped and reopened.
-fn tmux_quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "'\\''"))
-}
-
-/// Quote a word for `/bin/sh` (what `run-shell` hands its command to).
-fn sh_quote(s: &str) -> String {
+/// Quote a word in single quotes, a closing `'` as `'\''`. Both tmux's
+/// command parser (hook commands) and `/bin/sh` (what `run-shell` runs)
+/// read it back as the same word.
+fn single_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
@@ -389,12 +381,12 @@ const HOOK_INDEX: u32 = 7300;
 impl Hooks<'_> {
     fn pairshell(&self, args: &[&str]) -> String {
         let mut words = vec![
-            sh_quote(&self.exe.to_string_lossy()),
+            single_quote(&self.exe.to_string_lossy()),
             "--config".to_string(),
-            sh_quote(&self.config.to_string_lossy()),
+            single_quote(&self.config.to_string_lossy()),
             "hook".to_string(),
         ];
-        words.extend(args.iter().map(|a| sh_quote(a)));
+        words.extend(args.iter().map(|a| single_quote(a)));
         format!("{} >/dev/null 2>&1", words.join(" "))
     }
 
@@ -423,14 +415,14 @@ impl Hooks<'_> {
             pair = self.pair_user,
             session = self.session
         );
-        let run = |args: &[&str]| format!("run-shell -b {}", tmux_quote(&self.pairshell(args)));
+        let run = |args: &[&str]| format!("run-shell -b {}", single_quote(&self.pairshell(args)));
         vec![
             (
                 format!("client-session-changed[{i}]"),
                 format!(
                     "if-shell -F {} {}",
-                    tmux_quote(&off_session),
-                    tmux_quote(&format!(
+                    single_quote(&off_session),
+                    single_quote(&format!(
                         "switch-client -t ={} ; detach-client",
                         self.session
                     ))

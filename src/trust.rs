@@ -67,16 +67,7 @@ pub fn read_trusted_locked(path: &Path, owner: Owner, max_len: u64) -> Result<St
 }
 
 fn read_checked(path: &Path, owner: Owner, max_len: u64, locked: bool) -> Result<String, Error> {
-    let mut file = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| match e.raw_os_error() {
-            Some(libc::ELOOP) => Error::untrusted(path, "is a symbolic link"),
-            _ => Error::io(path, e),
-        })?;
-    let meta = file.metadata().map_err(|e| Error::io(path, e))?;
-    check_file_meta(path, &meta, owner)?;
+    let (mut file, meta) = open_checked(path, owner, false)?;
     // A host file may be mid-rewrite by `pairshell share`, which holds an
     // exclusive lock for the few microseconds it writes in place.
     let _lock = locked.then(|| lock_briefly(&file, FlockArg::LockSharedNonblock, LOCK_WAIT_READ));
@@ -124,10 +115,15 @@ pub fn lock_briefly(file: &File, how: FlockArg, wait: Duration) -> Option<Flock<
 /// Open `path` for reading and writing after the same checks as
 /// [`read_trusted`] (no symlink, a regular file owned as required, not
 /// writable by group or other). For the host's own edits of their file.
-pub fn open_trusted_rw(path: &Path, owner: Owner) -> Result<std::fs::File, Error> {
+pub fn open_trusted_rw(path: &Path, owner: Owner) -> Result<File, Error> {
+    open_checked(path, owner, true).map(|(file, _)| file)
+}
+
+/// Open without following a final symlink, and check the opened file.
+fn open_checked(path: &Path, owner: Owner, write: bool) -> Result<(File, Metadata), Error> {
     let file = OpenOptions::new()
         .read(true)
-        .write(true)
+        .write(write)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
@@ -136,7 +132,7 @@ pub fn open_trusted_rw(path: &Path, owner: Owner) -> Result<std::fs::File, Error
         })?;
     let meta = file.metadata().map_err(|e| Error::io(path, e))?;
     check_file_meta(path, &meta, owner)?;
-    Ok(file)
+    Ok((file, meta))
 }
 
 fn check_file_meta(path: &Path, meta: &Metadata, owner: Owner) -> Result<(), Error> {
@@ -343,6 +339,24 @@ mod tests {
     fn fifo_or_directory_in_place_of_a_file_is_refused() {
         let s = Scratch::new("type");
         untrusted(read_trusted(&s.0, me(), 1024), "not a regular file");
+    }
+
+    #[test]
+    fn lock_held_forever_by_another_user_does_not_stop_reading_a_host_file() {
+        // Anyone who can read a file can flock it; that must cost a reader
+        // a moment, never the read.
+        let s = Scratch::new("lock");
+        let f = s.file("maria.toml", 0o644);
+        let other = std::fs::File::open(&f).unwrap();
+        let _held = Flock::lock(other, FlockArg::LockExclusive).unwrap();
+        let started = Instant::now();
+        assert!(read_trusted_locked(&f, me(), 1024).is_ok());
+        // Not a speed goal: a reader that waited for the lock would never return.
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

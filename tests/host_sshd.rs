@@ -1233,3 +1233,25 @@ fn assert_ignores_size(lab: &Lab, s: &Shared) {
         );
     }
 }
+
+#[test]
+fn second_session_shared_on_the_same_socket_is_refused() {
+    // The hooks and server-access are set per server, for one session: a
+    // second shared session on that server would undo the first's.
+    let mut lab = lab!();
+    lab.add_guest("alice", None);
+    let host = add_host(&mut lab);
+    let (_, api) = share(&mut lab, &host, "api", &["--ro", "alice"]);
+    let path = lab.host_file(&host);
+    let mut text = fs::read_to_string(&path).unwrap();
+    text.push_str(&format!(
+        "\n[sessions.db]\nsocket = \"{}\"\n",
+        api.socket.display()
+    ));
+    fs::write(&path, &text).unwrap();
+
+    let run = share_run(&lab, &host, "db", &["--ro", "alice"]);
+    assert!(!run.success(), "share db on api's socket: {run}");
+    assert!(run.stderr.contains("api is already shared"), "{run}");
+    assert!(names(&lab, &host, "db", "read_only").is_empty());
+}
