@@ -1,6 +1,6 @@
-//! The committed man pages must be what the clap definition generates, so
-//! `--help` and `man pairshell` never drift apart.
-//! Regenerate with: `UPDATE_MAN=1 cargo test --test man`.
+//! The committed man pages and shell completions must be what the clap
+//! definition generates, so `--help`, `man pairshell` and Tab never drift
+//! apart. Regenerate both with: `UPDATE_MAN=1 cargo test --test man`.
 
 use std::path::{Path, PathBuf};
 
@@ -42,6 +42,78 @@ fn committed_man_pages_match_cli_definition() {
         assert!(
             have == want,
             "man/{file} is out of date with src/cli.rs; run `UPDATE_MAN=1 cargo test --test man`"
+        );
+    }
+}
+
+/// (path under `contrib/completions/`, script) for each shell, from the
+/// same definition as the man pages.
+fn completions() -> Vec<(&'static str, String)> {
+    use clap_complete::Shell;
+    let mut cmd = for_people(pairshell::cli_command());
+    [
+        (Shell::Bash, "pairshell.bash"),
+        (Shell::Zsh, "_pairshell"),
+        (Shell::Fish, "pairshell.fish"),
+    ]
+    .into_iter()
+    .map(|(shell, file)| {
+        let mut out = Vec::new();
+        clap_complete::generate(shell, &mut cmd, "pairshell", &mut out);
+        (
+            file,
+            String::from_utf8(out).expect("completion script is UTF-8"),
+        )
+    })
+    .collect()
+}
+
+/// The command without its hidden subcommands. clap_complete offers hidden
+/// subcommands too, and `hook` and `exec-client` are run by tmux and by
+/// pairshell itself, never typed; clap has no way to remove a subcommand, so
+/// the command is rebuilt from its visible parts.
+fn for_people(cmd: clap::Command) -> clap::Command {
+    let rebuilt = clap::Command::new("pairshell")
+        .version(env!("CARGO_PKG_VERSION"))
+        .args(cmd.get_arguments().filter(|a| !a.is_hide_set()).cloned())
+        .subcommands(cmd.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
+    match cmd.get_about() {
+        Some(about) => rebuilt.about(about.clone()),
+        None => rebuilt,
+    }
+}
+
+#[test]
+fn committed_completions_match_cli_definition() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/completions");
+    let update = std::env::var_os("UPDATE_MAN").is_some();
+    if update {
+        std::fs::create_dir_all(&dir).expect("create contrib/completions");
+    }
+    for (file, want) in completions() {
+        let path = dir.join(file);
+        if update {
+            std::fs::write(&path, &want).expect("write completion script");
+            continue;
+        }
+        let have = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            have == want,
+            "contrib/completions/{file} is out of date with src/cli.rs; run `UPDATE_MAN=1 cargo test --test man`"
+        );
+    }
+}
+
+#[test]
+fn completions_offer_the_subcommands_people_type() {
+    for (file, script) in completions() {
+        for sub in ["share", "grant", "who", "check"] {
+            assert!(script.contains(sub), "{file} does not complete {sub}");
+        }
+        // Internal subcommands are for sshd and tmux hooks, not for Tab.
+        assert!(
+            !script.contains("exec-client"),
+            "{file} offers the internal exec-client"
         );
     }
 }

@@ -1,0 +1,93 @@
+# Print an optspec for argparse to handle cmd's options that are independent of any subcommand.
+function __fish_pairshell_global_optspecs
+    string join \n config= c= h/help V/version
+end
+
+function __fish_pairshell_needs_command
+    # Figure out if the current invocation already has a command.
+    set -l cmd (commandline -opc)
+    set -e cmd[1]
+    argparse -s (__fish_pairshell_global_optspecs) -- $cmd 2>/dev/null
+    or return
+    if set -q argv[1]
+        # Also print the command, so this can be used to figure out what it is.
+        echo $argv[1]
+        return 1
+    end
+    return 0
+end
+
+function __fish_pairshell_using_subcommand
+    set -l cmd (__fish_pairshell_needs_command)
+    test -z "$cmd"
+    and return 1
+    contains -- $cmd[1] $argv
+end
+
+complete -c pairshell -n "__fish_pairshell_needs_command" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_needs_command" -s c -d 'Run as a shell, the way sshd runs a forced command: TEXT is either pairshell\'s own `… login` line (the guest\'s request is then SSH_ORIGINAL_COMMAND) or the guest\'s request itself' -r
+complete -c pairshell -n "__fish_pairshell_needs_command" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_needs_command" -s V -l version -d 'Print version'
+complete -c pairshell -n "__fish_pairshell_needs_command" -f -a "login" -d 'Run the guest flow: identify the guest from SSH_USER_AUTH, then list, choose or join as SSH_ORIGINAL_COMMAND asks. This is what sshd runs'
+complete -c pairshell -n "__fish_pairshell_needs_command" -f -a "authorized-keys" -d 'For sshd\'s AuthorizedKeysCommand (`%u %t %k`): print the authorized_keys line for a current guest\'s key, or nothing'
+complete -c pairshell -n "__fish_pairshell_needs_command" -f -a "check" -d 'Check the main config and every host file; report each problem with its file, line and column'
+complete -c pairshell -n "__fish_pairshell_needs_command" -f -a "share" -d 'Share SESSION with guests: record the grants in your host file, start the session\'s own tmux server if needed, open it to the pair account, print the line to give your guests, and attach you'
+complete -c pairshell -n "__fish_pairshell_needs_command" -f -a "grant" -d 'Let GUEST join SESSION read-only or read-write (SESSION must be shared)'
+complete -c pairshell -n "__fish_pairshell_needs_command" -f -a "revoke" -d 'Take GUEST\'s grant on SESSION away and end their connections to it now'
+complete -c pairshell -n "__fish_pairshell_needs_command" -f -a "unshare" -d 'Stop sharing SESSION: remove it from your file, end every guest\'s connection and close its server to the pair account. The tmux session keeps running'
+complete -c pairshell -n "__fish_pairshell_needs_command" -f -a "who" -d 'List the guests connected to your shared sessions: guest, mode, since when, from which address, tmux client pid'
+complete -c pairshell -n "__fish_pairshell_needs_command" -f -a "kick" -d 'End GUEST\'s connections (to SESSION only, if given) now. Their grant stands; `revoke` takes it away'
+complete -c pairshell -n "__fish_pairshell_needs_command" -f -a "host" -d 'Admin (root): enable or disable a host'
+complete -c pairshell -n "__fish_pairshell_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pairshell -n "__fish_pairshell_using_subcommand login" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_using_subcommand login" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_using_subcommand authorized-keys" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_using_subcommand authorized-keys" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_using_subcommand check" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_using_subcommand check" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l rw -d 'A guest who may type (only people you would hand your keyboard)' -r
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l ro -d 'A guest who may watch' -r
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l for -d 'For this long from now: `45s`, `30m`, `2h`, `1h30m`, `3d`' -r
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l until -d 'Until then: `2026-11-21T18:00:00Z`, `2026-11-21 18:00` or `18:00` (local time; a time already past today means tomorrow)' -r
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l detach -d 'Do not attach to the session afterwards'
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_using_subcommand grant" -l for -d 'For this long from now: `45s`, `30m`, `2h`, `1h30m`, `3d`' -r
+complete -c pairshell -n "__fish_pairshell_using_subcommand grant" -l until -d 'Until then: `2026-11-21T18:00:00Z`, `2026-11-21 18:00` or `18:00` (local time; a time already past today means tomorrow)' -r
+complete -c pairshell -n "__fish_pairshell_using_subcommand grant" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_using_subcommand grant" -l ro -d 'The guest may watch'
+complete -c pairshell -n "__fish_pairshell_using_subcommand grant" -l rw -d 'The guest may type'
+complete -c pairshell -n "__fish_pairshell_using_subcommand grant" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_using_subcommand revoke" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_using_subcommand revoke" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_using_subcommand unshare" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_using_subcommand unshare" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_using_subcommand who" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_using_subcommand who" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_using_subcommand kick" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_using_subcommand kick" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_using_subcommand host; and not __fish_seen_subcommand_from add remove help" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_using_subcommand host; and not __fish_seen_subcommand_from add remove help" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_using_subcommand host; and not __fish_seen_subcommand_from add remove help" -f -a "add" -d 'Let LOGIN share sessions: create hosts_dir/LOGIN.toml (owned by LOGIN, with a commented example), put LOGIN and the pair account in socket_group, prepare sockets_dir/LOGIN and record it for systemd-tmpfiles. Safe to re-run'
+complete -c pairshell -n "__fish_pairshell_using_subcommand host; and not __fish_seen_subcommand_from add remove help" -f -a "remove" -d 'Stop LOGIN from sharing: remove their file (their guests are let go at their next re-check) and their tmpfiles line, and take them out of socket_group'
+complete -c pairshell -n "__fish_pairshell_using_subcommand host; and not __fish_seen_subcommand_from add remove help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pairshell -n "__fish_pairshell_using_subcommand host; and __fish_seen_subcommand_from add" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_using_subcommand host; and __fish_seen_subcommand_from add" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_using_subcommand host; and __fish_seen_subcommand_from remove" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
+complete -c pairshell -n "__fish_pairshell_using_subcommand host; and __fish_seen_subcommand_from remove" -s h -l help -d 'Print help'
+complete -c pairshell -n "__fish_pairshell_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "add" -d 'Let LOGIN share sessions: create hosts_dir/LOGIN.toml (owned by LOGIN, with a commented example), put LOGIN and the pair account in socket_group, prepare sockets_dir/LOGIN and record it for systemd-tmpfiles. Safe to re-run'
+complete -c pairshell -n "__fish_pairshell_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Stop LOGIN from sharing: remove their file (their guests are let go at their next re-check) and their tmpfiles line, and take them out of socket_group'
+complete -c pairshell -n "__fish_pairshell_using_subcommand host; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and not __fish_seen_subcommand_from login authorized-keys check share grant revoke unshare who kick host help" -f -a "login" -d 'Run the guest flow: identify the guest from SSH_USER_AUTH, then list, choose or join as SSH_ORIGINAL_COMMAND asks. This is what sshd runs'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and not __fish_seen_subcommand_from login authorized-keys check share grant revoke unshare who kick host help" -f -a "authorized-keys" -d 'For sshd\'s AuthorizedKeysCommand (`%u %t %k`): print the authorized_keys line for a current guest\'s key, or nothing'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and not __fish_seen_subcommand_from login authorized-keys check share grant revoke unshare who kick host help" -f -a "check" -d 'Check the main config and every host file; report each problem with its file, line and column'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and not __fish_seen_subcommand_from login authorized-keys check share grant revoke unshare who kick host help" -f -a "share" -d 'Share SESSION with guests: record the grants in your host file, start the session\'s own tmux server if needed, open it to the pair account, print the line to give your guests, and attach you'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and not __fish_seen_subcommand_from login authorized-keys check share grant revoke unshare who kick host help" -f -a "grant" -d 'Let GUEST join SESSION read-only or read-write (SESSION must be shared)'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and not __fish_seen_subcommand_from login authorized-keys check share grant revoke unshare who kick host help" -f -a "revoke" -d 'Take GUEST\'s grant on SESSION away and end their connections to it now'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and not __fish_seen_subcommand_from login authorized-keys check share grant revoke unshare who kick host help" -f -a "unshare" -d 'Stop sharing SESSION: remove it from your file, end every guest\'s connection and close its server to the pair account. The tmux session keeps running'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and not __fish_seen_subcommand_from login authorized-keys check share grant revoke unshare who kick host help" -f -a "who" -d 'List the guests connected to your shared sessions: guest, mode, since when, from which address, tmux client pid'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and not __fish_seen_subcommand_from login authorized-keys check share grant revoke unshare who kick host help" -f -a "kick" -d 'End GUEST\'s connections (to SESSION only, if given) now. Their grant stands; `revoke` takes it away'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and not __fish_seen_subcommand_from login authorized-keys check share grant revoke unshare who kick host help" -f -a "host" -d 'Admin (root): enable or disable a host'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and not __fish_seen_subcommand_from login authorized-keys check share grant revoke unshare who kick host help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "add" -d 'Let LOGIN share sessions: create hosts_dir/LOGIN.toml (owned by LOGIN, with a commented example), put LOGIN and the pair account in socket_group, prepare sockets_dir/LOGIN and record it for systemd-tmpfiles. Safe to re-run'
+complete -c pairshell -n "__fish_pairshell_using_subcommand help; and __fish_seen_subcommand_from host" -f -a "remove" -d 'Stop LOGIN from sharing: remove their file (their guests are let go at their next re-check) and their tmpfiles line, and take them out of socket_group'
