@@ -74,12 +74,16 @@ pub fn escape(value: &str) -> String {
     escape_bytes(value.as_bytes())
 }
 
-pub fn escape_bytes(value: &[u8]) -> String {
-    let plain = !value.is_empty()
+/// A value written as it is, unquoted.
+fn is_plain(value: &[u8]) -> bool {
+    !value.is_empty()
         && value
             .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:/@+-,".contains(b));
-    if plain {
+            .all(|b| b.is_ascii_alphanumeric() || b"._:/@+-,".contains(b))
+}
+
+pub fn escape_bytes(value: &[u8]) -> String {
+    if is_plain(value) {
         // All bytes are ASCII, so this is valid UTF-8.
         return String::from_utf8_lossy(value).into_owned();
     }
@@ -97,6 +101,80 @@ pub fn escape_bytes(value: &[u8]) -> String {
     }
     out.push('"');
     out
+}
+
+/// Reads a line's `key=value` pairs back, undoing [`escape`]; values are
+/// bytes, since `\xNN` may stand for any byte.
+///
+/// This is what `pairshell log GUEST` compares with, rather than grep's
+/// substring: `guest=al` is inside `guest=alice`, and a guest's request can
+/// carry the text `guest=al` (written quoted, `request="x guest=al"`).
+/// `None` when the text is not in the shape [`Event`] writes: a key other
+/// than `[a-z0-9_]+`, a bare value that [`escape`] would have quoted, a raw
+/// control byte or an unknown escape inside quotes, a key given twice.
+pub fn parse_fields(message: &str) -> Option<Vec<(&str, Vec<u8>)>> {
+    let mut fields: Vec<(&str, Vec<u8>)> = Vec::new();
+    let mut rest = message;
+    loop {
+        let (key, after) = rest.split_once('=')?;
+        let key_ok = !key.is_empty()
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !key_ok || fields.iter().any(|(k, _)| *k == key) {
+            return None;
+        }
+        let (value, after) = match after.strip_prefix('"') {
+            Some(quoted) => unquote(quoted)?,
+            None => {
+                let end = after.find(' ').unwrap_or(after.len());
+                let bare = &after.as_bytes()[..end];
+                if !is_plain(bare) {
+                    return None;
+                }
+                (bare.to_vec(), &after[end..])
+            }
+        };
+        fields.push((key, value));
+        if after.is_empty() {
+            return Some(fields);
+        }
+        rest = after.strip_prefix(' ')?;
+    }
+}
+
+/// The inside of a quoted value, up to its closing quote: the value and
+/// what follows the quote.
+fn unquote(text: &str) -> Option<(Vec<u8>, &str)> {
+    let bytes = text.as_bytes();
+    let mut value = Vec::new();
+    let mut i = 0;
+    loop {
+        match *bytes.get(i)? {
+            b'"' => return Some((value, &text[i + 1..])),
+            b'\\' => {
+                match *bytes.get(i + 1)? {
+                    b'"' => value.push(b'"'),
+                    b'\\' => value.push(b'\\'),
+                    b'x' => {
+                        let hex = text.get(i + 2..i + 4)?;
+                        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                            return None;
+                        }
+                        value.push(u8::from_str_radix(hex, 16).ok()?);
+                        i += 2;
+                    }
+                    _ => return None,
+                }
+                i += 2;
+            }
+            b @ 0x20..=0x7e => {
+                value.push(b);
+                i += 1;
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// Where audit lines go, and whether failing to write one stops a login.
@@ -226,6 +304,65 @@ mod tests {
             "event=deny guest=alice request=\"api; id\" session=api"
         );
         assert_eq!(e.severity, Severity::Warning);
+    }
+
+    #[test]
+    fn parse_fields_undoes_escape() {
+        let tricky = [
+            "alice",
+            "api; id",
+            "x\" guest=\"root",
+            "a\\b",
+            "",
+            "é",
+            "k=v",
+            "api\nevent=join guest=root",
+            "\x1b[31m",
+        ];
+        for value in tricky {
+            let line = Event::new("deny")
+                .field("guest", "al")
+                .field("request", value)
+                .field("reason", "bad-request");
+            let fields = parse_fields(line.line()).unwrap_or_else(|| panic!("{}", line.line()));
+            let got: Vec<(&str, &[u8])> = fields.iter().map(|(k, v)| (*k, v.as_slice())).collect();
+            assert_eq!(
+                got,
+                [
+                    ("event", b"deny".as_slice()),
+                    ("guest", b"al"),
+                    ("request", value.as_bytes()),
+                    ("reason", b"bad-request"),
+                ],
+                "{}",
+                line.line()
+            );
+        }
+        let raw = Event::new("deny").field_bytes("request", b"\xff\x00");
+        assert_eq!(parse_fields(raw.line()).unwrap()[1].1, b"\xff\x00");
+    }
+
+    #[test]
+    fn parse_fields_refuses_what_escape_never_writes() {
+        for bad in [
+            "",
+            "event",
+            "event=join guest=alice guest=bob",
+            "event=join  guest=alice",
+            "event=join guest=al ice",
+            "event=join guest=al\"ice",
+            "event=join Guest=alice",
+            "event=join guest=\"alice",
+            "event=join guest=\"alice\"x",
+            "event=join guest=\"\\q\"",
+            "event=join guest=\"\\x4\"",
+            "event=join guest=\"\\xzz\"",
+            "event=join guest=\"a\tb\"",
+            "event=join guest=",
+            "event=join ",
+        ] {
+            assert!(parse_fields(bad).is_none(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -105,6 +105,23 @@ pub enum Command {
         guest: String,
         session: Option<String>,
     },
+    /// Admin: print the audit trail, one event per line: from the journal
+    /// (`journalctl -t pairshell`) when journald runs, else from
+    /// /var/log/auth.log or --file. With GUEST, only the lines whose guest
+    /// field is exactly GUEST.
+    Log {
+        /// Only this guest's events (`guest=GUEST`, exactly: not `guest=GUESTx`).
+        guest: Option<String>,
+        /// Only events since then: `2h` or `3d` (that long ago),
+        /// `2026-11-21T18:00:00Z`, `2026-11-21 18:00` or `18:00` (local time;
+        /// a time still to come today means yesterday).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Read this syslog file (rsyslog's RFC 3164 or RFC 3339 stamps)
+        /// instead of the journal, e.g. /var/log/auth.log.1.
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+    },
     /// Admin (root): enable or disable a host.
     Host {
         #[command(subcommand)]
@@ -183,9 +200,11 @@ impl Expiry {
     pub fn resolve(&self, now: jiff::Timestamp) -> Result<Option<jiff::Timestamp>, String> {
         let t = match (&self.for_, &self.until) {
             (Some(d), _) => now
-                .checked_add(parse_duration(d)?)
+                .checked_add(parse_duration(d).map_err(|e| format!("--for {e}"))?)
                 .map_err(|e| format!("--for {d}: {e}"))?,
-            (None, Some(t)) => parse_time(t, now)?,
+            (None, Some(t)) => {
+                parse_time(t, now, Toward::Future).map_err(|e| format!("--until {e}"))?
+            }
             (None, None) => return Ok(None),
         };
         // Whole seconds: the host file keeps no more, and messages agree.
@@ -197,8 +216,26 @@ impl Expiry {
     }
 }
 
+/// `pairshell log --since TIME`: a moment in the past. A duration (`2h`)
+/// means that long ago; otherwise TIME takes the forms of `--until`, and a
+/// bare time of day still to come today means yesterday's.
+pub fn parse_since(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, String> {
+    if let Ok(d) = parse_duration(text) {
+        return now
+            .checked_sub(d)
+            .map_err(|e| format!("--since {text}: {e}"));
+    }
+    parse_time(text, now, Toward::Past).map_err(|_| {
+        format!(
+            "--since {text:?}: expected a duration such as 2h or 3d (that long ago), \
+             2026-11-21T18:00:00Z, 2026-11-21 18:00 or 18:00"
+        )
+    })
+}
+
+/// Errors name the text but not the flag; callers add it.
 fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
-    let bad = || format!("--for {text:?}: expected a duration such as 45s, 30m, 2h, 1h30m or 3d");
+    let bad = || format!("{text:?}: expected a duration such as 45s, 30m, 2h, 1h30m or 3d");
     if let Some(days) = text.strip_suffix('d') {
         let days: i64 = days.parse().map_err(|_| bad())?;
         // At most a century: beyond that it is a typo, not a plan.
@@ -216,7 +253,17 @@ fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
     }
 }
 
-fn parse_time(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, String> {
+/// Which day a bare time of day (`18:00`) falls on: the next one to come
+/// (`--until`) or the last one gone (`--since`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Toward {
+    Future,
+    Past,
+}
+
+/// An RFC 3339 instant, a local date and time, or a local time of day.
+/// Errors name the text but not the flag; callers add it.
+fn parse_time(text: &str, now: jiff::Timestamp, toward: Toward) -> Result<jiff::Timestamp, String> {
     use jiff::civil::{DateTime, Time};
     use jiff::tz::TimeZone;
     if let Ok(t) = text.parse::<jiff::Timestamp>() {
@@ -226,7 +273,7 @@ fn parse_time(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, Strin
     let local = |dt: DateTime| {
         dt.to_zoned(tz.clone())
             .map(|z| z.timestamp())
-            .map_err(|e| format!("--until {text}: {e}"))
+            .map_err(|e| format!("{text}: {e}"))
     };
     if let Ok(dt) = text.parse::<DateTime>() {
         return local(dt);
@@ -234,19 +281,15 @@ fn parse_time(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, Strin
     if let Ok(time) = text.parse::<Time>() {
         let today = now.to_zoned(tz.clone()).date();
         let t = local(today.to_datetime(time))?;
-        return if t > now {
-            Ok(t)
-        } else {
-            local(
-                today
-                    .tomorrow()
-                    .map_err(|e| e.to_string())?
-                    .to_datetime(time),
-            )
+        let other_day = match toward {
+            Toward::Future if t <= now => today.tomorrow(),
+            Toward::Past if t > now => today.yesterday(),
+            _ => return Ok(t),
         };
+        return local(other_day.map_err(|e| e.to_string())?.to_datetime(time));
     }
     Err(format!(
-        "--until {text:?}: expected 2026-11-21T18:00:00Z, 2026-11-21 18:00 or 18:00"
+        "{text:?}: expected 2026-11-21T18:00:00Z, 2026-11-21 18:00 or 18:00"
     ))
 }
 
@@ -436,6 +479,55 @@ mod tests {
         }
         assert!(e(None, Some("2026-11-19T00:00:00Z")).resolve(now).is_err());
         assert!(e(None, Some("18:00")).resolve(now).unwrap().unwrap() > now);
+    }
+
+    #[test]
+    fn since_is_a_moment_in_the_past() {
+        let now: jiff::Timestamp = "2026-11-20T12:00:00Z".parse().unwrap();
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(parse_since("2h", now).unwrap(), at("2026-11-20T10:00:00Z"));
+        assert_eq!(parse_since("3d", now).unwrap(), at("2026-11-17T12:00:00Z"));
+        assert_eq!(
+            parse_since("2026-11-19T08:00:00Z", now).unwrap(),
+            at("2026-11-19T08:00:00Z")
+        );
+        // A bare time of day is the last one gone, never one still to come.
+        let t = parse_since("18:00", now).unwrap();
+        assert!(t <= now && now.duration_since(t) < jiff::SignedDuration::from_hours(24));
+        for bad in ["", "soon", "-5m", "0s", "2h ago"] {
+            let e = parse_since(bad, now).unwrap_err();
+            assert!(e.starts_with("--since "), "{e}");
+        }
+    }
+
+    #[test]
+    fn log_arguments_parse() {
+        let cli = Cli::try_parse_from([
+            "pairshell",
+            "log",
+            "alice",
+            "--since",
+            "2h",
+            "--file",
+            "/var/log/x",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Log { guest, since, file }) => {
+                assert_eq!(guest.as_deref(), Some("alice"));
+                assert_eq!(since.as_deref(), Some("2h"));
+                assert_eq!(file, Some(PathBuf::from("/var/log/x")));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            Cli::try_parse_from(["pairshell", "log"]).unwrap().command,
+            Some(Command::Log {
+                guest: None,
+                since: None,
+                file: None
+            })
+        ));
     }
 
     #[test]

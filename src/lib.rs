@@ -19,6 +19,7 @@ mod request;
 mod roster;
 mod sandbox;
 mod tmux;
+mod trail;
 mod trust;
 
 use std::ffi::OsString;
@@ -99,6 +100,9 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             &guest,
             session.as_deref(),
         )),
+        Some(cli::Command::Log { guest, since, file }) => {
+            report(trail::run(guest, since.as_deref(), file.as_deref()))
+        }
         Some(cli::Command::Host { action }) => match action {
             cli::HostAction::Add { login } => {
                 report(admin::host_add(config_path.as_deref(), &login))

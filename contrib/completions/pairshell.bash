@@ -34,6 +34,9 @@ _pairshell() {
             pairshell,kick)
                 cmd="pairshell__subcmd__kick"
                 ;;
+            pairshell,log)
+                cmd="pairshell__subcmd__log"
+                ;;
             pairshell,login)
                 cmd="pairshell__subcmd__login"
                 ;;
@@ -66,6 +69,9 @@ _pairshell() {
                 ;;
             pairshell__subcmd__help,kick)
                 cmd="pairshell__subcmd__help__subcmd__kick"
+                ;;
+            pairshell__subcmd__help,log)
+                cmd="pairshell__subcmd__help__subcmd__log"
                 ;;
             pairshell__subcmd__help,login)
                 cmd="pairshell__subcmd__help__subcmd__login"
@@ -113,7 +119,7 @@ _pairshell() {
 
     case "${cmd}" in
         pairshell)
-            opts="-c -h -V --config --help --version login authorized-keys check share grant revoke unshare who kick host help"
+            opts="-c -h -V --config --help --version login authorized-keys check share grant revoke unshare who kick log host help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -197,7 +203,7 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__help)
-            opts="login authorized-keys check share grant revoke unshare who kick host help"
+            opts="login authorized-keys check share grant revoke unshare who kick log host help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -309,6 +315,20 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__help__subcmd__kick)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__help__subcmd__log)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -509,6 +529,32 @@ _pairshell() {
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__log)
+            opts="-h --since --file --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
