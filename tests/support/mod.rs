@@ -1536,7 +1536,8 @@ pub struct Syslog {
 }
 
 impl Syslog {
-    fn bind(path: &Path) -> Syslog {
+    /// Binds a receiver at `path` (mode 0666, as `/dev/log` is).
+    pub fn bind(path: &Path) -> Syslog {
         let sock = UnixDatagram::bind(path).expect("bind the syslog socket");
         fs::set_permissions(path, fs::Permissions::from_mode(0o666)).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(100)))
@@ -1771,7 +1772,7 @@ pub fn parse_fields(msg: &str) -> Result<BTreeMap<String, String>, String> {
 // Small helpers
 // ---------------------------------------------------------------------------
 
-fn missing_prerequisite() -> Option<String> {
+pub fn missing_prerequisite() -> Option<String> {
     if !nix::unistd::geteuid().is_root() {
         return Some("not running as root".into());
     }
@@ -1796,10 +1797,11 @@ fn missing_prerequisite() -> Option<String> {
 /// An exclusive lock on `/run/pairshell-tests/.users.lock`, held while
 /// useradd/userdel run, across threads and processes (flock; released on
 /// drop).
-struct UsersLock(#[allow(dead_code)] Flock<File>);
+pub struct UsersLock(#[allow(dead_code)] Flock<File>);
 
 impl UsersLock {
-    fn take() -> UsersLock {
+    pub fn take() -> UsersLock {
+        mkdir(Path::new(ROOT), 0o755);
         let f = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -1812,7 +1814,7 @@ impl UsersLock {
     }
 }
 
-fn userdel(user: &str) {
+pub fn userdel(user: &str) {
     delete_account("userdel", user);
 }
 
@@ -1933,7 +1935,7 @@ fn ids(user: &str) -> (u32, u32) {
     (pw.uid.as_raw(), pw.gid.as_raw())
 }
 
-fn toml_str(s: &str) -> String {
+pub fn toml_str(s: &str) -> String {
     let mut out = String::from("\"");
     for c in s.chars() {
         match c {
@@ -1988,7 +1990,7 @@ fn free_port() -> u16 {
     port
 }
 
-fn pid_alive(pid: i32) -> bool {
+pub fn pid_alive(pid: i32) -> bool {
     // A zombie still has a /proc entry, but its status says Z.
     match fs::read_to_string(format!("/proc/{pid}/stat")) {
         Ok(stat) => !stat
@@ -1999,7 +2001,7 @@ fn pid_alive(pid: i32) -> bool {
 }
 
 /// PIDs of live processes whose real uid is one of `uids`.
-fn pids_of_uids(uids: &[u32]) -> Vec<i32> {
+pub fn pids_of_uids(uids: &[u32]) -> Vec<i32> {
     let mut pids = Vec::new();
     let Ok(entries) = fs::read_dir("/proc") else {
         return pids;
