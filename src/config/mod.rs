@@ -51,6 +51,10 @@ pub struct Config {
     /// directories come back after a reboot.
     #[serde(default = "default_tmpfiles", deserialize_with = "absolute_path")]
     pub tmpfiles: PathBuf,
+    /// Let read-write guests join on a kernel without Landlock, where their
+    /// tmux client cannot be kept from running other programs.
+    #[serde(default)]
+    pub allow_unconfined_read_write: bool,
     #[serde(default)]
     pub audit: AuditConfig,
     #[serde(default)]
