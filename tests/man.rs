@@ -66,6 +66,10 @@ fn file_format_page_documents_every_field() {
         "tmpfiles",
         "guest_expires",
         "allow_other_sessions",
+        "github_keys_url",
+        "github_timeout_s",
+        "github",
+        "github_keys",
     ] {
         assert!(
             page.contains(field),
