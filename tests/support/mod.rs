@@ -217,6 +217,8 @@ pub struct Lab {
     users: Vec<String>,
     servers: Vec<TmuxServer>,
     group_created: bool,
+    /// Top-level lines the test added to the main config.
+    config_extra: String,
     sshd: Option<Child>,
     sshd_log: PathBuf,
     syslog: Syslog,
@@ -303,6 +305,7 @@ impl Lab {
             users: Vec::new(),
             servers: Vec::new(),
             group_created: false,
+            config_extra: String::new(),
             sshd: None,
             syslog,
         };
@@ -455,6 +458,28 @@ impl Lab {
         guest
     }
 
+    /// Adds top-level `key = value` lines (and comments) to the main
+    /// config, kept when the lab rewrites it.
+    pub fn add_config_lines(&mut self, lines: &str) {
+        self.config_extra.push_str(lines);
+        if !lines.ends_with('\n') {
+            self.config_extra.push('\n');
+        }
+        self.write_config();
+    }
+
+    /// The main config as it is on disk now.
+    pub fn config_text(&self) -> String {
+        fs::read_to_string(&self.config)
+            .unwrap_or_else(|e| panic!("read {}: {e}", self.config.display()))
+    }
+
+    /// Replaces the main config's text, as an admin editing it by hand
+    /// would (root-owned, 0644). A later [`Lab::add_guest`] rewrites it.
+    pub fn write_config_text(&self, text: &str) {
+        write_file(&self.config, text, 0o644, None);
+    }
+
     fn write_config(&self) {
         let mut s = String::new();
         writeln!(s, "pair_user = {}", toml_str(&self.pair)).unwrap();
@@ -463,6 +488,7 @@ impl Lab {
         writeln!(s, "sockets_dir = {}", toml_path(&self.sockets_dir())).unwrap();
         writeln!(s, "socket_group = {}", toml_str(&self.socket_group)).unwrap();
         writeln!(s, "tmpfiles = {}", toml_path(&self.tmpfiles())).unwrap();
+        s.push_str(&self.config_extra);
         writeln!(s).unwrap();
         writeln!(s, "[audit]").unwrap();
         writeln!(s, "syslog_socket = {}", toml_path(&self.syslog.path)).unwrap();
