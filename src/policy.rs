@@ -57,8 +57,7 @@ pub fn guest_for_key<'a>(
 ) -> KeyOwner<'a> {
     let mut owners = config.guests.iter().filter(|(_, guest)| {
         guest
-            .keys
-            .iter()
+            .all_keys()
             .any(|k| k.base64 == base64 && k.key_type == key_type)
     });
     let found = owners.next();

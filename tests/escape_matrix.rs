@@ -865,7 +865,7 @@ fn allow_unconfined_read_write_does_not_switch_confinement_off_where_landlock_ex
     // The switch is for kernels without Landlock only (the refusal without
     // it is a unit test in policy.rs: no kernel here lacks Landlock).
     let mut lab = lab!();
-    lab.add_main_line("allow_unconfined_read_write = true");
+    lab.add_config_lines("allow_unconfined_read_write = true");
     let alice = lab.add_guest("alice", None);
     let host = lab.enable_host();
     let (_, api) = lab.share_as(&host, "api", &["--rw", "alice"]);

@@ -70,7 +70,11 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
             "{}: ok ({} guests, {} keys)",
             abs.display(),
             config.guests.len(),
-            config.guests.values().map(|g| g.keys.len()).sum::<usize>()
+            config
+                .guests
+                .values()
+                .map(|g| g.all_keys().count())
+                .sum::<usize>()
         );
         ExitCode::SUCCESS
     } else {
@@ -83,7 +87,7 @@ fn key_problems(config: &Config) -> Vec<String> {
     let mut seen = std::collections::HashMap::new();
     let mut problems = Vec::new();
     for (name, guest) in &config.guests {
-        for key in &guest.keys {
+        for key in guest.all_keys() {
             let text = format!("{} {}", key.key_type, key.base64);
             if PublicKey::from_openssh(&text).is_err() {
                 problems.push(format!("guest {name}: key {} does not decode", key.base64));

@@ -230,8 +230,8 @@ pub struct Lab {
     users: Vec<String>,
     servers: Vec<TmuxServer>,
     group_created: bool,
-    /// Top-level lines added to the main config (before `[audit]`).
-    main_extra: Vec<String>,
+    /// Top-level lines the test added to the main config.
+    config_extra: String,
     sshd: Option<Child>,
     sshd_log: PathBuf,
     syslog: Syslog,
@@ -313,12 +313,12 @@ impl Lab {
             socket_gid: 0,
             prefix,
             guests: BTreeMap::new(),
-            main_extra: Vec::new(),
             shares: Vec::new(),
             hosts: Vec::new(),
             users: Vec::new(),
             servers: Vec::new(),
             group_created: false,
+            config_extra: String::new(),
             sshd: None,
             syslog,
         };
@@ -471,10 +471,26 @@ impl Lab {
         guest
     }
 
-    /// Adds a top-level line (`key = value`) to the main config.
-    pub fn add_main_line(&mut self, line: &str) {
-        self.main_extra.push(line.to_string());
+    /// Adds top-level `key = value` lines (and comments) to the main
+    /// config, kept when the lab rewrites it.
+    pub fn add_config_lines(&mut self, lines: &str) {
+        self.config_extra.push_str(lines);
+        if !lines.ends_with('\n') {
+            self.config_extra.push('\n');
+        }
         self.write_config();
+    }
+
+    /// The main config as it is on disk now.
+    pub fn config_text(&self) -> String {
+        fs::read_to_string(&self.config)
+            .unwrap_or_else(|e| panic!("read {}: {e}", self.config.display()))
+    }
+
+    /// Replaces the main config's text, as an admin editing it by hand
+    /// would (root-owned, 0644). A later [`Lab::add_guest`] rewrites it.
+    pub fn write_config_text(&self, text: &str) {
+        write_file(&self.config, text, 0o644, None);
     }
 
     /// Takes guest `name` out of the main config (keys and all).
@@ -491,9 +507,7 @@ impl Lab {
         writeln!(s, "sockets_dir = {}", toml_path(&self.sockets_dir())).unwrap();
         writeln!(s, "socket_group = {}", toml_str(&self.socket_group)).unwrap();
         writeln!(s, "tmpfiles = {}", toml_path(&self.tmpfiles())).unwrap();
-        for line in &self.main_extra {
-            writeln!(s, "{line}").unwrap();
-        }
+        s.push_str(&self.config_extra);
         writeln!(s).unwrap();
         writeln!(s, "[audit]").unwrap();
         writeln!(s, "syslog_socket = {}", toml_path(&self.syslog.path)).unwrap();
