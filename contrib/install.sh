@@ -357,7 +357,8 @@ hosts_dir = "$HOSTS_DIR"  # one file per host: \`pairshell host add LOGIN\`
 syslog_socket = "/dev/log"  # RFC 3164 datagrams, facility authpriv
 required = true             # refuse a login whose audit line cannot be written
 
-# One table per guest, with the keys they log in with:
+# One table per guest, with the keys they log in with; \`pairshell guest add
+# alice --key-file alice.pub\` (or --github LOGIN) writes it for you:
 #
 # [guests.alice]
 # keys = ["ssh-ed25519 AAAAC3Nz... alice@laptop"]
@@ -491,7 +492,7 @@ $out"
     else
         cat <<EOF
 pairshell is installed. Next:
-  - declare guests and their keys in $CONFIG (then: pairshell check);
+  - declare guests: pairshell guest add NAME --key-file KEY.pub (or --github LOGIN);
   - let each person who may host share sessions: pairshell host add LOGIN;
   - a guest joins with: ssh -t $account@$(hostname -f 2>/dev/null || hostname)
 EOF

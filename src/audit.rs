@@ -8,7 +8,14 @@
 //! `grep guest=alice` is then one guest's whole trail.
 
 use std::fmt::Write as _;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write as _};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::fcntl::FlockArg;
+use nix::libc;
 
 use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
 
@@ -182,7 +189,17 @@ pub struct Audit {
     socket: PathBuf,
     required: bool,
     logger: Option<Logger<LoggerBackend, Formatter3164>>,
+    /// Where lines that could not be sent wait for the next line that can
+    /// (see [`Audit::with_gap_file`]).
+    gap_file: Option<PathBuf>,
+    /// Whether this process has already looked for waiting lines.
+    gap_checked: bool,
 }
+
+/// How long to wait for another process's hold on the gap file.
+const LOCK_WAIT: Duration = Duration::from_millis(200);
+/// Largest gap file kept: past it, lost lines are only counted.
+const MAX_GAP_FILE: u64 = 256 << 10;
 
 /// A line that had to be written and could not be.
 #[derive(Debug)]
@@ -197,7 +214,23 @@ impl Audit {
             socket: socket.to_path_buf(),
             required,
             logger: None,
+            gap_file: None,
+            gap_checked: false,
         }
+    }
+
+    /// Keep lines that cannot be sent in `path`, and send them, after an
+    /// `event=audit-gap` line that says how many and since when, with the
+    /// next line that can be sent (by this process or a later one).
+    ///
+    /// Guards against: a syslog daemon that is restarted or stopped while
+    /// guests are connected silently losing their `leave` lines. The file
+    /// must be a regular file owned by this user (opened with O_NOFOLLOW),
+    /// so a link planted in its place cannot make pairshell write elsewhere
+    /// or replay someone else's lines.
+    pub fn with_gap_file(mut self, path: PathBuf) -> Audit {
+        self.gap_file = Some(path);
+        self
     }
 
     /// Audit to `/dev/log`: used before the config is known. Treated as
@@ -211,7 +244,7 @@ impl Audit {
     /// error is returned (the caller refuses the login); otherwise the line
     /// goes to stderr.
     pub fn write(&mut self, event: Event) -> Result<(), AuditUnavailable> {
-        match self.send(&event) {
+        match self.send_and_replay(&event) {
             Ok(()) => Ok(()),
             Err(reason) if self.required => Err(AuditUnavailable {
                 socket: self.socket.clone(),
@@ -225,11 +258,115 @@ impl Audit {
     }
 
     /// Write a line whose loss must not change the outcome (a refusal is a
-    /// refusal either way). When it cannot be sent it goes to stderr if audit
-    /// is optional, and is lost if audit is required (the login it concerns
-    /// is refused or already over).
+    /// refusal either way). When it cannot be sent it waits in the gap file,
+    /// if there is one, and goes to stderr if audit is optional; a required
+    /// audit's refusals stay off the guest's screen (they may hold details
+    /// meant for the admin).
     pub fn write_best_effort(&mut self, event: Event) {
         let _ = self.write(event);
+    }
+
+    /// Write a line that concerns only the person on the terminal (their
+    /// own `leave`): when it cannot be sent it also goes to stderr, so the
+    /// guest keeps a copy, and waits in the gap file for the admin.
+    pub fn write_or_show(&mut self, event: Event) {
+        if self.send_and_replay(&event).is_err() {
+            eprintln!("pairshell: audit: {}", event.line);
+        }
+    }
+
+    /// Send `event`, first sending any lines that earlier sends lost. A line
+    /// that cannot be sent is kept in the gap file.
+    fn send_and_replay(&mut self, event: &Event) -> Result<(), String> {
+        if !self.gap_checked {
+            self.gap_checked = true;
+            self.replay_gap();
+        }
+        match self.send(event) {
+            Ok(()) => Ok(()),
+            Err(reason) => {
+                self.keep_in_gap(event);
+                self.gap_checked = false;
+                Err(reason)
+            }
+        }
+    }
+
+    fn open_gap(&self, create: bool) -> Option<File> {
+        let path = self.gap_file.as_ref()?;
+        let file = OpenOptions::new()
+            .read(true)
+            .append(true)
+            .create(create)
+            .mode(0o640)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(path)
+            .ok()?;
+        let meta = file.metadata().ok()?;
+        (meta.is_file() && meta.uid() == nix::unistd::geteuid().as_raw()).then_some(file)
+    }
+
+    fn keep_in_gap(&self, event: &Event) {
+        let Some(mut file) = self.open_gap(true) else {
+            return;
+        };
+        // Appends are whole lines; the lock only keeps them out of a replay
+        // that is reading and about to empty the file.
+        let _lock = crate::trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT);
+        let full = file.metadata().map_or(true, |m| m.len() >= MAX_GAP_FILE);
+        let now = jiff::Timestamp::now().as_second();
+        let line = if full {
+            format!("{now} -\n")
+        } else {
+            format!("{now} {}\n", event.line)
+        };
+        let _ = file.write_all(line.as_bytes());
+    }
+
+    /// Send the lines waiting in the gap file, after one `event=audit-gap`
+    /// line; each replayed line gets `lost_at=` (when it was first sent).
+    /// Lines that cannot be sent now stay for next time.
+    fn replay_gap(&mut self) {
+        let Some(mut file) = self.open_gap(false) else {
+            return;
+        };
+        if file.metadata().map_or(true, |m| m.len() == 0) {
+            return;
+        }
+        // Another process may be replaying: it will send them.
+        let Some(_lock) =
+            crate::trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT)
+        else {
+            return;
+        };
+        let mut text = String::new();
+        if file.rewind().is_err() || file.read_to_string(&mut text).is_err() {
+            return;
+        }
+        let gap = parse_gap(&text);
+        if gap.lost == 0 {
+            let _ = file.set_len(0);
+            return;
+        }
+        let report = Event::new("audit-gap")
+            .field("lost", gap.lost.to_string())
+            .field("unrecorded", gap.unrecorded.to_string())
+            .opt("first_lost", stamp(gap.first))
+            .opt("last_lost", stamp(gap.last));
+        if self.send(&report).is_err() {
+            return;
+        }
+        for (at, line) in &gap.lines {
+            let event = Event {
+                severity: Severity::Notice,
+                line: line.clone(),
+            }
+            .opt("lost_at", stamp(Some(*at)));
+            if self.send(&event).is_err() {
+                break;
+            }
+        }
+        let _ = file.set_len(0);
     }
 
     fn send(&mut self, event: &Event) -> Result<(), String> {
@@ -263,6 +400,52 @@ impl Audit {
         syslog::unix_custom(formatter, &self.socket)
             .map_err(|e| format!("cannot connect to {}: {e}", self.socket.display()))
     }
+}
+
+/// What the gap file holds.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Gap {
+    /// Lines lost in all, kept or not.
+    lost: u64,
+    /// Lost lines the file had no room for.
+    unrecorded: u64,
+    first: Option<i64>,
+    last: Option<i64>,
+    /// (when, line) of each kept line.
+    lines: Vec<(i64, String)>,
+}
+
+/// Parse the gap file: `SECONDS LINE` per kept line, `SECONDS -` per line
+/// there was no room for. Anything else (a torn last line) counts as lost
+/// and unrecorded, and is never sent: only lines this module wrote, which
+/// `escape` keeps free of control characters, go back to syslog.
+fn parse_gap(text: &str) -> Gap {
+    let mut gap = Gap::default();
+    for raw in text.lines() {
+        gap.lost += 1;
+        let parsed = raw.split_once(' ').and_then(|(t, line)| {
+            let t: i64 = t.parse().ok()?;
+            let sane = line.starts_with("event=") && !line.bytes().any(|b| b.is_ascii_control());
+            Some((t, sane.then(|| line.to_string())))
+        });
+        match parsed {
+            Some((t, line)) => {
+                gap.first = Some(gap.first.map_or(t, |f| f.min(t)));
+                gap.last = Some(gap.last.map_or(t, |l| l.max(t)));
+                match line {
+                    Some(line) => gap.lines.push((t, line)),
+                    None => gap.unrecorded += 1,
+                }
+            }
+            None => gap.unrecorded += 1,
+        }
+    }
+    gap
+}
+
+fn stamp(secs: Option<i64>) -> Option<String> {
+    secs.and_then(|s| jiff::Timestamp::from_second(s).ok())
+        .map(|t| t.to_string())
 }
 
 #[cfg(test)]
@@ -399,6 +582,88 @@ mod tests {
             )),
             "{msg}"
         );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn forged_gap_file_line_with_a_newline_or_control_bytes_is_never_replayed() {
+        let gap = parse_gap(
+            "100 event=leave guest=alice\n\
+             torn\n\
+             101 -\n\
+             102 event=join guest=\x1b[31mroot\n\
+             103 not-an-event\n\
+             104 event=leave guest=bob\n",
+        );
+        assert_eq!(gap.lost, 6);
+        assert_eq!(gap.unrecorded, 4);
+        assert_eq!(gap.first, Some(100));
+        assert_eq!(gap.last, Some(104));
+        assert_eq!(
+            gap.lines,
+            vec![
+                (100, "event=leave guest=alice".to_string()),
+                (104, "event=leave guest=bob".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn lines_lost_while_syslog_is_down_are_sent_after_an_audit_gap_line() {
+        use std::os::unix::net::UnixDatagram;
+        let dir = std::env::temp_dir().join(format!("pairshell-audit-gap-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.sock");
+        let gap = dir.join(".audit-gap");
+
+        // Syslog is down: the line waits in the gap file.
+        let mut first = Audit::new(&path, true).with_gap_file(gap.clone());
+        first.write_or_show(Event::new("leave").field("guest", "alice"));
+        assert!(std::fs::read_to_string(&gap)
+            .unwrap()
+            .ends_with(" event=leave guest=alice\n"));
+
+        // A later process, with syslog back: the gap, the lost line, its own.
+        let rx = UnixDatagram::bind(&path).unwrap();
+        rx.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let mut later = Audit::new(&path, true).with_gap_file(gap.clone());
+        later
+            .write(Event::new("join").field("guest", "bob"))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 2048];
+        for _ in 0..3 {
+            let n = rx.recv(&mut buf).unwrap();
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            got.push(msg.split_once("]: ").unwrap().1.to_string());
+        }
+        assert!(
+            got[0].starts_with("event=audit-gap lost=1 unrecorded=0 first_lost="),
+            "{got:?}"
+        );
+        assert!(
+            got[1].starts_with("event=leave guest=alice lost_at="),
+            "{got:?}"
+        );
+        assert_eq!(got[2], "event=join guest=bob");
+        assert_eq!(std::fs::metadata(&gap).unwrap().len(), 0);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn gap_file_that_is_a_symlink_is_neither_written_nor_replayed() {
+        let dir = std::env::temp_dir().join(format!("pairshell-audit-link-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let target = dir.join("elsewhere");
+        std::fs::write(&target, "").unwrap();
+        let gap = dir.join(".audit-gap");
+        std::os::unix::fs::symlink(&target, &gap).unwrap();
+        let mut audit = Audit::new(&dir.join("no.sock"), true).with_gap_file(gap);
+        audit.write_best_effort(Event::new("leave").field("guest", "alice"));
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

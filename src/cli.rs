@@ -127,6 +127,11 @@ pub enum Command {
         #[command(subcommand)]
         action: HostAction,
     },
+    /// Admin: declare guests and their keys (add, remove and sync need root).
+    Guest {
+        #[command(subcommand)]
+        action: GuestAction,
+    },
     /// Internal: run by a shared tmux server's hooks, as its host.
     #[command(hide = true)]
     Hook {
@@ -158,6 +163,49 @@ pub enum HostAction {
     /// at their next re-check) and their tmpfiles line, and take them out of
     /// socket_group.
     Remove { login: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GuestAction {
+    /// Declare guest NAME with these keys, or give an existing guest more
+    /// keys (and, with --expires, a new end). A key another guest already
+    /// holds is refused. The main config keeps its comments and order.
+    #[command(group(
+        clap::ArgGroup::new("source")
+            .required(true)
+            .multiple(true)
+            .args(["keys", "key_files", "github"])
+    ))]
+    Add {
+        /// The guest's name (letters, digits, '_', '.' and '-').
+        name: String,
+        /// A public key, as one line of a .pub file.
+        #[arg(long = "key", value_name = "'TYPE BASE64 [COMMENT]'")]
+        keys: Vec<String>,
+        /// A file of public keys (a .pub file, or authorized_keys lines
+        /// without options); its keys are copied into the config.
+        #[arg(long = "key-file", value_name = "PATH")]
+        key_files: Vec<PathBuf>,
+        /// Take the keys this GitHub user publishes (github_keys_url), and
+        /// let `guest sync` refresh them.
+        #[arg(long, value_name = "USER")]
+        github: Option<String>,
+        /// When the guest's keys stop working: `2026-11-21T18:00:00Z`,
+        /// `2026-11-21 18:00`, `18:00` (local time), or a duration from
+        /// now such as `8h` or `30d`.
+        #[arg(long, value_name = "TIME")]
+        expires: Option<String>,
+    },
+    /// Remove guest NAME and all their keys; their connections end at the
+    /// next re-check (within 30 s).
+    Remove { name: String },
+    /// List the guests: key count, where the keys come from, expiry and
+    /// SHA256 fingerprints.
+    List,
+    /// Fetch again the GitHub keys of every guest added with --github (or of
+    /// NAME only). A failed fetch keeps the old keys; the exit status is 1
+    /// if any fetch failed.
+    Sync { name: Option<String> },
 }
 
 /// `--ro` or `--rw`, exactly one.
@@ -231,6 +279,27 @@ pub fn parse_since(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, 
              2026-11-21T18:00:00Z, 2026-11-21 18:00 or 18:00"
         )
     })
+}
+
+/// `--expires TIME`: an instant, a local time (as `--until`) or a duration
+/// from now (as `--for`), in whole seconds and in the future.
+pub fn parse_expires(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, String> {
+    let t = match parse_duration(text) {
+        Ok(d) => now
+            .checked_add(d)
+            .map_err(|e| format!("--expires {text}: {e}"))?,
+        Err(_) => parse_time(text, now, Toward::Future).map_err(|_| {
+            format!(
+                "--expires {text:?}: expected a time (2026-11-21T18:00:00Z, 2026-11-21 18:00, 18:00) \
+                 or a duration (8h, 30d)"
+            )
+        })?,
+    };
+    let t = t.round(jiff::Unit::Second).unwrap_or(t);
+    if t <= now {
+        return Err(format!("--expires {text}: {t} is not in the future"));
+    }
+    Ok(t)
 }
 
 /// Errors name the text but not the flag; callers add it.
@@ -501,6 +570,24 @@ mod tests {
     }
 
     #[test]
+    fn expires_takes_a_time_or_a_duration() {
+        let now: jiff::Timestamp = "2026-11-20T12:00:00Z".parse().unwrap();
+        let at = |s: &str| s.parse::<jiff::Timestamp>().unwrap();
+        assert_eq!(
+            parse_expires("30d", now).unwrap(),
+            at("2026-12-20T12:00:00Z")
+        );
+        assert_eq!(
+            parse_expires("2026-12-31T18:00:00Z", now).unwrap(),
+            at("2026-12-31T18:00:00Z")
+        );
+        assert!(parse_expires("18:00", now).unwrap() > now);
+        for bad in ["", "soon", "2026-01-01T00:00:00Z", "-1h"] {
+            assert!(parse_expires(bad, now).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn log_arguments_parse() {
         let cli = Cli::try_parse_from([
             "pairshell",
@@ -528,6 +615,45 @@ mod tests {
                 file: None
             })
         ));
+    }
+
+    #[test]
+    fn guest_add_needs_a_key_source() {
+        assert!(Cli::try_parse_from(["pairshell", "guest", "add", "alice"]).is_err());
+        let cli = Cli::try_parse_from([
+            "pairshell",
+            "guest",
+            "add",
+            "alice",
+            "--key",
+            "ssh-ed25519 AAAA x",
+            "--key-file",
+            "/k.pub",
+            "--github",
+            "al",
+            "--expires",
+            "30d",
+        ])
+        .unwrap();
+        match cli.command {
+            Some(Command::Guest {
+                action:
+                    GuestAction::Add {
+                        name,
+                        keys,
+                        key_files,
+                        github,
+                        expires,
+                    },
+            }) => {
+                assert_eq!(name, "alice");
+                assert_eq!(keys, ["ssh-ed25519 AAAA x"]);
+                assert_eq!(key_files, [PathBuf::from("/k.pub")]);
+                assert_eq!(github.as_deref(), Some("al"));
+                assert_eq!(expires.as_deref(), Some("30d"));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

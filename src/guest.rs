@@ -166,7 +166,8 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
     let path = cli::config_path(start.config.as_deref());
     let (_, config) =
         config::load_main(&path).map_err(|e| Refusal::setup("config-error", e.to_string()))?;
-    *audit = Audit::new(&config.audit.syslog_socket, config.audit.required);
+    *audit = Audit::new(&config.audit.syslog_socket, config.audit.required)
+        .with_gap_file(roster::dir(&config.sockets_dir).join(".audit-gap"));
     let pair_uid = pair_account(&config)?;
 
     // Identify: the key sshd verified, and nothing else.
@@ -459,17 +460,27 @@ fn join(
     // pairshell itself (for exec-client, which narrows further to tmux).
     let exe = std::env::current_exe()
         .map_err(|e| Refusal::setup("spawn-failed", format!("cannot find this program: {e}")))?;
-    let confined = sandbox::confine_exec(&[config.tmux.as_path(), exe.as_path()]);
-    if grant.mode == Mode::ReadWrite && confined != Ok(sandbox::Confinement::Enforced) {
-        return Err(Refusal::new(
-            "unconfined-read-write",
-            format!("{label} cannot be joined read-write on this host right now; the admin has been told"),
-        )
-        .detail(match confined {
-            Err(e) => e,
-            Ok(_) => "the kernel has no Landlock, so the tmux client cannot be confined".into(),
-        }));
-    }
+    let confinement = match sandbox::confine_exec(&[config.tmux.as_path(), exe.as_path()]) {
+        Ok(sandbox::Confinement::Enforced) => Confinement::Landlock,
+        Ok(sandbox::Confinement::Unavailable)
+            if policy::unconfined_join_allowed(grant.mode, config.allow_unconfined_read_write) =>
+        {
+            Confinement::None
+        }
+        Err(_) if grant.mode == Mode::ReadOnly => Confinement::None,
+        other => {
+            return Err(Refusal::new(
+                "unconfined-read-write",
+                format!("{label} cannot be joined read-write on this host right now; the admin has been told"),
+            )
+            .detail(match other {
+                Err(e) => e,
+                Ok(_) => "the kernel has no Landlock, so the tmux client cannot be confined \
+                          (allow_unconfined_read_write = true would let read-write guests in unconfined)"
+                    .into(),
+            }))
+        }
+    };
     match tmux::has_session(&config.tmux, socket, grant.session) {
         SessionState::Running => {}
         SessionState::NotRunning => return Err(Refusal::not_running(&label, grant.host)),
@@ -489,7 +500,7 @@ fn join(
         }
     }
 
-    let client = Client::spawn(&exe, config, grant)?;
+    let client = Client::spawn(&exe, config, grant, confinement)?;
     let pid = client.pid();
     // Who is behind this client, for the host's `who`, `kick` and messages.
     let roster_dir = roster::dir(&config.sockets_dir);
@@ -515,6 +526,7 @@ fn join(
     let joined = trail
         .event("join")
         .field("pid", pid.to_string())
+        .field("confinement", confinement.as_str())
         .opt("roster", recorded.as_deref());
     if let Err(e) = audit.write(joined) {
         client.abort();
@@ -536,7 +548,9 @@ fn join(
     if let Some(message) = &ending.message {
         eprintln!("pairshell: {message}");
     }
-    audit.write_best_effort(
+    // If syslog is gone now, the guest's own leave line goes to their
+    // screen and waits in the gap file for the next line that can be sent.
+    audit.write_or_show(
         trail
             .event("leave")
             .field("pid", pid.to_string())
@@ -549,6 +563,25 @@ fn join(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// How the tmux client runs, for the `join` line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Confinement {
+    /// Landlock lets it execute tmux only.
+    Landlock,
+    /// The kernel cannot confine it: a read-only join, or a read-write one
+    /// the admin allowed with `allow_unconfined_read_write`.
+    None,
+}
+
+impl Confinement {
+    fn as_str(self) -> &'static str {
+        match self {
+            Confinement::Landlock => "landlock",
+            Confinement::None => "none",
+        }
+    }
 }
 
 /// The tmux client, started behind a gate.
@@ -762,7 +795,12 @@ impl Watch {
 }
 
 impl Client {
-    fn spawn(exe: &Path, config: &Config, grant: Grant) -> Result<Client, Refusal> {
+    fn spawn(
+        exe: &Path,
+        config: &Config,
+        grant: Grant,
+        confinement: Confinement,
+    ) -> Result<Client, Refusal> {
         let failed = |e: std::io::Error| {
             Refusal::new("spawn-failed", "the session could not be started").detail(e.to_string())
         };
@@ -778,7 +816,10 @@ impl Client {
         cmd.env_clear()
             .envs(tmux_cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
             .arg("exec-client")
-            .args((grant.mode == Mode::ReadWrite).then_some("--require-confinement"))
+            .args(
+                (grant.mode == Mode::ReadWrite && confinement == Confinement::Landlock)
+                    .then_some("--require-confinement"),
+            )
             .arg("--gate")
             .arg(gate_rx.as_raw_fd().to_string())
             .arg("--")
@@ -922,10 +963,20 @@ impl Client {
             })
         } else if status.signal().is_some() {
             Ending::new("killed")
+        } else if !tmux::server_running(&watch.joined.socket)
+            || tmux::has_session(&watch.tmux, &watch.joined.socket, &watch.joined.session)
+                == SessionState::NotRunning
+        {
+            // The server went away under the client (killed, or its last
+            // session ended; tmux's client then exits with an error), or the
+            // session was killed on a server that keeps running.
+            Ending {
+                reason: "server-gone",
+                message: Some("the session ended".into()),
+                detail: None,
+            }
         } else if !status.success() {
             Ending::new("error")
-        } else if !tmux::server_running(&watch.joined.socket) {
-            Ending::new("server-exited")
         } else {
             Ending::new("detached")
         };

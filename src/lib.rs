@@ -11,7 +11,9 @@ mod chooser;
 mod cli;
 mod config;
 mod error;
+mod github;
 mod guest;
+mod guest_admin;
 mod host;
 mod identity;
 mod policy;
@@ -111,6 +113,27 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
                 report(admin::host_remove(config_path.as_deref(), &login))
             }
         },
+        Some(cli::Command::Guest { action }) => report(match action {
+            cli::GuestAction::Add {
+                name,
+                keys,
+                key_files,
+                github,
+                expires,
+            } => guest_admin::add(
+                config_path.as_deref(),
+                &name,
+                &keys,
+                &key_files,
+                github.as_deref(),
+                expires.as_deref(),
+            ),
+            cli::GuestAction::Remove { name } => guest_admin::remove(config_path.as_deref(), &name),
+            cli::GuestAction::List => guest_admin::list(config_path.as_deref()),
+            cli::GuestAction::Sync { name } => {
+                guest_admin::sync(config_path.as_deref(), name.as_deref())
+            }
+        }),
         Some(cli::Command::Hook { event, socket, arg }) => {
             host::hook(config_path.as_deref(), event, &socket, &arg)
         }

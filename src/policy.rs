@@ -57,8 +57,7 @@ pub fn guest_for_key<'a>(
 ) -> KeyOwner<'a> {
     let mut owners = config.guests.iter().filter(|(_, guest)| {
         guest
-            .keys
-            .iter()
+            .all_keys()
             .any(|k| k.base64 == base64 && k.key_type == key_type)
     });
     let found = owners.next();
@@ -137,6 +136,17 @@ pub struct Joined {
     pub session: String,
     pub socket: std::path::PathBuf,
     pub mode: Mode,
+}
+
+/// Whether a join in `mode` may go ahead when the kernel cannot confine the
+/// tmux client (no Landlock).
+///
+/// Guards against: a read-write guest making their unconfined client exec a
+/// shell as the pair account (`detach-client -E sh`), out of the session and
+/// onto the machine. That takes the admin's explicit
+/// `allow_unconfined_read_write`; a read-only client cannot run commands.
+pub fn unconfined_join_allowed(mode: Mode, allow_unconfined_read_write: bool) -> bool {
+    mode == Mode::ReadOnly || allow_unconfined_read_write
 }
 
 /// Decide again whether `joined` may stay, from the config and the host's
@@ -231,6 +241,14 @@ pub fn resolve<'a>(grants: &[Grant<'a>], target: &Target) -> Resolution<'a> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn read_write_guest_on_a_kernel_without_landlock_is_refused_unless_the_admin_allows_it() {
+        assert!(!super::unconfined_join_allowed(Mode::ReadWrite, false));
+        assert!(super::unconfined_join_allowed(Mode::ReadWrite, true));
+        assert!(super::unconfined_join_allowed(Mode::ReadOnly, false));
+        assert!(super::unconfined_join_allowed(Mode::ReadOnly, true));
+    }
+
     use super::*;
     use crate::config::{parse_host, parse_main};
     use nix::unistd::Uid;

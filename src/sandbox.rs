@@ -70,6 +70,18 @@ pub fn confine_exec(programs: &[&Path]) -> Result<Confinement, String> {
     })
 }
 
+/// Whether this kernel can confine the tmux client, for `pairshell check`.
+/// Builds the same ruleset a join would, demanding full support, and drops
+/// it without applying it: this process stays as it was.
+pub fn landlock_available() -> Result<(), String> {
+    Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(AccessFs::Execute)
+        .and_then(|r| r.create())
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
 /// The `PT_INTERP` path of an ELF executable (e.g. `/lib64/ld-linux-x86-64.so.2`),
 /// or `None` for a static binary.
 pub fn elf_interpreter(program: &Path) -> io::Result<Option<PathBuf>> {

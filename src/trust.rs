@@ -204,6 +204,18 @@ pub fn read_root_file(path: &Path, max_len: u64) -> Result<(PathBuf, String), Er
     Ok((abs, text))
 }
 
+/// Open a root-owned file whose directories are root's too, after the same
+/// checks as [`read_root_file`], for an edit that will replace it (the main
+/// config). Returns its absolute path, the open file and its metadata.
+pub fn open_root_file(path: &Path) -> Result<(PathBuf, File, Metadata), Error> {
+    let abs = absolute(path)?;
+    if let Some(parent) = abs.parent() {
+        check_root_path(parent)?;
+    }
+    let (file, meta) = open_checked(&abs, Owner::Root, false)?;
+    Ok((abs, file, meta))
+}
+
 /// `path` made absolute against the working directory, without resolving
 /// symlinks (so messages show the name the admin wrote).
 pub fn absolute(path: &Path) -> Result<PathBuf, Error> {

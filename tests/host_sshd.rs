@@ -31,34 +31,6 @@ const RECHECK: Duration = Duration::from_secs(30);
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// A throwaway host account set up the supported way: `pairshell host add`,
-/// run by root.
-fn add_host(lab: &mut Lab) -> String {
-    let host = lab.add_host_account();
-    let run = lab.pairshell_root(&["host", "add", &host]);
-    assert!(run.success(), "host add {host}: {run}");
-    host
-}
-
-/// `pairshell share SESSION ARGS… --detach` as `host`, which must succeed;
-/// returns its output and the session (server adopted by the lab, prompt set
-/// so [`Lab::attach`] can see it).
-fn share(lab: &mut Lab, host: &str, session: &str, args: &[&str]) -> (Run, Shared) {
-    let run = share_run(lab, host, session, args);
-    assert!(run.success(), "share {session} {args:?}: {run}");
-    let shared = lab.adopt_share(host, session);
-    lab.set_prompt(&shared);
-    (run, shared)
-}
-
-/// `pairshell share SESSION ARGS… --detach` as `host`, whatever it returns.
-fn share_run(lab: &Lab, host: &str, session: &str, args: &[&str]) -> Run {
-    let mut argv = vec!["share", session];
-    argv.extend_from_slice(args);
-    argv.push("--detach");
-    lab.pairshell_as(host, &argv)
-}
-
 /// The host's file, parsed.
 fn host_toml(lab: &Lab, host: &str) -> toml::Table {
     let path = lab.host_file(host);
@@ -143,16 +115,6 @@ fn uid_of(user: &str) -> u32 {
         .unwrap_or_else(|| panic!("no user {user}"))
         .uid
         .as_raw()
-}
-
-/// Waits until `tty`'s process has exited; panics with its output if not.
-fn wait_gone(tty: &mut support::Tty, timeout: Duration, what: &str) -> i32 {
-    tty.wait_exit(timeout).unwrap_or_else(|| {
-        panic!(
-            "{what}: ssh still running after {timeout:?}:\n{}",
-            tty.text()
-        )
-    })
 }
 
 // ---------------------------------------------------------------------------
@@ -263,7 +225,7 @@ fn host_add_sets_up_file_group_socket_dirs_and_tmpfiles_and_running_it_twice_is_
 #[test]
 fn host_add_is_for_root_only_and_for_existing_users_only() {
     let mut lab = lab!();
-    let host = add_host(&mut lab);
+    let host = lab.enable_host();
     let other = lab.add_host_account();
 
     // A host cannot make someone else (or themselves again) a host.
@@ -292,8 +254,8 @@ fn host_add_is_for_root_only_and_for_existing_users_only() {
 #[test]
 fn host_remove_takes_away_the_file_the_tmpfiles_line_and_the_group_membership() {
     let mut lab = lab!();
-    let h1 = add_host(&mut lab);
-    let h2 = add_host(&mut lab);
+    let h1 = lab.enable_host();
+    let h2 = lab.enable_host();
     let run = lab.pairshell_root(&["host", "remove", &h1]);
     assert!(run.success(), "host remove: {run}");
 
@@ -322,7 +284,7 @@ fn host_remove_takes_away_the_file_the_tmpfiles_line_and_the_group_membership() 
     );
 
     // A removed host is a host no more.
-    let run = share_run(&lab, &h1, "api", &[]);
+    let run = lab.share_run(&h1, "api", &[]);
     assert!(!run.success(), "share after host remove: {run}");
     assert_check_passes(&lab);
 }
@@ -336,9 +298,9 @@ fn share_from_nothing_serves_each_guest_in_the_granted_mode_and_prints_the_join_
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
-    let host = add_host(&mut lab);
+    let host = lab.enable_host();
 
-    let (run, api) = share(&mut lab, &host, "api", &["--rw", "alice", "--ro", "bob"]);
+    let (run, api) = lab.share_as(&host, "api", &["--rw", "alice", "--ro", "bob"]);
     // The server: a socket owned by the host, group socket_group, 0660.
     let m = fs::symlink_metadata(&api.socket).expect("the session's socket");
     assert!(m.file_type().is_socket(), "{}", api.socket.display());
@@ -376,7 +338,7 @@ fn share_from_nothing_serves_each_guest_in_the_granted_mode_and_prints_the_join_
         lab.capture_pane(&api)
     );
     tty.tmux_key(b"d");
-    wait_gone(&mut tty, WAIT, "alice after C-b d");
+    support::wait_gone(&mut tty, WAIT, "alice after C-b d");
     assert!(lab.wait_no_pair_client(&api));
 
     // bob: read-only, and nothing he types reaches the pane.
@@ -387,7 +349,7 @@ fn share_from_nothing_serves_each_guest_in_the_granted_mode_and_prints_the_join_
     // C-b d is processed after every key typed before it; the host's line
     // after that shows the pane has echoed all that reached it.
     tty.tmux_key(b"d");
-    wait_gone(&mut tty, WAIT, "bob after C-b d");
+    support::wait_gone(&mut tty, WAIT, "bob after C-b d");
     assert!(lab.wait_no_pair_client(&api));
     lab.host_types_line(&api, "echo host-sentinel-$((3+1))");
     assert!(lab.wait_pane_line(&api, "host-sentinel-4"));
@@ -413,7 +375,7 @@ fn share_from_nothing_serves_each_guest_in_the_granted_mode_and_prints_the_join_
 fn share_without_detach_attaches_the_host_to_the_new_session() {
     let mut lab = lab!();
     let _alice = lab.add_guest("alice", None);
-    let host = add_host(&mut lab);
+    let host = lab.enable_host();
 
     let mut tty = lab.pairshell_tty_as(&host, &["share", "api", "--ro", "alice"]);
     let socket = lab.host_socket(&host, "api");
@@ -431,7 +393,7 @@ fn share_without_detach_attaches_the_host_to_the_new_session() {
     lab.adopt_server(&host, &socket);
     assert!(tty.is_alive(), "{}", tty.text());
     tty.tmux_key(b"d");
-    wait_gone(&mut tty, WAIT, "the host after C-b d");
+    support::wait_gone(&mut tty, WAIT, "the host after C-b d");
     assert_eq!(names(&lab, &host, "api", "read_only"), ["alice"]);
 }
 
@@ -440,8 +402,8 @@ fn rerunning_share_moves_grants_and_keeps_the_hosts_comments() {
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let _bob = lab.add_guest("bob", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--rw", "alice", "--ro", "bob"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--rw", "alice", "--ro", "bob"]);
 
     // The host annotates their file: a trailing comment on a key and a
     // comment line of their own.
@@ -463,7 +425,7 @@ fn rerunning_share_moves_grants_and_keeps_the_hosts_comments() {
     assert_check_passes(&lab);
 
     // alice moves from read-write to read-only.
-    let run = share_run(&lab, &host, "api", &["--ro", "alice"]);
+    let run = lab.share_run(&host, "api", &["--ro", "alice"]);
     assert!(run.success(), "share api --ro alice: {run}");
     let after = fs::read_to_string(&path).unwrap();
     for kept in ["# keep me", "# trailing-keep"] {
@@ -490,7 +452,7 @@ fn rerunning_share_moves_grants_and_keeps_the_hosts_comments() {
     );
 
     // The same command again changes nothing.
-    let run = share_run(&lab, &host, "api", &["--ro", "alice"]);
+    let run = lab.share_run(&host, "api", &["--ro", "alice"]);
     assert!(run.success(), "share api --ro alice, again: {run}");
     assert_eq!(fs::read_to_string(&path).unwrap(), after, "not idempotent");
 
@@ -501,7 +463,7 @@ fn rerunning_share_moves_grants_and_keeps_the_hosts_comments() {
     let join = audit(&lab, &[("event", "join"), ("guest", "alice")]);
     assert_eq!(join.get("mode"), Some("read-only"), "{}", join.raw);
     tty.tmux_key(b"d");
-    wait_gone(&mut tty, WAIT, "alice after C-b d");
+    support::wait_gone(&mut tty, WAIT, "alice after C-b d");
 }
 
 #[test]
@@ -510,7 +472,7 @@ fn share_by_a_user_who_is_not_set_up_as_a_host_is_told_how_to_become_one() {
     let _alice = lab.add_guest("alice", None);
     let stranger = lab.add_host_account();
 
-    let run = share_run(&lab, &stranger, "api", &["--ro", "alice"]);
+    let run = lab.share_run(&stranger, "api", &["--ro", "alice"]);
     assert!(!run.success(), "share by a user with no host file: {run}");
     let file = lab.host_file(&stranger);
     assert!(
@@ -525,10 +487,10 @@ fn share_by_a_user_who_is_not_set_up_as_a_host_is_told_how_to_become_one() {
 fn share_and_grant_refuse_a_guest_the_admin_never_declared_by_name() {
     let mut lab = lab!();
     let _alice = lab.add_guest("alice", None);
-    let host = add_host(&mut lab);
+    let host = lab.enable_host();
     let before = fs::read_to_string(lab.host_file(&host)).unwrap();
 
-    let run = share_run(&lab, &host, "api", &["--rw", "nosuchguest"]);
+    let run = lab.share_run(&host, "api", &["--rw", "nosuchguest"]);
     assert!(!run.success(), "share --rw nosuchguest: {run}");
     assert!(run.stderr.contains("nosuchguest"), "{run}");
     assert_eq!(fs::read_to_string(lab.host_file(&host)).unwrap(), before);
@@ -537,7 +499,7 @@ fn share_and_grant_refuse_a_guest_the_admin_never_declared_by_name() {
         "a refused share started a server anyway"
     );
 
-    let (_, _api) = share(&mut lab, &host, "api", &["--ro", "alice"]);
+    let (_, _api) = lab.share_as(&host, "api", &["--ro", "alice"]);
     let before = fs::read_to_string(lab.host_file(&host)).unwrap();
     let run = lab.pairshell_as(&host, &["grant", "api", "nosuchguest", "--rw"]);
     assert!(!run.success(), "grant nosuchguest: {run}");
@@ -554,8 +516,8 @@ fn who_lists_each_guest_with_mode_address_and_the_tmux_client_pid() {
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--rw", "alice", "--ro", "bob"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--rw", "alice", "--ro", "bob"]);
 
     let run = lab.pairshell_as(&host, &["who"]);
     assert!(run.success(), "who with nobody there: {run}");
@@ -626,10 +588,10 @@ fn who_shows_an_unrecorded_pair_client_as_unknown_and_no_other_hosts_guests() {
     let mut lab = lab!();
     let _alice = lab.add_guest("alice", None);
     let carol = lab.add_guest("carol", None);
-    let host = add_host(&mut lab);
-    let other_host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--ro", "alice"]);
-    let (_, db) = share(&mut lab, &other_host, "db", &["--rw", "carol"]);
+    let host = lab.enable_host();
+    let other_host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--ro", "alice"]);
+    let (_, db) = lab.share_as(&other_host, "db", &["--rw", "carol"]);
     let _carol = lab.attach(&carol, "db", &db);
 
     // A tmux client of the pair account that no pairshell started (and so
@@ -680,8 +642,8 @@ fn kick_ends_the_guests_ssh_connection_and_tells_the_guest_who_ended_it() {
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--rw", "alice", "--ro", "bob"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--rw", "alice", "--ro", "bob"]);
     let mut a = lab.attach(&alice, "api", &api);
     let mut b = lab.ssh_tty(&bob, Some("api"));
     assert!(support::poll(WAIT, || (lab.pair_clients(&api).len() == 2).then_some(())).is_some());
@@ -694,7 +656,7 @@ fn kick_ends_the_guests_ssh_connection_and_tells_the_guest_who_ended_it() {
 
     let run = lab.pairshell_as(&host, &["kick", "alice"]);
     assert!(run.success(), "kick alice: {run}");
-    wait_gone(&mut a, WAIT, "alice after kick");
+    support::wait_gone(&mut a, WAIT, "alice after kick");
     let text = a.text();
     let said = format!("{host} ended your access");
     assert!(text.contains(&said), "alice was not told {said:?}:\n{text}");
@@ -717,15 +679,15 @@ fn kick_ends_the_guests_ssh_connection_and_tells_the_guest_who_ended_it() {
 fn kick_with_a_session_ends_only_the_guests_connection_to_that_session() {
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--rw", "alice"]);
-    let (_, db) = share(&mut lab, &host, "db", &["--ro", "alice"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--rw", "alice"]);
+    let (_, db) = lab.share_as(&host, "db", &["--ro", "alice"]);
     let mut on_api = lab.attach(&alice, "api", &api);
     let mut on_db = lab.attach(&alice, "db", &db);
 
     let run = lab.pairshell_as(&host, &["kick", "alice", "db"]);
     assert!(run.success(), "kick alice db: {run}");
-    wait_gone(&mut on_db, WAIT, "alice's db connection after kick");
+    support::wait_gone(&mut on_db, WAIT, "alice's db connection after kick");
     assert!(lab.wait_no_pair_client(&db));
     let r = audit(
         &lab,
@@ -747,8 +709,8 @@ fn revoke_ends_a_connected_guest_at_once_and_keeps_the_others() {
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--rw", "alice", "--ro", "bob"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--rw", "alice", "--ro", "bob"]);
     let mut a = lab.attach(&alice, "api", &api);
     let mut b = lab.ssh_tty(&bob, Some("api"));
     assert!(support::poll(WAIT, || (lab.pair_clients(&api).len() == 2).then_some(())).is_some());
@@ -768,7 +730,7 @@ fn revoke_ends_a_connected_guest_at_once_and_keeps_the_others() {
             ("session", "api"),
         ],
     );
-    wait_gone(&mut a, RECHECK, "alice after revoke");
+    support::wait_gone(&mut a, RECHECK, "alice after revoke");
     let r = lab
         .syslog()
         .wait_for(|r| r.has(&[("event", "leave"), ("guest", "alice")]), WAIT)
@@ -784,7 +746,7 @@ fn revoke_ends_a_connected_guest_at_once_and_keeps_the_others() {
 
     // alice cannot come back.
     let mut again = lab.ssh_tty(&alice, Some("api"));
-    let code = wait_gone(&mut again, WAIT, "alice's second join");
+    let code = support::wait_gone(&mut again, WAIT, "alice's second join");
     assert_ne!(code, 0, "{}", again.text());
     let r = audit(&lab, &[("event", "deny"), ("guest", "alice")]);
     assert_eq!(r.get("reason"), Some("not-shared"), "{}", r.raw);
@@ -795,8 +757,8 @@ fn unshare_ends_every_live_guest_and_later_joins_are_refused() {
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--rw", "alice", "--ro", "bob"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--rw", "alice", "--ro", "bob"]);
     let mut a = lab.attach(&alice, "api", &api);
     let mut b = lab.ssh_tty(&bob, Some("api"));
     assert!(support::poll(WAIT, || (lab.pair_clients(&api).len() == 2).then_some(())).is_some());
@@ -808,8 +770,8 @@ fn unshare_ends_every_live_guest_and_later_joins_are_refused() {
         &[("event", "unshare"), ("by", &host), ("session", "api")],
     );
     assert!(!has_session(&lab, &host, "api"), "api still in the file");
-    wait_gone(&mut a, RECHECK, "alice after unshare");
-    wait_gone(&mut b, RECHECK, "bob after unshare");
+    support::wait_gone(&mut a, RECHECK, "alice after unshare");
+    support::wait_gone(&mut b, RECHECK, "bob after unshare");
     for guest in ["alice", "bob"] {
         let r = audit(&lab, &[("event", "leave"), ("guest", guest)]);
         assert_eq!(r.get("reason"), Some("revoked"), "{}", r.raw);
@@ -824,7 +786,7 @@ fn unshare_ends_every_live_guest_and_later_joins_are_refused() {
     }
 
     let mut again = lab.ssh_tty(&alice, Some("api"));
-    let code = wait_gone(&mut again, WAIT, "a join after unshare");
+    let code = support::wait_gone(&mut again, WAIT, "a join after unshare");
     assert_ne!(code, 0, "{}", again.text());
     let r = audit(&lab, &[("event", "deny"), ("guest", "alice")]);
     assert_eq!(r.get("reason"), Some("not-shared"), "{}", r.raw);
@@ -835,7 +797,7 @@ fn unshare_ends_every_live_guest_and_later_joins_are_refused() {
 /// the audit line and what the guest was told.
 fn assert_ended_by_expiry(lab: &Lab, tty: &mut support::Tty, guest: &str, expires: Timestamp) {
     let mark = tty.mark();
-    wait_gone(tty, RECHECK, &format!("{guest} after its grant expired"));
+    support::wait_gone(tty, RECHECK, &format!("{guest} after its grant expired"));
     let ended = Timestamp::now();
     assert!(
         ended >= expires - 1.second(),
@@ -857,8 +819,8 @@ fn assert_ended_by_expiry(lab: &Lab, tty: &mut support::Tty, guest: &str, expire
 fn share_for_a_duration_ends_the_guest_when_it_passes_with_reason_expired() {
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--ro", "alice", "--for", "8s"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--ro", "alice", "--for", "8s"]);
     let file = host_toml(&lab, &host);
     let expires: Timestamp = file["sessions"]["api"]
         .get("expires")
@@ -882,8 +844,8 @@ fn grant_until_a_time_ends_only_that_guest_when_it_passes() {
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--ro", "alice"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--ro", "alice"]);
     let until = Timestamp::from_second(Timestamp::now().as_second() + 9).unwrap();
     let until_text = until.to_string();
     let run = lab.pairshell_as(
@@ -919,8 +881,8 @@ fn grant_until_a_time_ends_only_that_guest_when_it_passes() {
 fn demoting_a_connected_read_write_guest_ends_the_writable_client_at_once() {
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--rw", "alice"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--rw", "alice"]);
     let mut tty = lab.attach(&alice, "api", &api);
     assert!(!lab.wait_pair_client(&api).unwrap().readonly);
 
@@ -930,7 +892,7 @@ fn demoting_a_connected_read_write_guest_ends_the_writable_client_at_once() {
     assert_eq!(names(&lab, &host, "api", "read_only"), ["alice"]);
     assert!(names(&lab, &host, "api", "read_write").is_empty());
     // A writable client of someone who may now only watch must not stay.
-    wait_gone(
+    support::wait_gone(
         &mut tty,
         RECHECK,
         "alice's writable client after grant --ro",
@@ -955,8 +917,8 @@ fn grant_removed_by_hand_ends_the_guest_at_the_next_periodic_recheck() {
     // The guest's pairshell re-checks at least every 30 s.
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--ro", "alice"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--ro", "alice"]);
     let mut tty = lab.attach(&alice, "api", &api);
 
     let path = lab.host_file(&host);
@@ -965,7 +927,7 @@ fn grant_removed_by_hand_ends_the_guest_at_the_next_periodic_recheck() {
     assert_ne!(edited, text, "alice not quoted in the file:\n{text}");
     fs::write(&path, edited).unwrap();
     // 30 s, plus a little for the check itself on a loaded machine.
-    wait_gone(
+    support::wait_gone(
         &mut tty,
         RECHECK + Duration::from_secs(5),
         "alice after her grant was removed by hand",
@@ -980,8 +942,8 @@ fn sighup_makes_a_guests_pairshell_recheck_its_grant_at_once() {
     // hand); SIGHUP to the guest's pairshell must make it notice.
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--ro", "alice"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--ro", "alice"]);
     let mut tty = lab.attach(&alice, "api", &api);
     let join = audit(&lab, &[("event", "join"), ("guest", "alice")]);
     let pairshell_pid = join.pid.expect("the join line carries pairshell's pid");
@@ -1008,7 +970,7 @@ fn sighup_makes_a_guests_pairshell_recheck_its_grant_at_once() {
     fs::write(&path, edited).unwrap();
     assert_check_passes(&lab);
     hup();
-    wait_gone(&mut tty, WAIT, "alice after her grant went and SIGHUP");
+    support::wait_gone(&mut tty, WAIT, "alice after her grant went and SIGHUP");
     let r = lab
         .syslog()
         .wait_for(|r| r.has(&[("event", "leave"), ("guest", "alice")]), WAIT)
@@ -1020,68 +982,22 @@ fn sighup_makes_a_guests_pairshell_recheck_its_grant_at_once() {
 // One shared session per server
 // ---------------------------------------------------------------------------
 
-const MARKER: &str = "other-marker-42";
-
-/// The host starts a second session, `other`, on the shared server, with a
-/// line of output no guest may ever see.
-fn start_other_session(lab: &Lab, api: &Shared) {
-    let out = lab.tmux_as(
-        &api.host,
-        &api.socket,
-        &["new-session", "-d", "-s", "other", "-x", "80", "-y", "24"],
-    );
-    assert!(out.status.success(), "new-session other: {out:?}");
-    // Type only once the shell is up, so its output is a line of its own.
-    let ready = support::poll(WAIT, || {
-        lab.capture_pane_at(&api.socket, "other")
-            .contains('$')
-            .then_some(())
-    });
-    assert!(ready.is_some(), "the shell in `other` never prompted");
-    let out = lab.tmux_as(
-        &api.host,
-        &api.socket,
-        &[
-            "send-keys",
-            "-t",
-            "=other:",
-            "-l",
-            "echo other-marker-$((6*7))",
-        ],
-    );
-    assert!(out.status.success(), "{out:?}");
-    let out = lab.tmux_as(
-        &api.host,
-        &api.socket,
-        &["send-keys", "-t", "=other:", "Enter"],
-    );
-    assert!(out.status.success(), "{out:?}");
-    let shown = support::poll(WAIT, || {
-        lab.capture_pane_at(&api.socket, "other")
-            .lines()
-            .any(|l| l.trim_end() == MARKER)
-            .then_some(())
-    });
-    assert!(
-        shown.is_some(),
-        "{}",
-        lab.capture_pane_at(&api.socket, "other")
-    );
-}
-
 #[test]
 fn guest_is_ended_when_the_shared_server_holds_another_session() {
     let mut lab = lab!();
     let bob = lab.add_guest("bob", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--ro", "bob"]);
-    start_other_session(&lab, &api);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--ro", "bob"]);
+    lab.start_other_session(&api);
 
     let mut tty = lab.ssh_tty(&bob, Some("api"));
-    let code = wait_gone(&mut tty, WAIT, "bob on a server with two sessions");
+    let code = support::wait_gone(&mut tty, WAIT, "bob on a server with two sessions");
     let text = tty.text();
     assert_ne!(code, 0, "{text}");
-    assert!(!text.contains(MARKER), "bob saw the other session:\n{text}");
+    assert!(
+        !text.contains(support::OTHER_MARKER),
+        "bob saw the other session:\n{text}"
+    );
     assert!(
         text.contains("other session"),
         "bob was not told why:\n{text}"
@@ -1105,27 +1021,13 @@ fn guest_is_ended_when_the_shared_server_holds_another_session() {
 fn read_only_guest_switching_to_another_session_is_detached_instead_of_seeing_it() {
     let mut lab = lab!();
     let bob = lab.add_guest("bob", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--ro", "bob"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--ro", "bob"]);
     // The host says other sessions on this server are fine; the server's
     // hooks must still keep guests on api.
-    let path = lab.host_file(&host);
-    let text = fs::read_to_string(&path).unwrap();
-    let mut edited = String::new();
-    let mut found = false;
-    for line in text.lines() {
-        edited.push_str(line);
-        edited.push('\n');
-        let header = line.split('#').next().unwrap_or("").trim();
-        if !found && header.starts_with("[sessions.") && header.contains("api") {
-            edited.push_str("allow_other_sessions = true\n");
-            found = true;
-        }
-    }
-    assert!(found, "no [sessions.api] in:\n{text}");
-    fs::write(&path, edited).unwrap();
+    lab.allow_other_sessions(&host, "api");
     assert_check_passes(&lab);
-    start_other_session(&lab, &api);
+    lab.start_other_session(&api);
 
     let mut tty = lab.attach(&bob, "api", &api);
     let client = lab.wait_pair_client(&api).unwrap();
@@ -1140,10 +1042,10 @@ fn read_only_guest_switching_to_another_session_is_detached_instead_of_seeing_it
         "bob's client is still on the server after C-b ): {:?}",
         lab.list_clients(&api)
     );
-    wait_gone(&mut tty, WAIT, "bob after C-b )");
+    support::wait_gone(&mut tty, WAIT, "bob after C-b )");
     let text = tty.text();
     assert!(
-        !text.contains(MARKER),
+        !text.contains(support::OTHER_MARKER),
         "bob's terminal showed the other session:\n{text}"
     );
 }
@@ -1156,8 +1058,8 @@ fn read_only_guest_switching_to_another_session_is_detached_instead_of_seeing_it
 fn host_sees_when_a_guest_joins_and_leaves() {
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--ro", "alice"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--ro", "alice"]);
     let mut host_tty = lab.host_tty(&host, &api.socket, "api");
 
     let mut tty = lab.attach(&alice, "api", &api);
@@ -1170,7 +1072,7 @@ fn host_sees_when_a_guest_joins_and_leaves() {
     .unwrap();
 
     tty.tmux_key(b"d");
-    wait_gone(&mut tty, WAIT, "alice after C-b d");
+    support::wait_gone(&mut tty, WAIT, "alice after C-b d");
     host_tty.wait_for("alice left after").unwrap();
 }
 
@@ -1183,8 +1085,8 @@ fn read_only_guest_stays_read_only_when_the_host_later_grants_a_writer() {
     let mut lab = lab!();
     let _alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--ro", "bob"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--ro", "bob"]);
     assert_eq!(server_access(&lab, &api), Some('R'));
     let mut tty = lab.attach(&bob, "api", &api);
     assert!(lab.wait_pair_client(&api).unwrap().readonly);
@@ -1193,7 +1095,7 @@ fn read_only_guest_stays_read_only_when_the_host_later_grants_a_writer() {
     let run = lab.pairshell_as(&host, &["grant", "api", "alice", "--rw"]);
     assert!(run.success(), "grant alice --rw: {run}");
     assert_eq!(server_access(&lab, &api), Some('W'));
-    share(&mut lab, &host, "api", &["--rw", "alice"]);
+    lab.share_as(&host, "api", &["--rw", "alice"]);
     let run = lab.pairshell_as(&host, &["grant", "api", "carol", "--ro"]);
     assert!(!run.success(), "carol is not a guest: {run}");
 
@@ -1240,8 +1142,8 @@ fn second_session_shared_on_the_same_socket_is_refused() {
     // second shared session on that server would undo the first's.
     let mut lab = lab!();
     lab.add_guest("alice", None);
-    let host = add_host(&mut lab);
-    let (_, api) = share(&mut lab, &host, "api", &["--ro", "alice"]);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--ro", "alice"]);
     let path = lab.host_file(&host);
     let mut text = fs::read_to_string(&path).unwrap();
     text.push_str(&format!(
@@ -1250,7 +1152,7 @@ fn second_session_shared_on_the_same_socket_is_refused() {
     ));
     fs::write(&path, &text).unwrap();
 
-    let run = share_run(&lab, &host, "db", &["--ro", "alice"]);
+    let run = lab.share_run(&host, "db", &["--ro", "alice"]);
     assert!(!run.success(), "share db on api's socket: {run}");
     assert!(run.stderr.contains("api is already shared"), "{run}");
     assert!(names(&lab, &host, "db", "read_only").is_empty());

@@ -256,8 +256,9 @@ fn shells_lists(path: &str) -> bool {
         .any(|l| l.trim() == path)
 }
 
-/// Generates an ed25519 key pair; returns (private key, public line).
-fn make_key(dir: &Path, name: &str) -> (PathBuf, String) {
+/// Generates an ed25519 key pair; returns the private key's path (the
+/// public key is beside it, `.pub`).
+fn make_key(dir: &Path, name: &str) -> PathBuf {
     let key = dir.join(name);
     let out = Command::new("ssh-keygen")
         .args([
@@ -274,8 +275,7 @@ fn make_key(dir: &Path, name: &str) -> (PathBuf, String) {
         .output()
         .unwrap();
     assert!(out.status.success(), "ssh-keygen: {out:?}");
-    let public = fs::read_to_string(key.with_extension("pub")).unwrap();
-    (key, public.trim().to_string())
+    key
 }
 
 /// `ssh -tt pair@127.0.0.1 REQUEST` to the system sshd on port 22, trusting
@@ -328,28 +328,39 @@ fn install_sh_lets_a_guest_in_through_the_system_sshd_and_uninstall_removes_it_a
     assert!(first.success(), "install.sh:\n{first}");
     assert!(first.stdout.contains("pairshell is installed"), "{first}");
 
-    // The admin's edits: a guest, and (there is no syslog daemon in CI) the
-    // audit socket of this test's receiver.
+    // The admin's edits: (there is no syslog daemon in CI) the audit socket
+    // of this test's receiver, by hand, and a guest, with `guest add`.
     let syslog = Syslog::bind(&sys.scratch.join("log.sock"));
-    let (key, public) = make_key(&sys.scratch.join("keys"), "alice");
     let starter = fs::read_to_string(CONFIG).unwrap();
     assert!(
         starter.contains(&format!("pair_user = \"{ACCOUNT}\"")),
         "{starter}"
     );
+    // The starter's comments arrive as written (the script writes them
+    // through an unquoted here-document).
+    for text in [
+        "`pairshell check`",
+        "`pairshell guest add",
+        "# [guests.alice]",
+    ] {
+        assert!(starter.contains(text), "{text} is not in:\n{starter}");
+    }
     let dev_log = "syslog_socket = \"/dev/log\"";
     assert!(starter.contains(dev_log), "{starter}");
-    let config = starter.replace(
-        dev_log,
-        &format!(
-            "syslog_socket = {}",
-            support::toml_str(&syslog.path.display().to_string())
-        ),
-    ) + &format!(
-        "\n[guests.alice]\nkeys = [{}]\n",
-        support::toml_str(&public)
-    );
-    fs::write(CONFIG, &config).unwrap();
+    let receiver = support::toml_str(&syslog.path.display().to_string());
+    fs::write(
+        CONFIG,
+        starter.replace(dev_log, &format!("syslog_socket = {receiver}")),
+    )
+    .unwrap();
+    let key = make_key(&sys.scratch.join("keys"), "alice");
+    let mut cmd = Command::new(BINARY);
+    cmd.args(["guest", "add", "alice", "--key-file"])
+        .arg(key.with_extension("pub"));
+    let run = run_with_timeout(cmd, Duration::from_secs(20));
+    assert!(run.success(), "pairshell guest add:\n{run}");
+    let config = fs::read_to_string(CONFIG).unwrap();
+    assert!(config.contains("[guests.alice]"), "{config}");
 
     let second = sys.install(&[]);
     assert!(second.success(), "second install.sh:\n{second}");

@@ -138,6 +138,11 @@ fn file_format_page_documents_every_field() {
         "tmpfiles",
         "guest_expires",
         "allow_other_sessions",
+        "github_keys_url",
+        "github_timeout_s",
+        "github",
+        "github_keys",
+        "allow_unconfined_read_write",
     ] {
         assert!(
             page.contains(field),

@@ -25,6 +25,9 @@ _pairshell() {
             pairshell,grant)
                 cmd="pairshell__subcmd__grant"
                 ;;
+            pairshell,guest)
+                cmd="pairshell__subcmd__guest"
+                ;;
             pairshell,help)
                 cmd="pairshell__subcmd__help"
                 ;;
@@ -52,6 +55,36 @@ _pairshell() {
             pairshell,who)
                 cmd="pairshell__subcmd__who"
                 ;;
+            pairshell__subcmd__guest,add)
+                cmd="pairshell__subcmd__guest__subcmd__add"
+                ;;
+            pairshell__subcmd__guest,help)
+                cmd="pairshell__subcmd__guest__subcmd__help"
+                ;;
+            pairshell__subcmd__guest,list)
+                cmd="pairshell__subcmd__guest__subcmd__list"
+                ;;
+            pairshell__subcmd__guest,remove)
+                cmd="pairshell__subcmd__guest__subcmd__remove"
+                ;;
+            pairshell__subcmd__guest,sync)
+                cmd="pairshell__subcmd__guest__subcmd__sync"
+                ;;
+            pairshell__subcmd__guest__subcmd__help,add)
+                cmd="pairshell__subcmd__guest__subcmd__help__subcmd__add"
+                ;;
+            pairshell__subcmd__guest__subcmd__help,help)
+                cmd="pairshell__subcmd__guest__subcmd__help__subcmd__help"
+                ;;
+            pairshell__subcmd__guest__subcmd__help,list)
+                cmd="pairshell__subcmd__guest__subcmd__help__subcmd__list"
+                ;;
+            pairshell__subcmd__guest__subcmd__help,remove)
+                cmd="pairshell__subcmd__guest__subcmd__help__subcmd__remove"
+                ;;
+            pairshell__subcmd__guest__subcmd__help,sync)
+                cmd="pairshell__subcmd__guest__subcmd__help__subcmd__sync"
+                ;;
             pairshell__subcmd__help,authorized-keys)
                 cmd="pairshell__subcmd__help__subcmd__authorized__subcmd__keys"
                 ;;
@@ -60,6 +93,9 @@ _pairshell() {
                 ;;
             pairshell__subcmd__help,grant)
                 cmd="pairshell__subcmd__help__subcmd__grant"
+                ;;
+            pairshell__subcmd__help,guest)
+                cmd="pairshell__subcmd__help__subcmd__guest"
                 ;;
             pairshell__subcmd__help,help)
                 cmd="pairshell__subcmd__help__subcmd__help"
@@ -87,6 +123,18 @@ _pairshell() {
                 ;;
             pairshell__subcmd__help,who)
                 cmd="pairshell__subcmd__help__subcmd__who"
+                ;;
+            pairshell__subcmd__help__subcmd__guest,add)
+                cmd="pairshell__subcmd__help__subcmd__guest__subcmd__add"
+                ;;
+            pairshell__subcmd__help__subcmd__guest,list)
+                cmd="pairshell__subcmd__help__subcmd__guest__subcmd__list"
+                ;;
+            pairshell__subcmd__help__subcmd__guest,remove)
+                cmd="pairshell__subcmd__help__subcmd__guest__subcmd__remove"
+                ;;
+            pairshell__subcmd__help__subcmd__guest,sync)
+                cmd="pairshell__subcmd__help__subcmd__guest__subcmd__sync"
                 ;;
             pairshell__subcmd__help__subcmd__host,add)
                 cmd="pairshell__subcmd__help__subcmd__host__subcmd__add"
@@ -119,7 +167,7 @@ _pairshell() {
 
     case "${cmd}" in
         pairshell)
-            opts="-c -h -V --config --help --version login authorized-keys check share grant revoke unshare who kick log host help"
+            opts="-c -h -V --config --help --version login authorized-keys check share grant revoke unshare who kick log host guest help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -202,8 +250,198 @@ _pairshell() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pairshell__subcmd__guest)
+            opts="-h --config --help add remove list sync help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__guest__subcmd__add)
+            opts="-h --key --key-file --github --expires --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --github)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --expires)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__guest__subcmd__help)
+            opts="add remove list sync help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__guest__subcmd__help__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__guest__subcmd__help__subcmd__help)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__guest__subcmd__help__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__guest__subcmd__help__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__guest__subcmd__help__subcmd__sync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__guest__subcmd__list)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__guest__subcmd__remove)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__guest__subcmd__sync)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pairshell__subcmd__help)
-            opts="login authorized-keys check share grant revoke unshare who kick log host help"
+            opts="login authorized-keys check share grant revoke unshare who kick log host guest help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -247,6 +485,76 @@ _pairshell() {
         pairshell__subcmd__help__subcmd__grant)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__help__subcmd__guest)
+            opts="add remove list sync"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__help__subcmd__guest__subcmd__add)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__help__subcmd__guest__subcmd__list)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__help__subcmd__guest__subcmd__remove)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__help__subcmd__guest__subcmd__sync)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

@@ -40,6 +40,28 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
             config.pair_user
         ));
     }
+    // Landlock: without it a read-write client could exec a shell.
+    let mut notes = Vec::new();
+    match (
+        crate::sandbox::landlock_available(),
+        config.allow_unconfined_read_write,
+    ) {
+        (Ok(()), _) => notes.push("Landlock: available; tmux clients run confined".to_string()),
+        (Err(e), false) => problems.push(format!(
+            "Landlock is not available ({e}): read-write joins are refused; use a kernel with \
+             Landlock (5.13 or later, lsm=landlock), or set allow_unconfined_read_write = true \
+             in {} to let read-write guests in unconfined",
+            abs.display()
+        )),
+        (Err(e), true) => notes.push(format!(
+            "Landlock is not available ({e}): read-write guests join UNCONFINED \
+             (allow_unconfined_read_write = true); they can run programs as {}",
+            config.pair_user
+        )),
+    }
+    for n in &notes {
+        println!("pairshell: {n}");
+    }
     for p in &problems {
         eprintln!("pairshell: {p}");
     }
@@ -48,7 +70,11 @@ pub fn run(config_path: Option<&Path>) -> ExitCode {
             "{}: ok ({} guests, {} keys)",
             abs.display(),
             config.guests.len(),
-            config.guests.values().map(|g| g.keys.len()).sum::<usize>()
+            config
+                .guests
+                .values()
+                .map(|g| g.all_keys().count())
+                .sum::<usize>()
         );
         ExitCode::SUCCESS
     } else {
@@ -61,7 +87,7 @@ fn key_problems(config: &Config) -> Vec<String> {
     let mut seen = std::collections::HashMap::new();
     let mut problems = Vec::new();
     for (name, guest) in &config.guests {
-        for key in &guest.keys {
+        for key in guest.all_keys() {
             let text = format!("{} {}", key.key_type, key.base64);
             if PublicKey::from_openssh(&text).is_err() {
                 problems.push(format!("guest {name}: key {} does not decode", key.base64));

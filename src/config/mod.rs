@@ -10,9 +10,17 @@
 //! Keys are kept as text and only checked for shape here: the login path
 //! compares the one presented key against them without decoding thousands of
 //! keys it does not need. `pairshell check` decodes them all.
+//!
+//! A guest's keys live in two lists: `keys`, the admin's own (written by
+//! hand or by `guest add --key/--key-file`), and `github_keys`, the answer
+//! of `github_keys_url` for the guest's `github` login, which `guest add
+//! --github` and `guest sync` own and rewrite. Logins accept either; the
+//! split is what lets a sync replace GitHub's keys without ever touching
+//! one the admin typed.
 
 pub mod check;
 pub mod edit;
+pub mod main_edit;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,6 +59,18 @@ pub struct Config {
     /// directories come back after a reboot.
     #[serde(default = "default_tmpfiles", deserialize_with = "absolute_path")]
     pub tmpfiles: PathBuf,
+    /// Let read-write guests join on a kernel without Landlock, where their
+    /// tmux client cannot be kept from running other programs.
+    #[serde(default)]
+    pub allow_unconfined_read_write: bool,
+    /// Where `guest add --github USER` and `guest sync` fetch a GitHub
+    /// user's public keys; `{user}` is replaced by the login. `https://`,
+    /// or `http://` to a loopback address only.
+    #[serde(default = "default_github_keys_url", deserialize_with = "keys_url")]
+    pub github_keys_url: String,
+    /// Seconds a fetch from `github_keys_url` may take, connecting included.
+    #[serde(default = "default_github_timeout", deserialize_with = "timeout_s")]
+    pub github_timeout_s: u64,
     #[serde(default)]
     pub audit: AuditConfig,
     #[serde(default)]
@@ -79,10 +99,24 @@ impl Default for AuditConfig {
 #[derive(Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Guest {
+    /// The admin's keys for this guest.
     #[serde(default)]
     pub keys: Vec<KeyText>,
+    /// The guest's GitHub login, whose keys `guest sync` refreshes.
+    #[serde(default)]
+    pub github: Option<GithubLogin>,
+    /// The keys GitHub last gave for `github` (rewritten by `guest sync`).
+    #[serde(default)]
+    pub github_keys: Vec<KeyText>,
     #[serde(default, deserialize_with = "timestamp")]
     pub expires: Option<Timestamp>,
+}
+
+impl Guest {
+    /// Every key that logs in as this guest: `keys`, then `github_keys`.
+    pub fn all_keys(&self) -> impl Iterator<Item = &KeyText> {
+        self.keys.iter().chain(&self.github_keys)
+    }
 }
 
 /// A host's file: the sessions that host shares.
@@ -181,6 +215,31 @@ macro_rules! name_type {
 name_type!(GuestName, is_guest_name, "guest name");
 name_type!(SessionName, is_session_name, "session name");
 
+/// A GitHub login: letters, digits and single hyphens, at most 39, neither
+/// starting nor ending with a hyphen.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GithubLogin(String);
+
+impl GithubLogin {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for GithubLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for GithubLogin {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::github::check_login(&s).map_err(serde::de::Error::custom)?;
+        Ok(GithubLogin(s))
+    }
+}
+
 impl<'de> Deserialize<'de> for KeyText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
@@ -234,6 +293,31 @@ fn default_socket_group() -> String {
 
 fn default_tmpfiles() -> PathBuf {
     PathBuf::from("/etc/tmpfiles.d/pairshell-hosts.conf")
+}
+
+fn default_github_keys_url() -> String {
+    crate::github::DEFAULT_KEYS_URL.to_string()
+}
+
+fn default_github_timeout() -> u64 {
+    10
+}
+
+fn keys_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let url = String::deserialize(d)?;
+    crate::github::check_url_template(&url).map_err(serde::de::Error::custom)?;
+    Ok(url)
+}
+
+fn timeout_s<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let s = u64::deserialize(d)?;
+    if (1..=300).contains(&s) {
+        Ok(s)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "github_timeout_s = {s}: give 1 to 300 seconds"
+        )))
+    }
 }
 
 fn default_syslog_socket() -> PathBuf {

@@ -94,6 +94,19 @@ const PATH_ENV: &str = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin";
 
 static LAB_COUNTER: AtomicUsize = AtomicUsize::new(0);
 
+/// What [`Lab::start_other_session`] prints in the session no guest may see.
+pub const OTHER_MARKER: &str = "other-marker-42";
+
+/// Waits until `tty`'s process has exited; panics with its output if not.
+pub fn wait_gone(tty: &mut Tty, timeout: Duration, what: &str) -> i32 {
+    tty.wait_exit(timeout).unwrap_or_else(|| {
+        panic!(
+            "{what}: ssh still running after {timeout:?}:\n{}",
+            tty.text()
+        )
+    })
+}
+
 /// Polls `f` every 50 ms until it returns `Some`, or `timeout` passes.
 pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
@@ -217,6 +230,8 @@ pub struct Lab {
     users: Vec<String>,
     servers: Vec<TmuxServer>,
     group_created: bool,
+    /// Top-level lines the test added to the main config.
+    config_extra: String,
     sshd: Option<Child>,
     sshd_log: PathBuf,
     syslog: Syslog,
@@ -303,6 +318,7 @@ impl Lab {
             users: Vec::new(),
             servers: Vec::new(),
             group_created: false,
+            config_extra: String::new(),
             sshd: None,
             syslog,
         };
@@ -455,6 +471,34 @@ impl Lab {
         guest
     }
 
+    /// Adds top-level `key = value` lines (and comments) to the main
+    /// config, kept when the lab rewrites it.
+    pub fn add_config_lines(&mut self, lines: &str) {
+        self.config_extra.push_str(lines);
+        if !lines.ends_with('\n') {
+            self.config_extra.push('\n');
+        }
+        self.write_config();
+    }
+
+    /// The main config as it is on disk now.
+    pub fn config_text(&self) -> String {
+        fs::read_to_string(&self.config)
+            .unwrap_or_else(|e| panic!("read {}: {e}", self.config.display()))
+    }
+
+    /// Replaces the main config's text, as an admin editing it by hand
+    /// would (root-owned, 0644). A later [`Lab::add_guest`] rewrites it.
+    pub fn write_config_text(&self, text: &str) {
+        write_file(&self.config, text, 0o644, None);
+    }
+
+    /// Takes guest `name` out of the main config (keys and all).
+    pub fn remove_guest(&mut self, name: &str) {
+        self.guests.remove(name);
+        self.write_config();
+    }
+
     fn write_config(&self) {
         let mut s = String::new();
         writeln!(s, "pair_user = {}", toml_str(&self.pair)).unwrap();
@@ -463,6 +507,7 @@ impl Lab {
         writeln!(s, "sockets_dir = {}", toml_path(&self.sockets_dir())).unwrap();
         writeln!(s, "socket_group = {}", toml_str(&self.socket_group)).unwrap();
         writeln!(s, "tmpfiles = {}", toml_path(&self.tmpfiles())).unwrap();
+        s.push_str(&self.config_extra);
         writeln!(s).unwrap();
         writeln!(s, "[audit]").unwrap();
         writeln!(s, "syslog_socket = {}", toml_path(&self.syslog.path)).unwrap();
@@ -635,6 +680,89 @@ impl Lab {
             read_only: Vec::new(),
             expires: None,
         }
+    }
+
+    /// A throwaway host account set up the supported way: `pairshell host
+    /// add`, run by root.
+    pub fn enable_host(&mut self) -> String {
+        let host = self.add_host_account();
+        let run = self.pairshell_root(&["host", "add", &host]);
+        assert!(run.success(), "host add {host}: {run}");
+        host
+    }
+
+    /// `pairshell share SESSION ARGS… --detach` as `host`, which must
+    /// succeed; returns its output and the session (server adopted by the
+    /// lab, prompt set so [`Lab::attach`] can see it).
+    pub fn share_as(&mut self, host: &str, session: &str, args: &[&str]) -> (Run, Shared) {
+        let run = self.share_run(host, session, args);
+        assert!(run.success(), "share {session} {args:?}: {run}");
+        let shared = self.adopt_share(host, session);
+        self.set_prompt(&shared);
+        (run, shared)
+    }
+
+    /// `pairshell share SESSION ARGS… --detach` as `host`, whatever it returns.
+    pub fn share_run(&self, host: &str, session: &str, args: &[&str]) -> Run {
+        let mut argv = vec!["share", session];
+        argv.extend_from_slice(args);
+        argv.push("--detach");
+        self.pairshell_as(host, &argv)
+    }
+
+    /// Adds `allow_other_sessions = true` to `[sessions.SESSION]` of the
+    /// host's file, by hand (no command writes it).
+    pub fn allow_other_sessions(&self, host: &str, session: &str) {
+        let path = self.host_file(host);
+        let text = fs::read_to_string(&path).unwrap();
+        let mut edited = String::new();
+        let mut found = false;
+        for line in text.lines() {
+            edited.push_str(line);
+            edited.push('\n');
+            let header = line.split('#').next().unwrap_or("").trim();
+            if !found && header.starts_with("[sessions.") && header.contains(session) {
+                edited.push_str("allow_other_sessions = true\n");
+                found = true;
+            }
+        }
+        assert!(found, "no [sessions.{session}] in:\n{text}");
+        fs::write(&path, edited).unwrap();
+    }
+
+    /// The host starts a second session, `other`, on the shared server, with
+    /// a line of output ([`OTHER_MARKER`]) no guest may ever see.
+    pub fn start_other_session(&self, api: &Shared) {
+        let out = self.tmux_as(
+            &api.host,
+            &api.socket,
+            &["new-session", "-d", "-s", "other", "-x", "80", "-y", "24"],
+        );
+        assert!(out.status.success(), "new-session other: {out:?}");
+        // Type only once the shell is up, so its output is a line of its own.
+        let ready = poll(WAIT, || {
+            self.capture_pane_at(&api.socket, "other")
+                .contains('$')
+                .then_some(())
+        });
+        assert!(ready.is_some(), "the shell in `other` never prompted");
+        for keys in [&["-l", "echo other-marker-$((6*7))"][..], &["Enter"][..]] {
+            let mut args = vec!["send-keys", "-t", "=other:"];
+            args.extend_from_slice(keys);
+            let out = self.tmux_as(&api.host, &api.socket, &args);
+            assert!(out.status.success(), "{out:?}");
+        }
+        let shown = poll(WAIT, || {
+            self.capture_pane_at(&api.socket, "other")
+                .lines()
+                .any(|l| l.trim_end() == OTHER_MARKER)
+                .then_some(())
+        });
+        assert!(
+            shown.is_some(),
+            "{}",
+            self.capture_pane_at(&api.socket, "other")
+        );
     }
 
     /// Makes the pane of `s` (a shell the lab did not start) show the lab's
@@ -910,6 +1038,9 @@ impl Lab {
                  UsePAM no\n\
                  AllowUsers {pair}\n\
                  LogLevel VERBOSE\n\
+                 # A permissive admin: sshd passes these from the client, so the\n\
+                 # tests see that pairshell itself keeps them from tmux.\n\
+                 AcceptEnv LANG LC_* LD_PRELOAD TMUX DISPLAY PAIRSHELL_LEAK\n\
                  # Everything about the pair account comes from the shipped drop-in.\n\
                  Include {drop_in}\n",
                 hostkey = hostkey.display(),
@@ -1033,16 +1164,14 @@ impl Lab {
     }
 
     /// ssh's arguments: `-F <lab>/ssh_config -i KEY [-t] -p PORT pair@127.0.0.1 [REQUEST]`.
-    fn ssh_args(&self, key: &Path, tty: bool, request: Option<&str>) -> Vec<String> {
+    fn ssh_args(&self, key: &Path, extra: &[&str], request: Option<&str>) -> Vec<String> {
         let mut args = vec![
             "-F".to_string(),
             self.ssh_config().display().to_string(),
             "-i".to_string(),
             key.display().to_string(),
         ];
-        if tty {
-            args.push("-t".to_string());
-        }
+        args.extend(extra.iter().map(|e| e.to_string()));
         args.push("-p".to_string());
         args.push(self.port.to_string());
         args.push(format!("{}@127.0.0.1", self.pair));
@@ -1051,8 +1180,12 @@ impl Lab {
     }
 
     fn ssh_command(&self, key: &Path, tty: bool, request: Option<&str>) -> Command {
+        self.ssh_command_with(key, if tty { &["-t"] } else { &[] }, request)
+    }
+
+    fn ssh_command_with(&self, key: &Path, extra: &[&str], request: Option<&str>) -> Command {
         let mut cmd = Command::new("ssh");
-        cmd.args(self.ssh_args(key, tty, request))
+        cmd.args(self.ssh_args(key, extra, request))
             .env_clear()
             .env("PATH", PATH_ENV)
             .env("HOME", "/root")
@@ -1065,10 +1198,16 @@ impl Lab {
     /// runs, as one line a person can paste into a root shell.
     pub fn ssh_command_line(&self, guest: &Guest, tty: bool, request: Option<&str>) -> String {
         std::iter::once("ssh".to_string())
-            .chain(self.ssh_args(&guest.key, tty, request))
+            .chain(self.ssh_args(&guest.key, if tty { &["-t"] } else { &[] }, request))
             .map(|a| shell_quote(&a))
             .collect::<Vec<_>>()
             .join(" ")
+    }
+
+    /// `ssh EXTRA… pair@127.0.0.1 [REQUEST]` as `guest`, not run yet (for
+    /// `-L`, `-A`, `-o SetEnv=…` and the like; `-t` is up to the caller).
+    pub fn ssh_with(&self, guest: &Guest, extra: &[&str], request: Option<&str>) -> Command {
+        self.ssh_command_with(&guest.key, extra, request)
     }
 
     /// `ssh pair@127.0.0.1 [REQUEST]` without a tty, run to completion.
@@ -1130,16 +1269,27 @@ impl Lab {
     /// `pairshell login` run directly as `user`, with an `SSH_USER_AUTH`
     /// file owned by `user` naming `public_line`.
     pub fn login_as(&self, user: &str, public_line: &str, request: Option<&str>) -> Run {
-        let pw = User::from_name(user).unwrap().expect("user exists");
-        let (uid, gid) = (pw.uid.as_raw(), pw.gid.as_raw());
-        let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
-        let auth = self.dir.join("scratch").join(format!("ssh-user-auth-{n}"));
+        let (uid, gid) = ids(user);
+        let auth = self.scratch_file("ssh-user-auth");
         write_file(
             &auth,
             &format!("publickey {public_line}\n"),
             0o600,
             Some((uid, gid)),
         );
+        self.login_with_auth(user, Some(&auth), request)
+    }
+
+    /// A fresh path under `<lab>/scratch` (nothing is created).
+    pub fn scratch_file(&self, stem: &str) -> PathBuf {
+        let n = LAB_COUNTER.fetch_add(1, Ordering::SeqCst);
+        self.dir.join("scratch").join(format!("{stem}-{n}"))
+    }
+
+    /// `pairshell login` run directly as `user`, with `SSH_USER_AUTH` set to
+    /// `auth` (or unset), whatever that file is.
+    pub fn login_with_auth(&self, user: &str, auth: Option<&Path>, request: Option<&str>) -> Run {
+        let (uid, gid) = ids(user);
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--config")
             .arg(&self.config)
@@ -1149,13 +1299,15 @@ impl Lab {
             .env("HOME", self.dir.join("home"))
             .env("USER", user)
             .env("LOGNAME", user)
-            .env("SSH_USER_AUTH", &auth)
             .env("SSH_CONNECTION", "127.0.0.1 40404 127.0.0.1 22")
             .env("SSH_CLIENT", "127.0.0.1 40404 22")
             .current_dir("/")
             .uid(uid)
             .gid(gid)
             .stdin(Stdio::null());
+        if let Some(auth) = auth {
+            cmd.env("SSH_USER_AUTH", auth);
+        }
         if let Some(r) = request {
             cmd.env("SSH_ORIGINAL_COMMAND", r);
         }
@@ -1166,6 +1318,19 @@ impl Lab {
 
     pub fn syslog(&self) -> &Syslog {
         &self.syslog
+    }
+
+    /// Stops the syslog receiver the way a dying daemon would: the socket
+    /// closes and its name goes away, so sends fail.
+    pub fn stop_syslog(&mut self) {
+        self.syslog.stop();
+        let _ = fs::remove_file(&self.syslog.path);
+    }
+
+    /// Starts the syslog receiver again on the same path, keeping what it
+    /// received before.
+    pub fn restart_syslog(&mut self) {
+        self.syslog.listen();
     }
 
     /// Waits for an audit record with all of `fields` (key, value).
@@ -1380,31 +1545,44 @@ impl Tty {
     }
 
     /// Runs `command` at tmux's command prompt (C-b :), as a guest would.
+    ///
+    /// The prompt opening shows as the cursor moved to the status line's
+    /// first column and a `:` drawn there (`ESC[ROW;1H:`). A key can go
+    /// missing under load, so each step is retried (Escape closes a prompt
+    /// left open; the pause after it is longer than tmux's escape-time, so
+    /// the next C-b is not read as Meta-C-b). Callers assert the command's
+    /// effect, so a retry cannot make a test pass by accident.
     pub fn tmux_command(&mut self, command: &str) {
-        let mark = self.mark();
-        self.tmux_key(b":");
-        let deadline = Instant::now() + WAIT;
-        while !self.text_since(mark).contains(':') {
-            assert!(
-                Instant::now() < deadline,
-                "{}: tmux's command prompt never opened",
-                self.name
-            );
-            thread::sleep(Duration::from_millis(50));
-        }
-        let mark = self.mark();
-        self.send(command.as_bytes());
         let head: String = command.chars().take(20).collect();
-        while !self.text_since(mark).contains(&head) {
-            assert!(
-                Instant::now() < deadline,
-                "{}: {head:?} never showed at tmux's command prompt",
-                self.name
-            );
-            thread::sleep(Duration::from_millis(50));
+        for _attempt in 0..3 {
+            let mark = self.mark();
+            self.tmux_key(b":");
+            let opened = poll(Duration::from_secs(3), || {
+                self.pump();
+                let since = &self.raw[mark.min(self.raw.len())..];
+                since.windows(4).any(|w| w == b";1H:").then_some(())
+            });
+            if opened.is_none() {
+                continue;
+            }
+            let mark = self.mark();
+            self.send(command.as_bytes());
+            let typed = poll(Duration::from_secs(3), || {
+                self.text_since(mark).contains(&head).then_some(())
+            });
+            if typed.is_some() {
+                thread::sleep(Duration::from_millis(150));
+                self.send(b"\r");
+                return;
+            }
+            self.send(b"\x1b");
+            thread::sleep(Duration::from_millis(1000));
         }
-        thread::sleep(Duration::from_millis(150));
-        self.send(b"\r");
+        let text = self.text();
+        panic!(
+            "{}: could not type {head:?} at tmux's command prompt:\n{text}",
+            self.name
+        );
     }
 
     /// Waits until the process exits; returns its exit code (128+signal when
@@ -1437,8 +1615,10 @@ impl Tty {
         self.exit
     }
 
+    /// Whether the process is still running. (Asking reaps it when it has
+    /// exited, so the exit code is kept for [`Tty::wait_exit`].)
     pub fn is_alive(&mut self) -> bool {
-        self.exit.is_none() && self.session.is_alive().unwrap_or(false)
+        self.wait_exit(Duration::ZERO).is_none()
     }
 }
 
@@ -1538,38 +1718,41 @@ pub struct Syslog {
 impl Syslog {
     /// Binds a receiver at `path` (mode 0666, as `/dev/log` is).
     pub fn bind(path: &Path) -> Syslog {
-        let sock = UnixDatagram::bind(path).expect("bind the syslog socket");
-        fs::set_permissions(path, fs::Permissions::from_mode(0o666)).unwrap();
+        let mut syslog = Syslog {
+            path: path.to_path_buf(),
+            lines: Arc::new(Mutex::new(Vec::new())),
+            stop: Arc::new(AtomicBool::new(false)),
+            thread: None,
+        };
+        syslog.listen();
+        syslog
+    }
+
+    /// Binds the socket and starts collecting (again, after [`Syslog::stop`]).
+    fn listen(&mut self) {
+        let sock = UnixDatagram::bind(&self.path).expect("bind the syslog socket");
+        fs::set_permissions(&self.path, fs::Permissions::from_mode(0o666)).unwrap();
         sock.set_read_timeout(Some(Duration::from_millis(100)))
             .unwrap();
-        let lines = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let thread = {
-            let lines = lines.clone();
-            let stop = stop.clone();
-            thread::spawn(move || {
-                let mut buf = vec![0u8; 65536];
-                while !stop.load(Ordering::SeqCst) {
-                    match sock.recv(&mut buf) {
-                        Ok(n) => lines.lock().unwrap().push(buf[..n].to_vec()),
-                        Err(e)
-                            if matches!(
-                                e.kind(),
-                                io::ErrorKind::WouldBlock
-                                    | io::ErrorKind::TimedOut
-                                    | io::ErrorKind::Interrupted
-                            ) => {}
-                        Err(_) => break,
-                    }
+        self.stop = Arc::new(AtomicBool::new(false));
+        let lines = self.lines.clone();
+        let stop = self.stop.clone();
+        self.thread = Some(thread::spawn(move || {
+            let mut buf = vec![0u8; 65536];
+            while !stop.load(Ordering::SeqCst) {
+                match sock.recv(&mut buf) {
+                    Ok(n) => lines.lock().unwrap().push(buf[..n].to_vec()),
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            io::ErrorKind::WouldBlock
+                                | io::ErrorKind::TimedOut
+                                | io::ErrorKind::Interrupted
+                        ) => {}
+                    Err(_) => break,
                 }
-            })
-        };
-        Syslog {
-            path: path.to_path_buf(),
-            lines,
-            stop,
-            thread: Some(thread),
-        }
+            }
+        }));
     }
 
     fn stop(&mut self) {

@@ -1,0 +1,628 @@
+//! Edits to the main config (`guest add`, `guest remove`, `guest sync`) that
+//! keep the admin's comments, order and layout.
+//!
+//! Unlike a host file, the main config lives in a root-owned directory and is
+//! edited by root, so it is replaced atomically: the edited text is checked
+//! against the real schema, written to a temporary file beside it with the
+//! same owner and mode, synced, and renamed over it. A login reads the old
+//! file or the new one, never half of either. Two admin commands are kept
+//! apart by an exclusive `flock` on the config, taken again on the new file
+//! when the one waited for was replaced meanwhile.
+
+use std::fs::{File, Metadata, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use nix::fcntl::{Flock, FlockArg};
+use nix::libc;
+use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, TableLike, Value};
+
+use super::{parse_main, Config, MAX_MAIN};
+use crate::error::Error;
+use crate::trust;
+
+/// How long an admin command waits for another one editing the same config.
+const LOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The main config opened for editing, locked until saved or dropped.
+pub struct MainEdit {
+    path: PathBuf,
+    meta: Metadata,
+    _lock: Flock<File>,
+    doc: DocumentMut,
+    config: Config,
+}
+
+impl MainEdit {
+    /// Open, check, lock and parse the main config at `path`.
+    pub fn open(path: &Path) -> Result<MainEdit, Error> {
+        for _ in 0..5 {
+            let (abs, file, meta) = trust::open_root_file(path)?;
+            let Some(lock) = trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT)
+            else {
+                return Err(Error::Invalid {
+                    path: abs,
+                    message: "another pairshell command is editing it; try again".into(),
+                });
+            };
+            // Replaced by the command we waited for: lock the new file.
+            let now = std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
+            if (now.dev(), now.ino()) != (meta.dev(), meta.ino()) {
+                continue;
+            }
+            let mut text = String::new();
+            (&*lock)
+                .take(MAX_MAIN)
+                .read_to_string(&mut text)
+                .map_err(|e| Error::io(&abs, e))?;
+            // The schema first: it gives the errors with line and column.
+            let config = parse_main(&abs, &text)?;
+            let doc = text.parse::<DocumentMut>().map_err(|e| Error::Invalid {
+                path: abs.clone(),
+                message: e.to_string(),
+            })?;
+            return Ok(MainEdit {
+                path: abs,
+                meta,
+                _lock: lock,
+                doc,
+                config,
+            });
+        }
+        Err(Error::Invalid {
+            path: path.to_path_buf(),
+            message: "it keeps being replaced; try again".into(),
+        })
+    }
+
+    /// The config as it was when opened (and locked).
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// `[guests.NAME]`, made if missing.
+    fn guest(&mut self, name: &str) -> &mut dyn TableLike {
+        let guests = self.doc.entry("guests").or_insert_with(|| {
+            let mut t = Table::new();
+            t.set_implicit(true);
+            Item::Table(t)
+        });
+        if guests.as_table_like().is_none() {
+            let mut t = Table::new();
+            t.set_implicit(true);
+            *guests = Item::Table(t);
+        }
+        let guests = guests.as_table_like_mut().expect("made a table above");
+        let inline = guests.get(name).is_none() && !guests.is_empty() && {
+            // `[guests] bob = { … }`: add alice in the same style.
+            guests.iter().all(|(_, item)| item.is_inline_table())
+        };
+        let guest = guests.entry(name).or_insert_with(|| {
+            if inline {
+                Item::Value(Value::InlineTable(InlineTable::new()))
+            } else {
+                let mut t = Table::new();
+                t.decor_mut().set_prefix("\n");
+                Item::Table(t)
+            }
+        });
+        guest.as_table_like_mut().expect("a guest is a table")
+    }
+
+    /// Add `keys` (canonical texts) to the guest's own `keys`, making the
+    /// guest if needed. The caller has left out keys the guest already has.
+    pub fn add_keys(&mut self, name: &str, keys: &[String]) {
+        let guest = self.guest(name);
+        let list = array_mut(guest, "keys");
+        for key in keys {
+            push_line(list, key);
+        }
+    }
+
+    /// Make the guest (with no keys) if it does not exist.
+    pub fn ensure_guest(&mut self, name: &str) {
+        self.guest(name);
+    }
+
+    /// Set or clear the guest's `expires`.
+    pub fn set_expires(&mut self, name: &str, expires: Option<Timestamp>) {
+        let guest = self.guest(name);
+        match expires {
+            Some(t) => {
+                let t = t.round(jiff::Unit::Second).unwrap_or(t);
+                let dt: toml_edit::Datetime = t
+                    .to_string()
+                    .parse()
+                    .expect("a jiff timestamp is a TOML offset date-time");
+                insert_value(guest, "expires", Value::from(dt));
+            }
+            None => {
+                guest.remove("expires");
+            }
+        }
+    }
+
+    /// Record the guest's GitHub login and make `github_keys` exactly
+    /// `keys`, keeping the entries (and their comments) that stay.
+    pub fn set_github(&mut self, name: &str, login: &str, keys: &[String]) {
+        let guest = self.guest(name);
+        insert_value(guest, "github", Value::from(login));
+        let list = array_mut(guest, "github_keys");
+        list.retain(|v| v.as_str().is_some_and(|s| keys.iter().any(|k| k == s)));
+        tidy_first(list);
+        let have: Vec<String> = list
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        for key in keys.iter().filter(|k| !have.contains(k)) {
+            push_line(list, key);
+        }
+    }
+
+    /// Remove `[guests.NAME]`. Returns whether it was there. Comments right
+    /// above it go with it; a paragraph of comments separated from it by a
+    /// blank line (about the guests in general, say) stays.
+    pub fn remove_guest(&mut self, name: &str) -> bool {
+        let Some(guests) = self.doc.get_mut("guests").and_then(Item::as_table_like_mut) else {
+            return false;
+        };
+        let Some(removed) = guests.remove(name) else {
+            return false;
+        };
+        if let Item::Table(t) = &removed {
+            let prefix = t.decor().prefix().and_then(|p| p.as_str()).unwrap_or("");
+            let kept = paragraphs_above(prefix);
+            if !kept.trim().is_empty() {
+                self.keep_comment(t.position(), kept);
+            }
+        }
+        true
+    }
+
+    /// Put `comment` above whatever table came after position `after`, or
+    /// at the end of the file.
+    fn keep_comment(&mut self, after: Option<isize>, comment: &str) {
+        let comment = format!("{}\n", comment.trim_end());
+        let mut tables = Vec::new();
+        collect_tables(self.doc.as_table(), &mut Vec::new(), &mut tables);
+        let next = after.and_then(|after| {
+            tables
+                .into_iter()
+                .filter(|(pos, _)| *pos > after)
+                .min_by_key(|(pos, _)| *pos)
+        });
+        match next {
+            Some((_, path)) => {
+                let mut table = self.doc.as_table_mut();
+                for key in &path {
+                    table = table[key.as_str()]
+                        .as_table_mut()
+                        .expect("collected as a table");
+                }
+                let old = table
+                    .decor()
+                    .prefix()
+                    .and_then(|p| p.as_str())
+                    .unwrap_or("")
+                    .to_string();
+                let old = if old.starts_with('\n') {
+                    old
+                } else {
+                    format!("\n{old}")
+                };
+                table.decor_mut().set_prefix(format!("{comment}{old}"));
+            }
+            None => {
+                let old = self.doc.trailing().as_str().unwrap_or("").to_string();
+                self.doc.set_trailing(format!("{comment}{old}"));
+            }
+        }
+    }
+
+    /// Check the edited text against the schema and replace the file with
+    /// it atomically. Returns the new config.
+    pub fn save(self) -> Result<Config, Error> {
+        let text = self.doc.to_string();
+        let config = parse_main(&self.path, &text)?;
+        replace(&self.path, &self.meta, &text).map_err(|e| Error::io(&self.path, e))?;
+        Ok(config)
+    }
+
+    #[cfg(test)]
+    fn text(&self) -> String {
+        self.doc.to_string()
+    }
+}
+
+/// Write `text` to a temporary file beside `path` with `meta`'s owner and
+/// mode, sync it, rename it over `path` and sync the directory.
+fn replace(path: &Path, meta: &Metadata, text: &str) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("/"));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.pairshell-{}.tmp", std::process::id()));
+    // A leftover of a process that had our pid; only root can write here.
+    match std::fs::remove_file(&tmp) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)?;
+    let written = (|| {
+        file.write_all(text.as_bytes())?;
+        nix::unistd::fchown(
+            &file,
+            Some(meta.uid().into()),
+            Some(nix::unistd::Gid::from_raw(meta.gid())),
+        )?;
+        file.set_permissions(std::fs::Permissions::from_mode(
+            meta.mode() & 0o7777 & !0o022,
+        ))?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
+}
+
+/// The part of a table's leading decor that is not attached to it: up to
+/// and including its last blank line.
+fn paragraphs_above(prefix: &str) -> &str {
+    let mut end = 0;
+    let mut at = 0;
+    for line in prefix.split_inclusive('\n') {
+        at += line.len();
+        if line.trim().is_empty() {
+            end = at;
+        }
+    }
+    &prefix[..end]
+}
+
+/// Every header table below `table` with its position and key path.
+fn collect_tables(table: &Table, path: &mut Vec<String>, out: &mut Vec<(isize, Vec<String>)>) {
+    for (key, item) in table.iter() {
+        if let Item::Table(t) = item {
+            path.push(key.to_string());
+            if let (Some(pos), false, false) = (t.position(), t.is_implicit(), t.is_dotted()) {
+                out.push((pos, path.clone()));
+            }
+            collect_tables(t, path, out);
+            path.pop();
+        }
+    }
+}
+
+fn insert_value(table: &mut dyn TableLike, key: &str, value: Value) {
+    match table.get_mut(key).and_then(Item::as_value_mut) {
+        // Keep the comment after the old value.
+        Some(old) => {
+            let suffix = old.decor().suffix().cloned();
+            *old = value;
+            if let Some(s) = suffix {
+                old.decor_mut().set_suffix(s);
+            }
+        }
+        None => {
+            table.insert(key, Item::Value(value));
+        }
+    }
+}
+
+fn array_mut<'t>(table: &'t mut dyn TableLike, key: &str) -> &'t mut Array {
+    let item = table
+        .entry(key)
+        .or_insert_with(|| toml_edit::value(Array::new()));
+    if item.as_array().is_none() {
+        *item = toml_edit::value(Array::new());
+    }
+    item.as_array_mut().expect("made an array above")
+}
+
+fn prefix_of(v: &Value) -> &str {
+    v.decor().prefix().and_then(|p| p.as_str()).unwrap_or("")
+}
+
+/// Append `text` in the array's own layout: on its own line in a
+/// multi-line array (a single-line array of one key becomes multi-line, as
+/// keys are long), after `, ` otherwise.
+fn push_line(list: &mut Array, text: &str) {
+    const INDENT: &str = "    ";
+    let plain = |s: &str| s.trim().is_empty();
+    let trailing = list.trailing().as_str().unwrap_or("").to_string();
+    let multiline = list.iter().any(|v| prefix_of(v).contains('\n'));
+    if !multiline && list.len() == 1 && plain(&trailing) {
+        let first = list.get_mut(0).expect("one element");
+        if plain(prefix_of(first))
+            && first
+                .decor()
+                .suffix()
+                .and_then(|s| s.as_str())
+                .is_none_or(plain)
+        {
+            first.decor_mut().set_prefix(format!("\n{INDENT}"));
+            first.decor_mut().set_suffix("");
+            list.set_trailing("\n");
+            list.set_trailing_comma(true);
+            return push_line(list, text);
+        }
+    }
+    let mut value = Value::from(text);
+    if multiline {
+        let last = list.iter().last().map(prefix_of).unwrap_or("\n");
+        let indent = last.rsplit('\n').next().unwrap_or(INDENT).to_string();
+        // A comment after the last key's comma stays on that key's line.
+        let (comment, closing) = match trailing.rfind('\n') {
+            Some(i) => (&trailing[..i], &trailing[i..]),
+            None => ("", trailing.as_str()),
+        };
+        value.decor_mut().set_prefix(format!("{comment}\n{indent}"));
+        value.decor_mut().set_suffix("");
+        let closing = if closing.starts_with('\n') {
+            closing.to_string()
+        } else {
+            format!("\n{closing}")
+        };
+        list.set_trailing(closing);
+        list.set_trailing_comma(true);
+    } else if list.is_empty() {
+        value.decor_mut().set_prefix("");
+    } else {
+        value.decor_mut().set_prefix(" ");
+    }
+    value.decor_mut().set_suffix("");
+    list.push_formatted(value);
+}
+
+/// `["a", "b"]` minus a should read `["b"]`, not `[ "b"]`.
+fn tidy_first(list: &mut Array) {
+    if let Some(first) = list.get_mut(0) {
+        if prefix_of(first).trim().is_empty() && !prefix_of(first).contains('\n') {
+            first.decor_mut().set_prefix("");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const A: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBa2mVXo3JFm9t1ixaTN0CNnxdtZs+XDA4y7gCg3vVY a@x";
+    const B: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBbdHVfsVHKw0rHUG3P6ro6hBqJ4Bi9X7Oq13Z3yAIVT";
+    const C: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0ITpp3ni4qhJjz2AmQPbGJXyAhSRiUWy3FcxU2V8dd";
+
+    /// A scratch config in a root-owned temporary directory. Without root
+    /// there is none to be had: the test says SKIPPED, or fails under CI.
+    struct Scratch(PathBuf);
+
+    impl Scratch {
+        fn with(name: &str, text: &str) -> Option<Scratch> {
+            if !nix::unistd::geteuid().is_root() {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "main_edit tests need root for a root-owned file, and CI is set: refusing to skip"
+                );
+                eprintln!("SKIPPED: main_edit tests need root for a root-owned file");
+                return None;
+            }
+            let dir = std::env::temp_dir()
+                .join(format!("pairshell-main-edit-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir(&dir).unwrap();
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+            let s = Scratch(dir);
+            std::fs::write(s.path(), text).unwrap();
+            std::fs::set_permissions(s.path(), std::fs::Permissions::from_mode(0o640)).unwrap();
+            Some(s)
+        }
+
+        fn path(&self) -> PathBuf {
+            self.0.join("pairshell.toml")
+        }
+
+        fn text(&self) -> String {
+            std::fs::read_to_string(self.path()).unwrap()
+        }
+    }
+
+    impl Drop for Scratch {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn head() -> String {
+        "# the pair account\npair_user = \"pair\" # keep\n\n[audit] # audit!\nrequired = false\n"
+            .to_string()
+    }
+
+    #[test]
+    fn add_to_a_config_without_guests_then_a_second_key() {
+        let Some(s) = Scratch::with("add", &head()) else {
+            return;
+        };
+        let mut e = MainEdit::open(&s.path()).unwrap();
+        e.add_keys("alice", &[A.to_string()]);
+        e.set_expires("alice", Some("2030-01-01T00:00:00.5Z".parse().unwrap()));
+        let c = e.save().unwrap();
+        assert_eq!(c.guests["alice"].keys.len(), 1);
+        let text = s.text();
+        assert!(text.starts_with(&head()), "{text}");
+        assert!(
+            text.ends_with(&format!(
+                "\n[guests.alice]\nkeys = [\"{A}\"]\nexpires = 2030-01-01T00:00:01Z\n"
+            )),
+            "{text}"
+        );
+        let mode = std::fs::metadata(s.path()).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o640, "the mode is kept");
+
+        let mut e = MainEdit::open(&s.path()).unwrap();
+        e.add_keys("alice", &[B.to_string(), C.to_string()]);
+        e.save().unwrap();
+        let text = s.text();
+        assert!(
+            text.contains(&format!(
+                "keys = [\n    \"{A}\",\n    \"{B}\",\n    \"{C}\",\n]\n"
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn multiline_arrays_keep_their_comments() {
+        let text = format!(
+            "{}\n# alice\n[guests.alice] # she\nkeys = [\n  \"{A}\", # laptop\n] # end\n",
+            head()
+        );
+        let Some(s) = Scratch::with("multi", &text) else {
+            return;
+        };
+        let mut e = MainEdit::open(&s.path()).unwrap();
+        e.add_keys("alice", &[B.to_string()]);
+        e.save().unwrap();
+        assert_eq!(
+            s.text(),
+            format!(
+                "{}\n# alice\n[guests.alice] # she\nkeys = [\n  \"{A}\", # laptop\n  \"{B}\",\n] # end\n",
+                head()
+            )
+        );
+    }
+
+    #[test]
+    fn github_keys_are_replaced_and_the_admins_keys_kept() {
+        let text = format!("{}\n[guests.bob]\nkeys = [\"{A}\"]\n", head());
+        let Some(s) = Scratch::with("github", &text) else {
+            return;
+        };
+        let mut e = MainEdit::open(&s.path()).unwrap();
+        e.set_github("bob", "bob-gh", &[B.to_string(), C.to_string()]);
+        e.save().unwrap();
+        let mut e = MainEdit::open(&s.path()).unwrap();
+        e.set_github("bob", "bob-gh", &[C.to_string()]);
+        let c = e.save().unwrap();
+        let bob = &c.guests["bob"];
+        assert_eq!(bob.github.as_ref().unwrap().as_str(), "bob-gh");
+        assert_eq!(bob.keys.len(), 1);
+        assert_eq!(bob.github_keys.len(), 1);
+        assert_eq!(
+            format!(
+                "{} {}",
+                bob.github_keys[0].key_type, bob.github_keys[0].base64
+            ),
+            C
+        );
+        assert!(
+            s.text().contains(&format!("keys = [\"{A}\"]\n")),
+            "{}",
+            s.text()
+        );
+    }
+
+    #[test]
+    fn remove_keeps_other_comments_and_drops_the_guests_own() {
+        let text = format!(
+            "{}\n# Guests: see the wiki.\n\n# alice, until June\n[guests.alice]\nkeys = [\"{A}\"]\n\n# bob\n[guests.bob]\nkeys = [\"{B}\"]\n# the end\n",
+            head()
+        );
+        let Some(s) = Scratch::with("remove", &text) else {
+            return;
+        };
+        let mut e = MainEdit::open(&s.path()).unwrap();
+        assert!(e.remove_guest("alice"));
+        assert!(!e.remove_guest("carol"));
+        e.save().unwrap();
+        assert_eq!(
+            s.text(),
+            format!(
+                "{}\n# Guests: see the wiki.\n\n# bob\n[guests.bob]\nkeys = [\"{B}\"]\n# the end\n",
+                head()
+            )
+        );
+        let mut e = MainEdit::open(&s.path()).unwrap();
+        assert!(e.remove_guest("bob"));
+        let c = e.save().unwrap();
+        assert!(c.guests.is_empty());
+        let text = s.text();
+        for kept in [
+            "# the pair account",
+            "# keep",
+            "# audit!",
+            "# Guests: see the wiki.",
+            "# the end",
+        ] {
+            assert!(text.contains(kept), "lost {kept:?}:\n{text}");
+        }
+        assert!(!text.contains("# bob"), "{text}");
+    }
+
+    #[test]
+    fn inline_guests_stay_inline() {
+        let text = format!("{}\n[guests]\nbob = {{ keys = [\"{B}\"] }}\n", head());
+        let Some(s) = Scratch::with("inline", &text) else {
+            return;
+        };
+        let mut e = MainEdit::open(&s.path()).unwrap();
+        e.add_keys("alice", &[A.to_string()]);
+        let c = e.save().unwrap();
+        assert_eq!(c.guests.len(), 2);
+        assert!(
+            s.text()
+                .contains(&format!("alice = {{ keys = [\"{A}\"] }}")),
+            "{}",
+            s.text()
+        );
+    }
+
+    #[test]
+    fn an_edit_the_schema_refuses_is_never_written() {
+        let Some(s) = Scratch::with("refuse", &head()) else {
+            return;
+        };
+        let mut e = MainEdit::open(&s.path()).unwrap();
+        e.add_keys("alice", &["not a key".to_string()]);
+        assert!(e.text().contains("not a key"));
+        let err = e.save().unwrap_err();
+        assert!(err.to_string().contains("invalid key"), "{err}");
+        assert_eq!(s.text(), head());
+        let leftovers: Vec<_> = std::fs::read_dir(&s.0).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
+    }
+
+    #[test]
+    fn a_group_writable_config_is_not_edited() {
+        let Some(s) = Scratch::with("perm", &head()) else {
+            return;
+        };
+        std::fs::set_permissions(s.path(), std::fs::Permissions::from_mode(0o664)).unwrap();
+        let err = MainEdit::open(&s.path()).err().unwrap();
+        assert!(err.to_string().contains("writable by group"), "{err}");
+    }
+
+    #[test]
+    fn attached_comments() {
+        assert_eq!(paragraphs_above("\n# a\n\n# b\n"), "\n# a\n\n");
+        assert_eq!(paragraphs_above("# b\n"), "");
+        assert_eq!(paragraphs_above("\n"), "\n");
+    }
+}
