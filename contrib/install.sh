@@ -106,7 +106,8 @@ fi
 if [ -z "$dest" ]; then
     if [ $packaged = 1 ]; then dest=/usr/bin/pairshell; else dest=/usr/local/bin/pairshell; fi
 fi
-case $dest in /*) ;; *) die "--dest must be an absolute path" ;; esac
+# It goes into sshd's command lines and sed expressions too.
+[[ $dest =~ ^/[A-Za-z0-9._/+-]+$ ]] || die "--dest $dest: an absolute path of letters, digits and ._/+- only"
 
 # What dpkg owns under --packaged, and this script otherwise:
 # (source, destination, mode).
