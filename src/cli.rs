@@ -60,6 +60,18 @@ pub enum Command {
         /// The key, base64 (sshd's %k)
         base64: String,
     },
+    /// For sshd's AuthorizedPrincipalsCommand: print an authorized_principals
+    /// line for each principal of the offered certificate that names a
+    /// current guest (when USER is the pair account and a CA in
+    /// trusted_user_ca_keys signed it); nothing otherwise
+    AuthorizedPrincipals {
+        /// The account being logged in to (sshd's %u)
+        user: String,
+        /// The certificate's type (sshd's %t)
+        cert_type: String,
+        /// The certificate, base64 (sshd's %k)
+        base64: String,
+    },
     /// Check the main config and every host file; report each problem with
     /// its file, line and column.
     Check,

@@ -62,6 +62,11 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             key_type,
             base64,
         }) => authorized_keys::run(config_path.as_deref(), &user, &key_type, &base64),
+        Some(cli::Command::AuthorizedPrincipals {
+            user,
+            cert_type,
+            base64,
+        }) => authorized_keys::run_principals(config_path.as_deref(), &user, &cert_type, &base64),
         Some(cli::Command::Check) => config::check::run(config_path.as_deref()),
         Some(cli::Command::Share {
             session,
