@@ -923,6 +923,51 @@ impl Lab {
         run_with_timeout(cmd, Duration::from_secs(30))
     }
 
+    /// `pairshell check --sshd-config <lab>/sshd/sshd_config` as root: the
+    /// lab's sshd is the one whose settings for the pair account count (by
+    /// default check asks the system's sshd, which knows nothing of the lab).
+    pub fn check(&self) -> Run {
+        self.check_with_sshd_config(&self.sshd_config())
+    }
+
+    /// `pairshell check --sshd-config SSHD_CONFIG` as root.
+    pub fn check_with_sshd_config(&self, sshd_config: &Path) -> Run {
+        let sshd_config = sshd_config.display().to_string();
+        self.pairshell_root(&["check", "--sshd-config", &sshd_config])
+    }
+
+    /// The lab sshd's config, `<lab>/sshd/sshd_config`. It `Include`s the
+    /// shipped drop-in as [`Lab::sshd_drop_in`].
+    pub fn sshd_config(&self) -> PathBuf {
+        self.dir.join("sshd/sshd_config")
+    }
+
+    /// The shipped drop-in as the lab's sshd reads it, `<lab>/sshd/pairshell.conf`.
+    pub fn sshd_drop_in(&self) -> PathBuf {
+        self.dir.join("sshd/pairshell.conf")
+    }
+
+    /// Sets `user`'s login shell (`usermod -s`), under the lab's users lock.
+    pub fn set_shell(&self, user: &str, shell: &str) {
+        let _lock = UsersLock::take();
+        let mut last = String::new();
+        for attempt in 0..10 {
+            let out = Command::new("usermod")
+                .args(["-s", shell, user])
+                .output()
+                .expect("run usermod");
+            if out.status.success() {
+                return;
+            }
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            if !last.contains("lock") {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100 * (attempt + 1)));
+        }
+        panic!("usermod -s {shell} {user} failed: {last}");
+    }
+
     /// `pairshell --config <lab config> ARGS…` as `user` in a pty (for
     /// `share` without `--detach`, which attaches the host).
     pub fn pairshell_tty_as(&self, user: &str, args: &[&str]) -> Tty {
