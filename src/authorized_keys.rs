@@ -66,6 +66,13 @@ pub fn line(
         KeyOwner::Current(_, guest) => guest,
         KeyOwner::Expired(..) | KeyOwner::Shared(..) | KeyOwner::Unknown => return Ok(None),
     };
+    let options = options(guest, exe, config_path)?;
+    Ok(Some(format!("{options} {key_type} {base64}")))
+}
+
+/// The options every line carries: no forwarding, a pty, pairshell's
+/// `login` as the forced command, and the guest's expiry for sshd.
+fn options(guest: &config::Guest, exe: &Path, config_path: &Path) -> Result<String, String> {
     let exe = quotable(exe)?;
     let config_path = quotable(config_path)?;
     let mut options = format!("restrict,pty,command=\"{exe} --config {config_path} login\"");
@@ -76,7 +83,123 @@ pub fn line(
             utc.strftime("%Y%m%d%H%M%SZ")
         ));
     }
-    Ok(Some(format!("{options} {key_type} {base64}")))
+    Ok(options)
+}
+
+/// `pairshell authorized-principals USER TYPE BASE64`, for sshd's
+/// `AuthorizedPrincipalsCommand … %u %t %k`: one `OPTIONS PRINCIPAL` line
+/// for each principal of the offered certificate that names a current
+/// guest, when USER is the pair account and a CA in `trusted_user_ca_keys`
+/// signed the certificate. Like `authorized-keys`, it runs for offered
+/// certificates too, so it never logs or acts.
+pub fn run_principals(
+    config: Option<&Path>,
+    user: &str,
+    cert_type: &str,
+    base64: &str,
+) -> ExitCode {
+    let path = cli::config_path(config);
+    let (abs, config) = match config::load_main(&path) {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            eprintln!("pairshell: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if user != config.pair_user {
+        return ExitCode::SUCCESS;
+    }
+    let Some(ca_path) = &config.trusted_user_ca_keys else {
+        eprintln!(
+            "pairshell: {}: trusted_user_ca_keys is not set, so no certificate identifies a guest",
+            abs.display()
+        );
+        return ExitCode::SUCCESS;
+    };
+    let cas = match config::load_ca_keys(ca_path) {
+        Ok(cas) => cas,
+        Err(e) => {
+            eprintln!("pairshell: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(e) => {
+            eprintln!("pairshell: cannot find this program's path: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match principal_lines(
+        &config,
+        &exe,
+        &abs,
+        cert_type,
+        base64,
+        &cas,
+        Timestamp::now(),
+    ) {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("pairshell: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The authorized_principals lines for this certificate.
+pub fn principal_lines(
+    config: &config::Config,
+    exe: &Path,
+    config_path: &Path,
+    cert_type: &str,
+    base64: &str,
+    cas: &[ssh_key::PublicKey],
+    now: Timestamp,
+) -> Result<Vec<String>, String> {
+    if !cert_type.ends_with("-cert-v01@openssh.com")
+        || !base64
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b))
+    {
+        return Ok(Vec::new());
+    }
+    let cert = match crate::identity::parse_certificate(&format!("{cert_type} {base64}")) {
+        Ok(cert) => cert,
+        Err(why) => {
+            // For the admin, in sshd's log; the guest only sees a refusal.
+            eprintln!("pairshell: offered certificate refused: {why}");
+            return Ok(Vec::new());
+        }
+    };
+    let info = crate::identity::CertInfo {
+        key_id: cert.key_id().to_string(),
+        serial: cert.serial(),
+        principals: cert.valid_principals().to_vec(),
+        cert: Box::new(cert),
+    };
+    if !info.trusted(cas, now) {
+        return Ok(Vec::new());
+    }
+    let mut lines = Vec::new();
+    for principal in &info.principals {
+        // Only a principal that is also a valid config principal reaches
+        // the output: sshd parses the line, so it must not add options.
+        if !config::is_principal(principal) {
+            continue;
+        }
+        if let (KeyOwner::Current(_, guest), _) =
+            policy::guest_for_principals(config, std::slice::from_ref(principal), now)
+        {
+            lines.push(format!("{} {principal}", options(guest, exe, config_path)?));
+        }
+    }
+    Ok(lines)
 }
 
 /// A path that can stand inside `command="…"` unquoted: no quotes,
@@ -180,5 +303,37 @@ mod tests {
             now(),
         );
         assert!(r.is_err());
+    }
+
+    #[test]
+    fn principals_line_for_a_trusted_certificate_names_only_current_guests_principals() {
+        let cert = include_str!("../testdata/keys/carol-ca-cert.pub");
+        let ca = vec![ssh_key::PublicKey::from_openssh(
+            include_str!("../testdata/keys/user-ca.pub").trim(),
+        )
+        .unwrap()];
+        let c = parse_main(
+            Path::new("/c"),
+            "pair_user = \"pair\"\n[guests.carol]\nprincipals = [\"carol@team\"]\n",
+        )
+        .unwrap();
+        let mut words = cert.split_whitespace();
+        let (t, k) = (words.next().unwrap(), words.next().unwrap());
+        let exe = Path::new("/usr/local/bin/pairshell");
+        let lines = principal_lines(&c, exe, Path::new("/c"), t, k, &ca, now()).unwrap();
+        assert_eq!(
+            lines,
+            vec!["restrict,pty,command=\"/usr/local/bin/pairshell --config /c login\" carol@team"]
+        );
+        // No trusted CA: nothing.
+        assert!(principal_lines(&c, exe, Path::new("/c"), t, k, &[], now())
+            .unwrap()
+            .is_empty());
+        // A plain key offered as a certificate type: nothing.
+        assert!(
+            principal_lines(&c, exe, Path::new("/c"), t, KEY, &ca, now())
+                .unwrap()
+                .is_empty()
+        );
     }
 }

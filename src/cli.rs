@@ -60,9 +60,31 @@ pub enum Command {
         /// The key, base64 (sshd's %k)
         base64: String,
     },
-    /// Check the main config and every host file; report each problem with
-    /// its file, line and column.
-    Check,
+    /// For sshd's AuthorizedPrincipalsCommand: print an authorized_principals
+    /// line for each principal of the offered certificate that names a
+    /// current guest (when USER is the pair account and a CA in
+    /// trusted_user_ca_keys signed it); nothing otherwise
+    AuthorizedPrincipals {
+        /// The account being logged in to (sshd's %u)
+        user: String,
+        /// The certificate's type (sshd's %t)
+        cert_type: String,
+        /// The certificate, base64 (sshd's %k)
+        base64: String,
+    },
+    /// Check everything a login depends on, like `sshd -t`: the main config
+    /// and every host file (owners and modes, grants to unknown guests,
+    /// shared keys, expired entries, sockets), sshd's settings for the pair
+    /// account (`sshd -T`), the pair account's shell, the tmux version and
+    /// Landlock. One line per problem, saying how to fix it; exit status 1
+    /// if there is any. Run it as root.
+    Check {
+        /// The sshd config to check the pair account's settings in, as
+        /// `sshd -f` takes it [default: sshd's own, /etc/ssh/sshd_config]:
+        /// for a second sshd, or a config not installed yet.
+        #[arg(long, value_name = "PATH")]
+        sshd_config: Option<PathBuf>,
+    },
     /// Share SESSION with guests: record the grants in your host file, start
     /// the session's own tmux server if needed, open it to the pair account,
     /// print the line to give your guests, and attach you.

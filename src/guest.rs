@@ -98,6 +98,10 @@ struct Trail {
     guest: Option<String>,
     fingerprint: Option<String>,
     key_type: Option<String>,
+    /// The certificate principal that identified the guest.
+    principal: Option<String>,
+    /// The certificate's key id and serial.
+    cert: Option<(String, u64)>,
     from: Option<String>,
     request: Vec<u8>,
     host: Option<String>,
@@ -122,6 +126,9 @@ impl Trail {
             .opt("guest", self.guest.as_deref())
             .opt("fingerprint", self.fingerprint.as_deref())
             .opt("key_type", self.key_type.as_deref())
+            .opt("principal", self.principal.as_deref())
+            .opt("cert_id", self.cert.as_ref().map(|c| c.0.as_str()))
+            .opt("cert_serial", self.cert.as_ref().map(|c| c.1.to_string()))
             .opt("from", self.from.as_deref())
             .opt("host", self.host.as_deref())
             .opt("session", self.session.as_deref())
@@ -312,19 +319,34 @@ fn identify(
     now: Timestamp,
     trail: &mut Trail,
 ) -> Result<Identity, Refusal> {
-    let result = identity::read_auth_info(auth_info, pair_uid)
-        .and_then(|keys| identity::identify(config, &keys, now));
+    let result = identity::read_auth_info(auth_info, pair_uid).and_then(|keys| {
+        // The CAs are read only for a certificate, and only when the admin
+        // named them: a login by plain key never depends on that file.
+        let cas = match &config.trusted_user_ca_keys {
+            Some(path) if keys.iter().any(|k| k.certificate.is_some()) => {
+                config::load_ca_keys(path).map_err(identity::IdentityError::Unsafe)?
+            }
+            _ => Vec::new(),
+        };
+        identity::identify(config, &keys, &cas, now)
+    });
     match result {
         Ok(id) => {
             trail.guest = Some(id.guest.clone());
             trail.fingerprint = Some(id.fingerprint.clone());
             trail.key_type = Some(id.key_type.clone());
+            trail.principal = id.principal.clone();
+            trail.cert = id.cert.clone();
             Ok(id)
         }
         Err(e) => {
             if let Some(key) = e.key() {
                 trail.fingerprint = Some(key.fingerprint.clone());
                 trail.key_type = Some(key.key_type.clone());
+                trail.cert = key
+                    .certificate
+                    .as_ref()
+                    .map(|c| (c.key_id.clone(), c.serial));
             }
             if let identity::IdentityError::Expired(guest, _) = &e {
                 trail.guest = Some(guest.clone());
@@ -688,6 +710,7 @@ impl Watch {
             joined: policy::Joined {
                 key_type: id.key_type.clone(),
                 base64: id.base64.clone(),
+                principal: id.principal.clone(),
                 guest: id.guest.clone(),
                 host: grant.host.to_string(),
                 session: grant.session.to_string(),

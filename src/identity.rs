@@ -41,6 +41,23 @@ pub struct CertInfo {
     pub key_id: String,
     pub serial: u64,
     pub principals: Vec<String>,
+    /// The certificate itself, to check against the trusted CAs.
+    pub cert: Box<Certificate>,
+}
+
+impl CertInfo {
+    /// Whether a CA in `cas` signed this user certificate and it is valid
+    /// at `now`. Checked here, not only by sshd: sshd may have accepted
+    /// the certificate's plain key without looking at the certificate at
+    /// all, and then its principals are whatever its holder wrote.
+    pub fn trusted(&self, cas: &[PublicKey], now: Timestamp) -> bool {
+        let Ok(now) = u64::try_from(now.as_second()) else {
+            return false;
+        };
+        let fingerprints: Vec<_> = cas.iter().map(|k| k.fingerprint(HashAlg::Sha256)).collect();
+        self.cert.cert_type() == ssh_key::certificate::CertType::User
+            && self.cert.validate_at(now, &fingerprints).is_ok()
+    }
 }
 
 /// The guest, as established from a verified key.
@@ -52,6 +69,11 @@ pub struct Identity {
     /// The plain public key, canonical base64: what the live re-check looks
     /// up again.
     pub base64: String,
+    /// The certificate principal that identified the guest, when a trusted
+    /// certificate did (then the re-check looks that up instead).
+    pub principal: Option<String>,
+    /// The certificate's key id and serial, for the audit line.
+    pub cert: Option<(String, u64)>,
 }
 
 /// Why a login could not be tied to a guest.
@@ -71,6 +93,8 @@ pub enum IdentityError {
     Expired(String, Box<PresentedKey>),
     /// Keys of different guests in one session.
     Conflict(String, String),
+    /// A certificate from a trusted CA whose principals name no guest.
+    UnknownPrincipal(Box<PresentedKey>),
 }
 
 impl IdentityError {
@@ -84,6 +108,7 @@ impl IdentityError {
             IdentityError::UnknownKey(_) => "unknown-key",
             IdentityError::Expired(..) => "expired-guest",
             IdentityError::Conflict(..) => "conflicting-keys",
+            IdentityError::UnknownPrincipal(_) => "unknown-principal",
         }
     }
 
@@ -104,6 +129,17 @@ impl IdentityError {
             IdentityError::Conflict(a, b) => {
                 format!("keys of two guests ({a}, {b}) in one session")
             }
+            IdentityError::UnknownPrincipal(k) => format!(
+                "no guest has any of the principals [{}] of certificate {:?}",
+                k.certificate
+                    .as_ref()
+                    .map(|c| c.principals.join(","))
+                    .unwrap_or_default(),
+                k.certificate
+                    .as_ref()
+                    .map(|c| c.key_id.as_str())
+                    .unwrap_or_default()
+            ),
         }
     }
 
@@ -120,13 +156,18 @@ impl IdentityError {
             ),
             IdentityError::Expired(g, _) => format!("access for {g} has expired"),
             IdentityError::Conflict(..) => "keys of more than one guest were used".into(),
+            IdentityError::UnknownPrincipal(_) => {
+                "your certificate names no guest registered with pairshell on this host".into()
+            }
         }
     }
 
     /// The key concerned, when there was one, for the audit line.
     pub fn key(&self) -> Option<&PresentedKey> {
         match self {
-            IdentityError::UnknownKey(k) | IdentityError::Expired(_, k) => Some(k),
+            IdentityError::UnknownKey(k)
+            | IdentityError::Expired(_, k)
+            | IdentityError::UnknownPrincipal(k) => Some(k),
             _ => None,
         }
     }
@@ -150,10 +191,9 @@ pub fn parse_auth_info(text: &str) -> Result<Vec<PresentedKey>, IdentityError> {
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (method, rest) = line.split_once(' ').unwrap_or((line, ""));
         match method {
-            "publickey" => keys.push(
-                parse_key(rest.trim())
-                    .ok_or_else(|| IdentityError::Malformed(crate::audit::escape(line)))?,
-            ),
+            "publickey" => keys.push(parse_key(rest.trim()).map_err(|why| {
+                IdentityError::Malformed(format!("{why}: {}", crate::audit::escape(line)))
+            })?),
             "password"
             | "keyboard-interactive"
             | "hostbased"
@@ -170,21 +210,38 @@ pub fn parse_auth_info(text: &str) -> Result<Vec<PresentedKey>, IdentityError> {
     Ok(keys)
 }
 
-fn parse_key(text: &str) -> Option<PresentedKey> {
-    let key_type = text.split(' ').next()?;
+fn parse_key(text: &str) -> Result<PresentedKey, String> {
+    let key_type = text.split(' ').next().unwrap_or_default();
     if key_type.ends_with("-cert-v01@openssh.com") {
-        let cert = Certificate::from_openssh(text).ok()?;
+        let cert = parse_certificate(text)?;
         let key = PublicKey::from(cert.public_key().clone());
-        let mut p = presented(&key)?;
+        let mut p = presented(&key).ok_or("not a public key")?;
         p.certificate = Some(CertInfo {
             key_id: cert.key_id().to_string(),
             serial: cert.serial(),
             principals: cert.valid_principals().to_vec(),
+            cert: Box::new(cert),
         });
-        Some(p)
+        Ok(p)
     } else {
-        presented(&PublicKey::from_openssh(text).ok()?)
+        PublicKey::from_openssh(text)
+            .ok()
+            .and_then(|k| presented(&k))
+            .ok_or_else(|| "not a public key".to_string())
     }
+}
+
+/// Parse an OpenSSH certificate. The ssh-key crate (0.6) cannot represent
+/// the "valid forever" expiry `ssh-keygen -s` writes without `-V`; such a
+/// certificate is refused with that said, so the admin can re-sign it with
+/// a validity interval.
+pub fn parse_certificate(text: &str) -> Result<Certificate, String> {
+    Certificate::from_openssh(text).map_err(|e| match e {
+        ssh_key::Error::Time => "certificate is valid forever, which pairshell cannot read; \
+                                 sign it with a validity interval (ssh-keygen -s CA -V …)"
+            .to_string(),
+        e => format!("not a certificate: {e}"),
+    })
 }
 
 fn presented(key: &PublicKey) -> Option<PresentedKey> {
@@ -201,14 +258,37 @@ fn presented(key: &PublicKey) -> Option<PresentedKey> {
 }
 
 /// Map the presented keys to one current guest.
+///
+/// A certificate signed by a CA in `cas` (the admin's
+/// `trusted_user_ca_keys`) is looked up by its principals; any other key,
+/// or a certificate no trusted CA signed, by the plain public key.
 pub fn identify(
     config: &Config,
     keys: &[PresentedKey],
+    cas: &[PublicKey],
     now: Timestamp,
 ) -> Result<Identity, IdentityError> {
-    let mut found: Option<(&str, &PresentedKey)> = None;
+    let mut found: Option<(&str, &PresentedKey, Option<&str>)> = None;
     for key in keys {
-        let name = match policy::guest_for_key(config, &key.key_type, &key.base64, now) {
+        let trusted_cert = key.certificate.as_ref().filter(|c| c.trusted(cas, now));
+        let (owner, principal) = match trusted_cert {
+            Some(cert) => match policy::guest_for_principals(config, &cert.principals, now) {
+                (KeyOwner::Unknown, _) => {
+                    match policy::guest_for_key(config, &key.key_type, &key.base64, now) {
+                        KeyOwner::Unknown => {
+                            return Err(IdentityError::UnknownPrincipal(Box::new(key.clone())))
+                        }
+                        owner => (owner, None),
+                    }
+                }
+                found => found,
+            },
+            None => (
+                policy::guest_for_key(config, &key.key_type, &key.base64, now),
+                None,
+            ),
+        };
+        let name = match owner {
             KeyOwner::Current(name, _) => name,
             KeyOwner::Expired(name, _) => {
                 return Err(IdentityError::Expired(
@@ -222,19 +302,24 @@ pub fn identify(
             KeyOwner::Unknown => return Err(IdentityError::UnknownKey(Box::new(key.clone()))),
         };
         match found {
-            Some((first, _)) if first != name => {
+            Some((first, _, _)) if first != name => {
                 return Err(IdentityError::Conflict(first.to_string(), name.to_string()))
             }
             Some(_) => {}
-            None => found = Some((name, key)),
+            None => found = Some((name, key, principal)),
         }
     }
-    let (guest, key) = found.ok_or(IdentityError::NoPublicKey)?;
+    let (guest, key, principal) = found.ok_or(IdentityError::NoPublicKey)?;
     Ok(Identity {
         guest: guest.to_string(),
         fingerprint: key.fingerprint.clone(),
         key_type: key.key_type.clone(),
         base64: key.base64.clone(),
+        principal: principal.map(str::to_string),
+        cert: key
+            .certificate
+            .as_ref()
+            .map(|c| (c.key_id.clone(), c.serial)),
     })
 }
 
@@ -343,7 +428,7 @@ mod tests {
     #[test]
     fn key_identifies_guest() {
         let keys = parse_auth_info(&line(ED)).unwrap();
-        let id = identify(&config(), &keys, now()).unwrap();
+        let id = identify(&config(), &keys, &[], now()).unwrap();
         assert_eq!(id.guest, "alice");
         assert_eq!(id.fingerprint, fp("ed25519"));
     }
@@ -351,14 +436,17 @@ mod tests {
     #[test]
     fn certificate_of_a_registered_key_identifies_its_guest() {
         let keys = parse_auth_info(&line(CERT)).unwrap();
-        assert_eq!(identify(&config(), &keys, now()).unwrap().guest, "alice");
+        assert_eq!(
+            identify(&config(), &keys, &[], now()).unwrap().guest,
+            "alice"
+        );
     }
 
     #[test]
     fn keys_of_two_guests_are_refused() {
         let keys = parse_auth_info(&format!("{}{}", line(ED), line(RSA))).unwrap();
         assert!(matches!(
-            identify(&config(), &keys, now()),
+            identify(&config(), &keys, &[], now()),
             Err(IdentityError::Conflict(..))
         ));
     }
@@ -366,7 +454,7 @@ mod tests {
     #[test]
     fn expired_guest_is_refused() {
         let keys = parse_auth_info(&line(ECDSA)).unwrap();
-        let err = identify(&config(), &keys, now()).unwrap_err();
+        let err = identify(&config(), &keys, &[], now()).unwrap_err();
         assert_eq!(err.code(), "expired-guest");
     }
 
@@ -374,8 +462,94 @@ mod tests {
     fn unknown_key_is_refused() {
         let c = parse_main(Path::new("/c"), "pair_user = \"pair\"\n").unwrap();
         let keys = parse_auth_info(&line(ED)).unwrap();
-        let err = identify(&c, &keys, now()).unwrap_err();
+        let err = identify(&c, &keys, &[], now()).unwrap_err();
         assert_eq!(err.code(), "unknown-key");
         assert!(err.to_guest().contains(&fp("ed25519")));
+    }
+
+    const CAROL_CERT: &str = include_str!("../testdata/keys/carol-ca-cert.pub");
+    const CAROL_SELF_SIGNED: &str = include_str!("../testdata/keys/carol-self-signed-cert.pub");
+    const USER_CA: &str = include_str!("../testdata/keys/user-ca.pub");
+
+    fn cert_config(guests: &str) -> Config {
+        parse_main(Path::new("/c"), &format!("pair_user = \"pair\"\n{guests}")).unwrap()
+    }
+
+    fn ca() -> Vec<PublicKey> {
+        vec![PublicKey::from_openssh(USER_CA.trim()).unwrap()]
+    }
+
+    fn cert_keys(line: &str) -> Vec<PresentedKey> {
+        parse_auth_info(&format!("publickey {}\n", line.trim())).unwrap()
+    }
+
+    #[test]
+    fn certificate_from_a_trusted_ca_identifies_the_guest_its_principal_names() {
+        let c = cert_config("[guests.carol]\nprincipals = [\"carol@team\"]\n");
+        let id = identify(&c, &cert_keys(CAROL_CERT), &ca(), now()).unwrap();
+        assert_eq!(id.guest, "carol");
+        assert_eq!(id.principal.as_deref(), Some("carol@team"));
+        assert_eq!(id.cert, Some(("carol-laptop".to_string(), 42)));
+    }
+
+    #[test]
+    fn self_signed_certificate_naming_another_guests_principal_identifies_nobody() {
+        // carol signs her own key with bob's principal: no trusted CA did,
+        // so only her plain key counts, and it is not registered.
+        let c = cert_config("[guests.bob]\nprincipals = [\"bob@team\"]\n");
+        let err = identify(&c, &cert_keys(CAROL_SELF_SIGNED), &ca(), now()).unwrap_err();
+        assert_eq!(err.code(), "unknown-key");
+        // Without any CA configured, the same.
+        let err = identify(&c, &cert_keys(CAROL_SELF_SIGNED), &[], now()).unwrap_err();
+        assert_eq!(err.code(), "unknown-key");
+    }
+
+    #[test]
+    fn certificate_from_an_untrusted_ca_falls_back_to_its_plain_key() {
+        let carol_key = include_str!("../testdata/keys/carol.pub");
+        let c = cert_config(&format!(
+            "[guests.carol]\nkeys = [\"{}\"]\n[guests.ops]\nprincipals = [\"ops\"]\n",
+            carol_key.trim()
+        ));
+        let id = identify(&c, &cert_keys(CAROL_CERT), &[], now()).unwrap();
+        assert_eq!(id.guest, "carol");
+        assert_eq!(id.principal, None);
+    }
+
+    #[test]
+    fn trusted_certificate_with_an_unknown_principal_is_refused() {
+        let c = cert_config("[guests.dave]\nprincipals = [\"dave\"]\n");
+        let err = identify(&c, &cert_keys(CAROL_CERT), &ca(), now()).unwrap_err();
+        assert_eq!(err.code(), "unknown-principal");
+    }
+
+    #[test]
+    fn certificate_whose_principals_name_two_guests_identifies_nobody() {
+        let c = cert_config(
+            "[guests.carol]\nprincipals = [\"carol@team\"]\n[guests.ops]\nprincipals = [\"ops\"]\n",
+        );
+        let err = identify(&c, &cert_keys(CAROL_CERT), &ca(), now()).unwrap_err();
+        assert_eq!(err.code(), "conflicting-keys");
+    }
+
+    #[test]
+    fn certificate_valid_forever_is_refused_saying_to_sign_with_a_validity_interval() {
+        let forever = include_str!("../testdata/keys/carol-forever-cert.pub");
+        let err = parse_auth_info(&format!("publickey {}\n", forever.trim())).unwrap_err();
+        assert_eq!(err.code(), "malformed-auth-info");
+        assert!(
+            err.detail().contains("ssh-keygen -s CA -V"),
+            "{}",
+            err.detail()
+        );
+    }
+
+    #[test]
+    fn certificate_of_an_expired_guest_is_refused_as_expired() {
+        let c = cert_config(
+            "[guests.carol]\nprincipals = [\"carol@team\"]\nexpires = 2020-01-01T00:00:00Z\n",
+        );
+        let err = identify(&c, &cert_keys(CAROL_CERT), &ca(), now()).unwrap_err();
+        assert_eq!(err.code(), "expired-guest");
     }
 }

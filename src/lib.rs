@@ -1,8 +1,10 @@
 //! pairshell: a login shell for a shared pairing account.
 //!
 //! The binary is a thin wrapper around [`main`]. Modules are private to the
-//! crate; the only other public item is [`cli_command`], which the man-page
-//! test uses so that `--help` and `man/pairshell.1` come from one definition.
+//! crate; the only other public items are [`cli_command`], which the man-page
+//! test uses so that `--help` and `man/pairshell.1` come from one definition,
+//! and the hidden `fuzzing` module, which exists only for the fuzz targets in
+//! `fuzz/`.
 
 mod admin;
 mod audit;
@@ -11,6 +13,8 @@ mod chooser;
 mod cli;
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod github;
 mod guest;
 mod guest_admin;
@@ -63,7 +67,14 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             key_type,
             base64,
         }) => authorized_keys::run(config_path.as_deref(), &user, &key_type, &base64),
-        Some(cli::Command::Check) => config::check::run(config_path.as_deref()),
+        Some(cli::Command::AuthorizedPrincipals {
+            user,
+            cert_type,
+            base64,
+        }) => authorized_keys::run_principals(config_path.as_deref(), &user, &cert_type, &base64),
+        Some(cli::Command::Check { sshd_config }) => {
+            config::check::run(config_path.as_deref(), sshd_config.as_deref())
+        }
         Some(cli::Command::Share {
             session,
             rw,

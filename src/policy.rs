@@ -73,6 +73,40 @@ pub fn guest_for_key<'a>(
     }
 }
 
+/// Find the guest one of whose `principals` the certificate names. The
+/// certificate must already have been checked against the trusted CAs.
+/// Principals of two different guests in one certificate identify nobody.
+pub fn guest_for_principals<'a>(
+    config: &'a Config,
+    principals: &[String],
+    now: Timestamp,
+) -> (KeyOwner<'a>, Option<&'a str>) {
+    let mut found: Option<(&'a str, &'a Guest, &'a str)> = None;
+    for (name, guest) in &config.guests {
+        let Some(p) = guest
+            .principals
+            .iter()
+            .find(|p| principals.iter().any(|c| c == p.as_str()))
+        else {
+            continue;
+        };
+        match found {
+            Some((first, _, _)) if first != name.as_str() => {
+                return (KeyOwner::Shared(first, name.as_str()), None)
+            }
+            Some(_) => {}
+            None => found = Some((name.as_str(), guest, p.as_str())),
+        }
+    }
+    match found {
+        None => (KeyOwner::Unknown, None),
+        Some((name, guest, p)) if is_current(guest.expires, now) => {
+            (KeyOwner::Current(name, guest), Some(p))
+        }
+        Some((name, guest, p)) => (KeyOwner::Expired(name, guest), Some(p)),
+    }
+}
+
 /// A guest is current until the instant their `expires` names.
 pub fn is_current(expires: Option<Timestamp>, now: Timestamp) -> bool {
     expires.is_none_or(|t| now < t)
@@ -131,6 +165,9 @@ pub enum Verdict {
 pub struct Joined {
     pub key_type: String,
     pub base64: String,
+    /// The certificate principal that identified the guest, if one did:
+    /// then that, not the key, is looked up again.
+    pub principal: Option<String>,
     pub guest: String,
     pub host: String,
     pub session: String,
@@ -160,7 +197,11 @@ pub fn recheck(
     now: Timestamp,
 ) -> Verdict {
     let label = format!("{}/{}", joined.host, joined.session);
-    let guest = match guest_for_key(config, &joined.key_type, &joined.base64, now) {
+    let owner = match &joined.principal {
+        Some(p) => guest_for_principals(config, std::slice::from_ref(p), now).0,
+        None => guest_for_key(config, &joined.key_type, &joined.base64, now),
+    };
+    let guest = match owner {
         KeyOwner::Current(name, guest) if name == joined.guest => guest,
         KeyOwner::Expired(name, _) if name == joined.guest => {
             return Verdict::Expired(format!("access for {name} has expired"))
@@ -480,6 +521,7 @@ read_only = ["alice"]
         Joined {
             key_type: "ssh-ed25519".into(),
             base64: ALICE.into(),
+            principal: None,
             guest: "alice".into(),
             host: "maria".into(),
             session: "api".into(),

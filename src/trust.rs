@@ -6,6 +6,7 @@
 //! not at the name, so a file swapped between check and read is still the one
 //! checked. Failing a check is a refusal, never a warning (fail closed).
 
+use std::ffi::CString;
 use std::fs::{File, Metadata, OpenOptions};
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt
 use std::path::{Path, PathBuf};
 
 use nix::libc;
-use nix::unistd::{AccessFlags, Uid};
+use nix::unistd::{getgrouplist, AccessFlags, Gid, Uid, User};
 
 use crate::error::Error;
 
@@ -229,6 +230,43 @@ pub fn absolute(path: &Path) -> Result<PathBuf, Error> {
 /// socket in a directory the pair account itself could write (where a
 /// confined-but-compromised client could plant its own server).
 pub fn check_socket(socket: &Path, owner: Owner) -> Result<(), Error> {
+    check_socket_with(socket, owner, |dir, _| writable_by_me(dir))
+}
+
+/// [`check_socket`] on behalf of `pair` rather than of this process: for
+/// `pairshell check`, which runs as root (who can write everywhere). Whether
+/// `pair` can write a directory is worked out from its owner, group and
+/// mode bits, and `pair`'s groups (ACLs are not looked at).
+pub fn check_socket_for(socket: &Path, owner: Owner, pair: &User) -> Result<(), Error> {
+    let groups = CString::new(pair.name.as_str())
+        .ok()
+        .and_then(|name| getgrouplist(&name, pair.gid).ok())
+        .unwrap_or_else(|| vec![pair.gid]);
+    check_socket_with(socket, owner, |_, meta| {
+        writable_by(meta, pair.uid, &groups)
+    })
+}
+
+/// Whether a user with `uid` and `groups` may write a file with `meta`,
+/// by its mode bits alone.
+fn writable_by(meta: &Metadata, uid: Uid, groups: &[Gid]) -> bool {
+    let mode = meta.permissions().mode();
+    if uid.is_root() {
+        true
+    } else if meta.uid() == uid.as_raw() {
+        mode & 0o200 != 0
+    } else if groups.iter().any(|g| g.as_raw() == meta.gid()) {
+        mode & 0o020 != 0
+    } else {
+        mode & 0o002 != 0
+    }
+}
+
+fn check_socket_with(
+    socket: &Path,
+    owner: Owner,
+    writable: impl Fn(&Path, &Metadata) -> bool,
+) -> Result<(), Error> {
     let meta = std::fs::symlink_metadata(socket).map_err(|e| Error::io(socket, e))?;
     if meta.file_type().is_symlink() {
         return Err(Error::untrusted(socket, "is a symbolic link"));
@@ -252,7 +290,7 @@ pub fn check_socket(socket: &Path, owner: Owner) -> Result<(), Error> {
     for dir in parent.ancestors().filter(|d| !d.as_os_str().is_empty()) {
         let meta = std::fs::metadata(dir).map_err(|e| Error::io(dir, e))?;
         let sticky = meta.permissions().mode() & STICKY != 0;
-        if !sticky && writable_by_me(dir) {
+        if !sticky && writable(dir, &meta) {
             return Err(Error::untrusted(
                 dir,
                 "directory of the socket is writable by the pair account",
@@ -422,6 +460,31 @@ mod tests {
         let sock = s.0.join("api.sock");
         let _server = UnixListener::bind(&sock).unwrap();
         untrusted(check_socket(&sock, me()), "writable by the pair account");
+    }
+
+    #[test]
+    fn socket_directory_is_judged_for_the_pair_account_not_for_root() {
+        // `check` runs as root, who may write anywhere; what matters is
+        // whether the pair account could plant a server there.
+        let s = Scratch::new("sockfor");
+        let sock = s.0.join("api.sock");
+        let _server = UnixListener::bind(&sock).unwrap();
+        let nobody = User::from_name("nobody")
+            .unwrap()
+            .expect("a nobody account");
+        let root = User::from_uid(Uid::from_raw(0)).unwrap().unwrap();
+        if nix::unistd::geteuid().is_root() {
+            check_socket_for(&sock, me(), &nobody).unwrap();
+            untrusted(
+                check_socket_for(&sock, me(), &root),
+                "writable by the pair account",
+            );
+        }
+        std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o757)).unwrap();
+        untrusted(
+            check_socket_for(&sock, me(), &nobody),
+            "writable by the pair account",
+        );
     }
 
     #[test]

@@ -869,7 +869,7 @@ fn allow_unconfined_read_write_does_not_switch_confinement_off_where_landlock_ex
     let alice = lab.add_guest("alice", None);
     let host = lab.enable_host();
     let (_, api) = lab.share_as(&host, "api", &["--rw", "alice"]);
-    let check = lab.pairshell_root(&["check"]);
+    let check = lab.check();
     assert!(check.success(), "{check}");
     assert!(check.stdout.contains("Landlock: available"), "{check}");
 

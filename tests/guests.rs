@@ -162,7 +162,7 @@ fn key_is_authorized(lab: &Lab, g: &Guest) -> bool {
 }
 
 fn assert_check_passes(lab: &Lab) {
-    let run = lab.pairshell_root(&["check"]);
+    let run = lab.check();
     assert!(run.success(), "pairshell check: {run}");
 }
 

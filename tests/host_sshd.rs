@@ -78,7 +78,7 @@ fn type_line(tty: &mut support::Tty, line: &str) {
 /// `pairshell check` as root must pass: the file the host commands wrote is
 /// one a login accepts.
 fn assert_check_passes(lab: &Lab) {
-    let run = lab.pairshell_root(&["check"]);
+    let run = lab.check();
     assert!(run.success(), "pairshell check: {run}");
 }
 

@@ -143,6 +143,8 @@ fn file_format_page_documents_every_field() {
         "github",
         "github_keys",
         "allow_unconfined_read_write",
+        "principals",
+        "trusted_user_ca_keys",
     ] {
         assert!(
             page.contains(field),

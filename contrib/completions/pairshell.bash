@@ -19,6 +19,9 @@ _pairshell() {
             pairshell,authorized-keys)
                 cmd="pairshell__subcmd__authorized__subcmd__keys"
                 ;;
+            pairshell,authorized-principals)
+                cmd="pairshell__subcmd__authorized__subcmd__principals"
+                ;;
             pairshell,check)
                 cmd="pairshell__subcmd__check"
                 ;;
@@ -87,6 +90,9 @@ _pairshell() {
                 ;;
             pairshell__subcmd__help,authorized-keys)
                 cmd="pairshell__subcmd__help__subcmd__authorized__subcmd__keys"
+                ;;
+            pairshell__subcmd__help,authorized-principals)
+                cmd="pairshell__subcmd__help__subcmd__authorized__subcmd__principals"
                 ;;
             pairshell__subcmd__help,check)
                 cmd="pairshell__subcmd__help__subcmd__check"
@@ -167,7 +173,7 @@ _pairshell() {
 
     case "${cmd}" in
         pairshell)
-            opts="-c -h -V --config --help --version login authorized-keys check share grant revoke unshare who kick log host guest help"
+            opts="-c -h -V --config --help --version login authorized-keys authorized-principals check share grant revoke unshare who kick log host guest help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -206,13 +212,35 @@ _pairshell() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
-        pairshell__subcmd__check)
+        pairshell__subcmd__authorized__subcmd__principals)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__check)
+            opts="-h --sshd-config --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --sshd-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -441,7 +469,7 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__help)
-            opts="login authorized-keys check share grant revoke unshare who kick log host guest help"
+            opts="login authorized-keys authorized-principals check share grant revoke unshare who kick log host guest help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -455,6 +483,20 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__help__subcmd__authorized__subcmd__keys)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__help__subcmd__authorized__subcmd__principals)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

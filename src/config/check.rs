@@ -1,103 +1,1129 @@
-//! `pairshell check`: load everything the way a login would, decode every key,
-//! and report each problem with its file, line and column.
+//! `pairshell check`, in the spirit of `visudo -c` and `sshd -t`: everything a
+//! login depends on, checked at once, one line per problem saying how to fix
+//! it, exit status 1 when there is any.
+//!
+//! What it looks at:
+//! - the main config, loaded the way a login loads it; every key decoded,
+//!   keys held by two guests, guests whose `expires` has passed;
+//! - every host file in `hosts_dir`: its owner and mode, grants that name
+//!   no guest, shares and per-guest grants that have expired, and each
+//!   session's socket when there is one (a socket, not a symlink, owned by
+//!   that host, in a directory the pair account cannot write);
+//! - the pair account: that it exists and that its login shell is this
+//!   binary;
+//! - sshd's effective settings for the pair account (`sshd -T -C user=…`):
+//!   its `AuthorizedKeysCommand` is this binary's `authorized-keys %u %t %k`
+//!   reading this config, `ExposeAuthInfo yes`, forwarding off, no passwords;
+//! - the tmux binary (root's, 3.3 or later, for `server-access`) and Landlock.
+//!
+//! Facts are gathered first (files, the passwd entry, `sshd -T`, `tmux -V`)
+//! and judged by plain functions, which the unit tests drive with made-up
+//! facts. `check` changes nothing: it reads, and runs `sshd -T` and
+//! `tmux -V` (the latter only once the tmux binary passes the checks a
+//! program root runs must pass).
+//!
+//! Problems go to stderr as `pairshell: PROBLEM`, notes and the final `ok`
+//! to stdout. A problem names its file, with line and column where the
+//! file says it, as `FILE:LINE:COLUMN: what; fix: how`.
 
+use std::collections::HashMap;
+use std::io;
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::ExitCode;
+use std::process::{Command, ExitCode, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
 
-use ssh_key::PublicKey;
+use jiff::Timestamp;
+use nix::unistd::User;
+use ssh_key::{HashAlg, PublicKey};
 
 use crate::cli;
-use crate::config::{self, Config};
+use crate::config::{self, Config, Host};
+use crate::error::{line_column, Error};
+use crate::trust::{self, Owner};
 
-pub fn run(config_path: Option<&Path>) -> ExitCode {
+/// Where Debian's openssh-server installs sshd.
+const SSHD: &str = "/usr/sbin/sshd";
+/// sshd's own config when `--sshd-config` is not given.
+const SSHD_CONFIG: &str = "/etc/ssh/sshd_config";
+/// The oldest tmux with `server-access`.
+const TMUX_MIN: (u32, u32) = (3, 3);
+/// How long `sshd -T` or `tmux -V` may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What `check` found: problems (exit 1) and notes.
+#[derive(Debug, Default)]
+struct Report {
+    problems: Vec<String>,
+    notes: Vec<String>,
+}
+
+impl Report {
+    fn problem(&mut self, p: impl Into<String>) {
+        self.problems.push(p.into());
+    }
+
+    fn note(&mut self, n: impl Into<String>) {
+        self.notes.push(n.into());
+    }
+}
+
+/// `pairshell check [--sshd-config PATH]`
+pub fn run(config_path: Option<&Path>, sshd_config: Option<&Path>) -> ExitCode {
     let path = cli::config_path(config_path);
-    let (abs, config) = match config::load_main(&path) {
-        Ok(loaded) => loaded,
+    let mut r = Report::default();
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
         Err(e) => {
-            eprintln!("pairshell: {e}");
+            eprintln!("pairshell: cannot find this program: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let mut problems = key_problems(&config);
-    match config::host_logins(&config.hosts_dir) {
-        Ok(logins) => {
-            for login in logins {
-                if let Err(e) = config::load_host(&config.hosts_dir, &login) {
-                    problems.push(e.to_string());
-                }
-            }
-        }
-        Err(e) => problems.push(e.to_string()),
+    match config::load_main(&path) {
+        Err(e) => r.problem(with_fix(&e, "root", 0)),
+        Ok((abs, config)) => check_all(&abs, &config, &exe, sshd_config, &mut r),
     }
-    if nix::unistd::User::from_name(&config.pair_user)
-        .ok()
-        .flatten()
-        .is_none()
-    {
-        problems.push(format!(
-            "{}: pair_user {:?} does not exist on this system",
-            abs.display(),
-            config.pair_user
-        ));
-    }
-    // Landlock: without it a read-write client could exec a shell.
-    let mut notes = Vec::new();
-    match (
-        crate::sandbox::landlock_available(),
-        config.allow_unconfined_read_write,
-    ) {
-        (Ok(()), _) => notes.push("Landlock: available; tmux clients run confined".to_string()),
-        (Err(e), false) => problems.push(format!(
-            "Landlock is not available ({e}): read-write joins are refused; use a kernel with \
-             Landlock (5.13 or later, lsm=landlock), or set allow_unconfined_read_write = true \
-             in {} to let read-write guests in unconfined",
-            abs.display()
-        )),
-        (Err(e), true) => notes.push(format!(
-            "Landlock is not available ({e}): read-write guests join UNCONFINED \
-             (allow_unconfined_read_write = true); they can run programs as {}",
-            config.pair_user
-        )),
-    }
-    for n in &notes {
+    for n in &r.notes {
         println!("pairshell: {n}");
     }
-    for p in &problems {
+    for p in &r.problems {
         eprintln!("pairshell: {p}");
     }
-    if problems.is_empty() {
-        println!(
-            "{}: ok ({} guests, {} keys)",
-            abs.display(),
-            config.guests.len(),
-            config
-                .guests
-                .values()
-                .map(|g| g.all_keys().count())
-                .sum::<usize>()
-        );
+    if r.problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     }
 }
 
-/// Keys that do not decode, and keys listed under two guests.
-fn key_problems(config: &Config) -> Vec<String> {
-    let mut seen = std::collections::HashMap::new();
-    let mut problems = Vec::new();
+fn check_all(abs: &Path, config: &Config, exe: &Path, sshd_config: Option<&Path>, r: &mut Report) {
+    let now = Timestamp::now();
+    // The loader has just read and trusted it; this second read is for
+    // locating problems by line and column.
+    let text = std::fs::read_to_string(abs).unwrap_or_default();
+    let main = Locator::new(abs, &text);
+    guest_problems(config, &main, now, r);
+    let pair = pair_account(config, abs, exe, r);
+    let hosts = host_problems(config, abs, pair.as_ref(), now, r);
+    sshd_check(config, abs, exe, sshd_config, r);
+    tmux_check(config, &main, r);
+    landlock_check(config, abs, r);
+    if r.problems.is_empty() {
+        let keys = config.guests.values().map(|g| g.all_keys().count()).sum();
+        r.note(format!(
+            "{}: ok ({}, {}, {})",
+            abs.display(),
+            count(config.guests.len(), "guest"),
+            count(keys, "key"),
+            count(hosts, "host file")
+        ));
+    }
+}
+
+/// `1 guest`, `2 guests`.
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+// ---------------------------------------------------------------------------
+// The main config
+// ---------------------------------------------------------------------------
+
+/// Keys that do not decode, keys held by two guests, expired guests.
+fn guest_problems(config: &Config, main: &Locator, now: Timestamp, r: &mut Report) {
+    let mut seen: HashMap<&str, &str> = HashMap::new();
     for (name, guest) in &config.guests {
-        for key in guest.all_keys() {
-            let text = format!("{} {}", key.key_type, key.base64);
-            if PublicKey::from_openssh(&text).is_err() {
-                problems.push(format!("guest {name}: key {} does not decode", key.base64));
-            }
-            if let Some(other) = seen.insert(key.base64.as_str(), name.as_str()) {
-                if other != name.as_str() {
-                    problems.push(format!("guests {other} and {name} share a key"));
+        let name = name.as_str();
+        if let Some(t) = guest.expires.filter(|t| *t <= now) {
+            r.problem(format!(
+                "{}: guest {name} expired on {t}; fix: pairshell guest remove {name}, or set a \
+                 later `expires`",
+                main.at(&[Seg::Key("guests"), Seg::Key(name), Seg::Key("expires")])
+            ));
+        }
+        for (list, keys) in [("keys", &guest.keys), ("github_keys", &guest.github_keys)] {
+            for (i, key) in keys.iter().enumerate() {
+                let at = main.at(&[
+                    Seg::Key("guests"),
+                    Seg::Key(name),
+                    Seg::Key(list),
+                    Seg::Index(i),
+                ]);
+                let text = format!("{} {}", key.key_type, key.base64);
+                let shown = match PublicKey::from_openssh(&text) {
+                    Ok(k) => k.fingerprint(HashAlg::Sha256).to_string(),
+                    Err(e) => {
+                        r.problem(format!(
+                            "{at}: guest {name}: key {} does not decode ({e}); fix: replace it \
+                             with the line of the guest's .pub file",
+                            abbreviate(&key.base64)
+                        ));
+                        abbreviate(&key.base64)
+                    }
+                };
+                match seen.insert(key.base64.as_str(), name) {
+                    Some(other) if other != name => r.problem(format!(
+                        "{at}: guests {other} and {name} share key {shown}, but a key must say \
+                         who is logging in; fix: remove it from one of them"
+                    )),
+                    _ => {}
                 }
             }
         }
     }
+}
+
+/// The first characters of a base64 key, for messages.
+fn abbreviate(base64: &str) -> String {
+    let head: String = base64.chars().take(24).collect();
+    if head.len() < base64.len() {
+        format!("{head}…")
+    } else {
+        head
+    }
+}
+
+/// The pair account exists and its login shell is this binary; returns it.
+fn pair_account(config: &Config, abs: &Path, exe: &Path, r: &mut Report) -> Option<User> {
+    let name = &config.pair_user;
+    let Some(pair) = User::from_name(name).ok().flatten() else {
+        r.problem(format!(
+            "{}: pair_user {name:?} does not exist on this system; fix: useradd -m -s {} {name}",
+            abs.display(),
+            exe.display()
+        ));
+        return None;
+    };
+    if !same_file(&pair.shell, exe) {
+        r.problem(format!(
+            "pair account {name}: its login shell is {}, not this pairshell, so a \
+             misconfigured sshd could hand a guest that shell; fix: usermod -s {} {name}",
+            pair.shell.display(),
+            exe.display()
+        ));
+    }
+    Some(pair)
+}
+
+// ---------------------------------------------------------------------------
+// Host files
+// ---------------------------------------------------------------------------
+
+/// Every host file; returns how many hosts have one.
+fn host_problems(
+    config: &Config,
+    main_path: &Path,
+    pair: Option<&User>,
+    now: Timestamp,
+    r: &mut Report,
+) -> usize {
+    let logins = match config::host_logins(&config.hosts_dir) {
+        Ok(logins) => logins,
+        Err(e) => {
+            r.problem(with_fix(&e, "root", 0));
+            return 0;
+        }
+    };
+    for login in &logins {
+        let path = config::host_path(&config.hosts_dir, login);
+        let Some(user) = User::from_name(login).ok().flatten() else {
+            r.problem(format!(
+                "{}: there is no user {login:?} on this system; fix: rm {}",
+                path.display(),
+                path.display()
+            ));
+            continue;
+        };
+        let host = match config::load_host(&config.hosts_dir, login) {
+            Ok(host) => host,
+            Err(e) => {
+                r.problem(with_fix(&e, login, user.uid.as_raw()));
+                continue;
+            }
+        };
+        let text = std::fs::read_to_string(&path).unwrap_or_default();
+        let loc = Locator::new(&path, &text);
+        share_problems(config, main_path, &host, &loc, pair, now, r);
+    }
+    logins.len()
+}
+
+/// One host's sessions: unknown guests, expired entries, unsafe sockets.
+fn share_problems(
+    config: &Config,
+    main_path: &Path,
+    host: &Host,
+    loc: &Locator,
+    pair: Option<&User>,
+    now: Timestamp,
+    r: &mut Report,
+) {
+    let login = &host.login;
+    for (session, share) in &host.file.sessions {
+        let s = session.as_str();
+        let at = |rest: &[Seg]| {
+            let mut segs = vec![Seg::Key("sessions"), Seg::Key(s)];
+            segs.extend_from_slice(rest);
+            loc.at(&segs)
+        };
+        let unknown = |g: &str| !config.guests.contains_key(g);
+        for (list, names) in [
+            ("read_write", &share.read_write),
+            ("read_only", &share.read_only),
+        ] {
+            for (i, g) in names
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| unknown(g.as_str()))
+            {
+                r.problem(format!(
+                    "{}: session {s} grants {g}, who is not a guest in {}; fix: pairshell revoke \
+                     {s} {g} (as {login}), or declare {g} (pairshell guest add {g} --key …)",
+                    at(&[Seg::Key(list), Seg::Index(i)]),
+                    main_path.display()
+                ));
+            }
+        }
+        for g in share.guest_expires.keys().filter(|g| unknown(g.as_str())) {
+            let granted = share.read_write.contains(g) || share.read_only.contains(g);
+            if !granted {
+                r.problem(format!(
+                    "{}: session {s} has an expiry for {g}, who is not a guest in {}; fix: \
+                     remove it from guest_expires",
+                    at(&[Seg::Key("guest_expires"), Seg::Key(g.as_str())]),
+                    main_path.display()
+                ));
+            }
+        }
+        if let Some(t) = share.expires.filter(|t| *t <= now) {
+            r.problem(format!(
+                "{}: session {s} expired on {t}; fix: pairshell unshare {s} (as {login}), or \
+                 set a later `expires`",
+                at(&[Seg::Key("expires")])
+            ));
+        }
+        for (g, ends) in share.guest_expires.iter().filter(|(_, e)| e.0 <= now) {
+            r.problem(format!(
+                "{}: {g}'s grant on session {s} expired on {}; fix: pairshell revoke {s} {g} \
+                 (as {login}), or grant it again with a later --until",
+                at(&[Seg::Key("guest_expires"), Seg::Key(g.as_str())]),
+                ends.0
+            ));
+        }
+        // A socket that is not there is a session not running: fine.
+        let Some(pair) = pair else { continue };
+        match trust::check_socket_for(&share.socket, Owner::Exactly(host.uid), pair) {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => r.problem(format!(
+                "{}: session {s}: {e}; fix: {}",
+                at(&[Seg::Key("socket")]),
+                socket_fix(&e, &share.socket, login, s, &config.sockets_dir)
+            )),
+        }
+    }
+}
+
+/// How to fix what [`trust::check_socket_for`] found, from the socket (or
+/// directory) as it is now.
+fn socket_fix(e: &Error, socket: &Path, login: &str, session: &str, sockets_dir: &Path) -> String {
+    let own = sockets_dir.join(login);
+    let restart = format!("then, as {login}, pairshell share {session} starts its server");
+    let path = match e {
+        Error::Untrusted { path, .. } => path,
+        _ => return format!("look at {}", socket.display()),
+    };
+    if path != socket {
+        return format!(
+            "make {} writable by {login} alone, or keep sockets in {} (pairshell host add \
+             {login} sets it up)",
+            path.display(),
+            own.display()
+        );
+    }
+    match std::fs::symlink_metadata(socket) {
+        Ok(m) if m.file_type().is_symlink() || !m.file_type().is_socket() => {
+            format!("remove it (rm {}), {restart}", socket.display())
+        }
+        _ => format!(
+            "the server there is not {login}'s: point `socket` at {login}'s own server in {} \
+             ({restart})",
+            own.display()
+        ),
+    }
+}
+
+/// `e`, and how to fix it when it is an ownership or mode problem of the
+/// file or directory it names, which `owner` (uid `owner_uid`) or root
+/// should own and nobody else may write.
+fn with_fix(e: &Error, owner: &str, owner_uid: u32) -> String {
+    match fix_for(e, owner, owner_uid) {
+        Some(fix) => format!("{e}; fix: {fix}"),
+        None => e.to_string(),
+    }
+}
+
+fn fix_for(e: &Error, owner: &str, owner_uid: u32) -> Option<String> {
+    let Error::Untrusted { path, .. } = e else {
+        return None;
+    };
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    let p = path.display();
+    if meta.file_type().is_symlink() {
+        return Some(format!(
+            "replace the symbolic link {p} with the file itself"
+        ));
+    }
+    let mode = meta.permissions().mode();
+    let mut steps = Vec::new();
+    if meta.uid() != 0 && meta.uid() != owner_uid {
+        steps.push(format!("chown {owner} {p}"));
+    }
+    let sticky_dir = meta.is_dir() && mode & 0o1000 != 0;
+    if mode & 0o022 != 0 && !sticky_dir {
+        steps.push(format!("chmod go-w {p}"));
+    }
+    if steps.is_empty() && !meta.is_file() && !meta.is_dir() {
+        steps.push(format!("move {p} away and put a regular file there"));
+    }
+    (!steps.is_empty()).then(|| steps.join(" && "))
+}
+
+// ---------------------------------------------------------------------------
+// sshd
+// ---------------------------------------------------------------------------
+
+/// Run `sshd -T` for the pair account and judge what it prints.
+fn sshd_check(
+    config: &Config,
+    main_path: &Path,
+    exe: &Path,
+    sshd_config: Option<&Path>,
+    r: &mut Report,
+) {
+    let label = sshd_config.unwrap_or(Path::new(SSHD_CONFIG));
+    let mut cmd = Command::new(SSHD);
+    cmd.arg("-T");
+    if let Some(path) = sshd_config {
+        cmd.arg("-f").arg(path);
+    }
+    cmd.arg("-C").arg(format!(
+        "user={},host=localhost,addr=127.0.0.1",
+        config.pair_user
+    ));
+    let out = match probe(cmd) {
+        Ok(out) => out,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            r.problem(format!(
+                "{SSHD}: not found, so the pair account's sshd settings cannot be checked; fix: \
+                 apt install openssh-server"
+            ));
+            return;
+        }
+        Err(e) => {
+            r.problem(format!("{SSHD} -T: {e}; fix: run it by hand to see why"));
+            return;
+        }
+    };
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let err: Vec<&str> = err
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        let hint = if nix::unistd::geteuid().is_root() {
+            "fix: correct it (sshd -t shows the same)"
+        } else {
+            "fix: run pairshell check as root (sshd -T reads the host keys)"
+        };
+        r.problem(format!(
+            "{}: sshd -T failed: {}; {hint}",
+            label.display(),
+            err.join("; ")
+        ));
+        return;
+    }
+    let settings = parse_sshd_t(&String::from_utf8_lossy(&out.stdout));
+    let found = judge_sshd(
+        &settings,
+        &SshdContext {
+            label,
+            pair: &config.pair_user,
+            exe,
+            config: main_path,
+            same_file: &|a, b| same_file(a, b),
+        },
+    );
+    if found.is_empty() {
+        r.note(format!(
+            "sshd ({}): for {}, keys come from this pairshell, ExposeAuthInfo is on, forwarding \
+             and passwords are off",
+            label.display(),
+            config.pair_user
+        ));
+    }
+    for p in found {
+        r.problem(p);
+    }
+}
+
+/// `sshd -T` output: `keyword value…` per line, keywords in lower case.
+/// The first line of a keyword wins (the ones checked here appear once).
+fn parse_sshd_t(text: &str) -> HashMap<String, String> {
+    let mut settings = HashMap::new();
+    for line in text.lines() {
+        let (key, value) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
+        if !key.is_empty() {
+            settings
+                .entry(key.to_ascii_lowercase())
+                .or_insert_with(|| value.trim().to_string());
+        }
+    }
+    settings
+}
+
+/// What [`judge_sshd`] needs besides sshd's settings.
+struct SshdContext<'a> {
+    /// The sshd config, for messages.
+    label: &'a Path,
+    pair: &'a str,
+    /// This binary.
+    exe: &'a Path,
+    /// The main config this check read.
+    config: &'a Path,
+    /// Whether two paths name the same file (canonically).
+    same_file: &'a dyn Fn(&Path, &Path) -> bool,
+}
+
+/// The pair account's sshd settings, judged: one line per problem.
+fn judge_sshd(s: &HashMap<String, String>, c: &SshdContext) -> Vec<String> {
+    let mut problems = Vec::new();
+    let get = |k: &str| s.get(k).map(String::as_str).unwrap_or("");
+    let pair = c.pair;
+    let head = format!("{} (sshd -T for user {pair})", c.label.display());
+    let block =
+        format!("in the `Match User {pair}` block (see contrib/sshd_config.d/pairshell.conf)");
+    let exe = c.exe.display();
+    let cfg = c.config.display();
+    let akc_line = format!("AuthorizedKeysCommand {exe} --config {cfg} authorized-keys %u %t %k");
+    let mut problem =
+        |what: String, fix: String| problems.push(format!("{head}: {what}; fix: {fix}"));
+
+    let akc = get("authorizedkeyscommand");
+    match parse_command(akc, "authorized-keys", &["%u", "%t", "%k"]) {
+        _ if akc.is_empty() || akc == "none" => problem(
+            "sshd does not ask pairshell for the pair account's keys (no AuthorizedKeysCommand)"
+                .into(),
+            format!("`{akc_line}` {block}"),
+        ),
+        None => problem(
+            format!("AuthorizedKeysCommand is `{akc}`, not `PAIRSHELL [--config PATH] authorized-keys %u %t %k`"),
+            format!("`{akc_line}` {block}"),
+        ),
+        Some((program, _)) if !(c.same_file)(Path::new(program), c.exe) => problem(
+            format!("AuthorizedKeysCommand runs {program}, not this pairshell ({exe})"),
+            format!("`{akc_line}` {block}"),
+        ),
+        Some((_, used)) => {
+            let used = used.unwrap_or(cli::DEFAULT_CONFIG);
+            if !(c.same_file)(Path::new(used), c.config) {
+                problem(
+                    format!("AuthorizedKeysCommand reads {used}, not {cfg} (the config this check read)"),
+                    format!("`{akc_line}` {block}, or check that one: pairshell --config {used} check"),
+                );
+            }
+        }
+    }
+    match get("authorizedkeyscommanduser") {
+        "" | "none" => problem(
+            "AuthorizedKeysCommandUser is not set, so sshd will not run the command".into(),
+            format!("`AuthorizedKeysCommandUser nobody` {block}"),
+        ),
+        "root" => problem(
+            "AuthorizedKeysCommandUser is root".into(),
+            format!("`AuthorizedKeysCommandUser nobody` {block}"),
+        ),
+        _ => {}
+    }
+    let forced = get("forcecommand");
+    if !forced.is_empty() && forced != "none" {
+        match parse_command(forced, "login", &[]) {
+            Some((program, used))
+                if Path::new(program).is_absolute() && (c.same_file)(Path::new(program), c.exe) =>
+            {
+                let used = used.unwrap_or(cli::DEFAULT_CONFIG);
+                if !(c.same_file)(Path::new(used), c.config) {
+                    problem(
+                        format!(
+                            "ForceCommand reads {used}, not {cfg} (the config this check read)"
+                        ),
+                        format!("`ForceCommand {exe} --config {cfg} login` {block}"),
+                    );
+                }
+            }
+            _ => problem(
+                format!("ForceCommand is `{forced}`, not this pairshell's login"),
+                format!("`ForceCommand {exe} --config {cfg} login` {block}, or no ForceCommand"),
+            ),
+        }
+    }
+    if get("exposeauthinfo") != "yes" {
+        problem(
+            format!(
+                "ExposeAuthInfo is {}, so pairshell cannot see which key a guest used",
+                or_unset(get("exposeauthinfo"))
+            ),
+            format!("`ExposeAuthInfo yes` {block}"),
+        );
+    }
+    if get("pubkeyauthentication") == "no" {
+        problem(
+            "PubkeyAuthentication is no, so no guest can log in".into(),
+            format!("`PubkeyAuthentication yes` {block}"),
+        );
+    }
+    let passwords: Vec<String> = ["passwordauthentication", "kbdinteractiveauthentication"]
+        .into_iter()
+        .filter(|k| s.get(*k).is_some_and(|v| v != "no"))
+        .map(|k| format!("{k} {}", get(k)))
+        .collect();
+    if !passwords.is_empty() {
+        problem(
+            format!(
+                "password logins are on ({}): they carry no guest identity",
+                passwords.join(", ")
+            ),
+            format!("`PasswordAuthentication no` and `KbdInteractiveAuthentication no` {block}"),
+        );
+    }
+    let mut forwarding: Vec<String> = Vec::new();
+    if get("disableforwarding") != "yes" {
+        for k in [
+            "allowtcpforwarding",
+            "allowstreamlocalforwarding",
+            "allowagentforwarding",
+            "x11forwarding",
+        ] {
+            if get(k) != "no" {
+                forwarding.push(format!("{k} {}", or_unset(get(k))));
+            }
+        }
+    }
+    // DisableForwarding does not cover tun devices.
+    if s.get("permittunnel").is_some_and(|v| v != "no") {
+        forwarding.push(format!("permittunnel {}", get("permittunnel")));
+    }
+    if !forwarding.is_empty() {
+        problem(
+            format!("forwarding is on ({})", forwarding.join(", ")),
+            format!("`DisableForwarding yes` and `PermitTunnel no` {block}"),
+        );
+    }
     problems
+}
+
+fn or_unset(v: &str) -> &str {
+    if v.is_empty() {
+        "unset"
+    } else {
+        v
+    }
+}
+
+/// `PROGRAM [--config PATH] SUBCOMMAND ARGS…`, the shape of pairshell's
+/// lines in sshd's config (the same words `cli::own_login_line` accepts for
+/// `login`): the program and the config path, if any.
+fn parse_command<'a>(
+    line: &'a str,
+    subcommand: &str,
+    args: &[&str],
+) -> Option<(&'a str, Option<&'a str>)> {
+    let words: Vec<&str> = line.split_ascii_whitespace().collect();
+    let (program, config, rest) = match words.as_slice() {
+        [program, "--config", path, rest @ ..] => (*program, Some(*path), rest),
+        [program, rest @ ..] => (*program, None, rest),
+        [] => return None,
+    };
+    let (sub, rest) = rest.split_first()?;
+    (*sub == subcommand && rest == args).then_some((program, config))
+}
+
+/// Whether `a` and `b` are the same file, symlinks resolved.
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// tmux and Landlock
+// ---------------------------------------------------------------------------
+
+/// The tmux binary is root's (check runs it as root, guests as the pair
+/// account) and 3.3 or later.
+fn tmux_check(config: &Config, main: &Locator, r: &mut Report) {
+    let tmux = &config.tmux;
+    let at = main.at(&[Seg::Key("tmux")]);
+    if let Err(e) = trusted_program(tmux) {
+        let fix = match fix_for(&e, "root", 0) {
+            Some(fix) => fix,
+            None => "install tmux (apt install tmux), or point `tmux` at it".to_string(),
+        };
+        r.problem(format!("{at}: tmux is not safe to run: {e}; fix: {fix}"));
+        return;
+    }
+    let mut cmd = Command::new(tmux);
+    cmd.arg("-V");
+    let out = match probe(cmd) {
+        Ok(out) if out.status.success() => out,
+        Ok(out) => {
+            r.problem(format!(
+                "{at}: `{} -V` failed: {}; fix: point `tmux` at tmux {}.{} or later",
+                tmux.display(),
+                String::from_utf8_lossy(&out.stderr).trim(),
+                TMUX_MIN.0,
+                TMUX_MIN.1
+            ));
+            return;
+        }
+        Err(e) => {
+            r.problem(format!(
+                "{at}: cannot run {}: {e}; fix: install tmux (apt install tmux) or point `tmux` at it",
+                tmux.display()
+            ));
+            return;
+        }
+    };
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match tmux_version(&said) {
+        TmuxVersion::Release(v) if v >= TMUX_MIN => r.note(format!("{}: {said}", tmux.display())),
+        TmuxVersion::Master => r.note(format!("{}: {said}", tmux.display())),
+        found => r.problem(format!(
+            "{at}: {} is {}; pairshell needs tmux {}.{} or later (server-access); fix: install \
+             a newer tmux and point `tmux` at it",
+            tmux.display(),
+            match found {
+                TmuxVersion::Unknown => format!("of an unknown version ({said:?})"),
+                _ => said.clone(),
+            },
+            TMUX_MIN.0,
+            TMUX_MIN.1
+        )),
+    }
+}
+
+/// A program root may run: its directories and the file itself (symlinks
+/// resolved) root's and writable by nobody else.
+fn trusted_program(path: &Path) -> Result<(), Error> {
+    if let Some(dir) = path.parent() {
+        trust::check_root_path(dir)?;
+    }
+    let real = path.canonicalize().map_err(|e| Error::io(path, e))?;
+    if let Some(dir) = real.parent() {
+        trust::check_root_path(dir)?;
+    }
+    let meta = std::fs::metadata(&real).map_err(|e| Error::io(&real, e))?;
+    if !meta.is_file() {
+        return Err(Error::untrusted(real, "is not a regular file"));
+    }
+    if meta.uid() != 0 {
+        return Err(Error::untrusted(
+            real,
+            format!("is owned by uid {}, must be root", meta.uid()),
+        ));
+    }
+    if meta.permissions().mode() & 0o022 != 0 {
+        return Err(Error::untrusted(
+            real,
+            format!(
+                "is writable by group or other (mode {:o})",
+                meta.permissions().mode() & 0o7777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum TmuxVersion {
+    Release((u32, u32)),
+    /// Built from git: newer than any release.
+    Master,
+    Unknown,
+}
+
+/// What `tmux -V` says: `tmux 3.3a`, `tmux 3.4`, `tmux next-3.4`, `tmux master`.
+fn tmux_version(said: &str) -> TmuxVersion {
+    let Some(v) = said.trim().strip_prefix("tmux ") else {
+        return TmuxVersion::Unknown;
+    };
+    let v = v.trim();
+    if v == "master" {
+        return TmuxVersion::Master;
+    }
+    let v = v.strip_prefix("next-").unwrap_or(v);
+    let Some((major, rest)) = v.split_once('.') else {
+        return TmuxVersion::Unknown;
+    };
+    let minor: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    match (major.parse(), minor.parse()) {
+        (Ok(major), Ok(minor)) => TmuxVersion::Release((major, minor)),
+        _ => TmuxVersion::Unknown,
+    }
+}
+
+/// Landlock: without it a read-write client could exec a shell.
+fn landlock_check(config: &Config, abs: &Path, r: &mut Report) {
+    match (
+        crate::sandbox::landlock_available(),
+        config.allow_unconfined_read_write,
+    ) {
+        (Ok(()), _) => r.note("Landlock: available; tmux clients run confined"),
+        (Err(e), false) => r.problem(format!(
+            "Landlock is not available ({e}): read-write joins are refused; fix: use a kernel \
+             with Landlock (5.13 or later, lsm=landlock), or set allow_unconfined_read_write = \
+             true in {} to let read-write guests in unconfined",
+            abs.display()
+        )),
+        (Err(e), true) => r.note(format!(
+            "Landlock is not available ({e}): read-write guests join UNCONFINED \
+             (allow_unconfined_read_write = true); they can run programs as {}",
+            config.pair_user
+        )),
+    }
+}
+
+/// Run a probe (`sshd -T`, `tmux -V`) with a clean environment, its output
+/// captured, for at most [`PROBE_TIMEOUT`].
+fn probe(mut cmd: Command) -> io::Result<Output> {
+    cmd.env_clear()
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .current_dir("/")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn()?;
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(PROBE_TIMEOUT) {
+        Ok(out) => out,
+        Err(_) => {
+            // Our own child, not reaped yet (the thread is still waiting).
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+            ))
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Locating a problem in a TOML file
+// ---------------------------------------------------------------------------
+
+/// One step on the way to a value: a table key or an array index.
+#[derive(Clone, Copy, Debug)]
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// A file's text, parsed with spans, to turn a key path into
+/// `FILE:LINE:COLUMN` (or just `FILE` when it cannot be found).
+struct Locator<'a> {
+    file: &'a Path,
+    text: &'a str,
+    doc: Option<toml_edit::Document<&'a str>>,
+}
+
+impl<'a> Locator<'a> {
+    fn new(file: &'a Path, text: &'a str) -> Locator<'a> {
+        Locator {
+            file,
+            text,
+            doc: toml_edit::Document::parse(text).ok(),
+        }
+    }
+
+    fn at(&self, segs: &[Seg]) -> String {
+        match self.offset(segs) {
+            Some(offset) => {
+                let (line, column) = line_column(self.text, offset);
+                format!("{}:{line}:{column}", self.file.display())
+            }
+            None => self.file.display().to_string(),
+        }
+    }
+
+    /// Where the value (else its key) at `segs` starts.
+    fn offset(&self, segs: &[Seg]) -> Option<usize> {
+        let mut item = self.doc.as_ref()?.as_item();
+        let mut key_start = None;
+        for (i, seg) in segs.iter().enumerate() {
+            match *seg {
+                Seg::Key(k) => {
+                    let (key, next) = item.as_table_like()?.get_key_value(k)?;
+                    key_start = key.span().map(|s| s.start);
+                    item = next;
+                }
+                Seg::Index(n) => {
+                    let value = item.as_array()?.get(n)?;
+                    if i + 1 == segs.len() {
+                        return value.span().map(|s| s.start);
+                    }
+                    return None;
+                }
+            }
+        }
+        item.span().map(|s| s.start).or(key_start)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeMap;
+
+    /// Problems by file, for the unit tests.
+    fn by_file(problems: &[String]) -> BTreeMap<String, Vec<String>> {
+        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for p in problems {
+            let file = p.split(':').next().unwrap_or("").to_string();
+            m.entry(file).or_default().push(p.clone());
+        }
+        m
+    }
+
+    const EXE: &str = "/usr/local/bin/pairshell";
+    const CFG: &str = "/etc/pairshell/pairshell.toml";
+
+    fn good() -> HashMap<String, String> {
+        parse_sshd_t(&format!(
+            "port 22\n\
+             pubkeyauthentication yes\n\
+             passwordauthentication no\n\
+             kbdinteractiveauthentication no\n\
+             x11forwarding no\n\
+             allowtcpforwarding yes\n\
+             allowagentforwarding yes\n\
+             disableforwarding yes\n\
+             allowstreamlocalforwarding yes\n\
+             exposeauthinfo yes\n\
+             forcecommand {EXE} --config {CFG} login\n\
+             authorizedkeyscommand {EXE} --config {CFG} authorized-keys %u %t %k\n\
+             authorizedkeyscommanduser nobody\n\
+             permittunnel no\n"
+        ))
+    }
+
+    fn judge(s: &HashMap<String, String>) -> Vec<String> {
+        judge_sshd(
+            s,
+            &SshdContext {
+                label: Path::new("/etc/ssh/sshd_config"),
+                pair: "pair",
+                exe: Path::new(EXE),
+                config: Path::new(CFG),
+                same_file: &|a, b| a == b,
+            },
+        )
+    }
+
+    fn with(changes: &[(&str, &str)]) -> Vec<String> {
+        let mut s = good();
+        for (k, v) in changes {
+            s.insert(k.to_string(), v.to_string());
+        }
+        judge(&s)
+    }
+
+    fn one_problem(changes: &[(&str, &str)], needle: &str) {
+        let found = with(changes);
+        assert_eq!(found.len(), 1, "{changes:?}: {found:#?}");
+        assert!(found[0].contains(needle), "{changes:?}: {}", found[0]);
+        assert!(found[0].contains("; fix: "), "{}", found[0]);
+        assert!(
+            found[0].starts_with("/etc/ssh/sshd_config (sshd -T for user pair): "),
+            "{}",
+            found[0]
+        );
+    }
+
+    #[test]
+    fn the_shipped_settings_pass() {
+        assert_eq!(judge(&good()), Vec::<String>::new());
+        // Forwarding off one by one instead of DisableForwarding; no ForceCommand.
+        let ok = with(&[
+            ("disableforwarding", "no"),
+            ("allowtcpforwarding", "no"),
+            ("allowagentforwarding", "no"),
+            ("x11forwarding", "no"),
+            ("allowstreamlocalforwarding", "no"),
+            ("forcecommand", "none"),
+        ]);
+        assert_eq!(ok, Vec::<String>::new());
+    }
+
+    #[test]
+    fn each_wrong_setting_is_one_line() {
+        one_problem(&[("exposeauthinfo", "no")], "ExposeAuthInfo is no");
+        one_problem(
+            &[("authorizedkeyscommand", "none")],
+            "no AuthorizedKeysCommand",
+        );
+        one_problem(
+            &[(
+                "authorizedkeyscommand",
+                "/usr/bin/other --config /etc/pairshell/pairshell.toml authorized-keys %u %t %k",
+            )],
+            "runs /usr/bin/other, not this pairshell",
+        );
+        one_problem(
+            &[(
+                "authorizedkeyscommand",
+                &format!("{EXE} authorized-keys %u"),
+            )],
+            "not `PAIRSHELL [--config PATH] authorized-keys %u %t %k`",
+        );
+        one_problem(
+            &[(
+                "authorizedkeyscommand",
+                &format!("{EXE} --config /tmp/x.toml authorized-keys %u %t %k"),
+            )],
+            "AuthorizedKeysCommand reads /tmp/x.toml",
+        );
+        one_problem(
+            &[("authorizedkeyscommanduser", "none")],
+            "AuthorizedKeysCommandUser is not set",
+        );
+        one_problem(
+            &[("authorizedkeyscommanduser", "root")],
+            "AuthorizedKeysCommandUser is root",
+        );
+        one_problem(&[("forcecommand", "/bin/sh")], "ForceCommand is `/bin/sh`");
+        one_problem(
+            &[("passwordauthentication", "yes")],
+            "password logins are on (passwordauthentication yes)",
+        );
+        one_problem(&[("pubkeyauthentication", "no")], "no guest can log in");
+        one_problem(
+            &[("disableforwarding", "no")],
+            "forwarding is on (allowtcpforwarding yes, allowstreamlocalforwarding yes, allowagentforwarding yes)",
+        );
+        one_problem(
+            &[("permittunnel", "yes")],
+            "forwarding is on (permittunnel yes)",
+        );
+    }
+
+    #[test]
+    fn akc_without_config_means_the_default_config() {
+        let ok = with(&[(
+            "authorizedkeyscommand",
+            &format!("{EXE} authorized-keys %u %t %k"),
+        )]);
+        assert_eq!(ok, Vec::<String>::new(), "CFG is the default");
+    }
+
+    #[test]
+    fn commands_are_parsed_by_shape() {
+        assert_eq!(
+            parse_command(
+                "/b --config /c authorized-keys %u %t %k",
+                "authorized-keys",
+                &["%u", "%t", "%k"]
+            ),
+            Some(("/b", Some("/c")))
+        );
+        assert_eq!(parse_command("/b login", "login", &[]), Some(("/b", None)));
+        assert_eq!(parse_command("/b login; id", "login", &[]), None);
+        assert_eq!(parse_command("/b --config /c", "login", &[]), None);
+        assert_eq!(parse_command("", "login", &[]), None);
+    }
+
+    #[test]
+    fn tmux_versions() {
+        assert_eq!(tmux_version("tmux 3.3a"), TmuxVersion::Release((3, 3)));
+        assert_eq!(tmux_version("tmux 3.4\n"), TmuxVersion::Release((3, 4)));
+        assert_eq!(tmux_version("tmux next-3.4"), TmuxVersion::Release((3, 4)));
+        assert_eq!(tmux_version("tmux 3.2a"), TmuxVersion::Release((3, 2)));
+        assert_eq!(tmux_version("tmux 10.0"), TmuxVersion::Release((10, 0)));
+        assert_eq!(tmux_version("tmux master"), TmuxVersion::Master);
+        assert_eq!(tmux_version("tmux openbsd-7.4"), TmuxVersion::Unknown);
+        assert_eq!(tmux_version("screen 4"), TmuxVersion::Unknown);
+        assert!(TmuxVersion::Release((3, 2)) != TmuxVersion::Release(TMUX_MIN));
+        assert!((3, 2) < TMUX_MIN && (3, 10) > TMUX_MIN && (4, 0) > TMUX_MIN);
+    }
+
+    #[test]
+    fn locator_finds_values_keys_and_array_elements() {
+        let text = "pair_user = \"pair\"\n\n[guests.alice]\nkeys = [\"a\", \"b\"]\nexpires = 2020-01-01T00:00:00Z\n\n[sessions.api]\nguest_expires = { bob = 2020-01-01T00:00:00Z }\n";
+        let loc = Locator::new(Path::new("/f"), text);
+        assert_eq!(loc.at(&[Seg::Key("pair_user")]), "/f:1:13");
+        assert_eq!(
+            loc.at(&[
+                Seg::Key("guests"),
+                Seg::Key("alice"),
+                Seg::Key("keys"),
+                Seg::Index(1)
+            ]),
+            "/f:4:14"
+        );
+        assert_eq!(
+            loc.at(&[Seg::Key("guests"), Seg::Key("alice"), Seg::Key("expires")]),
+            "/f:5:11"
+        );
+        assert_eq!(
+            loc.at(&[
+                Seg::Key("sessions"),
+                Seg::Key("api"),
+                Seg::Key("guest_expires"),
+                Seg::Key("bob")
+            ]),
+            "/f:8:25"
+        );
+        assert_eq!(loc.at(&[Seg::Key("nope")]), "/f");
+        assert_eq!(
+            Locator::new(Path::new("/g"), "not toml [").at(&[Seg::Key("x")]),
+            "/g"
+        );
+    }
+
+    #[test]
+    fn expired_and_shared_keys_in_the_main_config() {
+        let key =
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBa2mVXo3JFm9t1ixaTN0CNnxdtZs+XDA4y7gCg3vVY";
+        let text = format!(
+            "pair_user = \"pair\"\n[guests.alice]\nkeys = [\"{key} a\"]\nexpires = 2020-01-01T00:00:00Z\n[guests.bob]\nkeys = [\"{key} b\"]\n"
+        );
+        let path = Path::new("/etc/p.toml");
+        let config = config::parse_main(path, &text).unwrap();
+        let mut r = Report::default();
+        guest_problems(
+            &config,
+            &Locator::new(path, &text),
+            Timestamp::now(),
+            &mut r,
+        );
+        let found = by_file(&r.problems);
+        let lines = &found["/etc/p.toml"];
+        assert_eq!(lines.len(), 2, "{lines:#?}");
+        assert!(
+            lines[0].starts_with("/etc/p.toml:4:11: guest alice expired on 2020-01-01T00:00:00Z"),
+            "{}",
+            lines[0]
+        );
+        assert!(
+            lines[1].starts_with("/etc/p.toml:6:9: guests alice and bob share key SHA256:"),
+            "{}",
+            lines[1]
+        );
+    }
 }

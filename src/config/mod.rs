@@ -71,6 +71,10 @@ pub struct Config {
     /// Seconds a fetch from `github_keys_url` may take, connecting included.
     #[serde(default = "default_github_timeout", deserialize_with = "timeout_s")]
     pub github_timeout_s: u64,
+    /// The file sshd's `TrustedUserCAKeys` names. A certificate signed by
+    /// one of these keys identifies the guest whose `principals` it names.
+    #[serde(default, deserialize_with = "optional_absolute_path")]
+    pub trusted_user_ca_keys: Option<PathBuf>,
     #[serde(default)]
     pub audit: AuditConfig,
     #[serde(default)]
@@ -108,6 +112,10 @@ pub struct Guest {
     /// The keys GitHub last gave for `github` (rewritten by `guest sync`).
     #[serde(default)]
     pub github_keys: Vec<KeyText>,
+    /// Certificate principals that identify this guest (a certificate from
+    /// a CA in `trusted_user_ca_keys` naming one of them).
+    #[serde(default)]
+    pub principals: Vec<Principal>,
     #[serde(default, deserialize_with = "timestamp")]
     pub expires: Option<Timestamp>,
 }
@@ -214,6 +222,39 @@ macro_rules! name_type {
 
 name_type!(GuestName, is_guest_name, "guest name");
 name_type!(SessionName, is_session_name, "session name");
+
+/// A certificate principal: printable ASCII without spaces, commas or
+/// quotes (sshd's principals lists are comma-separated; the printed
+/// `authorized-principals` line is space-separated), at most 256 bytes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Principal(String);
+
+impl Principal {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Whether `s` can be a principal pairshell maps (see [`Principal`]).
+pub fn is_principal(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 256
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b',' | b'"' | b'\'' | b'\\' | b'#'))
+}
+
+impl<'de> Deserialize<'de> for Principal {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        if is_principal(&s) {
+            Ok(Principal(s))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "principal {s:?}: use printable characters other than space , \" ' \\ #"
+            )))
+        }
+    }
+}
 
 /// A GitHub login: letters, digits and single hyphens, at most 39, neither
 /// starting nor ending with a hyphen.
@@ -338,6 +379,30 @@ fn absolute_path<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
             p.display()
         )))
     }
+}
+
+fn optional_absolute_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+    absolute_path(d).map(Some)
+}
+
+/// The CA keys in `path` (sshd's `TrustedUserCAKeys` format: one public key
+/// per line, `#` comments), believed only from a root-owned file that no
+/// one else can write: whoever could add a key there could sign their way
+/// in as any guest.
+pub fn load_ca_keys(path: &Path) -> Result<Vec<ssh_key::PublicKey>, Error> {
+    let text = trust::read_trusted(path, Owner::Root, MAX_HOST)?;
+    let mut keys = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let key = ssh_key::PublicKey::from_openssh(line).map_err(|e| {
+            Error::untrusted(path, format!("line {}: not a public key: {e}", n + 1))
+        })?;
+        keys.push(key);
+    }
+    Ok(keys)
 }
 
 /// A TOML offset date-time (`2026-12-31T18:00:00Z`). A date-time without a

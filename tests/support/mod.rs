@@ -141,6 +141,11 @@ pub struct Guest {
     pub fingerprint: String,
     /// TOML offset datetime, e.g. `2030-01-01T00:00:00Z`.
     pub expires: Option<String>,
+    /// Certificate principals that identify this guest in the config.
+    pub principals: Vec<String>,
+    /// Whether the config lists the key itself (not for a guest known only
+    /// by certificate principals).
+    pub key_listed: bool,
 }
 
 /// A session a host has shared (one entry in `hosts.d/<host>.toml`).
@@ -458,7 +463,72 @@ impl Lab {
             key_type,
             key_base64,
             expires: None,
+            principals: Vec::new(),
+            key_listed: true,
         }
+    }
+
+    /// Declares guest `name`, known only by certificate `principals` (its
+    /// key is not in the config), with a fresh key pair to sign.
+    pub fn add_certificate_guest(&mut self, name: &str, principals: &[&str]) -> Guest {
+        let mut guest = self.make_key(name);
+        guest.principals = principals.iter().map(|p| p.to_string()).collect();
+        guest.key_listed = false;
+        self.guests.insert(name.to_string(), guest.clone());
+        self.write_config();
+        guest
+    }
+
+    /// Makes a user CA (`<lab>/sshd/user_ca`), installs its public key where
+    /// the certificates drop-in's `TrustedUserCAKeys` points, and names the
+    /// same file as `trusted_user_ca_keys` in the main config. Returns the
+    /// CA's private key, for [`Lab::sign`].
+    pub fn enable_certificates(&mut self) -> PathBuf {
+        let ca = self.dir.join("sshd/user_ca");
+        let out = Command::new("ssh-keygen")
+            .args([
+                "-q",
+                "-t",
+                "ed25519",
+                "-N",
+                "",
+                "-C",
+                "pairshell-lab-user-ca",
+                "-f",
+            ])
+            .arg(&ca)
+            .output()
+            .expect("run ssh-keygen");
+        assert!(out.status.success(), "ssh-keygen (CA): {out:?}");
+        assert_eq!(ca.with_extension("pub"), self.user_ca_pub());
+        fs::set_permissions(self.user_ca_pub(), fs::Permissions::from_mode(0o644)).unwrap();
+        let line = format!("trusted_user_ca_keys = {}", toml_path(&self.user_ca_pub()));
+        self.add_config_lines(&line);
+        ca
+    }
+
+    /// Signs `guest`'s key with the CA key `ca` as a user certificate with
+    /// key id `id`, serial `serial` and `principals`, valid from yesterday
+    /// for a day and a half. The certificate lands next to the private key
+    /// (`KEY-cert.pub`), where `ssh -i KEY` picks it up.
+    pub fn sign(&self, ca: &Path, guest: &Guest, id: &str, serial: u64, principals: &[&str]) {
+        let out = Command::new("ssh-keygen")
+            .arg("-q")
+            .arg("-s")
+            .arg(ca)
+            .args([
+                "-I",
+                id,
+                "-n",
+                &principals.join(","),
+                "-z",
+                &serial.to_string(),
+            ])
+            .args(["-V", "-1d:+12h"])
+            .arg(guest.key.with_extension("pub"))
+            .output()
+            .expect("run ssh-keygen");
+        assert!(out.status.success(), "ssh-keygen -s: {out:?}");
     }
 
     /// Declares guest `name` (with a fresh key) in the main config.
@@ -515,7 +585,13 @@ impl Lab {
         for g in self.guests.values() {
             writeln!(s).unwrap();
             writeln!(s, "[guests.{}]", g.name).unwrap();
-            writeln!(s, "keys = [{}]", toml_str(&g.public_line)).unwrap();
+            if g.key_listed {
+                writeln!(s, "keys = [{}]", toml_str(&g.public_line)).unwrap();
+            }
+            if !g.principals.is_empty() {
+                let list: Vec<String> = g.principals.iter().map(|p| toml_str(p)).collect();
+                writeln!(s, "principals = [{}]", list.join(", ")).unwrap();
+            }
             if let Some(e) = &g.expires {
                 writeln!(s, "expires = {e}").unwrap();
             }
@@ -847,6 +923,51 @@ impl Lab {
         run_with_timeout(cmd, Duration::from_secs(30))
     }
 
+    /// `pairshell check --sshd-config <lab>/sshd/sshd_config` as root: the
+    /// lab's sshd is the one whose settings for the pair account count (by
+    /// default check asks the system's sshd, which knows nothing of the lab).
+    pub fn check(&self) -> Run {
+        self.check_with_sshd_config(&self.sshd_config())
+    }
+
+    /// `pairshell check --sshd-config SSHD_CONFIG` as root.
+    pub fn check_with_sshd_config(&self, sshd_config: &Path) -> Run {
+        let sshd_config = sshd_config.display().to_string();
+        self.pairshell_root(&["check", "--sshd-config", &sshd_config])
+    }
+
+    /// The lab sshd's config, `<lab>/sshd/sshd_config`. It `Include`s the
+    /// shipped drop-in as [`Lab::sshd_drop_in`].
+    pub fn sshd_config(&self) -> PathBuf {
+        self.dir.join("sshd/sshd_config")
+    }
+
+    /// The shipped drop-in as the lab's sshd reads it, `<lab>/sshd/pairshell.conf`.
+    pub fn sshd_drop_in(&self) -> PathBuf {
+        self.dir.join("sshd/pairshell.conf")
+    }
+
+    /// Sets `user`'s login shell (`usermod -s`), under the lab's users lock.
+    pub fn set_shell(&self, user: &str, shell: &str) {
+        let _lock = UsersLock::take();
+        let mut last = String::new();
+        for attempt in 0..10 {
+            let out = Command::new("usermod")
+                .args(["-s", shell, user])
+                .output()
+                .expect("run usermod");
+            if out.status.success() {
+                return;
+            }
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+            if !last.contains("lock") {
+                break;
+            }
+            thread::sleep(Duration::from_millis(100 * (attempt + 1)));
+        }
+        panic!("usermod -s {shell} {user} failed: {last}");
+    }
+
     /// `pairshell --config <lab config> ARGS…` as `user` in a pty (for
     /// `share` without `--detach`, which attaches the host).
     pub fn pairshell_tty_as(&self, user: &str, args: &[&str]) -> Tty {
@@ -1026,6 +1147,13 @@ impl Lab {
         let hostpub = fs::read_to_string(hostkey.with_extension("pub")).unwrap();
         let drop_in = sshd_dir.join("pairshell.conf");
         write_file(&drop_in, &self.shipped_drop_in(), 0o644, None);
+        let certificates_drop_in = sshd_dir.join("pairshell-certificates.conf");
+        write_file(
+            &certificates_drop_in,
+            &self.shipped_certificates_drop_in(),
+            0o644,
+            None,
+        );
 
         let mut last_log = String::new();
         for _attempt in 0..5 {
@@ -1041,11 +1169,14 @@ impl Lab {
                  # A permissive admin: sshd passes these from the client, so the\n\
                  # tests see that pairshell itself keeps them from tmux.\n\
                  AcceptEnv LANG LC_* LD_PRELOAD TMUX DISPLAY PAIRSHELL_LEAK\n\
-                 # Everything about the pair account comes from the shipped drop-in.\n\
+                 # Everything about the pair account comes from the shipped drop-ins,\n\
+                 # in the order sshd_config.d/*.conf sorts them.\n\
+                 Include {certificates_drop_in}\n\
                  Include {drop_in}\n",
                 hostkey = hostkey.display(),
                 pair = self.pair,
                 drop_in = drop_in.display(),
+                certificates_drop_in = certificates_drop_in.display(),
             );
             let config_path = sshd_dir.join("sshd_config");
             write_file(&config_path, &config, 0o644, None);
@@ -1102,35 +1233,56 @@ impl Lab {
     /// other than what is shipped.
     fn shipped_drop_in(&self) -> String {
         const SHIPPED: &str = include_str!("../../contrib/sshd_config.d/pairshell.conf");
+        self.for_the_lab("pairshell.conf", SHIPPED)
+    }
+
+    fn shipped_certificates_drop_in(&self) -> String {
+        const SHIPPED: &str =
+            include_str!("../../contrib/sshd_config.d/pairshell-certificates.conf");
+        self.for_the_lab("pairshell-certificates.conf", SHIPPED)
+    }
+
+    /// `<lab>/sshd/user_ca.pub`, what the certificates drop-in's
+    /// `TrustedUserCAKeys` names in the lab.
+    pub fn user_ca_pub(&self) -> PathBuf {
+        self.dir.join("sshd/user_ca.pub")
+    }
+
+    /// A shipped drop-in with its account name and paths swapped for the lab's.
+    fn for_the_lab(&self, name: &str, shipped: &str) -> String {
         const BINARY: &str = "/usr/local/bin/pairshell";
         const CONFIG: &str = "/etc/pairshell/pairshell.toml";
+        const USER_CA: &str = "/etc/ssh/pairshell_user_ca.pub";
         let is_comment = |l: &str| l.trim_start().starts_with('#');
-        let directives = || SHIPPED.lines().filter(|l| !is_comment(l));
+        let directives = || shipped.lines().filter(|l| !is_comment(l));
         assert_eq!(
             directives()
                 .filter(|l| l.trim() == "Match User pair")
                 .count(),
             1,
-            "contrib/sshd_config.d/pairshell.conf: expected one `Match User pair` line"
+            "contrib/sshd_config.d/{name}: expected one `Match User pair` line"
         );
         for needle in [BINARY, CONFIG] {
             assert!(
                 directives().any(|l| l.contains(needle)),
-                "contrib/sshd_config.d/pairshell.conf no longer mentions {needle}"
+                "contrib/sshd_config.d/{name} no longer mentions {needle}"
             );
         }
         let mut out = String::new();
-        for line in SHIPPED.lines() {
+        for line in shipped.lines() {
             let line = if line.trim() == "Match User pair" {
                 line.replace("Match User pair", &format!("Match User {}", self.pair))
             } else {
                 line.replace(BINARY, &self.bin.display().to_string())
                     .replace(CONFIG, &self.config.display().to_string())
+                    .replace(USER_CA, &self.user_ca_pub().display().to_string())
             };
             assert!(
                 is_comment(&line)
-                    || !(line.contains("/etc/pairshell") || line.contains("/usr/local")),
-                "contrib/sshd_config.d/pairshell.conf names a path the lab does not swap: {line}"
+                    || !(line.contains("/etc/pairshell")
+                        || line.contains("/usr/local")
+                        || line.contains("/etc/ssh")),
+                "contrib/sshd_config.d/{name} names a path the lab does not swap: {line}"
             );
             out.push_str(&line);
             out.push('\n');
