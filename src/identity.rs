@@ -240,7 +240,9 @@ pub fn parse_certificate(text: &str) -> Result<Certificate, String> {
         ssh_key::Error::Time => "certificate is valid forever, which pairshell cannot read; \
                                  sign it with a validity interval (ssh-keygen -s CA -V …)"
             .to_string(),
-        e => format!("not a certificate: {e}"),
+        // escape_debug: the error may quote bytes of the line (a bad
+        // key-type label), which must not reach a log or a terminal raw.
+        e => format!("not a certificate: {}", e.to_string().escape_debug()),
     })
 }
 
@@ -551,5 +553,21 @@ mod tests {
         );
         let err = identify(&c, &cert_keys(CAROL_CERT), &ca(), now()).unwrap_err();
         assert_eq!(err.code(), "expired-guest");
+    }
+
+    #[test]
+    fn certificate_whose_error_quotes_a_control_character_never_puts_it_in_the_detail() {
+        // Found by the ssh_user_auth fuzz target: a certificate whose
+        // signature key has a type label with byte 0x15 in it; ssh-key's
+        // error quoted the label, control byte and all.
+        let line =
+            include_str!("../fuzz/corpus/ssh_user_auth/regression-control-char-in-cert-error");
+        let err = parse_auth_info(line).unwrap_err();
+        assert_eq!(err.code(), "malformed-auth-info");
+        assert!(
+            !err.detail().chars().any(char::is_control),
+            "{:?}",
+            err.detail()
+        );
     }
 }
