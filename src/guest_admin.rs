@@ -450,7 +450,8 @@ pub fn list(config_path: Option<&Path>) -> Result<(), Failure> {
 }
 
 /// Left-aligned columns, two spaces apart; the last one is not padded.
-fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+/// Shared by `guest list` and the host's `who`.
+pub(crate) fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
     let mut width = header.map(str::len);
     for row in rows {
         for (w, cell) in width.iter_mut().zip(row) {

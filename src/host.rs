@@ -617,40 +617,12 @@ pub fn who(config_path: Option<&Path>) -> Result<(), Failure> {
     }
     print!(
         "{}",
-        table(&["SESSION", "GUEST", "MODE", "SINCE", "FROM", "PID"], &rows)
+        crate::guest_admin::table(&["SESSION", "GUEST", "MODE", "SINCE", "FROM", "PID"], &rows)
     );
     if rows.is_empty() {
         eprintln!("pairshell: no guests are connected to your sessions");
     }
     Ok(())
-}
-
-/// Left-aligned columns, two spaces apart.
-fn table(header: &[&str; 6], rows: &[[String; 6]]) -> String {
-    let mut width = header.map(str::len);
-    for row in rows {
-        for (w, cell) in width.iter_mut().zip(row) {
-            *w = (*w).max(cell.len());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let mut l = String::new();
-        for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
-            if i + 1 == cells.len() {
-                l.push_str(cell);
-            } else {
-                let _ = write!(l, "{cell:<w$}  ");
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-    out
 }
 
 /// `pairshell kick GUEST [SESSION]`
@@ -841,7 +813,8 @@ mod tests {
             "127.0.0.1".to_string(),
             "4242".to_string(),
         ]];
-        let t = table(&["SESSION", "GUEST", "MODE", "SINCE", "FROM", "PID"], &rows);
+        let t =
+            crate::guest_admin::table(&["SESSION", "GUEST", "MODE", "SINCE", "FROM", "PID"], &rows);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0].split_whitespace().count(), 6);
         assert_eq!(
