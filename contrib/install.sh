@@ -381,6 +381,19 @@ install_config() {
     put_dir "$HOSTS_DIR" root:root 0755
 }
 
+# The lookup index beside the config (CONFIG.index), which logins and sshd's
+# key lookups use while it matches the config. A config that does not parse
+# yet is the admin's to fix; logins read the whole config until then.
+install_index() {
+    if [ -f "$CONFIG.index" ] && [ "$CONFIG.index" -nt "$CONFIG" ]; then
+        kept "$CONFIG.index"
+    elif "$dest" --config "$CONFIG" index >/dev/null 2>&1; then
+        did "$CONFIG.index (pairshell index)"
+    else
+        kept "$CONFIG.index not built: run \`pairshell check\`, then \`pairshell index\`"
+    fi
+}
+
 # contrib/tmpfiles.d/pairshell.conf with the account's name.
 tmpfiles_text() {
     sed -e "s|^\(d $CLIENTS_DIR 2750\) pair $GROUP |\1 $account $GROUP |" \
@@ -479,6 +492,7 @@ install_all() {
     install_shells_line
     install_account
     install_config
+    install_index
     install_runtime_dir
     install_sshd
     if ! out=$("$dest" --config "$CONFIG" check 2>&1); then

@@ -1,4 +1,5 @@
-//! The admin's commands (run as root): enabling and disabling hosts.
+//! The admin's commands (run as root): enabling and disabling hosts, and
+//! rebuilding the lookup index.
 //!
 //! `host add LOGIN` sets up, idempotently, everything a host needs before
 //! `pairshell share` can work as that host alone:
@@ -31,6 +32,35 @@ use crate::config::{self, edit, Config};
 use crate::error::Failure;
 use crate::request::is_login_name;
 use crate::trust;
+
+/// `pairshell index`: rebuild the main config's lookup index.
+pub fn index(config_path: Option<&Path>) -> Result<(), Failure> {
+    if !nix::unistd::geteuid().is_root() {
+        return Err("index needs root (sudo): it writes beside the main config".into());
+    }
+    let built = config::index::build(&cli::config_path(config_path)).map_err(|e| e.to_string())?;
+    println!(
+        "pairshell: indexed {} guests, {} keys and {} principals in {} ({} bytes)",
+        built.guests,
+        built.keys,
+        built.principals,
+        built.path.display(),
+        built.bytes
+    );
+    Ok(())
+}
+
+/// After an admin command rewrote the main config: rebuild its index, or
+/// say why not. The edit itself stands either way; a stale index is never
+/// used, so logins stay right, only slower until `pairshell index` works.
+pub fn reindex(config_path: &Path) {
+    if let Err(e) = config::index::build(config_path) {
+        eprintln!(
+            "pairshell: warning: the lookup index was not rebuilt: {e}; \
+             logins read the whole config until `pairshell index` succeeds"
+        );
+    }
+}
 
 /// The config, the host's account and the pair account, checked.
 struct Setup {

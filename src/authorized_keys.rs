@@ -17,17 +17,20 @@ use crate::config;
 use crate::policy::{self, KeyOwner};
 
 pub fn run(config: Option<&Path>, user: &str, key_type: &str, base64: &str) -> ExitCode {
-    let path = cli::config_path(config);
-    let (abs, config) = match config::load_main(&path) {
-        Ok(loaded) => loaded,
-        Err(e) => {
+    let Some(mut loaded) = load(config) else {
+        return ExitCode::FAILURE;
+    };
+    if user != loaded.config.pair_user {
+        return ExitCode::SUCCESS;
+    }
+    // Only a well-formed key is looked up (and `line` checks it again).
+    if config::KeyText::parse(&format!("{key_type} {base64}")).is_ok() {
+        if let Err(e) = loaded.add_guests_for(&[(key_type, base64)], &[]) {
             eprintln!("pairshell: {e}");
             return ExitCode::FAILURE;
         }
-    };
-    if user != config.pair_user {
-        return ExitCode::SUCCESS;
     }
+    let (abs, config) = (loaded.path, loaded.config);
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
@@ -44,6 +47,23 @@ pub fn run(config: Option<&Path>, user: &str, key_type: &str, base64: &str) -> E
         Err(e) => {
             eprintln!("pairshell: {e}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+/// The main config through its index, restricted until guests are added; a
+/// note for sshd's log when the index could not be used.
+fn load(config: Option<&Path>) -> Option<config::index::Loaded> {
+    match config::index::Loaded::load(&cli::config_path(config)) {
+        Ok(loaded) => {
+            if let Some(note) = &loaded.index_note {
+                eprintln!("pairshell: {note}");
+            }
+            Some(loaded)
+        }
+        Err(e) => {
+            eprintln!("pairshell: {e}");
+            None
         }
     }
 }
@@ -98,17 +118,22 @@ pub fn run_principals(
     cert_type: &str,
     base64: &str,
 ) -> ExitCode {
-    let path = cli::config_path(config);
-    let (abs, config) = match config::load_main(&path) {
-        Ok(loaded) => loaded,
-        Err(e) => {
+    let Some(mut loaded) = load(config) else {
+        return ExitCode::FAILURE;
+    };
+    if user != loaded.config.pair_user {
+        return ExitCode::SUCCESS;
+    }
+    // Every principal the certificate names may be a guest's; which of them
+    // count is decided below, after the CA check, as without an index.
+    if let Ok(cert) = crate::identity::parse_certificate(&format!("{cert_type} {base64}")) {
+        let names: Vec<&str> = cert.valid_principals().iter().map(String::as_str).collect();
+        if let Err(e) = loaded.add_guests_for(&[], &names) {
             eprintln!("pairshell: {e}");
             return ExitCode::FAILURE;
         }
-    };
-    if user != config.pair_user {
-        return ExitCode::SUCCESS;
     }
+    let (abs, config) = (loaded.path, loaded.config);
     let Some(ca_path) = &config.trusted_user_ca_keys else {
         eprintln!(
             "pairshell: {}: trusted_user_ca_keys is not set, so no certificate identifies a guest",

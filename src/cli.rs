@@ -85,6 +85,13 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         sshd_config: Option<PathBuf>,
     },
+    /// Rebuild the lookup index beside the main config (CONFIG.index), with
+    /// which `authorized-keys` and logins find a guest's key without reading
+    /// the whole config. `guest add`, `guest remove` and `guest sync` rebuild
+    /// it themselves; run this after editing the config by hand. Until then
+    /// the index no longer matches the config and is not used (logins read
+    /// the whole config, which is slower but never wrong). Run it as root.
+    Index,
     /// Share SESSION with guests: record the grants in your host file, start
     /// the session's own tmux server if needed, open it to the pair account,
     /// print the line to give your guests, and attach you.

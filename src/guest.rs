@@ -23,6 +23,7 @@ use nix::unistd::{Uid, User};
 use crate::audit::{Audit, Event};
 use crate::chooser::{self, Item};
 use crate::cli;
+use crate::config::index::Stamp;
 use crate::config::{self, Config, Host};
 use crate::identity::{self, Identity};
 use crate::policy::{self, Grant, Mode, Resolution, Verdict};
@@ -171,15 +172,21 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
 
     // Load: the admin's config, believed only if root owns it.
     let path = cli::config_path(start.config.as_deref());
-    let (_, config) =
-        config::load_main(&path).map_err(|e| Refusal::setup("config-error", e.to_string()))?;
-    *audit = Audit::new(&config.audit.syslog_socket, config.audit.required)
-        .with_gap_file(roster::dir(&config.sockets_dir).join(".audit-gap"));
-    let pair_uid = pair_account(&config)?;
+    // Through its index, when one matches it: then only the guests who hold
+    // the presented keys are read (see `config::index`).
+    let mut loaded = config::index::Loaded::load(&path)
+        .map_err(|e| Refusal::setup("config-error", e.to_string()))?;
+    *audit = Audit::new(
+        &loaded.config.audit.syslog_socket,
+        loaded.config.audit.required,
+    )
+    .with_gap_file(roster::dir(&loaded.config.sockets_dir).join(".audit-gap"));
+    let pair_uid = pair_account(&loaded.config)?;
 
     // Identify: the key sshd verified, and nothing else.
     let auth_info = std::env::var_os("SSH_USER_AUTH").map(PathBuf::from);
-    let id = identify(&config, auth_info.as_deref(), pair_uid, now, trail)?;
+    let id = identify(&mut loaded, auth_info.as_deref(), pair_uid, now, trail)?;
+    let config = loaded.config;
 
     // Parse the request against the grammar.
     let request = request::parse(&start.request).map_err(|e| {
@@ -195,7 +202,7 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
             Ok(ExitCode::SUCCESS)
         }
         Request::List => {
-            let hosts = load_hosts(&config, None, trail, audit)?;
+            let hosts = load_hosts(&config, &id.guest, None, trail, audit)?;
             let grants = policy::grants(&hosts, &id.guest, now);
             let mut out = std::io::stdout().lock();
             for g in &grants {
@@ -207,7 +214,7 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
             Ok(ExitCode::SUCCESS)
         }
         Request::Choose => {
-            let hosts = load_hosts(&config, None, trail, audit)?;
+            let hosts = load_hosts(&config, &id.guest, None, trail, audit)?;
             let grants = policy::grants(&hosts, &id.guest, now);
             if grants.is_empty() {
                 eprintln!("pairshell: {}", nothing_shared(&id.guest));
@@ -265,7 +272,7 @@ fn join_target(
     trail: &mut Trail,
     audit: &mut Audit,
 ) -> Result<ExitCode, Refusal> {
-    let hosts = load_hosts(config, target.host.as_deref(), trail, audit)?;
+    let hosts = load_hosts(config, &id.guest, target.host.as_deref(), trail, audit)?;
     let grants = policy::grants(&hosts, &id.guest, now);
     match policy::resolve(&grants, target) {
         Resolution::Join(grant) => {
@@ -313,13 +320,26 @@ fn pair_account(config: &Config) -> Result<Uid, Refusal> {
 }
 
 fn identify(
-    config: &Config,
+    loaded: &mut config::index::Loaded,
     auth_info: Option<&Path>,
     pair_uid: Uid,
     now: Timestamp,
     trail: &mut Trail,
 ) -> Result<Identity, Refusal> {
     let result = identity::read_auth_info(auth_info, pair_uid).and_then(|keys| {
+        let plain: Vec<(&str, &str)> = keys
+            .iter()
+            .map(|k| (k.key_type.as_str(), k.base64.as_str()))
+            .collect();
+        let principals: Vec<&str> = keys
+            .iter()
+            .filter_map(|k| k.certificate.as_ref())
+            .flat_map(|c| c.principals.iter().map(String::as_str))
+            .collect();
+        loaded
+            .add_guests_for(&plain, &principals)
+            .map_err(identity::IdentityError::Unsafe)?;
+        let config = &loaded.config;
         // The CAs are read only for a certificate, and only when the admin
         // named them: a login by plain key never depends on that file.
         let cas = match &config.trusted_user_ca_keys {
@@ -359,8 +379,12 @@ fn identify(
 /// Load the host files a request needs: one host's, or all of them. A file
 /// that fails its checks is skipped with an audit line; other hosts keep
 /// working.
+/// The host files that could grant `guest` something, loaded and checked
+/// (only `only`'s, when the request named a host). A file that fails its
+/// checks is skipped with an audit line.
 fn load_hosts(
     config: &Config,
+    guest: &str,
     only: Option<&str>,
     trail: &Trail,
     audit: &mut Audit,
@@ -373,7 +397,11 @@ fn load_hosts(
         None => config::host_logins(&config.hosts_dir).map_err(hosts_dir_refusal)?,
     };
     let mut hosts = Vec::with_capacity(logins.len());
+    let mut buf = Vec::new();
     for login in logins {
+        if !config::host_file_may_name(&config.hosts_dir, &login, guest, &mut buf) {
+            continue;
+        }
         match config::load_host(&config.hosts_dir, &login) {
             Ok(host) => hosts.push(host),
             // A host without a file simply shares nothing.
@@ -679,25 +707,8 @@ struct Watch {
 }
 
 /// What identifies a version of a file without reading it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
 fn stamp(path: &Path) -> Option<Stamp> {
-    use std::os::unix::fs::MetadataExt;
-    let m = std::fs::symlink_metadata(path).ok()?;
-    Some(Stamp {
-        dev: m.dev(),
-        ino: m.ino(),
-        size: m.size(),
-        mtime: (m.mtime(), m.mtime_nsec()),
-        ctime: (m.ctime(), m.ctime_nsec()),
-    })
+    std::fs::symlink_metadata(path).ok().map(|m| Stamp::of(&m))
 }
 
 impl Watch {
@@ -782,8 +793,14 @@ impl Watch {
         }
         let config_stamp = stamp(&self.config_path);
         if self.config.is_none() || config_stamp != self.config_stamp {
-            let (_, config) = config::load_main(&self.config_path).map_err(|e| e.to_string())?;
-            self.config = Some(config);
+            let mut loaded =
+                config::index::Loaded::load(&self.config_path).map_err(|e| e.to_string())?;
+            let key = (self.joined.key_type.as_str(), self.joined.base64.as_str());
+            let principal: Vec<&str> = self.joined.principal.as_deref().into_iter().collect();
+            loaded
+                .add_guests_for(&[key], &principal)
+                .map_err(|e| e.to_string())?;
+            self.config = Some(loaded.config);
             self.config_stamp = config_stamp;
         }
         let host_stamp = stamp(&self.host_path);

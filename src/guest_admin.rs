@@ -306,6 +306,7 @@ pub fn add(
     }
     let file = edit.path().to_path_buf();
     let saved = edit.save().map_err(|e| e.to_string())?;
+    crate::admin::reindex(&file);
     let guest = &saved.guests[name];
     let total = guest.all_keys().count();
 
@@ -383,7 +384,9 @@ pub fn remove(config_path: Option<&Path>, name: &str) -> Result<(), Failure> {
             edit.path().display()
         ));
     }
+    let file = edit.path().to_path_buf();
     let saved = edit.save().map_err(|e| e.to_string())?;
+    crate::admin::reindex(&file);
     Audit::new(&saved.audit.syslog_socket, false).write_best_effort(
         Event::new("guest-remove")
             .field("by", "root")
@@ -585,7 +588,9 @@ pub fn sync(config_path: Option<&Path>, only: Option<&str>) -> Result<(), Failur
     }
     let audit_socket = edit.config().audit.syslog_socket.clone();
     if changed {
+        let file = edit.path().to_path_buf();
         edit.save().map_err(|e| e.to_string())?;
+        crate::admin::reindex(&file);
     } else {
         drop(edit);
     }

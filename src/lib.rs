@@ -72,6 +72,7 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             cert_type,
             base64,
         }) => authorized_keys::run_principals(config_path.as_deref(), &user, &cert_type, &base64),
+        Some(cli::Command::Index) => report(admin::index(config_path.as_deref())),
         Some(cli::Command::Check { sshd_config }) => {
             config::check::run(config_path.as_deref(), sshd_config.as_deref())
         }

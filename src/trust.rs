@@ -120,6 +120,12 @@ pub fn open_trusted_rw(path: &Path, owner: Owner) -> Result<File, Error> {
     open_checked(path, owner, true).map(|(file, _)| file)
 }
 
+/// Open `path` for reading after the same checks as [`read_trusted`],
+/// without reading it (the lookup index, read a few bytes at a time).
+pub fn open_trusted(path: &Path, owner: Owner) -> Result<(File, Metadata), Error> {
+    open_checked(path, owner, false)
+}
+
 /// Open without following a final symlink, and check the opened file.
 fn open_checked(path: &Path, owner: Owner, write: bool) -> Result<(File, Metadata), Error> {
     let file = OpenOptions::new()

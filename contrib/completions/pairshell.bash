@@ -37,6 +37,9 @@ _pairshell() {
             pairshell,host)
                 cmd="pairshell__subcmd__host"
                 ;;
+            pairshell,index)
+                cmd="pairshell__subcmd__index"
+                ;;
             pairshell,kick)
                 cmd="pairshell__subcmd__kick"
                 ;;
@@ -109,6 +112,9 @@ _pairshell() {
             pairshell__subcmd__help,host)
                 cmd="pairshell__subcmd__help__subcmd__host"
                 ;;
+            pairshell__subcmd__help,index)
+                cmd="pairshell__subcmd__help__subcmd__index"
+                ;;
             pairshell__subcmd__help,kick)
                 cmd="pairshell__subcmd__help__subcmd__kick"
                 ;;
@@ -173,7 +179,7 @@ _pairshell() {
 
     case "${cmd}" in
         pairshell)
-            opts="-c -h -V --config --help --version login authorized-keys authorized-principals check share grant revoke unshare who kick log host guest help"
+            opts="-c -h -V --config --help --version login authorized-keys authorized-principals check index share grant revoke unshare who kick log host guest help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -469,7 +475,7 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__help)
-            opts="login authorized-keys authorized-principals check share grant revoke unshare who kick log host guest help"
+            opts="login authorized-keys authorized-principals check index share grant revoke unshare who kick log host guest help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -653,6 +659,20 @@ _pairshell() {
         pairshell__subcmd__help__subcmd__host__subcmd__remove)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__help__subcmd__index)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -857,6 +877,24 @@ _pairshell() {
         pairshell__subcmd__host__subcmd__remove)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__index)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi

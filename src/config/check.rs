@@ -109,6 +109,7 @@ fn check_all(abs: &Path, config: &Config, exe: &Path, sshd_config: Option<&Path>
     sshd_check(config, abs, exe, sshd_config, r);
     tmux_check(config, &main, r);
     landlock_check(config, abs, r);
+    index_check(abs, r);
     if r.problems.is_empty() {
         let keys = config.guests.values().map(|g| g.all_keys().count()).sum();
         r.note(format!(
@@ -772,6 +773,27 @@ fn tmux_version(said: &str) -> TmuxVersion {
     match (major.parse(), minor.parse()) {
         (Ok(major), Ok(minor)) => TmuxVersion::Release((major, minor)),
         _ => TmuxVersion::Unknown,
+    }
+}
+
+/// The lookup index: missing is fine (logins read the whole config); one
+/// that exists but cannot be used is a problem, since the admin meant it to
+/// be used (it is most often a config edited by hand since).
+fn index_check(abs: &Path, r: &mut Report) {
+    let Ok(meta) = std::fs::metadata(abs) else {
+        return;
+    };
+    match super::index::Index::open(abs, &meta) {
+        Ok(_) => r.note(format!(
+            "{}: lookup index matches the config",
+            super::index::path_for(abs).display()
+        )),
+        Err(super::index::Unused::Missing(path)) => r.note(format!(
+            "{}: no lookup index; every login reads the whole config (fine for a few \
+             hundred keys; for more, run `pairshell index`)",
+            path.display()
+        )),
+        Err(super::index::Unused::Unusable(why)) => r.problem(why),
     }
 }
 

@@ -231,7 +231,15 @@ impl MainEdit {
     pub fn save(self) -> Result<Config, Error> {
         let text = self.doc.to_string();
         let config = parse_main(&self.path, &text)?;
-        replace(&self.path, &self.meta, &text).map_err(|e| Error::io(&self.path, e))?;
+        let (uid, gid, mode) = (self.meta.uid(), self.meta.gid(), self.meta.mode());
+        replace(
+            &self.path,
+            uid,
+            gid,
+            mode & 0o7777 & !0o022,
+            text.as_bytes(),
+        )
+        .map_err(|e| Error::io(&self.path, e))?;
         Ok(config)
     }
 
@@ -241,9 +249,15 @@ impl MainEdit {
     }
 }
 
-/// Write `text` to a temporary file beside `path` with `meta`'s owner and
+/// Write `bytes` to a temporary file beside `path` with this owner and
 /// mode, sync it, rename it over `path` and sync the directory.
-fn replace(path: &Path, meta: &Metadata, text: &str) -> std::io::Result<()> {
+pub(super) fn replace(
+    path: &Path,
+    uid: u32,
+    gid: u32,
+    mode: u32,
+    bytes: &[u8],
+) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("/"));
     let name = path
         .file_name()
@@ -262,15 +276,13 @@ fn replace(path: &Path, meta: &Metadata, text: &str) -> std::io::Result<()> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&tmp)?;
     let written = (|| {
-        file.write_all(text.as_bytes())?;
+        file.write_all(bytes)?;
         nix::unistd::fchown(
             &file,
-            Some(meta.uid().into()),
-            Some(nix::unistd::Gid::from_raw(meta.gid())),
+            Some(uid.into()),
+            Some(nix::unistd::Gid::from_raw(gid)),
         )?;
-        file.set_permissions(std::fs::Permissions::from_mode(
-            meta.mode() & 0o7777 & !0o022,
-        ))?;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)?;
         File::open(dir)?.sync_all()

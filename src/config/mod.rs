@@ -20,6 +20,7 @@
 
 pub mod check;
 pub mod edit;
+pub mod index;
 pub mod main_edit;
 
 use std::collections::BTreeMap;
@@ -478,6 +479,49 @@ pub fn load_host(hosts_dir: &Path, login: &str) -> Result<Host, Error> {
     })
 }
 
+/// Whether `login`'s host file could grant `guest` anything, judged from its
+/// bytes alone: a file that names the guest nowhere, and has no backslash
+/// (the only way TOML can spell a name without its letters, `\u0061…`),
+/// cannot list them, so a login need not check and parse it. With a hundred
+/// hosts of a hundred sessions each, that is most of a login's work.
+///
+/// This only ever lets a file be skipped, which can only take grants away;
+/// and any doubt (the file cannot be opened or read, is not a regular file,
+/// is too large) answers `true`, so the full [`load_host`]
+/// judges it and reports what is wrong. Its checks are skipped only for a
+/// file that could not have affected this guest, as a failed check would
+/// have refused nothing to them. Reads take the writer's lock like
+/// [`load_host`], so a file mid-rewrite is not taken for one without them.
+///
+/// `buf` is scratch space, reused from one file to the next.
+pub fn host_file_may_name(hosts_dir: &Path, login: &str, guest: &str, buf: &mut Vec<u8>) -> bool {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = host_path(hosts_dir, login);
+    let Ok(file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
+        .open(&path)
+    else {
+        return true;
+    };
+    let len = match file.metadata() {
+        Ok(meta) if meta.is_file() && meta.len() <= MAX_HOST => meta.len(),
+        _ => return true,
+    };
+    let _lock = trust::lock_briefly(
+        &file,
+        nix::fcntl::FlockArg::LockSharedNonblock,
+        std::time::Duration::from_millis(100),
+    );
+    buf.clear();
+    buf.reserve(len as usize + 1);
+    if (&file).take(MAX_HOST).read_to_end(buf).is_err() {
+        return true;
+    }
+    memchr::memmem::find(buf, guest.as_bytes()).is_some() || memchr::memchr(b'\\', buf).is_some()
+}
+
 /// The hosts that have a file in `hosts_dir`, sorted by login. A file whose
 /// name is not `<valid login>.toml` is not a host file and is ignored.
 pub fn host_logins(hosts_dir: &Path) -> Result<Vec<String>, Error> {
@@ -607,5 +651,41 @@ expires = 2026-12-31T18:00:00Z
     #[test]
     fn bad_pair_user_is_refused() {
         assert!(parse("pair_user = \"../root\"\n").is_err());
+    }
+
+    #[test]
+    fn a_host_file_is_skipped_only_when_it_cannot_name_the_guest() {
+        let dir = std::env::temp_dir().join(format!("pairshell-may-name-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let may = |login: &str, text: Option<&str>| {
+            if let Some(text) = text {
+                std::fs::write(host_path(&dir, login), text).unwrap();
+            }
+            host_file_may_name(&dir, login, "alice", &mut Vec::new())
+        };
+        let share = "[sessions.api]\nsocket = \"/s\"\n";
+        assert!(!may("h1", Some(&format!("{share}read_only = [\"bob\"]\n"))));
+        assert!(may(
+            "h2",
+            Some(&format!("{share}read_only = [\"alice\"]\n"))
+        ));
+        assert!(may("h3", Some(&format!("{share}read_only = ['alice']\n"))));
+        assert!(may(
+            "h4",
+            Some(&format!(
+                "{share}guest_expires.alice = 2030-01-01T00:00:00Z\n"
+            ))
+        ));
+        // Guards against: a grant spelled with TOML escapes, which names
+        // the guest without their letters, being skipped unread.
+        let escaped = format!("{share}read_write = [\"\\u0061lice\"]\n");
+        assert!(may("h5", Some(&escaped)));
+        let parsed = parse_host(Path::new("/h5.toml"), &escaped).unwrap();
+        assert_eq!(parsed.sessions["api"].read_write[0].as_str(), "alice");
+        // Doubt is left to the full load, which reports what is wrong.
+        assert!(may("missing", None));
+        std::os::unix::fs::symlink(host_path(&dir, "h1"), host_path(&dir, "link")).unwrap();
+        assert!(may("link", None));
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

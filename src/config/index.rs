@@ -1,0 +1,977 @@
+//! The lookup index: the main config's guests, findable by key or principal
+//! without reading the whole config.
+//!
+//! sshd runs `authorized-keys` for every key every client offers, and each
+//! login identifies its guest once. With 50,000 keys the config is megabytes
+//! of TOML, and parsing it on each call costs far more than starting tmux.
+//! So `pairshell index` (and every admin command that rewrites the config)
+//! writes `<config>.index` beside it:
+//!
+//! - the config's settings (everything but `[guests]`), as TOML text;
+//! - each guest's own table, as TOML text;
+//! - a sorted table of SHA-256 digests, one per key (`TYPE BASE64`, exactly
+//!   as the config compares them) and per certificate principal, each
+//!   pointing at its guest's text.
+//!
+//! A lookup reads the header, binary-searches the table with `pread`, and
+//! parses only the settings and the matched guests' tables with the same
+//! deserializer as the whole config. So the result is the config itself,
+//! restricted to the guests that hold the presented keys; every rule in
+//! `policy` then runs unchanged. Digests are SHA-256, so a key cannot be
+//! made to collide with another guest's key.
+//!
+//! **Freshness.** Guards against: a stale index granting what the config no
+//! longer grants (a removed guest, a removed key, a shortened expiry). The
+//! index records the config's identity (device, inode, size, modification
+//! and change times to the nanosecond); a lookup compares it with the
+//! config it has opened and checked, and any difference means the whole
+//! config is read instead. The change time (ctime) is the guard that cannot
+//! be forged: the kernel sets it on every write, rename, chmod or chown,
+//! and no user, root included, can set it back. Two traps remain, and both
+//! are closed:
+//! - a write in the same clock tick as the one the index saw would keep the
+//!   ctime. [`build`] waits until the ctime is more than a second old before
+//!   it reads (git's "racily clean" problem), so any later write gets a
+//!   later ctime;
+//! - a clock set back could repeat a ctime. The index records when it was
+//!   built, and is not used while the clock reads earlier than that.
+//!
+//! **Trust.** Guards against: a forged index naming an attacker's key as a
+//! guest's. The index is believed only under the same rules as the config:
+//! a regular file (not a symlink) owned by root, not writable by group or
+//! other, in the config's own root-owned directory. Anything else, or a
+//! malformed file, means the whole config is read; the index never makes a
+//! lookup fail that the config would let succeed, or the reverse.
+
+use std::collections::BTreeMap;
+use std::fs::{File, Metadata};
+use std::io::Read;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use nix::fcntl::FlockArg;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use toml_edit::{DocumentMut, Item, Table};
+
+#[cfg(test)]
+use super::KeyText;
+use super::{parse_main, Config, Guest, GuestName, MAX_MAIN};
+use crate::error::Error;
+use crate::trust::{self, Owner};
+
+const MAGIC: &[u8; 16] = b"pairshell-index\n";
+const VERSION: u32 = 1;
+const HEADER_LEN: u64 = 128;
+/// An entry: a digest, then its guest text's offset and length.
+const ENTRY_LEN: u64 = 32 + 8 + 4;
+/// How old the config's change time must be before [`build`] reads it: more
+/// than one tick of the coarsest file-system clock (one second).
+const SETTLE: Duration = Duration::from_millis(1100);
+/// How far in the future a config's change time may be and still be waited
+/// for; beyond that the clock is wrong and no index is built.
+const MAX_WAIT: Duration = Duration::from_secs(3);
+
+/// The index file for the config at `config` (an absolute path).
+pub fn path_for(config: &Path) -> PathBuf {
+    let mut name = config.file_name().unwrap_or_default().to_os_string();
+    name.push(".index");
+    config.with_file_name(name)
+}
+
+/// What identifies one version of a file, without reading it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    pub fn of(meta: &Metadata) -> Stamp {
+        Stamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+
+    fn ctime(&self) -> SystemTime {
+        let (s, ns) = self.ctime;
+        if s >= 0 {
+            UNIX_EPOCH + Duration::new(s as u64, ns as u32)
+        } else {
+            UNIX_EPOCH
+        }
+    }
+
+    fn encode(&self, out: &mut Vec<u8>) {
+        for v in [self.dev, self.ino, self.size] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+        for v in [self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1] {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+
+    fn decode(b: &[u8]) -> Stamp {
+        let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+        let s = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+        Stamp {
+            dev: u(0),
+            ino: u(8),
+            size: u(16),
+            mtime: (s(24), s(32)),
+            ctime: (s(40), s(48)),
+        }
+    }
+}
+
+/// The digest a key is filed under: its type and base64 text, as the config
+/// compares keys.
+fn key_digest(key_type: &str, base64: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"key\0");
+    h.update(key_type.as_bytes());
+    h.update(b" ");
+    h.update(base64.as_bytes());
+    h.finalize().into()
+}
+
+/// The digest a certificate principal is filed under.
+fn principal_digest(principal: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"principal\0");
+    h.update(principal.as_bytes());
+    h.finalize().into()
+}
+
+/// What [`build`] wrote.
+#[derive(Debug)]
+pub struct Built {
+    pub path: PathBuf,
+    pub guests: usize,
+    pub keys: usize,
+    pub principals: usize,
+    pub bytes: usize,
+}
+
+/// Build the index for the config at `config_path` and replace the old one
+/// atomically. Run as root (it writes beside the root-owned config).
+pub fn build(config_path: &Path) -> Result<Built, Error> {
+    for _ in 0..5 {
+        let (abs, file, before) = trust::open_root_file(config_path)?;
+        // Hold the config still against pairshell's own editors while its
+        // index is written, so the newest index is for the newest config.
+        let _lock = trust::lock_briefly(&file, FlockArg::LockSharedNonblock, SETTLE * 10);
+        settle(&abs, &before)?;
+        let mut text = String::new();
+        (&file)
+            .take(MAX_MAIN + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| Error::io(&abs, e))?;
+        if text.len() as u64 > MAX_MAIN {
+            return Err(Error::untrusted(
+                &abs,
+                format!("is larger than {MAX_MAIN} bytes"),
+            ));
+        }
+        // Written to while it was read, or replaced: read it again.
+        let after = file.metadata().map_err(|e| Error::io(&abs, e))?;
+        let named = std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
+        let stamp = Stamp::of(&before);
+        if Stamp::of(&after) != stamp || Stamp::of(&named) != stamp {
+            continue;
+        }
+        let (bytes, built) = encode(&abs, &text, stamp, SystemTime::now())?;
+        let path = path_for(&abs);
+        super::main_edit::replace(&path, 0, 0, 0o644, &bytes).map_err(|e| Error::io(&path, e))?;
+        return Ok(Built { path, ..built });
+    }
+    Err(Error::Invalid {
+        path: config_path.to_path_buf(),
+        message: "it kept changing while it was being indexed; try again".into(),
+    })
+}
+
+/// Wait until the config's change time is more than [`SETTLE`] old, so a
+/// later write cannot share its clock tick.
+fn settle(path: &Path, meta: &Metadata) -> Result<(), Error> {
+    let ready = Stamp::of(meta).ctime() + SETTLE;
+    let now = SystemTime::now();
+    if let Ok(wait) = ready.duration_since(now) {
+        if wait > MAX_WAIT {
+            return Err(Error::Invalid {
+                path: path.to_path_buf(),
+                message: "its change time is in the future; is the clock right?".into(),
+            });
+        }
+        std::thread::sleep(wait);
+    }
+    Ok(())
+}
+
+/// The index's bytes for `text`, checked against the whole config's parse.
+fn encode(
+    file: &Path,
+    text: &str,
+    stamp: Stamp,
+    built_at: SystemTime,
+) -> Result<(Vec<u8>, Built), Error> {
+    let config = parse_main(file, text)?;
+    let mut doc = text.parse::<DocumentMut>().map_err(|e| Error::Invalid {
+        path: file.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let guests_item = doc.remove("guests");
+    let settings = doc.to_string();
+    let mismatch = |what: String| Error::Invalid {
+        path: file.to_path_buf(),
+        message: format!("cannot be indexed: {what}; report this as a bug"),
+    };
+    // The settings alone must give the same config, minus its guests.
+    let alone = parse_main(file, &settings).map_err(|e| mismatch(e.to_string()))?;
+    if !alone.guests.is_empty() || !same_settings(&alone, &config) {
+        return Err(mismatch(
+            "the settings read differently without [guests]".into(),
+        ));
+    }
+
+    let mut texts: Vec<(String, String)> = Vec::new();
+    if let Some(table) = guests_item.as_ref().and_then(Item::as_table_like) {
+        for (name, item) in table.iter() {
+            let snippet = guest_text(name, item);
+            // Each guest's text must parse to exactly what the whole config
+            // says of that guest, or the index would say something else.
+            let parsed = parse_guests(file, &snippet).map_err(|e| mismatch(e.to_string()))?;
+            match (parsed.get(name), config.guests.get(name)) {
+                (Some(a), Some(b)) if parsed.len() == 1 && a == b => {}
+                _ => return Err(mismatch(format!("guest {name} reads differently alone"))),
+            }
+            texts.push((name.to_string(), snippet));
+        }
+    }
+    if texts.len() != config.guests.len() {
+        return Err(mismatch("some guests are not tables of [guests]".into()));
+    }
+
+    // Lay out: header, entries, settings, guests' texts.
+    let mut strings = settings.clone().into_bytes();
+    let mut at: BTreeMap<&str, (u64, u32)> = BTreeMap::new();
+    for (name, snippet) in &texts {
+        at.insert(name, (strings.len() as u64, snippet.len() as u32));
+        strings.extend_from_slice(snippet.as_bytes());
+    }
+    let mut entries: Vec<([u8; 32], u64, u32)> = Vec::new();
+    let (mut keys, mut principals) = (0, 0);
+    for (name, guest) in &config.guests {
+        let (off, len) = at[name.as_str()];
+        for k in guest.all_keys() {
+            entries.push((key_digest(&k.key_type, &k.base64), off, len));
+            keys += 1;
+        }
+        for p in &guest.principals {
+            entries.push((principal_digest(p.as_str()), off, len));
+            principals += 1;
+        }
+    }
+    entries.sort_unstable();
+    entries.dedup();
+
+    let entries_off = HEADER_LEN;
+    let strings_off = entries_off + entries.len() as u64 * ENTRY_LEN;
+    let total = strings_off + strings.len() as u64;
+    let built_at = built_at
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let mut out = Vec::with_capacity(total as usize);
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&VERSION.to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    stamp.encode(&mut out);
+    out.extend_from_slice(&built_at.to_le_bytes());
+    for v in [
+        total,
+        entries_off,
+        entries.len() as u64,
+        strings_off,
+        settings.len() as u64,
+    ] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    debug_assert_eq!(out.len() as u64, HEADER_LEN);
+    for (digest, off, len) in &entries {
+        out.extend_from_slice(digest);
+        out.extend_from_slice(&(strings_off + off).to_le_bytes());
+        out.extend_from_slice(&len.to_le_bytes());
+    }
+    out.extend_from_slice(&strings);
+    let built = Built {
+        path: PathBuf::new(),
+        guests: config.guests.len(),
+        keys,
+        principals,
+        bytes: out.len(),
+    };
+    Ok((out, built))
+}
+
+/// Whether two configs agree on every setting a login reads.
+fn same_settings(a: &Config, b: &Config) -> bool {
+    a.pair_user == b.pair_user
+        && a.tmux == b.tmux
+        && a.hosts_dir == b.hosts_dir
+        && a.sockets_dir == b.sockets_dir
+        && a.socket_group == b.socket_group
+        && a.tmpfiles == b.tmpfiles
+        && a.allow_unconfined_read_write == b.allow_unconfined_read_write
+        && a.github_keys_url == b.github_keys_url
+        && a.github_timeout_s == b.github_timeout_s
+        && a.trusted_user_ca_keys == b.trusted_user_ca_keys
+        && a.audit.syslog_socket == b.audit.syslog_socket
+        && a.audit.required == b.audit.required
+}
+
+/// One guest's table as a TOML document of its own.
+fn guest_text(name: &str, item: &Item) -> String {
+    let mut guests = Table::new();
+    guests.set_implicit(true);
+    let mut item = item.clone();
+    if let Some(t) = item.as_table_mut() {
+        // A dotted `guests.alice.keys = …` becomes a table of its own.
+        t.set_dotted(false);
+        t.set_implicit(false);
+    }
+    guests.insert(name, item);
+    let mut doc = DocumentMut::new();
+    doc.insert("guests", Item::Table(guests));
+    doc.to_string()
+}
+
+/// Only guests: what a guest's text in the index holds.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuestsOnly {
+    #[serde(default)]
+    guests: BTreeMap<GuestName, Guest>,
+}
+
+fn parse_guests(file: &Path, text: &str) -> Result<BTreeMap<GuestName, Guest>, Error> {
+    toml::from_str::<GuestsOnly>(text)
+        .map(|g| g.guests)
+        .map_err(|e| Error::from_toml(file, text, &e))
+}
+
+/// Why an index was not used.
+#[derive(Debug)]
+pub enum Unused {
+    /// There is none (`pairshell index` was never run): not a problem.
+    Missing(PathBuf),
+    /// There is one, but it is stale, untrusted or malformed.
+    Unusable(String),
+}
+
+/// An open index that matched its config.
+pub struct Index {
+    file: File,
+    path: PathBuf,
+    len: u64,
+    entries_off: u64,
+    entries: u64,
+    settings: String,
+}
+
+impl Index {
+    /// Open the index for the config whose checked metadata is `config`;
+    /// `Err` says why it cannot be used (then read the whole config).
+    pub fn open(config_abs: &Path, config: &Metadata) -> Result<Index, Unused> {
+        let path = path_for(config_abs);
+        let (file, meta) = match trust::open_trusted(&path, Owner::Root) {
+            Ok(opened) => opened,
+            Err(e) if e.is_not_found() => return Err(Unused::Missing(path)),
+            Err(e) => return Err(Unused::Unusable(format!("{e}; not using it"))),
+        };
+        let stale = |why: &str| {
+            Unused::Unusable(format!(
+                "{} is {why}; not using it (run `pairshell index`)",
+                path.display()
+            ))
+        };
+        let mut header = [0u8; HEADER_LEN as usize];
+        file.read_exact_at(&mut header, 0)
+            .map_err(|_| stale("too short"))?;
+        let h = Header::decode(&header).ok_or_else(|| stale("not an index of this version"))?;
+        if h.stamp != Stamp::of(config) {
+            return Err(stale("older than the config"));
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0);
+        if now < h.built_at {
+            return Err(stale("from the future (was the clock set back?)"));
+        }
+        if !h.fits(meta.len()) {
+            return Err(stale("malformed"));
+        }
+        let mut settings = vec![0u8; h.settings_len as usize];
+        file.read_exact_at(&mut settings, h.strings_off)
+            .map_err(|_| stale("unreadable"))?;
+        let settings = String::from_utf8(settings).map_err(|_| stale("malformed"))?;
+        Ok(Index {
+            file,
+            path,
+            len: h.len,
+            entries_off: h.entries_off,
+            entries: h.entries,
+            settings,
+        })
+    }
+
+    /// The config's settings, as TOML text without `[guests]`.
+    pub fn settings(&self) -> &str {
+        &self.settings
+    }
+
+    /// The guests holding any of these keys (`(type, base64)`) or
+    /// principals, parsed from their own tables.
+    pub fn guests_for(
+        &self,
+        keys: &[(&str, &str)],
+        principals: &[&str],
+    ) -> Result<BTreeMap<GuestName, Guest>, String> {
+        let digests = keys
+            .iter()
+            .map(|(t, b)| key_digest(t, b))
+            .chain(principals.iter().map(|p| principal_digest(p)));
+        let mut texts: Vec<(u64, u32)> = Vec::new();
+        for digest in digests {
+            self.find(&digest, &mut texts)?;
+        }
+        texts.sort_unstable();
+        texts.dedup();
+        let mut guests = BTreeMap::new();
+        for (off, len) in texts {
+            let mut buf = vec![0u8; len as usize];
+            self.file
+                .read_exact_at(&mut buf, off)
+                .map_err(|e| format!("{}: {e}", self.path.display()))?;
+            let text = String::from_utf8(buf).map_err(|_| self.malformed())?;
+            let parsed = parse_guests(&self.path, &text).map_err(|e| e.to_string())?;
+            guests.extend(parsed);
+        }
+        Ok(guests)
+    }
+
+    fn malformed(&self) -> String {
+        format!(
+            "{} is malformed; run `pairshell index`",
+            self.path.display()
+        )
+    }
+
+    /// Add every entry filed under `digest` to `out`.
+    fn find(&self, digest: &[u8; 32], out: &mut Vec<(u64, u32)>) -> Result<(), String> {
+        // The first entry not less than `digest`.
+        let (mut lo, mut hi) = (0u64, self.entries);
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let (d, _, _) = self.entry(mid)?;
+            if d < *digest {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        let mut i = lo;
+        while i < self.entries {
+            let (d, off, len) = self.entry(i)?;
+            if d != *digest {
+                break;
+            }
+            if off
+                .checked_add(u64::from(len))
+                .is_none_or(|end| end > self.len)
+            {
+                return Err(self.malformed());
+            }
+            out.push((off, len));
+            i += 1;
+        }
+        Ok(())
+    }
+
+    fn entry(&self, i: u64) -> Result<([u8; 32], u64, u32), String> {
+        let mut buf = [0u8; ENTRY_LEN as usize];
+        self.file
+            .read_exact_at(&mut buf, self.entries_off + i * ENTRY_LEN)
+            .map_err(|_| self.malformed())?;
+        let digest: [u8; 32] = buf[..32].try_into().unwrap();
+        let off = u64::from_le_bytes(buf[32..40].try_into().unwrap());
+        let len = u32::from_le_bytes(buf[40..44].try_into().unwrap());
+        Ok((digest, off, len))
+    }
+}
+
+struct Header {
+    stamp: Stamp,
+    built_at: i64,
+    len: u64,
+    entries_off: u64,
+    entries: u64,
+    strings_off: u64,
+    settings_len: u64,
+}
+
+impl Header {
+    /// Whether the header's regions lie where they must, within a file of
+    /// `file_len` bytes (so no read goes past the end or wraps around).
+    fn fits(&self, file_len: u64) -> bool {
+        self.len == file_len
+            && self.entries_off == HEADER_LEN
+            && self
+                .entries
+                .checked_mul(ENTRY_LEN)
+                .and_then(|n| n.checked_add(self.entries_off))
+                == Some(self.strings_off)
+            && self
+                .strings_off
+                .checked_add(self.settings_len)
+                .is_some_and(|end| end <= self.len)
+    }
+
+    fn decode(b: &[u8; HEADER_LEN as usize]) -> Option<Header> {
+        if &b[..16] != MAGIC || u32::from_le_bytes(b[16..20].try_into().unwrap()) != VERSION {
+            return None;
+        }
+        let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
+        Some(Header {
+            stamp: Stamp::decode(&b[24..80]),
+            built_at: i64::from_le_bytes(b[80..88].try_into().unwrap()),
+            len: u(88),
+            entries_off: u(96),
+            entries: u(104),
+            strings_off: u(112),
+            settings_len: u(120),
+        })
+    }
+}
+
+/// The main config as a command needs it: from the index when one matches
+/// the config, restricted to the guests asked for; or read whole.
+pub struct Loaded {
+    pub path: PathBuf,
+    pub config: Config,
+    index: Option<Index>,
+    /// Why an index that exists was not used, for the admin (sshd's log).
+    pub index_note: Option<String>,
+}
+
+impl Loaded {
+    /// Open and check the main config (root-owned, in root's directories)
+    /// and its index; read the whole config only when the index cannot be
+    /// used. Until [`Loaded::add_guests_for`] is called, an indexed config
+    /// has no guests.
+    pub fn load(path: &Path) -> Result<Loaded, Error> {
+        let (abs, mut file, meta) = trust::open_root_file(path)?;
+        if meta.len() > MAX_MAIN {
+            return Err(Error::untrusted(
+                &abs,
+                format!("is larger than {MAX_MAIN} bytes"),
+            ));
+        }
+        let note = match Index::open(&abs, &meta) {
+            Ok(index) => match parse_main(&abs, index.settings()) {
+                Ok(config) => {
+                    return Ok(Loaded {
+                        path: abs,
+                        config,
+                        index: Some(index),
+                        index_note: None,
+                    })
+                }
+                Err(e) => Some(format!("{}: {e}; not using it", index.path.display())),
+            },
+            Err(Unused::Missing(_)) => None,
+            Err(Unused::Unusable(note)) => Some(note),
+        };
+        let mut text = String::with_capacity(meta.len() as usize);
+        (&mut file)
+            .take(MAX_MAIN)
+            .read_to_string(&mut text)
+            .map_err(|e| Error::io(&abs, e))?;
+        let config = parse_main(&abs, &text)?;
+        Ok(Loaded {
+            path: abs,
+            config,
+            index: None,
+            index_note: note,
+        })
+    }
+
+    /// Bring in the guests that hold any of these keys or principals: after
+    /// this, the config answers every question about them exactly as the
+    /// whole config would. A config read whole already has every guest.
+    /// Keys are `(type, base64)`, compared as text like the config does.
+    pub fn add_guests_for(
+        &mut self,
+        keys: &[(&str, &str)],
+        principals: &[&str],
+    ) -> Result<(), Error> {
+        let Some(index) = &self.index else {
+            return Ok(());
+        };
+        let guests = index
+            .guests_for(keys, principals)
+            .map_err(|message| Error::Invalid {
+                path: index.path.clone(),
+                message,
+            })?;
+        self.config.guests.extend(guests);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ALICE: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIGBa2mVXo3JFm9t1ixaTN0CNnxdtZs+XDA4y7gCg3vVY";
+    const BOB: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIBz4V3l5q1BUz1nO0b9H4WZkWn7oYqg0lq6pQX3kzKvB";
+    const CAROL: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIKq2bbI0DSvzVmnDRu3v1Vw2OKVh2gV0JaqjRJ3iGBr1";
+
+    fn stamp() -> Stamp {
+        Stamp {
+            dev: 1,
+            ino: 2,
+            size: 3,
+            mtime: (4, 5),
+            ctime: (6, 7),
+        }
+    }
+
+    fn config_text() -> String {
+        format!(
+            r#"# the admin's comment
+pair_user = "pair"
+hosts_dir = "/etc/pairshell/hosts.d"
+
+[audit]
+required = false
+
+[guests.alice]
+keys = ["ssh-ed25519 {ALICE} alice@laptop"]
+expires = 2030-01-01T00:00:00Z
+
+[guests.bob]
+keys = ["ssh-ed25519 {BOB}"]
+github = "bob-gh"
+github_keys = ["ssh-ed25519 {CAROL}"]
+principals = ["bob@example"]
+
+[guests]
+dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
+"#
+        )
+    }
+
+    /// An index written to a scratch file, and opened as a lookup would.
+    fn scratch(text: &str) -> (Index, Built, PathBuf) {
+        let dir = std::env::temp_dir().join(format!(
+            "pairshell-index-test-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("pairshell.toml.index");
+        let (bytes, built) = encode(Path::new("/c.toml"), text, stamp(), UNIX_EPOCH).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        let file = File::open(&path).unwrap();
+        let mut header = [0u8; HEADER_LEN as usize];
+        file.read_exact_at(&mut header, 0).unwrap();
+        let h = Header::decode(&header).unwrap();
+        assert_eq!(h.stamp, stamp());
+        let mut settings = vec![0u8; h.settings_len as usize];
+        file.read_exact_at(&mut settings, h.strings_off).unwrap();
+        let index = Index {
+            file,
+            path: path.clone(),
+            len: h.len,
+            entries_off: h.entries_off,
+            entries: h.entries,
+            settings: String::from_utf8(settings).unwrap(),
+        };
+        (index, built, dir)
+    }
+
+    #[test]
+    fn lookups_give_exactly_what_the_whole_config_says() {
+        let text = config_text();
+        let whole = parse_main(Path::new("/c.toml"), &text).unwrap();
+        let (index, built, dir) = scratch(&text);
+        assert_eq!((built.guests, built.keys, built.principals), (3, 4, 1));
+
+        let settings = parse_main(Path::new("/c.toml"), index.settings()).unwrap();
+        assert!(settings.guests.is_empty());
+        assert!(same_settings(&settings, &whole));
+
+        let bob = index.guests_for(&[("ssh-ed25519", BOB)], &[]).unwrap();
+        assert_eq!(bob.keys().map(|g| g.as_str()).collect::<Vec<_>>(), ["bob"]);
+        assert_eq!(bob["bob"], whole.guests["bob"]);
+        // GitHub's keys and principals find their guest too.
+        let by_github = index.guests_for(&[("ssh-ed25519", CAROL)], &[]).unwrap();
+        assert_eq!(by_github["bob"], whole.guests["bob"]);
+        let by_principal = index.guests_for(&[], &["bob@example"]).unwrap();
+        assert_eq!(by_principal["bob"], whole.guests["bob"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_key_listed_under_two_guests_brings_both_so_it_identifies_neither() {
+        let text = config_text();
+        let (index, _, dir) = scratch(&text);
+        let both = index.guests_for(&[("ssh-ed25519", ALICE)], &[]).unwrap();
+        assert_eq!(
+            both.keys().map(|g| g.as_str()).collect::<Vec<_>>(),
+            ["alice", "dora"]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn unknown_key_or_same_base64_under_another_type_finds_nobody() {
+        let (index, _, dir) = scratch(&config_text());
+        assert!(index
+            .guests_for(
+                &[("ssh-ed25519", "AAAAC3NzaC1lZDI1NTE5AAAAIAAAA")],
+                &["nobody@x"]
+            )
+            .unwrap()
+            .is_empty());
+        assert!(index
+            .guests_for(&[("ssh-rsa", BOB)], &["bob"])
+            .unwrap()
+            .is_empty());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn many_guests_are_all_found() {
+        let mut text = String::from("pair_user = \"pair\"\n");
+        let key = |i: u32| {
+            let mut blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20".to_vec();
+            let mut raw = [0u8; 32];
+            raw[..4].copy_from_slice(&i.to_le_bytes());
+            blob.extend_from_slice(&raw);
+            ssh_key::PublicKey::from_bytes(&blob)
+                .unwrap()
+                .to_openssh()
+                .unwrap()
+        };
+        for i in 0..500 {
+            text.push_str(&format!("[guests.g{i}]\nkeys = [\"{}\"]\n", key(i)));
+        }
+        let (index, built, dir) = scratch(&text);
+        assert_eq!(built.keys, 500);
+        for i in 0..500 {
+            let k = KeyText::parse(&key(i)).unwrap();
+            let found = index.guests_for(&[(&k.key_type, &k.base64)], &[]).unwrap();
+            assert_eq!(
+                found.keys().map(|g| g.as_str()).collect::<Vec<_>>(),
+                [format!("g{i}")]
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn dotted_guest_tables_are_indexed_as_written() {
+        let text = format!(
+            "pair_user = \"pair\"\nguests.erin.keys = [\"ssh-ed25519 {BOB}\"]\nguests.erin.expires = 2030-01-01T00:00:00Z\n"
+        );
+        let whole = parse_main(Path::new("/c.toml"), &text).unwrap();
+        let (index, _, dir) = scratch(&text);
+        let found = index.guests_for(&[("ssh-ed25519", BOB)], &[]).unwrap();
+        assert_eq!(found["erin"], whole.guests["erin"]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_index_of_another_config_version_is_not_one_of_this() {
+        // Every field of the stamp counts: a rewrite in place changes size,
+        // mtime or ctime; a replacement changes the inode.
+        let base = stamp();
+        for changed in [
+            Stamp { dev: 9, ..base },
+            Stamp { ino: 9, ..base },
+            Stamp { size: 9, ..base },
+            Stamp {
+                mtime: (4, 6),
+                ..base
+            },
+            Stamp {
+                ctime: (6, 8),
+                ..base
+            },
+        ] {
+            let mut bytes = Vec::new();
+            changed.encode(&mut bytes);
+            assert_ne!(Stamp::decode(&bytes), base);
+        }
+        let mut bytes = Vec::new();
+        base.encode(&mut bytes);
+        assert_eq!(Stamp::decode(&bytes), base);
+    }
+
+    #[test]
+    fn forged_header_with_entries_past_the_end_is_malformed_not_a_panic() {
+        let (bytes, _) = encode(Path::new("/c.toml"), &config_text(), stamp(), UNIX_EPOCH).unwrap();
+        let header = |b: &[u8]| Header::decode(b[..HEADER_LEN as usize].try_into().unwrap());
+        let len = bytes.len() as u64;
+        assert!(header(&bytes).unwrap().fits(len));
+        // Truncated, or grown: the recorded length no longer matches.
+        assert!(!header(&bytes).unwrap().fits(len - 1));
+        for (at, value) in [
+            (104, u64::MAX), // an entry count that wraps around
+            (104, 1 << 40),  // entries past the end
+            (120, len),      // settings past the end
+            (96, 0),         // entries overlapping the header
+        ] {
+            let mut forged = bytes.clone();
+            forged[at..at + 8].copy_from_slice(&value.to_le_bytes());
+            assert!(!header(&forged).unwrap().fits(len), "{at}");
+        }
+        let mut forged = bytes.clone();
+        forged[..16].copy_from_slice(b"not-an-index!!!\n");
+        assert!(Header::decode(forged[..HEADER_LEN as usize].try_into().unwrap()).is_none());
+    }
+
+    /// A root-owned scratch directory under /tmp (root's sticky directory,
+    /// which the trust checks accept), or `None` when not root: the
+    /// ownership checks cannot be exercised without it. Under CI, not
+    /// being root is a failure, not a skip.
+    fn root_dir(name: &str) -> Option<PathBuf> {
+        if !nix::unistd::geteuid().is_root() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{name} needs root under CI"
+            );
+            eprintln!("SKIPPED: {name} needs root");
+            return None;
+        }
+        let dir = Path::new("/tmp").join(format!("pairshell-index-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        Some(dir)
+    }
+
+    const MALLORY: &str = "AAAAC3NzaC1lZDI1NTE5AAAAIM4110rYmaL1c10usK3yKeyOfMa11oryXXXXXXXXXXXX";
+
+    fn with_mallory() -> String {
+        format!(
+            "{}\n[guests.mallory]\nkeys = [\"ssh-ed25519 {MALLORY}\"]\n",
+            config_text()
+        )
+    }
+
+    fn guests_for_mallory(config: &Path) -> (Loaded, bool) {
+        let mut loaded = Loaded::load(config).unwrap();
+        loaded
+            .add_guests_for(&[("ssh-ed25519", MALLORY)], &[])
+            .unwrap();
+        let found = loaded.config.guests.contains_key("mallory");
+        (loaded, found)
+    }
+
+    #[test]
+    fn forged_index_not_owned_by_root_is_not_believed() {
+        let Some(dir) = root_dir("forged") else {
+            return;
+        };
+        let config = dir.join("pairshell.toml");
+        std::fs::write(&config, config_text()).unwrap();
+        // An index that matches the config's identity but lists an
+        // attacker's key as a guest's, as whoever could write it would.
+        let meta = std::fs::metadata(&config).unwrap();
+        let (forged, _) = encode(
+            &config,
+            &with_mallory(),
+            Stamp::of(&meta),
+            SystemTime::now(),
+        )
+        .unwrap();
+        let index = path_for(&config);
+        std::fs::write(&index, &forged).unwrap();
+        std::fs::set_permissions(&index, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+
+        // Root's own, the same bytes are believed: the checks below are
+        // what stop the forgery, not something else in the setup.
+        let (loaded, found) = guests_for_mallory(&config);
+        assert!(found && loaded.index.is_some());
+
+        std::os::unix::fs::chown(&index, Some(65534), None).unwrap();
+        let (loaded, found) = guests_for_mallory(&config);
+        assert!(!found, "an index owned by another user granted a key");
+        assert!(loaded.index.is_none());
+        assert!(loaded.index_note.as_deref().unwrap().contains("owned by"));
+
+        std::os::unix::fs::chown(&index, Some(0), None).unwrap();
+        std::fs::set_permissions(&index, std::os::unix::fs::PermissionsExt::from_mode(0o666))
+            .unwrap();
+        let (_, found) = guests_for_mallory(&config);
+        assert!(!found, "an index others can write granted a key");
+
+        std::fs::remove_file(&index).unwrap();
+        std::os::unix::fs::symlink(dir.join("elsewhere"), &index).unwrap();
+        std::fs::write(dir.join("elsewhere"), &forged).unwrap();
+        let (_, found) = guests_for_mallory(&config);
+        assert!(!found, "an index reached through a symlink granted a key");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn stale_index_never_grants_a_key_the_config_no_longer_lists() {
+        let Some(dir) = root_dir("stale") else { return };
+        let config = dir.join("pairshell.toml");
+        std::fs::write(&config, with_mallory()).unwrap();
+        let built = build(&config).unwrap();
+        assert_eq!(built.path, path_for(&config));
+        let (loaded, found) = guests_for_mallory(&config);
+        assert!(found && loaded.index.is_some(), "{:?}", loaded.index_note);
+
+        // Rewritten in place, the same size, right after the index was
+        // built: only the key's owner changes, to a guest nobody has.
+        let text = with_mallory().replace("[guests.mallory]", "[guests.mallorz]");
+        std::fs::write(&config, text).unwrap();
+        let (loaded, found) = guests_for_mallory(&config);
+        assert!(!found, "a stale index granted a removed guest's key");
+        assert!(loaded.config.guests.contains_key("mallorz"));
+        assert!(loaded.index_note.unwrap().contains("older than the config"));
+
+        // Rebuilt, it is used again, and says what the config says now.
+        build(&config).unwrap();
+        let mut loaded = Loaded::load(&config).unwrap();
+        assert!(loaded.index.is_some());
+        assert!(loaded.config.guests.is_empty());
+        loaded
+            .add_guests_for(&[("ssh-ed25519", MALLORY)], &[])
+            .unwrap();
+        assert_eq!(
+            loaded
+                .config
+                .guests
+                .keys()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>(),
+            ["mallorz"]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}

@@ -1,0 +1,101 @@
+//! The lookup index end to end, through a real sshd: `pairshell index`, the
+//! admin's guest commands keeping it current, and a stale index (a config
+//! edited by hand afterwards) never letting in a guest the config no longer
+//! lists. The index's format and its ownership checks have unit tests in
+//! `src/config/index.rs`.
+
+#[macro_use]
+mod support;
+
+use support::*;
+
+/// `pairshell guest ARGS…` as root.
+fn guest_cmd(lab: &Lab, args: &[&str]) -> Run {
+    let mut argv = vec!["guest"];
+    argv.extend_from_slice(args);
+    lab.pairshell_root(&argv)
+}
+
+/// `pairshell check` finds the index current, and nothing wrong with it.
+fn assert_index_current(lab: &Lab) {
+    let check = lab.check();
+    assert!(!check.stderr.contains("index"), "{check}");
+    assert!(
+        check.stdout.contains("lookup index matches the config"),
+        "{check}"
+    );
+}
+
+#[test]
+fn stale_index_never_lets_in_a_guest_removed_from_the_config_by_hand() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let bob = lab.add_guest("bob", None);
+    let maria = lab.add_host();
+    let m = lab.share(&maria, "api", &["alice"], &["bob"]);
+
+    let run = lab.pairshell_root(&["index"]);
+    assert!(run.success(), "{run}");
+    assert!(run.stdout.contains("indexed 2 guests, 2 keys"), "{run}");
+    assert!(lab.check().success());
+    assert_index_current(&lab);
+
+    // Through the index: sshd's key lookup, the login, and a real join.
+    let run = lab.ssh(&bob, Some("list"));
+    assert!(run.success(), "{run}");
+    assert_eq!(run.stdout, format!("{}\tread-only\n", m.label()), "{run}");
+    let _alice = lab.attach(&alice, "api", &m);
+
+    // The admin takes bob out by hand and forgets `pairshell index`: the
+    // index still lists bob's key, and must not be believed.
+    lab.remove_guest("bob");
+    let run = lab.ssh(&bob, Some("list"));
+    assert_eq!(run.code(), Some(255), "sshd must refuse bob's key: {run}");
+    let ak = lab.authorized_keys(&lab.pair, &bob.key_type, &bob.key_base64, None);
+    assert!(ak.success(), "{ak}");
+    assert_eq!(ak.stdout, "", "{ak}");
+    assert!(ak.stderr.contains("older than the config"), "{ak}");
+    let run = lab.login_as_pair(&bob.public_line, Some("list"));
+    assert!(!run.success(), "{run}");
+    lab.wait_audit(&[("event", "deny"), ("reason", "unknown-key")]);
+
+    // Everyone still listed keeps working, from the whole config.
+    let run = lab.ssh(&alice, Some("list"));
+    assert!(run.success(), "{run}");
+
+    // `check` says what to do, and doing it makes the index current again.
+    let check = lab.check();
+    assert!(!check.success(), "{check}");
+    assert!(check.stderr.contains("run `pairshell index`"), "{check}");
+    let run = lab.pairshell_root(&["index"]);
+    assert!(run.success(), "{run}");
+    assert_index_current(&lab);
+    let run = lab.ssh(&bob, Some("list"));
+    assert_eq!(run.code(), Some(255), "{run}");
+}
+
+#[test]
+fn guest_add_and_remove_rebuild_the_index() {
+    let mut lab = lab!();
+    let _alice = lab.add_guest("alice", None);
+    let maria = lab.add_host();
+    let m = lab.share(&maria, "api", &[], &["carol"]);
+    let carol = lab.make_key("carol");
+    let pub_file = carol.key.with_extension("pub");
+
+    let run = guest_cmd(
+        &lab,
+        &["add", "carol", "--key-file", pub_file.to_str().unwrap()],
+    );
+    assert!(run.success(), "{run}");
+    assert_index_current(&lab);
+    let run = lab.ssh(&carol, Some("list"));
+    assert!(run.success(), "{run}");
+    assert_eq!(run.stdout, format!("{}\tread-only\n", m.label()), "{run}");
+
+    let run = guest_cmd(&lab, &["remove", "carol"]);
+    assert!(run.success(), "{run}");
+    assert_index_current(&lab);
+    let run = lab.ssh(&carol, Some("list"));
+    assert_eq!(run.code(), Some(255), "{run}");
+}
