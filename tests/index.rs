@@ -99,3 +99,34 @@ fn guest_add_and_remove_rebuild_the_index() {
     let run = lab.ssh(&carol, Some("list"));
     assert_eq!(run.code(), Some(255), "{run}");
 }
+
+#[test]
+fn certificate_guest_is_found_by_principal_through_the_index() {
+    let mut lab = lab!();
+    let ca = lab.enable_certificates();
+    let carol = lab.add_certificate_guest("carol", &["carol@team"]);
+    lab.sign(&ca, &carol, "carol-laptop", 7, &["carol@team"]);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &["carol"], &[]);
+    let run = lab.pairshell_root(&["index"]);
+    assert!(run.success(), "{run}");
+    assert!(run.stdout.contains("1 principals"), "{run}");
+    assert_index_current(&lab);
+
+    // sshd's AuthorizedPrincipalsCommand and the login both look carol up
+    // by principal in the index.
+    let run = lab.ssh(&carol, Some("list"));
+    assert!(run.success(), "{run}");
+    assert_eq!(
+        run.stdout,
+        format!("{}\tread-write\n", api.label()),
+        "{run}"
+    );
+    let deny = lab
+        .syslog()
+        .records()
+        .into_iter()
+        .filter(|r| r.get("event") == Some("deny"))
+        .count();
+    assert_eq!(deny, 0);
+}
