@@ -182,16 +182,16 @@ fn run(plan: &Plan) {
         writeln!(
             report,
             "## Single processes\n\n\
-             Wall time of one whole process (spawn to exit, output read), {} rounds after \
-             {} warm-up rounds per size ({} for large and huge); each round runs every \
+             Wall time of one whole process (spawn to exit, output read): {} rounds for \
+             small and {} each for large and huge, after {} warm-up rounds; each round runs every \
              command once, in rotating order, `tmux -V` included. `ratio` is the median over \
              `tmux -V`'s median in the same run. `peak RSS` is the largest `ru_maxrss` of 3 \
              runs. authorized-keys runs as nobody (sshd's `AuthorizedKeysCommandUser`), login \
              and `tmux -V` as the pair account; the environment is empty but for \
              `SSH_USER_AUTH` and `SSH_ORIGINAL_COMMAND=list` for login.{}\n\n{table}",
             plan.rounds[0],
-            plan.warmup,
             plan.rounds[1],
+            plan.warmup,
             if has_index {
                 " Each config was indexed with `pairshell index` first."
             } else {
@@ -241,7 +241,9 @@ fn run(plan: &Plan) {
              the syslog receiver holds exactly {} `event=join` and {} `event=leave` lines, \
              one each per guest, each leave with its join's pid and `reason=detached`, \
              every datagram one whole RFC 3164 line, nothing else. Join latency is from \
-             spawning that guest's `ssh -tt` to the pane's text in its output.\n\n{table}",
+             spawning that guest's `ssh -tt` to the pane's text in its output; the ssh \
+             clients, sshd, pairshell and tmux all share this machine's cores, so joins \
+             that start together also finish close together.\n\n{table}",
             outcome.guests,
             (4 * outcome.guests).max(100),
             outcome.guests,
@@ -1080,12 +1082,25 @@ fn machine() -> String {
          OS: {os} (debian_version {})\n\
          {}\n\
          {}\n\
-         {}",
+         {}\n\
+         load average (1, 5, 15 min) at the start: {}",
         mem_kib as f64 / 1024.0 / 1024.0,
         kernel.trim(),
         debian.trim(),
         first_line(TMUX, &["-V"]),
         first_line("ssh", &["-V"]),
         first_line("rustc", &["-V"]),
+        load_average(),
     )
+}
+
+/// `/proc/loadavg`'s first three fields: other work on the machine shows
+/// up in every figure, so the report says how busy it was.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

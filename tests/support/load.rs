@@ -235,6 +235,11 @@ fn detach_all(ttys: &mut [Tty], names: &[&str]) {
             break;
         }
         if attempt > 0 {
+            eprintln!(
+                "load: {} of {} guests still attached after C-b d, pressing it again",
+                live.len(),
+                ttys.len()
+            );
             for &i in &live {
                 ttys[i].send(b"\x1b");
                 thread::sleep(spacing);
