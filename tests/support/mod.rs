@@ -34,6 +34,12 @@
 //!   lab's `ssh_config`, so [`Lab::ssh_command_line`] can print the very same
 //!   command for a person to paste (the demo does).
 //!
+//! A test may add to the sshd config ([`Lab::extend_sshd`]: global lines
+//! such as [`Lab::raise_sshd_limits`]' `MaxStartups`, more `AllowUsers`, a
+//! `Match` block of its own for another [`Lab::add_account`], reached with
+//! [`Lab::ssh_to`]). [`load`] is the many-guests scenario the load test and
+//! the login bench share.
+//!
 //! Why `/run` and not `/tmp`: sshd wants the `AuthorizedKeysCommand` binary and
 //! every ancestor directory root-owned and not group/world-writable, and
 //! pairshell wants the same of its config's ancestors.
@@ -63,6 +69,9 @@ macro_rules! lab {
         }
     };
 }
+
+/// The many-guests scenario `tests/load.rs` and `benches/login.rs` share.
+pub mod load;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -239,7 +248,22 @@ pub struct Lab {
     config_extra: String,
     sshd: Option<Child>,
     sshd_log: PathBuf,
+    /// What tests added to the lab sshd's config ([`Lab::extend_sshd`]).
+    sshd_extra: SshdExtra,
     syslog: Syslog,
+}
+
+/// Lines a test adds to the lab sshd's config, beyond the lab's own; see
+/// [`Lab::extend_sshd`].
+#[derive(Clone, Debug, Default)]
+pub struct SshdExtra {
+    /// Global directives, written before the drop-ins' `Match` blocks
+    /// (`MaxStartups 200`).
+    pub global: String,
+    /// Accounts besides the pair account that may log in (`AllowUsers`).
+    pub allow_users: Vec<String>,
+    /// Written after the drop-ins, so a `Match` block of its own fits here.
+    pub tail: String,
 }
 
 impl Lab {
@@ -325,6 +349,7 @@ impl Lab {
             group_created: false,
             config_extra: String::new(),
             sshd: None,
+            sshd_extra: SshdExtra::default(),
             syslog,
         };
         let pair = lab.pair.clone();
@@ -419,6 +444,14 @@ impl Lab {
         let login = format!("{}h{}", self.prefix, self.hosts.len() + 1);
         self.create_user(&login, "/bin/sh", "/nonexistent");
         self.hosts.push(login.clone());
+        login
+    }
+
+    /// Creates a throwaway account `<prefix><suffix>` with login shell `shell`
+    /// and home `home` (which the caller creates). Drop deletes it.
+    pub fn add_account(&mut self, suffix: &str, shell: &str, home: &Path) -> String {
+        let login = format!("{}{suffix}", self.prefix);
+        self.create_user(&login, shell, &home.display().to_string());
         login
     }
 
@@ -1164,19 +1197,29 @@ impl Lab {
                  HostKey {hostkey}\n\
                  PidFile none\n\
                  UsePAM no\n\
-                 AllowUsers {pair}\n\
+                 AllowUsers {pair}{more_users}\n\
                  LogLevel VERBOSE\n\
+                 {global}\
                  # A permissive admin: sshd passes these from the client, so the\n\
                  # tests see that pairshell itself keeps them from tmux.\n\
                  AcceptEnv LANG LC_* LD_PRELOAD TMUX DISPLAY PAIRSHELL_LEAK\n\
                  # Everything about the pair account comes from the shipped drop-ins,\n\
                  # in the order sshd_config.d/*.conf sorts them.\n\
                  Include {certificates_drop_in}\n\
-                 Include {drop_in}\n",
+                 Include {drop_in}\n\
+                 {tail}",
                 hostkey = hostkey.display(),
                 pair = self.pair,
                 drop_in = drop_in.display(),
                 certificates_drop_in = certificates_drop_in.display(),
+                more_users = self
+                    .sshd_extra
+                    .allow_users
+                    .iter()
+                    .map(|u| format!(" {u}"))
+                    .collect::<String>(),
+                global = with_newline(&self.sshd_extra.global),
+                tail = with_newline(&self.sshd_extra.tail),
             );
             let config_path = sshd_dir.join("sshd_config");
             write_file(&config_path, &config, 0o644, None);
@@ -1218,6 +1261,34 @@ impl Lab {
             last_log = fs::read_to_string(&self.sshd_log).unwrap_or_default();
         }
         panic!("sshd did not start; its log:\n{last_log}");
+    }
+
+    /// Adds `extra` to the lab sshd's config and restarts sshd with it (on a
+    /// new port, with a new host key; `ssh_config` and `known_hosts` follow).
+    pub fn extend_sshd(&mut self, extra: SshdExtra) {
+        self.sshd_extra
+            .global
+            .push_str(&with_newline(&extra.global));
+        self.sshd_extra.allow_users.extend(extra.allow_users);
+        self.sshd_extra.tail.push_str(&with_newline(&extra.tail));
+        if let Some(mut sshd) = self.sshd.take() {
+            let _ = kill(Pid::from_raw(sshd.id() as i32), Signal::SIGTERM);
+            let _ = sshd.wait();
+        }
+        let hostkey = self.dir.join("sshd/ssh_host_ed25519_key");
+        let _ = fs::remove_file(&hostkey);
+        let _ = fs::remove_file(hostkey.with_extension("pub"));
+        self.start_sshd();
+    }
+
+    /// Lets `connections` guests connect at once: sshd's `MaxStartups`
+    /// (default 10:30:100, which drops unauthenticated connections at
+    /// random from the 10th on) and `MaxSessions`.
+    pub fn raise_sshd_limits(&mut self, connections: u32) {
+        self.extend_sshd(SshdExtra {
+            global: format!("MaxStartups {connections}\nMaxSessions {connections}\n"),
+            ..SshdExtra::default()
+        });
     }
 
     /// sshd's log so far.
@@ -1338,6 +1409,33 @@ impl Lab {
     fn ssh_command_with(&self, key: &Path, extra: &[&str], request: Option<&str>) -> Command {
         let mut cmd = Command::new("ssh");
         cmd.args(self.ssh_args(key, extra, request))
+            .env_clear()
+            .env("PATH", PATH_ENV)
+            .env("HOME", "/root")
+            .env("TERM", "xterm-256color")
+            .env("LANG", "C.UTF-8");
+        cmd
+    }
+
+    /// `ssh EXTRA… ACCOUNT@127.0.0.1 [REQUEST]` with `key`, not run yet: the
+    /// lab's sshd and client options, another account than the pair
+    /// account (one [`SshdExtra::allow_users`] names).
+    pub fn ssh_to(
+        &self,
+        account: &str,
+        key: &Path,
+        extra: &[&str],
+        request: Option<&str>,
+    ) -> Command {
+        let mut args = self.ssh_args(key, extra, request);
+        let pair_at = format!("{}@127.0.0.1", self.pair);
+        let at = args
+            .iter()
+            .position(|a| *a == pair_at)
+            .expect("ssh_args names the pair account");
+        args[at] = format!("{account}@127.0.0.1");
+        let mut cmd = Command::new("ssh");
+        cmd.args(args)
             .env_clear()
             .env("PATH", PATH_ENV)
             .env("HOME", "/root")
@@ -2292,6 +2390,15 @@ pub fn shell_quote(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+/// `s`, ending in a newline unless it is empty.
+fn with_newline(s: &str) -> String {
+    if s.is_empty() || s.ends_with('\n') {
+        s.to_string()
+    } else {
+        format!("{s}\n")
     }
 }
 

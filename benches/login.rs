@@ -1,0 +1,1106 @@
+//! `cargo bench --bench login`, as root on a machine with sshd and tmux:
+//! what a login costs, on the same lab as the integration tests.
+//!
+//! 1. Whole processes, timed over many runs after a warm-up, side by side
+//!    with `tmux -V` (the floor: starting any small program), interleaved
+//!    round by round so drift hits all of them alike, on generated configs
+//!    of three sizes (valid ed25519 and rsa keys, so the real parsers run):
+//!    - `pairshell authorized-keys` for the last guest's last key and for
+//!      an unknown key (sshd's AuthorizedKeysCommand, run as nobody);
+//!    - `pairshell login` with `SSH_ORIGINAL_COMMAND=list`, as the pair
+//!      account with only `SSH_USER_AUTH` set: the guest's whole decision
+//!      path up to where a join would start tmux;
+//!    - the peak resident memory of each (this binary re-executes itself as
+//!      a wrapper that runs the command once and reads
+//!      `getrusage(RUSAGE_CHILDREN)`).
+//!
+//!    Every run's output is checked, so the figures are also a correctness
+//!    test.
+//! 2. End-to-end join latency through a real sshd on 127.0.0.1, from
+//!    spawning `ssh -tt` to the host's pane showing in ssh's output:
+//!    pairshell against the recipe it replaces (a plain account whose
+//!    `ForceCommand` is `tmux -S SOCKET attach`), alternating, on the same
+//!    sshd, key, tmux server, session and terminal.
+//! 3. Load: 50 guests join one session at once and leave again
+//!    (`tests/support/load.rs`, which `tests/load.rs` runs with 10).
+//!
+//! Targets are printed as PASS or FAIL; a missed target never aborts the
+//! run. A full run writes `BENCHMARKS.md` at the repository root.
+//!
+//! Flags: `--quick` for a short run (fewer rounds, 10 load guests, no
+//! `BENCHMARKS.md`); cargo's own `--bench` is accepted and ignored. Run
+//! without `--bench` (`cargo test --benches`), it does a quick run.
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::os::unix::fs::{chown, PermissionsExt};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Output, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::resource::{getrusage, UsageWho};
+use nix::unistd::User;
+use ssh_key::public::{Ed25519PublicKey, KeyData, RsaPublicKey};
+use ssh_key::{Mpint, PublicKey};
+
+use support::load::{self, quantile};
+use support::{Lab, Shared, SshdExtra, Tty, UsersLock, WAIT};
+
+const TMUX: &str = "/usr/bin/tmux";
+const COMMAND: &str = "cargo bench --bench login";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--maxrss") {
+        return maxrss_wrapper(&args[1..]);
+    }
+    if let Some(other) = args
+        .iter()
+        .find(|a| !["--bench", "--quick"].contains(&a.as_str()))
+    {
+        eprintln!("login bench: unknown argument {other:?} (flags: --quick)");
+        return ExitCode::from(2);
+    }
+    // Without cargo bench's `--bench` (cargo test --benches), a quick run.
+    let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
+    let plan = if quick { Plan::quick() } else { Plan::full() };
+    run(&plan);
+    ExitCode::SUCCESS
+}
+
+/// How much to run.
+struct Plan {
+    quick: bool,
+    warmup: usize,
+    /// Rounds per size: small, large, huge.
+    rounds: [usize; 3],
+    e2e_warmup: usize,
+    e2e_rounds: usize,
+    load_guests: usize,
+}
+
+impl Plan {
+    fn full() -> Plan {
+        Plan {
+            quick: false,
+            warmup: 10,
+            rounds: [300, 100, 100],
+            e2e_warmup: 2,
+            e2e_rounds: 20,
+            load_guests: 50,
+        }
+    }
+    fn quick() -> Plan {
+        Plan {
+            quick: true,
+            warmup: 3,
+            rounds: [30, 10, 10],
+            e2e_warmup: 1,
+            e2e_rounds: 3,
+            load_guests: 10,
+        }
+    }
+}
+
+fn run(plan: &Plan) {
+    let began = Instant::now();
+    let machine = machine();
+    println!(
+        "login bench ({}): {}",
+        if plan.quick { "quick" } else { "full" },
+        machine.lines().collect::<Vec<_>>().join("; ")
+    );
+
+    let mut report = String::new();
+    let mut failed = Vec::new();
+
+    // -- 1. single processes on generated configs --------------------------
+    {
+        let Some(mut lab) = Lab::new() else { return };
+        let has_index = Command::new(&lab.bin)
+            .args(["help", "index"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        let hosts: Vec<String> = (0..SIZES.iter().map(|s| s.hosts).max().unwrap())
+            .map(|_| lab.add_host())
+            .collect();
+        let mut rows = Vec::new();
+        for (i, size) in SIZES.iter().enumerate() {
+            let t = Instant::now();
+            let generated = generate(&lab, size, &hosts);
+            // INDEX: `pairshell index` builds the fast lookup index another
+            // branch is adding. Run it when the binary has it; make this
+            // unconditional once it has landed.
+            if has_index {
+                let mut index = Command::new(&lab.bin);
+                index
+                    .arg("--config")
+                    .arg(&generated.config)
+                    .arg("index")
+                    .env_clear()
+                    .current_dir("/")
+                    .stdin(Stdio::null());
+                let run = support::run_with_timeout(index, Duration::from_secs(300));
+                assert!(run.success(), "pairshell index ({}): {run}", size.name);
+            }
+            println!(
+                "{}: {} guests, {} keys ({} rsa), {} hosts x {} sessions, {} config, written in {:.1?}{}",
+                size.name,
+                size.guests,
+                size.guests * size.keys_per_guest,
+                generated.rsa_keys,
+                size.hosts,
+                size.sessions_per_host,
+                bytes(generated.config_bytes),
+                t.elapsed(),
+                if has_index { ", indexed" } else { "" }
+            );
+            let logged = lab.syslog().raw_bytes().len();
+            rows.extend(measure_size(
+                &lab,
+                size,
+                &generated,
+                plan.warmup,
+                plan.rounds[i],
+            ));
+            assert_eq!(
+                lab.syslog().raw_bytes().len(),
+                logged,
+                "authorized-keys and list must write no audit line:\n{}",
+                lab.syslog().raw()[logged..].join("\n")
+            );
+        }
+        let table = micro_table(&rows, &mut failed);
+        println!("\n{table}");
+        writeln!(
+            report,
+            "## Single processes\n\n\
+             Wall time of one whole process (spawn to exit, output read): {} rounds for \
+             small and {} each for large and huge, after {} warm-up rounds; each round runs every \
+             command once, in rotating order, `tmux -V` included. `ratio` is the median over \
+             `tmux -V`'s median in the same run. `peak RSS` is the largest `ru_maxrss` of 3 \
+             runs. authorized-keys runs as nobody (sshd's `AuthorizedKeysCommandUser`), login \
+             and `tmux -V` as the pair account; the environment is empty but for \
+             `SSH_USER_AUTH` and `SSH_ORIGINAL_COMMAND=list` for login.{}\n\n{table}",
+            plan.rounds[0],
+            plan.rounds[1],
+            plan.warmup,
+            if has_index {
+                " Each config was indexed with `pairshell index` first."
+            } else {
+                " The binary has no `pairshell index`, so no index was built."
+            }
+        )
+        .unwrap();
+        drop(lab);
+    }
+
+    // -- 2 and 3: through sshd ---------------------------------------------
+    {
+        let Some(mut lab) = Lab::new() else { return };
+        let e2e = end_to_end(&mut lab, plan.e2e_warmup, plan.e2e_rounds);
+        let table = e2e_table(&e2e, &mut failed);
+        println!("\n{table}");
+        writeln!(
+            report,
+            "\n## End-to-end join\n\n\
+             From spawning `ssh -tt` to the host's pane text in ssh's output, through one \
+             sshd on 127.0.0.1, {} rounds each after {} warm-up rounds, alternating \
+             (pairshell first in even rounds, the recipe first in odd ones). Same guest \
+             ed25519 key, same tmux server and session, same pty; each round ends with \
+             C-b d. The recipe is a plain account whose `Match User` block has \
+             `ForceCommand tmux -S SOCKET attach -t SESSION`, with the guest's key in its \
+             authorized_keys and the socket opened to it with `server-access -a -w` and \
+             the socket group. pairshell's path adds sshd's AuthorizedKeysCommand \
+             (`pairshell authorized-keys`), the guest flow (identify, load, decide, audit \
+             `join`) and Landlock before the same `tmux attach`.\n\n{table}",
+            plan.e2e_rounds, plan.e2e_warmup
+        )
+        .unwrap();
+
+        let t = Instant::now();
+        let outcome = load::run(&mut lab, plan.load_guests);
+        println!("load: {} guests in {:.1?}", outcome.guests, t.elapsed());
+        let table = load_table(&outcome);
+        println!("\n{table}");
+        writeln!(
+            report,
+            "\n## Load\n\n\
+             {} guests with distinct keys join one shared session at once through the \
+             lab's sshd (`MaxStartups`/`MaxSessions` {}), half read-write, half read-only; \
+             while all are attached the host runs a command and every guest sees its \
+             output; then all press C-b d. Checked: tmux lists {} clients of the pair \
+             account (read-only exactly for the read-only guests), every ssh exits 0, and \
+             the syslog receiver holds exactly {} `event=join` and {} `event=leave` lines, \
+             one each per guest, each leave with its join's pid and `reason=detached`, \
+             every datagram one whole RFC 3164 line, nothing else. Join latency is from \
+             spawning that guest's `ssh -tt` to the pane's text in its output; the ssh \
+             clients, sshd, pairshell and tmux all share this machine's cores, so joins \
+             that start together also finish close together.\n\n{table}",
+            outcome.guests,
+            (4 * outcome.guests).max(100),
+            outcome.guests,
+            outcome.guests,
+            outcome.guests,
+        )
+        .unwrap();
+    }
+
+    let total = began.elapsed();
+    println!("\nlogin bench: done in {total:.0?}");
+    if failed.is_empty() {
+        println!("login bench: every target met");
+    } else {
+        println!("login bench: targets missed: {}", failed.join("; "));
+    }
+    if plan.quick {
+        println!("login bench: quick run, BENCHMARKS.md left as it is");
+        return;
+    }
+    let doc = format!(
+        "# Benchmarks\n\n\
+         Reproduce, as root on Debian 12 with openssh-server and tmux installed:\n\n\
+         ```sh\n{COMMAND}\n```\n\n\
+         (`{COMMAND} -- --quick` is a shorter run that leaves this file alone.) \
+         The harness is `benches/login.rs`; it builds the same throwaway lab as the \
+         integration tests (`tests/support`) and removes it afterwards. This run took \
+         {:.0} s.\n\n\
+         ## Machine\n\n{}\n\n\
+         ## Targets\n\n\
+         | case | target | result |\n|---|---|---|\n{}\n\n{report}",
+        total.as_secs_f64(),
+        machine
+            .lines()
+            .map(|l| format!("- {l}"))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        targets_summary(&failed),
+    );
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+    fs::write(&path, doc).unwrap_or_else(|e| panic!("write BENCHMARKS.md: {e}"));
+    println!("login bench: wrote BENCHMARKS.md");
+}
+
+// ---------------------------------------------------------------------------
+// Generated configs
+// ---------------------------------------------------------------------------
+
+struct Size {
+    name: &'static str,
+    guests: usize,
+    keys_per_guest: usize,
+    hosts: usize,
+    sessions_per_host: usize,
+    /// Time the guest's `login` too (the huge case is authorized-keys only).
+    login: bool,
+    /// Each login path's ratio to `tmux -V` must be at most this.
+    max_ratio: f64,
+    /// Peak RSS limit, in KiB.
+    max_rss_kib: Option<u64>,
+}
+
+const SIZES: [Size; 3] = [
+    Size {
+        name: "small",
+        guests: 100,
+        keys_per_guest: 2,
+        hosts: 10,
+        sessions_per_host: 5,
+        login: true,
+        max_ratio: 1.5,
+        max_rss_kib: None,
+    },
+    Size {
+        name: "large",
+        guests: 10_000,
+        keys_per_guest: 5,
+        hosts: 100,
+        sessions_per_host: 100,
+        login: true,
+        max_ratio: 3.0,
+        max_rss_kib: Some(10 * 1024),
+    },
+    Size {
+        name: "huge",
+        guests: 20_000,
+        keys_per_guest: 5,
+        hosts: 0,
+        sessions_per_host: 0,
+        login: false,
+        max_ratio: 3.0,
+        max_rss_kib: None,
+    },
+];
+
+/// How many sessions each guest is granted (the first read-write, the
+/// others read-only).
+const GRANTS_PER_GUEST: usize = 3;
+
+/// The sessions guest `g` may join, of `total`: `(7g + 13j) mod total`.
+fn sessions_of(g: usize, total: usize) -> impl Iterator<Item = (usize, bool)> {
+    (0..GRANTS_PER_GUEST).map(move |j| ((7 * g + 13 * j) % total, j == 0))
+}
+
+/// splitmix64: a small deterministic PRNG, so every run benches the same
+/// configs.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+/// Key number `k`: ed25519 from 32 random bytes, except every 10th, which is
+/// rsa (e = 65537, a random odd n with its top bit set, 2048 and 3072 bits
+/// in turn). Returns the OpenSSH line `TYPE BASE64 COMMENT`.
+fn key_line(rng: &mut Rng, k: usize, comment: &str) -> String {
+    let data = if k % 10 == 9 {
+        let bits = if (k / 10).is_multiple_of(2) {
+            2048
+        } else {
+            3072
+        };
+        let mut n = vec![0u8; bits / 8];
+        rng.fill(&mut n);
+        n[0] |= 0x80;
+        n[bits / 8 - 1] |= 1;
+        KeyData::Rsa(RsaPublicKey {
+            e: Mpint::from_positive_bytes(&[1, 0, 1]).unwrap(),
+            n: Mpint::from_positive_bytes(&n).unwrap(),
+        })
+    } else {
+        let mut b = [0u8; 32];
+        rng.fill(&mut b);
+        KeyData::Ed25519(Ed25519PublicKey(b))
+    };
+    PublicKey::new(data, comment).to_openssh().unwrap()
+}
+
+struct Generated {
+    config: PathBuf,
+    config_bytes: usize,
+    rsa_keys: usize,
+    /// The last guest's last key, `TYPE BASE64`.
+    last_key: (String, String),
+    /// A valid key in no guest's list.
+    unknown_key: (String, String),
+    /// What `list` prints for the last guest, sorted.
+    last_guest_list: Vec<String>,
+}
+
+/// Writes `<lab>/bench-<size>/pairshell.toml` (root, 0644) and one host file
+/// per host in its `hosts.d` (owned by the host, 0644).
+fn generate(lab: &Lab, size: &Size, hosts: &[String]) -> Generated {
+    let dir = lab.dir.join(format!("bench-{}", size.name));
+    let hosts_dir = dir.join("hosts.d");
+    fs::create_dir_all(&hosts_dir).unwrap();
+    for d in [&dir, &hosts_dir] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let mut rng = Rng(0x7061_6972_7368_656c ^ size.guests as u64);
+    let q = |p: &Path| support::toml_str(&p.display().to_string());
+
+    let mut s = String::new();
+    writeln!(
+        s,
+        "# Generated by benches/login.rs: {} guests x {} keys, {} hosts x {} sessions.",
+        size.guests, size.keys_per_guest, size.hosts, size.sessions_per_host
+    )
+    .unwrap();
+    writeln!(s, "pair_user = {}", support::toml_str(&lab.pair)).unwrap();
+    writeln!(s, "tmux = {}", support::toml_str(TMUX)).unwrap();
+    writeln!(s, "hosts_dir = {}", q(&hosts_dir)).unwrap();
+    writeln!(s, "sockets_dir = {}", q(&lab.sockets_dir())).unwrap();
+    writeln!(s, "socket_group = {}", support::toml_str(&lab.socket_group)).unwrap();
+    writeln!(s, "tmpfiles = {}", q(&lab.tmpfiles())).unwrap();
+    writeln!(s, "\n[audit]").unwrap();
+    writeln!(s, "syslog_socket = {}", q(&lab.syslog().path)).unwrap();
+    writeln!(s, "required = true").unwrap();
+    let mut k = 0;
+    let mut rsa_keys = 0;
+    let mut last_key = String::new();
+    for g in 0..size.guests {
+        let name = guest_name(g);
+        writeln!(s, "\n[guests.{name}]").unwrap();
+        let keys: Vec<String> = (0..size.keys_per_guest)
+            .map(|j| {
+                let line = key_line(&mut rng, k, &format!("{name}-k{j}@bench"));
+                rsa_keys += usize::from(line.starts_with("ssh-rsa "));
+                k += 1;
+                line
+            })
+            .collect();
+        last_key = keys.last().unwrap().clone();
+        let list: Vec<String> = keys.iter().map(|l| support::toml_str(l)).collect();
+        writeln!(s, "keys = [{}]", list.join(", ")).unwrap();
+    }
+    let config = dir.join("pairshell.toml");
+    write_owned(&config, &s, 0o644, (0, 0));
+
+    // Host files: session t is host t / S's session t % S.
+    let total = size.hosts * size.sessions_per_host;
+    let mut rw = vec![Vec::new(); total];
+    let mut ro = vec![Vec::new(); total];
+    if total > 0 {
+        for g in 0..size.guests {
+            for (t, write) in sessions_of(g, total) {
+                if write {
+                    rw[t].push(g);
+                } else {
+                    ro[t].push(g);
+                }
+            }
+        }
+    }
+    let session_of = |t: usize| {
+        (
+            &hosts[t / size.sessions_per_host],
+            format!("s{:03}", t % size.sessions_per_host),
+        )
+    };
+    for (h, host) in hosts.iter().enumerate().take(size.hosts) {
+        let mut f = String::new();
+        for t in h * size.sessions_per_host..(h + 1) * size.sessions_per_host {
+            let (_, session) = session_of(t);
+            let names = |v: &[usize]| {
+                v.iter()
+                    .map(|&g| support::toml_str(&guest_name(g)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            writeln!(f, "[sessions.{session}]").unwrap();
+            let socket = lab.sockets_dir().join(host).join(format!("{session}.sock"));
+            writeln!(f, "socket = {}", q(&socket)).unwrap();
+            writeln!(f, "read_write = [{}]", names(&rw[t])).unwrap();
+            writeln!(f, "read_only = [{}]\n", names(&ro[t])).unwrap();
+        }
+        let user = User::from_name(host).unwrap().expect("host account");
+        write_owned(
+            &hosts_dir.join(format!("{host}.toml")),
+            &f,
+            0o644,
+            (user.uid.as_raw(), user.gid.as_raw()),
+        );
+    }
+    let mut last_guest_list: Vec<String> = if total > 0 {
+        sessions_of(size.guests - 1, total)
+            .map(|(t, write)| {
+                let (host, session) = session_of(t);
+                let mode = if write { "read-write" } else { "read-only" };
+                format!("{host}/{session}\t{mode}")
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    last_guest_list.sort();
+
+    let split = |line: &str| {
+        let mut p = line.split_whitespace();
+        (p.next().unwrap().to_string(), p.next().unwrap().to_string())
+    };
+    let unknown = key_line(&mut Rng(0xdead_beef), 0, "nobody@bench");
+    Generated {
+        config,
+        config_bytes: s.len(),
+        rsa_keys,
+        last_key: split(&last_key),
+        unknown_key: split(&unknown),
+        last_guest_list,
+    }
+}
+
+fn bytes(n: usize) -> String {
+    if n >= 1 << 20 {
+        format!("{:.1} MiB", n as f64 / (1 << 20) as f64)
+    } else {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    }
+}
+
+fn guest_name(g: usize) -> String {
+    format!("g{g:06}")
+}
+
+fn write_owned(path: &Path, text: &str, mode: u32, (uid, gid): (u32, u32)) {
+    fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    chown(path, Some(uid), Some(gid)).unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Timing whole processes
+// ---------------------------------------------------------------------------
+
+type Check = Box<dyn Fn(&Output) -> Result<(), String>>;
+
+/// One command to time: run as `uid:gid` in `/`, with only `env`.
+struct Probe {
+    label: String,
+    program: PathBuf,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    uid: u32,
+    gid: u32,
+    check: Check,
+}
+
+impl Probe {
+    fn command(&self, program: &Path) -> Command {
+        let mut c = Command::new(program);
+        c.env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir("/")
+            .stdin(Stdio::null());
+        c
+    }
+
+    /// Runs it once, checks the output, returns the wall time.
+    fn time(&self) -> Duration {
+        let mut c = self.command(&self.program);
+        c.args(&self.args).uid(self.uid).gid(self.gid);
+        let t = Instant::now();
+        let out = c
+            .output()
+            .unwrap_or_else(|e| panic!("{}: spawn: {e}", self.label));
+        let d = t.elapsed();
+        if let Err(e) = (self.check)(&out) {
+            panic!(
+                "{}: wrong result: {e}\nstatus: {}\nstdout: {}\nstderr: {}",
+                self.label,
+                out.status,
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        d
+    }
+
+    /// Peak RSS in KiB: this binary as a wrapper (`--maxrss`) runs the
+    /// command once and reports `ru_maxrss` of its waited-for children.
+    fn peak_rss_kib(&self) -> u64 {
+        let me = std::env::current_exe().expect("this binary's path");
+        (0..3)
+            .map(|_| {
+                let mut c = self.command(&me);
+                c.arg("--maxrss")
+                    .arg(self.uid.to_string())
+                    .arg(self.gid.to_string())
+                    .arg("--")
+                    .arg(&self.program)
+                    .args(&self.args);
+                let out = c.output().expect("run the maxrss wrapper");
+                let text = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    out.status.success(),
+                    "{}: maxrss wrapper: {}{}",
+                    self.label,
+                    text,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                text.trim().parse::<u64>().expect("a number of KiB")
+            })
+            .max()
+            .unwrap()
+    }
+}
+
+/// `--maxrss UID GID -- PROGRAM ARGS…`: run PROGRAM once as UID:GID (stdio
+/// to /dev/null, the environment inherited), print its peak RSS in KiB.
+fn maxrss_wrapper(args: &[String]) -> ExitCode {
+    let [uid, gid, dashes, program, rest @ ..] = args else {
+        eprintln!("usage: --maxrss UID GID -- PROGRAM ARGS…");
+        return ExitCode::from(2);
+    };
+    assert_eq!(dashes, "--");
+    let status = Command::new(program)
+        .args(rest)
+        .uid(uid.parse().unwrap())
+        .gid(gid.parse().unwrap())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("spawn");
+    let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
+    println!("{}", usage.max_rss());
+    if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("{program}: {status}");
+        ExitCode::FAILURE
+    }
+}
+
+struct Row {
+    size: &'static str,
+    label: String,
+    times: Vec<Duration>,
+    rss_kib: u64,
+    /// Index of this size's `tmux -V` row in the table.
+    floor: Option<usize>,
+    max_ratio: Option<f64>,
+    max_rss_kib: Option<u64>,
+}
+
+fn measure_size(
+    lab: &Lab,
+    size: &'static Size,
+    g: &Generated,
+    warmup: usize,
+    rounds: usize,
+) -> Vec<Row> {
+    let nobody = User::from_name("nobody").unwrap().expect("user nobody");
+    let (nobody_uid, nobody_gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
+    let config = g.config.display().to_string();
+    let mut probes = vec![Probe {
+        label: "tmux -V".into(),
+        program: TMUX.into(),
+        args: vec!["-V".into()],
+        env: Vec::new(),
+        uid: lab.pair_uid,
+        gid: lab.pair_gid,
+        check: Box::new(|o| {
+            (o.status.success() && o.stdout.starts_with(b"tmux "))
+                .then_some(())
+                .ok_or_else(|| "not a tmux version".to_string())
+        }),
+    }];
+    let ak = |label: &str, key: &(String, String), want: Option<String>| Probe {
+        label: label.to_string(),
+        program: lab.bin.clone(),
+        args: vec![
+            "--config".into(),
+            config.clone(),
+            "authorized-keys".into(),
+            lab.pair.clone(),
+            key.0.clone(),
+            key.1.clone(),
+        ],
+        env: Vec::new(),
+        uid: nobody_uid,
+        gid: nobody_gid,
+        check: Box::new(move |o| {
+            let out = String::from_utf8_lossy(&o.stdout);
+            let lines: Vec<&str> = out.lines().collect();
+            let want: Vec<&str> = want.iter().map(String::as_str).collect();
+            (o.status.success() && lines == want)
+                .then_some(())
+                .ok_or_else(|| format!("expected {want:?}"))
+        }),
+    };
+    let line = format!(
+        "restrict,pty,command=\"{} --config {} login\" {} {}",
+        lab.bin.display(),
+        config,
+        g.last_key.0,
+        g.last_key.1
+    );
+    probes.push(ak("authorized-keys, last key", &g.last_key, Some(line)));
+    probes.push(ak("authorized-keys, unknown key", &g.unknown_key, None));
+    if size.login {
+        let auth = lab.scratch_file(&format!("ssh-user-auth-{}", size.name));
+        write_owned(
+            &auth,
+            &format!("publickey {} {}\n", g.last_key.0, g.last_key.1),
+            0o600,
+            (lab.pair_uid, lab.pair_gid),
+        );
+        let want = g.last_guest_list.clone();
+        assert!(!want.is_empty(), "the last guest must have grants");
+        probes.push(Probe {
+            label: "login (list), last guest".into(),
+            program: lab.bin.clone(),
+            args: vec!["--config".into(), config.clone(), "login".into()],
+            env: vec![
+                ("SSH_USER_AUTH".into(), auth.display().to_string()),
+                ("SSH_ORIGINAL_COMMAND".into(), "list".into()),
+            ],
+            uid: lab.pair_uid,
+            gid: lab.pair_gid,
+            check: Box::new(move |o| {
+                let out = String::from_utf8_lossy(&o.stdout);
+                let mut lines: Vec<&str> = out.lines().collect();
+                lines.sort_unstable();
+                (o.status.success() && lines == want)
+                    .then_some(())
+                    .ok_or_else(|| format!("expected the lines {want:?}"))
+            }),
+        });
+    }
+
+    for _ in 0..warmup {
+        for p in &probes {
+            p.time();
+        }
+    }
+    let mut times = vec![Vec::with_capacity(rounds); probes.len()];
+    for r in 0..rounds {
+        for k in 0..probes.len() {
+            let i = (r + k) % probes.len();
+            times[i].push(probes[i].time());
+        }
+    }
+    probes
+        .iter()
+        .zip(times)
+        .enumerate()
+        .map(|(i, (p, times))| Row {
+            size: size.name,
+            label: p.label.clone(),
+            rss_kib: p.peak_rss_kib(),
+            times,
+            floor: (i > 0).then_some(0),
+            max_ratio: (i > 0).then_some(size.max_ratio),
+            max_rss_kib: if i > 0 { size.max_rss_kib } else { None },
+        })
+        .collect()
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn spread(v: &[Duration]) -> String {
+    format!(
+        "{:.2}–{:.2} ms",
+        quantile(v, 0.1).as_secs_f64() * 1e3,
+        quantile(v, 0.9).as_secs_f64() * 1e3
+    )
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "PASS"
+    } else {
+        "FAIL"
+    }
+}
+
+fn micro_table(rows: &[Row], failed: &mut Vec<String>) -> String {
+    let mut t = String::from(
+        "| config | command | median | p10–p90 | runs | ratio to tmux -V | peak RSS | target |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    let mut floor_index = 0;
+    for (i, r) in rows.iter().enumerate() {
+        if r.floor.is_none() {
+            floor_index = i;
+        }
+        let median = quantile(&r.times, 0.5);
+        let (ratio, target) = match r.max_ratio {
+            None => ("1.00 (floor)".to_string(), "".to_string()),
+            Some(max) => {
+                let floor = quantile(&rows[floor_index].times, 0.5);
+                let ratio = median.as_secs_f64() / floor.as_secs_f64();
+                let mut ok = ratio <= max;
+                let mut what = format!("≤ {max}x");
+                if let Some(rss) = r.max_rss_kib {
+                    ok &= r.rss_kib < rss;
+                    what.push_str(&format!(", RSS < {} MiB", rss / 1024));
+                }
+                if !ok {
+                    failed.push(format!("{} {}", r.size, r.label));
+                }
+                (format!("{ratio:.2}"), format!("{what}: {}", verdict(ok)))
+            }
+        };
+        writeln!(
+            t,
+            "| {} | {} | {} | {} | {} | {} | {:.1} MiB | {} |",
+            r.size,
+            r.label,
+            ms(median),
+            spread(&r.times),
+            r.times.len(),
+            ratio,
+            r.rss_kib as f64 / 1024.0,
+            target
+        )
+        .unwrap();
+    }
+    t
+}
+
+// ---------------------------------------------------------------------------
+// End to end through sshd
+// ---------------------------------------------------------------------------
+
+const E2E_MARKER: &str = "e2e-marker-42";
+
+struct E2e {
+    pairshell: Vec<Duration>,
+    recipe: Vec<Duration>,
+}
+
+fn end_to_end(lab: &mut Lab, warmup: usize, rounds: usize) -> E2e {
+    let host = lab.enable_host();
+    let guest = lab.add_guest("e2e", None);
+    let (_, shared) = lab.share_as(&host, "e2e", &["--rw", "e2e"]);
+    lab.host_types_line(&shared, "echo e2e-marker-$((6*7))");
+    assert!(
+        lab.wait_pane_line(&shared, E2E_MARKER),
+        "{}",
+        lab.capture_pane(&shared)
+    );
+
+    // The recipe: a plain account, the same key in its authorized_keys, a
+    // forced `tmux attach` on the same socket, in the socket group and
+    // allowed by the server.
+    let home = lab.dir.join("recipe-home");
+    fs::create_dir_all(home.join(".ssh")).unwrap();
+    for d in [&home, &home.join(".ssh")] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let authorized_keys = home.join(".ssh/authorized_keys");
+    write_owned(
+        &authorized_keys,
+        &format!("{}\n", guest.public_line),
+        0o644,
+        (0, 0),
+    );
+    let recipe = lab.add_account("r", "/bin/sh", &home);
+    {
+        let _lock = UsersLock::take();
+        let out = Command::new("usermod")
+            .args(["-a", "-G", &lab.socket_group, &recipe])
+            .output()
+            .expect("run usermod");
+        assert!(out.status.success(), "usermod -a -G: {out:?}");
+    }
+    let out = lab.tmux_as(
+        &host,
+        &shared.socket,
+        &["server-access", "-a", "-w", &recipe],
+    );
+    assert!(out.status.success(), "server-access: {out:?}");
+    lab.extend_sshd(SshdExtra {
+        allow_users: vec![recipe.clone()],
+        tail: format!(
+            "# The recipe pairshell replaces.\n\
+             Match User {recipe}\n    \
+             AuthorizedKeysFile {}\n    \
+             ForceCommand {TMUX} -S {} attach -t {}\n",
+            authorized_keys.display(),
+            shared.socket.display(),
+            shared.name
+        ),
+        ..SshdExtra::default()
+    });
+
+    let pairshell = || lab.ssh_with(&guest, &["-tt"], Some("e2e"));
+    let plain = || lab.ssh_to(&recipe, &guest.key, &["-tt"], None);
+    for _ in 0..warmup {
+        join_once(lab, &shared, pairshell(), "pairshell");
+        join_once(lab, &shared, plain(), "recipe");
+    }
+    let mut e2e = E2e {
+        pairshell: Vec::with_capacity(rounds),
+        recipe: Vec::with_capacity(rounds),
+    };
+    for r in 0..rounds {
+        if r.is_multiple_of(2) {
+            e2e.pairshell
+                .push(join_once(lab, &shared, pairshell(), "pairshell"));
+            e2e.recipe.push(join_once(lab, &shared, plain(), "recipe"));
+        } else {
+            e2e.recipe.push(join_once(lab, &shared, plain(), "recipe"));
+            e2e.pairshell
+                .push(join_once(lab, &shared, pairshell(), "pairshell"));
+        }
+    }
+    e2e
+}
+
+/// Spawns `ssh`, times until the pane's marker shows in its output, then
+/// detaches (C-b d) and waits until the server has no client left.
+fn join_once(lab: &Lab, shared: &Shared, ssh: Command, what: &str) -> Duration {
+    let start = Instant::now();
+    let mut tty = Tty::spawn(&format!("ssh -tt ({what})"), ssh);
+    loop {
+        if tty.text().contains(E2E_MARKER) {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(30) {
+            panic!(
+                "{what}: the pane never showed:\n{}\n{}",
+                tty.text(),
+                lab.diagnostics()
+            );
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
+    let took = start.elapsed();
+    tty.tmux_key(b"d");
+    let code = support::wait_gone(&mut tty, WAIT, what);
+    assert_eq!(code, 0, "{what}: ssh after C-b d:\n{}", tty.text());
+    let gone = support::poll(WAIT, || lab.list_clients(shared).is_empty().then_some(()));
+    assert!(gone.is_some(), "{what}: a client stayed attached");
+    took
+}
+
+fn e2e_table(e: &E2e, failed: &mut Vec<String>) -> String {
+    let mut t = String::from(
+        "| path | median | p10–p90 | min–max | rounds | ratio to recipe | target |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    let base = quantile(&e.recipe, 0.5).as_secs_f64();
+    for (label, v, is_pairshell) in [
+        ("recipe: ForceCommand tmux attach", &e.recipe, false),
+        ("pairshell", &e.pairshell, true),
+    ] {
+        let median = quantile(v, 0.5);
+        let ratio = median.as_secs_f64() / base;
+        let target = if is_pairshell {
+            let ok = ratio <= 1.10;
+            if !ok {
+                failed.push("end-to-end join".into());
+            }
+            format!("≤ 1.10x: {}", verdict(ok))
+        } else {
+            String::new()
+        };
+        writeln!(
+            t,
+            "| {label} | {} | {} | {}–{} | {} | {ratio:.2} | {target} |",
+            ms(median),
+            spread(v),
+            ms(quantile(v, 0.0)),
+            ms(quantile(v, 1.0)),
+            v.len(),
+        )
+        .unwrap();
+    }
+    t
+}
+
+fn load_table(o: &load::LoadOutcome) -> String {
+    let v = &o.join_latencies;
+    format!(
+        "| guests | join p50 | join p95 | join max | all joined | host's output seen by all | all left (C-b d to last leave line) |\n\
+         |---|---|---|---|---|---|---|\n\
+         | {} | {} | {} | {} | {} | {} | {} |\n",
+        o.guests,
+        ms(quantile(v, 0.5)),
+        ms(quantile(v, 0.95)),
+        ms(quantile(v, 1.0)),
+        ms(o.all_joined),
+        ms(o.live_echo),
+        ms(o.all_left),
+    )
+}
+
+fn targets_summary(failed: &[String]) -> String {
+    let mut rows = vec![
+        (
+            "small",
+            "authorized-keys and login ≤ 1.5x tmux -V".to_string(),
+        ),
+        (
+            "large",
+            "authorized-keys and login ≤ 3x tmux -V, peak RSS < 10 MiB".to_string(),
+        ),
+        ("huge", "authorized-keys ≤ 3x tmux -V".to_string()),
+    ]
+    .into_iter()
+    .map(|(size, what)| {
+        let ok = !failed.iter().any(|f| f.starts_with(&format!("{size} ")));
+        format!("| {size} | {what} | {} |", verdict(ok))
+    })
+    .collect::<Vec<_>>();
+    let ok = !failed.iter().any(|f| f == "end-to-end join");
+    rows.push(format!(
+        "| end-to-end join | pairshell ≤ 1.10x the recipe | {} |",
+        verdict(ok)
+    ));
+    rows.push("| load | behaviour (asserted; a failure aborts the run) | PASS |".to_string());
+    rows.join("\n")
+}
+
+// ---------------------------------------------------------------------------
+// The machine
+// ---------------------------------------------------------------------------
+
+fn machine() -> String {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, m)| m.trim().to_string())
+        .unwrap_or_else(|| "unknown".into());
+    let cores = thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_kib: u64 = fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0);
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let os = fs::read_to_string("/etc/os-release")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("PRETTY_NAME="))
+        .map(|s| s.trim_matches('"').to_string())
+        .unwrap_or_default();
+    let debian = fs::read_to_string("/etc/debian_version").unwrap_or_default();
+    let first_line = |program: &str, args: &[&str]| {
+        Command::new(program)
+            .args(args)
+            .output()
+            .map(|o| {
+                let mut text = String::from_utf8_lossy(&o.stdout).into_owned();
+                text.push_str(&String::from_utf8_lossy(&o.stderr));
+                text.lines().next().unwrap_or("").trim().to_string()
+            })
+            .unwrap_or_default()
+    };
+    let date = jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC");
+    format!(
+        "date: {date}\n\
+         CPU: {cpu}, {cores} cores\n\
+         RAM: {:.1} GiB\n\
+         kernel: Linux {}\n\
+         OS: {os} (debian_version {})\n\
+         {}\n\
+         {}\n\
+         {}\n\
+         load average (1, 5, 15 min) at the start: {}",
+        mem_kib as f64 / 1024.0 / 1024.0,
+        kernel.trim(),
+        debian.trim(),
+        first_line(TMUX, &["-V"]),
+        first_line("ssh", &["-V"]),
+        first_line("rustc", &["-V"]),
+        load_average(),
+    )
+}
+
+/// `/proc/loadavg`'s first three fields: other work on the machine shows
+/// up in every figure, so the report says how busy it was.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
