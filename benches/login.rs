@@ -122,12 +122,6 @@ fn run(plan: &Plan) {
     // -- 1. single processes on generated configs --------------------------
     {
         let Some(mut lab) = Lab::new() else { return };
-        let has_index = Command::new(&lab.bin)
-            .args(["help", "index"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
         let hosts: Vec<String> = (0..SIZES.iter().map(|s| s.hosts).max().unwrap())
             .map(|_| lab.add_host())
             .collect();
@@ -135,10 +129,9 @@ fn run(plan: &Plan) {
         for (i, size) in SIZES.iter().enumerate() {
             let t = Instant::now();
             let generated = generate(&lab, size, &hosts);
-            // INDEX: `pairshell index` builds the fast lookup index another
-            // branch is adding. Run it when the binary has it; make this
-            // unconditional once it has landed.
-            if has_index {
+            // The lookup index, as `guest add` would leave it: authorized-keys
+            // and login read it instead of the whole config.
+            {
                 let mut index = Command::new(&lab.bin);
                 index
                     .arg("--config")
@@ -151,7 +144,7 @@ fn run(plan: &Plan) {
                 assert!(run.success(), "pairshell index ({}): {run}", size.name);
             }
             println!(
-                "{}: {} guests, {} keys ({} rsa), {} hosts x {} sessions, {} config, written in {:.1?}{}",
+                "{}: {} guests, {} keys ({} rsa), {} hosts x {} sessions, {} config, written and indexed in {:.1?}",
                 size.name,
                 size.guests,
                 size.guests * size.keys_per_guest,
@@ -160,7 +153,6 @@ fn run(plan: &Plan) {
                 size.sessions_per_host,
                 bytes(generated.config_bytes),
                 t.elapsed(),
-                if has_index { ", indexed" } else { "" }
             );
             let logged = lab.syslog().raw_bytes().len();
             rows.extend(measure_size(
@@ -188,15 +180,9 @@ fn run(plan: &Plan) {
              `tmux -V`'s median in the same run. `peak RSS` is the largest `ru_maxrss` of 3 \
              runs. authorized-keys runs as nobody (sshd's `AuthorizedKeysCommandUser`), login \
              and `tmux -V` as the pair account; the environment is empty but for \
-             `SSH_USER_AUTH` and `SSH_ORIGINAL_COMMAND=list` for login.{}\n\n{table}",
-            plan.rounds[0],
-            plan.rounds[1],
-            plan.warmup,
-            if has_index {
-                " Each config was indexed with `pairshell index` first."
-            } else {
-                " The binary has no `pairshell index`, so no index was built."
-            }
+             `SSH_USER_AUTH` and `SSH_ORIGINAL_COMMAND=list` for login. Each config was \
+             indexed with `pairshell index` first, as `guest add` leaves it.\n\n{table}",
+            plan.rounds[0], plan.rounds[1], plan.warmup,
         )
         .unwrap();
         drop(lab);
