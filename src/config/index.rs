@@ -495,9 +495,10 @@ impl Index {
             if d != *digest {
                 break;
             }
-            if off
-                .checked_add(u64::from(len))
-                .is_none_or(|end| end > self.len)
+            if u64::from(len) > MAX_MAIN
+                || off
+                    .checked_add(u64::from(len))
+                    .is_none_or(|end| end > self.len)
             {
                 return Err(self.malformed());
             }
@@ -544,6 +545,7 @@ impl Header {
                 .strings_off
                 .checked_add(self.settings_len)
                 .is_some_and(|end| end <= self.len)
+            && self.settings_len <= MAX_MAIN
     }
 
     fn decode(b: &[u8; HEADER_LEN as usize]) -> Option<Header> {
@@ -571,6 +573,8 @@ pub struct Loaded {
     index: Option<Index>,
     /// Why an index that exists was not used, for the admin (sshd's log).
     pub index_note: Option<String>,
+    /// The config file as opened and checked, read only if the index fails.
+    file: File,
 }
 
 impl Loaded {
@@ -594,6 +598,7 @@ impl Loaded {
                         config,
                         index: Some(index),
                         index_note: None,
+                        file,
                     })
                 }
                 Err(e) => Some(format!("{}: {e}; not using it", index.path.display())),
@@ -601,17 +606,13 @@ impl Loaded {
             Err(Unused::Missing(_)) => None,
             Err(Unused::Unusable(note)) => Some(note),
         };
-        let mut text = String::with_capacity(meta.len() as usize);
-        (&mut file)
-            .take(MAX_MAIN)
-            .read_to_string(&mut text)
-            .map_err(|e| Error::io(&abs, e))?;
-        let config = parse_main(&abs, &text)?;
+        let config = read_whole(&abs, &mut file, meta.len())?;
         Ok(Loaded {
             path: abs,
             config,
             index: None,
             index_note: note,
+            file,
         })
     }
 
@@ -627,15 +628,38 @@ impl Loaded {
         let Some(index) = &self.index else {
             return Ok(());
         };
-        let guests = index
-            .guests_for(keys, principals)
-            .map_err(|message| Error::Invalid {
-                path: index.path.clone(),
-                message,
-            })?;
-        self.config.guests.extend(guests);
-        Ok(())
+        match index.guests_for(keys, principals) {
+            Ok(guests) => {
+                self.config.guests.extend(guests);
+                Ok(())
+            }
+            // A damaged index never refuses what the config allows: read
+            // the config itself, the very file the index was checked against.
+            Err(why) => {
+                let len = self
+                    .file
+                    .metadata()
+                    .map_err(|e| Error::io(&self.path, e))?
+                    .len();
+                self.config = read_whole(&self.path, &mut self.file, len)?;
+                self.index = None;
+                self.index_note = Some(why);
+                Ok(())
+            }
+        }
     }
+}
+
+/// The whole config, from its opened and checked file.
+fn read_whole(path: &Path, file: &mut File, len: u64) -> Result<Config, Error> {
+    use std::io::{Seek, SeekFrom};
+    let mut text = String::with_capacity(len.min(MAX_MAIN) as usize);
+    file.seek(SeekFrom::Start(0))
+        .map_err(|e| Error::io(path, e))?;
+    file.take(MAX_MAIN)
+        .read_to_string(&mut text)
+        .map_err(|e| Error::io(path, e))?;
+    parse_main(path, &text)
 }
 
 #[cfg(test)]
@@ -974,4 +998,25 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         );
         std::fs::remove_dir_all(dir).unwrap();
     }
+
+    #[test]
+    fn damaged_index_never_refuses_a_guest_the_config_lists() {
+        let Some(dir) = root_dir("damaged") else { return };
+        let config = dir.join("pairshell.toml");
+        std::fs::write(&config, with_mallory()).unwrap();
+        build(&config).unwrap();
+        // Root's own index, matching the config, but a guest's text broken.
+        let index = path_for(&config);
+        let mut bytes = std::fs::read(&index).unwrap();
+        let at = memchr::memmem::find(&bytes, b"[guests.mallory]").unwrap();
+        bytes[at + 15] = b'!';
+        std::fs::write(&index, &bytes).unwrap();
+        let (loaded, found) = guests_for_mallory(&config);
+        assert!(found, "a damaged index refused a guest the config lists");
+        assert!(loaded.index.is_none());
+        assert!(loaded.config.guests.contains_key("alice"));
+        assert!(loaded.index_note.is_some());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
 }
