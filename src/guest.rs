@@ -182,6 +182,11 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
     )
     .with_gap_file(roster::dir(&loaded.config.sockets_dir).join(".audit-gap"));
     let pair_uid = pair_account(&loaded.config)?;
+    // An index that exists but was not used (stale after a hand edit, or not
+    // root's, which may be tampering) is the admin's to know about.
+    if let Some(note) = &loaded.index_note {
+        audit.write_best_effort(trail.event("index-unused").field("reason", note.as_str()));
+    }
 
     // Identify: the key sshd verified, and nothing else.
     let auth_info = std::env::var_os("SSH_USER_AUTH").map(PathBuf::from);
@@ -338,7 +343,7 @@ fn identify(
             .collect();
         loaded
             .add_guests_for(&plain, &principals)
-            .map_err(identity::IdentityError::Unsafe)?;
+            .map_err(|e| identity::IdentityError::Config(e.to_string()))?;
         let config = &loaded.config;
         // The CAs are read only for a certificate, and only when the admin
         // named them: a login by plain key never depends on that file.
@@ -376,12 +381,9 @@ fn identify(
     }
 }
 
-/// Load the host files a request needs: one host's, or all of them. A file
-/// that fails its checks is skipped with an audit line; other hosts keep
-/// working.
-/// The host files that could grant `guest` something, loaded and checked
-/// (only `only`'s, when the request named a host). A file that fails its
-/// checks is skipped with an audit line.
+/// Load the host files a request needs that could grant `guest` something:
+/// one host's, or all of them. A file that fails its checks is skipped with
+/// an audit line; other hosts keep working.
 fn load_hosts(
     config: &Config,
     guest: &str,
@@ -398,8 +400,13 @@ fn load_hosts(
     };
     let mut hosts = Vec::with_capacity(logins.len());
     let mut buf = Vec::new();
+    // Waits for writers' locks share one budget across all files: a local
+    // user holding every host file's lock costs a login this much, not this
+    // much per file (see `trust::lock_briefly`).
+    let lock_budget_ends = Instant::now() + Duration::from_millis(100);
     for login in logins {
-        if !config::host_file_may_name(&config.hosts_dir, &login, guest, &mut buf) {
+        let lock_wait = lock_budget_ends.saturating_duration_since(Instant::now());
+        if !config::host_file_may_name(&config.hosts_dir, &login, guest, lock_wait, &mut buf) {
             continue;
         }
         match config::load_host(&config.hosts_dir, &login) {

@@ -95,6 +95,8 @@ pub enum IdentityError {
     Conflict(String, String),
     /// A certificate from a trusted CA whose principals name no guest.
     UnknownPrincipal(Box<PresentedKey>),
+    /// The config could not be read to look the key up.
+    Config(String),
 }
 
 impl IdentityError {
@@ -109,6 +111,7 @@ impl IdentityError {
             IdentityError::Expired(..) => "expired-guest",
             IdentityError::Conflict(..) => "conflicting-keys",
             IdentityError::UnknownPrincipal(_) => "unknown-principal",
+            IdentityError::Config(_) => "config-error",
         }
     }
 
@@ -120,6 +123,7 @@ impl IdentityError {
                     .into()
             }
             IdentityError::Unsafe(e) => e.to_string(),
+            IdentityError::Config(e) => e.clone(),
             IdentityError::NoPublicKey => {
                 "the session was not authenticated by a public key".into()
             }
@@ -150,6 +154,9 @@ impl IdentityError {
                 "cannot tell which guest you are; the admin needs to check the sshd setup".into()
             }
             IdentityError::NoPublicKey => "log in with your SSH key".into(),
+            IdentityError::Config(_) => {
+                "pairshell cannot read its configuration; the admin has been told".into()
+            }
             IdentityError::UnknownKey(k) => format!(
                 "your key ({}) is not registered with pairshell on this host",
                 k.fingerprint

@@ -54,10 +54,20 @@ fn stale_index_never_lets_in_a_guest_removed_from_the_config_by_hand() {
     let ak = lab.authorized_keys(&lab.pair, &bob.key_type, &bob.key_base64, None);
     assert!(ak.success(), "{ak}");
     assert_eq!(ak.stdout, "", "{ak}");
-    assert!(ak.stderr.contains("older than the config"), "{ak}");
+    assert!(
+        ak.stderr.contains("not for the config as it is now"),
+        "{ak}"
+    );
     let run = lab.login_as_pair(&bob.public_line, Some("list"));
     assert!(!run.success(), "{run}");
     lab.wait_audit(&[("event", "deny"), ("reason", "unknown-key")]);
+    let note = lab.wait_audit(&[("event", "index-unused")]);
+    assert!(
+        note.field("reason")
+            .contains("not for the config as it is now"),
+        "{}",
+        note.raw
+    );
 
     // Everyone still listed keeps working, from the whole config.
     let run = lab.ssh(&alice, Some("list"));

@@ -109,7 +109,7 @@ fn check_all(abs: &Path, config: &Config, exe: &Path, sshd_config: Option<&Path>
     sshd_check(config, abs, exe, sshd_config, r);
     tmux_check(config, &main, r);
     landlock_check(config, abs, r);
-    index_check(abs, r);
+    index_check(abs, &text, r);
     if r.problems.is_empty() {
         let keys = config.guests.values().map(|g| g.all_keys().count()).sum();
         r.note(format!(
@@ -779,14 +779,22 @@ fn tmux_version(said: &str) -> TmuxVersion {
 /// The lookup index: missing is fine (logins read the whole config); one
 /// that exists but cannot be used is a problem, since the admin meant it to
 /// be used (it is most often a config edited by hand since).
-fn index_check(abs: &Path, r: &mut Report) {
-    let Ok(meta) = std::fs::metadata(abs) else {
+fn index_check(abs: &Path, text: &str, r: &mut Report) {
+    let Ok((_, _, meta)) = crate::trust::open_root_file(abs) else {
         return;
     };
+    let path = super::index::path_for(abs);
     match super::index::Index::open(abs, &meta) {
-        Ok(_) => r.note(format!(
+        // The stamp matches; the text must too (it can only differ after
+        // an edit made while the clock was set back).
+        Ok(index) if index.built_from(text) => r.note(format!(
             "{}: lookup index matches the config",
-            super::index::path_for(abs).display()
+            path.display()
+        )),
+        Ok(_) => r.problem(format!(
+            "{}: lookup index was built from another text than the config's now (was the clock \
+             set back?); fix: run `pairshell index`",
+            path.display()
         )),
         Err(super::index::Unused::Missing(path)) => r.note(format!(
             "{}: no lookup index; every login reads the whole config (fine for a few \

@@ -27,21 +27,31 @@
 //! config it has opened and checked, and any difference means the whole
 //! config is read instead. The change time (ctime) is the guard that cannot
 //! be forged: the kernel sets it on every write, rename, chmod or chown,
-//! and no user, root included, can set it back. Two traps remain, and both
-//! are closed:
+//! and no user can set it (only the clock decides it). What remains:
 //! - a write in the same clock tick as the one the index saw would keep the
 //!   ctime. [`build`] waits until the ctime is more than a second old before
-//!   it reads (git's "racily clean" problem), so any later write gets a
-//!   later ctime;
+//!   it reads (git's "racily clean" problem), and checks the stamp again by
+//!   name just before it renames the index into place, so any later write
+//!   gets a later ctime;
 //! - a clock set back could repeat a ctime. The index records when it was
-//!   built, and is not used while the clock reads earlier than that.
+//!   built and is not used while the clock reads earlier than that; but an
+//!   in-place edit made while the clock was behind, landing on the very
+//!   tick the index recorded, with the same size and mtime, would match
+//!   again once the clock has caught up. So the index also records a
+//!   SHA-256 of the config's text, which `pairshell check` compares with
+//!   the file (a login cannot afford to read it all), and a clock set back
+//!   calls for `pairshell index` (documented in pairshell.toml(5)). File
+//!   systems whose ctime is not the kernel's (NFS, FUSE) are out of scope,
+//!   as for the config's other checks.
 //!
 //! **Trust.** Guards against: a forged index naming an attacker's key as a
 //! guest's. The index is believed only under the same rules as the config:
 //! a regular file (not a symlink) owned by root, not writable by group or
-//! other, in the config's own root-owned directory. Anything else, or a
-//! malformed file, means the whole config is read; the index never makes a
-//! lookup fail that the config would let succeed, or the reverse.
+//! other, beside the root-owned config. Anything else means the whole config
+//! is read, and so does damage a lookup can see (regions out of bounds, a
+//! guest's text that does not parse, a guest returned that does not hold
+//! the key asked for). An entry damaged into another valid-looking digest
+//! would find nobody: a refusal, never a grant.
 
 use std::collections::BTreeMap;
 use std::fs::{File, Metadata};
@@ -62,8 +72,11 @@ use crate::error::Error;
 use crate::trust::{self, Owner};
 
 const MAGIC: &[u8; 16] = b"pairshell-index\n";
-const VERSION: u32 = 1;
-const HEADER_LEN: u64 = 128;
+const VERSION: u32 = 2;
+const HEADER_LEN: u64 = 176;
+/// The pairshell that built an index; another one rebuilds it rather than
+/// trust a layout or checks that may have changed.
+const BUILT_BY: &str = env!("CARGO_PKG_VERSION");
 /// An entry: a digest, then its guest text's offset and length.
 const ENTRY_LEN: u64 = 32 + 8 + 4;
 /// How old the config's change time must be before [`build`] reads it: more
@@ -103,11 +116,10 @@ impl Stamp {
 
     fn ctime(&self) -> SystemTime {
         let (s, ns) = self.ctime;
-        if s >= 0 {
-            UNIX_EPOCH + Duration::new(s as u64, ns as u32)
-        } else {
-            UNIX_EPOCH
-        }
+        u64::try_from(s)
+            .ok()
+            .and_then(|s| UNIX_EPOCH.checked_add(Duration::new(s, ns.clamp(0, 999_999_999) as u32)))
+            .unwrap_or(UNIX_EPOCH)
     }
 
     fn encode(&self, out: &mut Vec<u8>) {
@@ -189,6 +201,12 @@ pub fn build(config_path: &Path) -> Result<Built, Error> {
             continue;
         }
         let (bytes, built) = encode(&abs, &text, stamp, SystemTime::now())?;
+        // The lock above is a courtesy that may have timed out: make sure
+        // the config is still the one indexed right before publishing.
+        let named = std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
+        if Stamp::of(&named) != stamp {
+            continue;
+        }
         let path = path_for(&abs);
         super::main_edit::replace(&path, 0, 0, 0o644, &bytes).map_err(|e| Error::io(&path, e))?;
         return Ok(Built { path, ..built });
@@ -202,7 +220,10 @@ pub fn build(config_path: &Path) -> Result<Built, Error> {
 /// Wait until the config's change time is more than [`SETTLE`] old, so a
 /// later write cannot share its clock tick.
 fn settle(path: &Path, meta: &Metadata) -> Result<(), Error> {
-    let ready = Stamp::of(meta).ctime() + SETTLE;
+    let ready = Stamp::of(meta)
+        .ctime()
+        .checked_add(SETTLE)
+        .unwrap_or(UNIX_EPOCH);
     let now = SystemTime::now();
     if let Ok(wait) = ready.duration_since(now) {
         if wait > MAX_WAIT {
@@ -236,7 +257,7 @@ fn encode(
     };
     // The settings alone must give the same config, minus its guests.
     let alone = parse_main(file, &settings).map_err(|e| mismatch(e.to_string()))?;
-    if !alone.guests.is_empty() || !same_settings(&alone, &config) {
+    if !same_settings(&alone, &config) {
         return Err(mismatch(
             "the settings read differently without [guests]".into(),
         ));
@@ -296,6 +317,8 @@ fn encode(
     out.extend_from_slice(&0u32.to_le_bytes());
     stamp.encode(&mut out);
     out.extend_from_slice(&built_at.to_le_bytes());
+    out.extend_from_slice(&built_by());
+    out.extend_from_slice(&content_digest(text));
     for v in [
         total,
         entries_off,
@@ -322,20 +345,13 @@ fn encode(
     Ok((out, built))
 }
 
-/// Whether two configs agree on every setting a login reads.
-fn same_settings(a: &Config, b: &Config) -> bool {
-    a.pair_user == b.pair_user
-        && a.tmux == b.tmux
-        && a.hosts_dir == b.hosts_dir
-        && a.sockets_dir == b.sockets_dir
-        && a.socket_group == b.socket_group
-        && a.tmpfiles == b.tmpfiles
-        && a.allow_unconfined_read_write == b.allow_unconfined_read_write
-        && a.github_keys_url == b.github_keys_url
-        && a.github_timeout_s == b.github_timeout_s
-        && a.trusted_user_ca_keys == b.trusted_user_ca_keys
-        && a.audit.syslog_socket == b.audit.syslog_socket
-        && a.audit.required == b.audit.required
+/// Whether `alone` (settings without guests) is `whole` without its guests.
+fn same_settings(alone: &Config, whole: &Config) -> bool {
+    alone.guests.is_empty()
+        && Config {
+            guests: BTreeMap::new(),
+            ..whole.clone()
+        } == *alone
 }
 
 /// One guest's table as a TOML document of its own.
@@ -377,10 +393,28 @@ pub enum Unused {
     Unusable(String),
 }
 
+/// The pairshell version, as the header records it.
+fn built_by() -> [u8; 16] {
+    let mut out = [0u8; 16];
+    let v = BUILT_BY.as_bytes();
+    let n = v.len().min(16);
+    out[..n].copy_from_slice(&v[..n]);
+    out
+}
+
+/// What the header records of the config's text.
+fn content_digest(text: &str) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"config\0");
+    h.update(text.as_bytes());
+    h.finalize().into()
+}
+
 /// An open index that matched its config.
 pub struct Index {
     file: File,
     path: PathBuf,
+    content: [u8; 32],
     len: u64,
     entries_off: u64,
     entries: u64,
@@ -407,8 +441,11 @@ impl Index {
         file.read_exact_at(&mut header, 0)
             .map_err(|_| stale("too short"))?;
         let h = Header::decode(&header).ok_or_else(|| stale("not an index of this version"))?;
+        if h.built_by != built_by() {
+            return Err(stale("from another version of pairshell"));
+        }
         if h.stamp != Stamp::of(config) {
-            return Err(stale("older than the config"));
+            return Err(stale("not for the config as it is now"));
         }
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -427,11 +464,18 @@ impl Index {
         Ok(Index {
             file,
             path,
+            content: h.content,
             len: h.len,
             entries_off: h.entries_off,
             entries: h.entries,
             settings,
         })
+    }
+
+    /// Whether the index was built from exactly this config text (for
+    /// `check`, which reads the config anyway; see "Freshness" above).
+    pub fn built_from(&self, text: &str) -> bool {
+        self.content == content_digest(text)
     }
 
     /// The config's settings, as TOML text without `[guests]`.
@@ -464,6 +508,17 @@ impl Index {
                 .map_err(|e| format!("{}: {e}", self.path.display()))?;
             let text = String::from_utf8(buf).map_err(|_| self.malformed())?;
             let parsed = parse_guests(&self.path, &text).map_err(|e| e.to_string())?;
+            // An entry pointing at the wrong table is damage, not an answer.
+            let holds = |g: &Guest| {
+                g.all_keys()
+                    .any(|k| keys.contains(&(k.key_type.as_str(), k.base64.as_str())))
+                    || g.principals
+                        .iter()
+                        .any(|p| principals.contains(&p.as_str()))
+            };
+            if parsed.len() != 1 || !parsed.values().all(holds) {
+                return Err(self.malformed());
+            }
             guests.extend(parsed);
         }
         Ok(guests)
@@ -523,6 +578,9 @@ impl Index {
 struct Header {
     stamp: Stamp,
     built_at: i64,
+    built_by: [u8; 16],
+    /// SHA-256 of the config's text, for `check`.
+    content: [u8; 32],
     len: u64,
     entries_off: u64,
     entries: u64,
@@ -556,11 +614,13 @@ impl Header {
         Some(Header {
             stamp: Stamp::decode(&b[24..80]),
             built_at: i64::from_le_bytes(b[80..88].try_into().unwrap()),
-            len: u(88),
-            entries_off: u(96),
-            entries: u(104),
-            strings_off: u(112),
-            settings_len: u(120),
+            built_by: b[88..104].try_into().unwrap(),
+            content: b[104..136].try_into().unwrap(),
+            len: u(136),
+            entries_off: u(144),
+            entries: u(152),
+            strings_off: u(160),
+            settings_len: u(168),
         })
     }
 }
@@ -707,6 +767,13 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
 
     /// An index written to a scratch file, and opened as a lookup would.
     fn scratch(text: &str) -> (Index, Built, PathBuf) {
+        let (bytes, built) = encode(Path::new("/c.toml"), text, stamp(), UNIX_EPOCH).unwrap();
+        let (index, dir) = scratch_bytes(&bytes);
+        (index, built, dir)
+    }
+
+    /// An index of these bytes, opened past the file checks.
+    fn scratch_bytes(bytes: &[u8]) -> (Index, PathBuf) {
         let dir = std::env::temp_dir().join(format!(
             "pairshell-index-test-{}-{:?}",
             std::process::id(),
@@ -714,8 +781,7 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         ));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("pairshell.toml.index");
-        let (bytes, built) = encode(Path::new("/c.toml"), text, stamp(), UNIX_EPOCH).unwrap();
-        std::fs::write(&path, &bytes).unwrap();
+        std::fs::write(&path, bytes).unwrap();
         let file = File::open(&path).unwrap();
         let mut header = [0u8; HEADER_LEN as usize];
         file.read_exact_at(&mut header, 0).unwrap();
@@ -726,12 +792,13 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         let index = Index {
             file,
             path: path.clone(),
+            content: h.content,
             len: h.len,
             entries_off: h.entries_off,
             entries: h.entries,
             settings: String::from_utf8(settings).unwrap(),
         };
-        (index, built, dir)
+        (index, dir)
     }
 
     #[test]
@@ -827,7 +894,7 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
     }
 
     #[test]
-    fn an_index_of_another_config_version_is_not_one_of_this() {
+    fn stamp_round_trips_and_every_field_counts() {
         // Every field of the stamp counts: a rewrite in place changes size,
         // mtime or ctime; a replacement changes the inode.
         let base = stamp();
@@ -862,10 +929,10 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         // Truncated, or grown: the recorded length no longer matches.
         assert!(!header(&bytes).unwrap().fits(len - 1));
         for (at, value) in [
-            (104, u64::MAX), // an entry count that wraps around
-            (104, 1 << 40),  // entries past the end
-            (120, len),      // settings past the end
-            (96, 0),         // entries overlapping the header
+            (152, u64::MAX), // an entry count that wraps around
+            (152, 1 << 40),  // entries past the end
+            (168, len),      // settings past the end
+            (144, 0),        // entries overlapping the header
         ] {
             let mut forged = bytes.clone();
             forged[at..at + 8].copy_from_slice(&value.to_le_bytes());
@@ -977,7 +1044,10 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         let (loaded, found) = guests_for_mallory(&config);
         assert!(!found, "a stale index granted a removed guest's key");
         assert!(loaded.config.guests.contains_key("mallorz"));
-        assert!(loaded.index_note.unwrap().contains("older than the config"));
+        assert!(loaded
+            .index_note
+            .unwrap()
+            .contains("not for the config as it is now"));
 
         // Rebuilt, it is used again, and says what the config says now.
         build(&config).unwrap();
@@ -1001,7 +1071,9 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
 
     #[test]
     fn damaged_index_never_refuses_a_guest_the_config_lists() {
-        let Some(dir) = root_dir("damaged") else { return };
+        let Some(dir) = root_dir("damaged") else {
+            return;
+        };
         let config = dir.join("pairshell.toml");
         std::fs::write(&config, with_mallory()).unwrap();
         build(&config).unwrap();
@@ -1019,4 +1091,34 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    #[test]
+    fn damaged_entries_are_errors_never_another_guests_table() {
+        let text = config_text();
+        let (bytes, _) = encode(Path::new("/c.toml"), &text, stamp(), UNIX_EPOCH).unwrap();
+        let entries = u64::from_le_bytes(bytes[152..160].try_into().unwrap()) as usize;
+        let entry = |i: usize| HEADER_LEN as usize + i * ENTRY_LEN as usize;
+        let bob = key_digest("ssh-ed25519", BOB);
+        let i = (0..entries)
+            .find(|&i| bytes[entry(i)..entry(i) + 32] == bob)
+            .unwrap();
+        // An entry for some other guest's table (bob has three entries).
+        let off = |i: usize| &bytes[entry(i) + 32..entry(i) + 40];
+        let other = (0..entries).find(|&j| off(j) != off(i)).unwrap();
+
+        // Bob's entry pointing past the end of the file.
+        let mut past = bytes.clone();
+        past[entry(i) + 32..entry(i) + 40].copy_from_slice(&(bytes.len() as u64).to_le_bytes());
+        let (index, dir) = scratch_bytes(&past);
+        assert!(index.guests_for(&[("ssh-ed25519", BOB)], &[]).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+
+        // Bob's entry pointing at another guest's table.
+        let mut swapped = bytes.clone();
+        let (a, b) = (entry(i) + 32, entry(other) + 32);
+        let theirs = bytes[b..b + 12].to_vec();
+        swapped[a..a + 12].copy_from_slice(&theirs);
+        let (index, dir) = scratch_bytes(&swapped);
+        assert!(index.guests_for(&[("ssh-ed25519", BOB)], &[]).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
 }

@@ -40,7 +40,7 @@ const MAX_MAIN: u64 = 64 << 20;
 /// Largest host file read.
 pub(crate) const MAX_HOST: u64 = 1 << 20;
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The shared account guests log in as.
@@ -82,7 +82,7 @@ pub struct Config {
     pub guests: BTreeMap<GuestName, Guest>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     #[serde(default = "default_syslog_socket", deserialize_with = "absolute_path")]
@@ -101,7 +101,7 @@ impl Default for AuditConfig {
     }
 }
 
-#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Guest {
     /// The admin's keys for this guest.
@@ -493,8 +493,15 @@ pub fn load_host(hosts_dir: &Path, login: &str) -> Result<Host, Error> {
 /// have refused nothing to them. Reads take the writer's lock like
 /// [`load_host`], so a file mid-rewrite is not taken for one without them.
 ///
-/// `buf` is scratch space, reused from one file to the next.
-pub fn host_file_may_name(hosts_dir: &Path, login: &str, guest: &str, buf: &mut Vec<u8>) -> bool {
+/// `buf` is scratch space, reused from one file to the next; `lock_wait`
+/// is how long to wait for a writer's lock.
+pub fn host_file_may_name(
+    hosts_dir: &Path,
+    login: &str,
+    guest: &str,
+    lock_wait: std::time::Duration,
+    buf: &mut Vec<u8>,
+) -> bool {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
     let path = host_path(hosts_dir, login);
@@ -509,11 +516,7 @@ pub fn host_file_may_name(hosts_dir: &Path, login: &str, guest: &str, buf: &mut 
         Ok(meta) if meta.is_file() && meta.len() <= MAX_HOST => meta.len(),
         _ => return true,
     };
-    let _lock = trust::lock_briefly(
-        &file,
-        nix::fcntl::FlockArg::LockSharedNonblock,
-        std::time::Duration::from_millis(100),
-    );
+    let _lock = trust::lock_briefly(&file, nix::fcntl::FlockArg::LockSharedNonblock, lock_wait);
     buf.clear();
     buf.reserve(len as usize + 1);
     if (&file).take(MAX_HOST).read_to_end(buf).is_err() {
@@ -661,7 +664,13 @@ expires = 2026-12-31T18:00:00Z
             if let Some(text) = text {
                 std::fs::write(host_path(&dir, login), text).unwrap();
             }
-            host_file_may_name(&dir, login, "alice", &mut Vec::new())
+            host_file_may_name(
+                &dir,
+                login,
+                "alice",
+                std::time::Duration::ZERO,
+                &mut Vec::new(),
+            )
         };
         let share = "[sessions.api]\nsocket = \"/s\"\n";
         assert!(!may("h1", Some(&format!("{share}read_only = [\"bob\"]\n"))));
