@@ -7,6 +7,8 @@
 #[macro_use]
 mod support;
 
+use std::time::Duration;
+
 use support::*;
 
 /// `pairshell guest ARGS…` as root.
@@ -103,8 +105,19 @@ fn guest_add_and_remove_rebuild_the_index() {
     assert!(run.success(), "{run}");
     assert_eq!(run.stdout, format!("{}\tread-only\n", m.label()), "{run}");
 
+    // Removed while watching: the live re-check, reading through the index
+    // `guest remove` rebuilt (or the whole config, if it looks first), ends
+    // carol's client; and she cannot come back.
+    let mut tty = lab.attach(&carol, "api", &m);
     let run = guest_cmd(&lab, &["remove", "carol"]);
     assert!(run.success(), "{run}");
+    assert!(
+        tty.wait_exit(Duration::from_secs(45)).is_some(),
+        "carol still connected:\n{}",
+        tty.text()
+    );
+    let r = lab.wait_audit(&[("event", "leave"), ("guest", "carol")]);
+    assert_eq!(r.get("reason"), Some("revoked"), "{}", r.raw);
     assert_index_current(&lab);
     let run = lab.ssh(&carol, Some("list"));
     assert_eq!(run.code(), Some(255), "{run}");
