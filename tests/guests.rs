@@ -113,13 +113,6 @@ fn serve(mut stream: TcpStream, routes: &Mutex<HashMap<String, Answer>>) {
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// `pairshell guest ARGS…` as root.
-fn guest_cmd(lab: &Lab, args: &[&str]) -> Run {
-    let mut argv = vec!["guest"];
-    argv.extend_from_slice(args);
-    lab.pairshell_root(&argv)
-}
-
 /// The main config, parsed.
 fn config(lab: &Lab) -> toml::Table {
     let text = lab.config_text();
@@ -213,17 +206,14 @@ fn guest_add_by_key_file_keeps_comments_and_the_guest_can_log_in() {
     assert!(!key_is_authorized(&lab, &carol));
 
     let pub_file = carol.key.with_extension("pub");
-    let run = guest_cmd(
-        &lab,
-        &[
-            "add",
-            "carol",
-            "--key-file",
-            pub_file.to_str().unwrap(),
-            "--expires",
-            "30d",
-        ],
-    );
+    let run = lab.guest_cmd(&[
+        "add",
+        "carol",
+        "--key-file",
+        pub_file.to_str().unwrap(),
+        "--expires",
+        "30d",
+    ]);
     assert!(run.success(), "{run}");
     assert!(
         run.stdout.contains("added guest carol: 1 key, until "),
@@ -273,7 +263,7 @@ fn guest_add_to_an_existing_guest_adds_keys_and_says_so() {
     let mut lab = lab!();
     let bob = lab.add_guest("bob", None);
     let laptop = lab.make_key("bob-laptop");
-    let run = guest_cmd(&lab, &["add", "bob", "--key", &laptop.public_line]);
+    let run = lab.guest_cmd(&["add", "bob", "--key", &laptop.public_line]);
     assert!(run.success(), "{run}");
     assert!(
         run.stdout.contains("bob already existed: added 1 key")
@@ -288,7 +278,7 @@ fn guest_add_to_an_existing_guest_adds_keys_and_says_so() {
 
     // The same again: nothing to do, nothing written.
     let before = lab.config_text();
-    let run = guest_cmd(&lab, &["add", "bob", "--key", &laptop.public_line]);
+    let run = lab.guest_cmd(&["add", "bob", "--key", &laptop.public_line]);
     assert!(run.success(), "{run}");
     assert!(run.stdout.contains("nothing changed"), "{run}");
     assert_eq!(lab.config_text(), before);
@@ -299,7 +289,7 @@ fn guest_add_refuses_a_key_another_guest_holds_naming_both() {
     let mut lab = lab!();
     let bob = lab.add_guest("bob", None);
     let before = lab.config_text();
-    let run = guest_cmd(&lab, &["add", "mallory", "--key", &bob.public_line]);
+    let run = lab.guest_cmd(&["add", "mallory", "--key", &bob.public_line]);
     assert_eq!(run.code(), Some(1), "{run}");
     assert!(
         run.stderr.contains("guest bob") && run.stderr.contains("mallory"),
@@ -316,33 +306,27 @@ fn guest_add_refuses_garbage_and_private_keys_and_writes_nothing() {
     let carol = lab.make_key("carol");
     let before = lab.config_text();
 
-    let run = guest_cmd(
-        &lab,
-        &["add", "carol", "--key", "ssh-ed25519 AAAAnotakey carol"],
-    );
+    let run = lab.guest_cmd(&["add", "carol", "--key", "ssh-ed25519 AAAAnotakey carol"]);
     assert_eq!(run.code(), Some(1), "{run}");
     assert!(run.stderr.contains("not an SSH public key"), "{run}");
 
     let private = carol.key.to_str().unwrap();
-    let run = guest_cmd(&lab, &["add", "carol", "--key-file", private]);
+    let run = lab.guest_cmd(&["add", "carol", "--key-file", private]);
     assert_eq!(run.code(), Some(1), "{run}");
     assert!(run.stderr.contains("is a private key"), "{run}");
 
     // One good key and one bad: all or nothing.
-    let run = guest_cmd(
-        &lab,
-        &[
-            "add",
-            "carol",
-            "--key",
-            &carol.public_line,
-            "--key",
-            "garbage",
-        ],
-    );
+    let run = lab.guest_cmd(&[
+        "add",
+        "carol",
+        "--key",
+        &carol.public_line,
+        "--key",
+        "garbage",
+    ]);
     assert_eq!(run.code(), Some(1), "{run}");
 
-    let run = guest_cmd(&lab, &["add", "carol;id", "--key", &carol.public_line]);
+    let run = lab.guest_cmd(&["add", "carol;id", "--key", &carol.public_line]);
     assert_eq!(run.code(), Some(1), "{run}");
     assert!(run.stderr.contains("not a guest name"), "{run}");
 
@@ -380,7 +364,7 @@ fn guest_add_github_takes_the_users_keys() {
         Answer::Body(format!("{}\n{}\n", bare(&k1), bare(&k2))),
     );
 
-    let run = guest_cmd(&lab, &["add", "dave", "--github", "dave-gh"]);
+    let run = lab.guest_cmd(&["add", "dave", "--github", "dave-gh"]);
     assert!(run.success(), "{run}");
     assert!(
         run.stdout.contains("2 keys from GitHub user dave-gh"),
@@ -404,7 +388,7 @@ fn guest_add_github_takes_the_users_keys() {
 /// `guest add NAME --github USER` must fail, say `why`, and write nothing.
 fn assert_github_add_fails(lab: &Lab, user: &str, why: &str) -> Run {
     let before = lab.config_text();
-    let run = guest_cmd(lab, &["add", "erin", "--github", user]);
+    let run = lab.guest_cmd(&["add", "erin", "--github", user]);
     assert_eq!(run.code(), Some(1), "{run}");
     assert!(run.stderr.contains(why), "expected {why:?}:\n{run}");
     assert!(run.stderr.contains("nothing changed"), "{run}");
@@ -450,7 +434,7 @@ fn guest_add_github_timeout_changes_nothing() {
 #[test]
 fn guest_add_github_refuses_a_bad_login_and_plain_http_elsewhere() {
     let mut lab = lab!();
-    let run = guest_cmd(&lab, &["add", "erin", "--github", "../etc/passwd"]);
+    let run = lab.guest_cmd(&["add", "erin", "--github", "../etc/passwd"]);
     assert_eq!(run.code(), Some(1), "{run}");
     assert!(run.stderr.contains("not a GitHub login"), "{run}");
 
@@ -486,21 +470,18 @@ fn guest_sync_refreshes_keys_and_a_failure_keeps_the_old_ones() {
         "dave-gh",
         Answer::Body(format!("{}\n{}\n", bare(&k1), bare(&k2))),
     );
-    let run = guest_cmd(
-        &lab,
-        &[
-            "add",
-            "dave",
-            "--github",
-            "dave-gh",
-            "--key",
-            &own.public_line,
-        ],
-    );
+    let run = lab.guest_cmd(&[
+        "add",
+        "dave",
+        "--github",
+        "dave-gh",
+        "--key",
+        &own.public_line,
+    ]);
     assert!(run.success(), "{run}");
 
     // Nothing new on GitHub.
-    let run = guest_cmd(&lab, &["sync"]);
+    let run = lab.guest_cmd(&["sync"]);
     assert!(run.success(), "{run}");
     assert_eq!(
         run.stdout, "dave (github:dave-gh): unchanged (3 keys in all)\n",
@@ -512,7 +493,7 @@ fn guest_sync_refreshes_keys_and_a_failure_keeps_the_old_ones() {
         "dave-gh",
         Answer::Body(format!("{}\n{}\n", bare(&k2), bare(&k3))),
     );
-    let run = guest_cmd(&lab, &["sync", "dave"]);
+    let run = lab.guest_cmd(&["sync", "dave"]);
     assert!(run.success(), "{run}");
     assert_eq!(
         run.stdout, "dave (github:dave-gh): 1 added, 1 removed (3 keys in all)\n",
@@ -547,7 +528,7 @@ fn guest_sync_refreshes_keys_and_a_failure_keeps_the_old_ones() {
         (Answer::Hang, "no answer within 2 s"),
     ] {
         server.set("dave-gh", answer);
-        let run = guest_cmd(&lab, &["sync"]);
+        let run = lab.guest_cmd(&["sync"]);
         assert_eq!(run.code(), Some(1), "{run}");
         assert!(
             run.stdout.starts_with("dave (github:dave-gh): failed: ")
@@ -566,7 +547,7 @@ fn guest_sync_refreshes_keys_and_a_failure_keeps_the_old_ones() {
     ]);
 
     // A guest not added from GitHub has nothing to sync.
-    let run = guest_cmd(&lab, &["sync", "bob"]);
+    let run = lab.guest_cmd(&["sync", "bob"]);
     assert_eq!(run.code(), Some(1), "{run}");
     assert!(run.stderr.contains("not added with --github"), "{run}");
 }
@@ -582,22 +563,19 @@ fn guest_list_shows_keys_sources_expiry_and_fingerprints() {
     let k1 = lab.make_key("dave1");
     let own = lab.make_key("dave-own");
     server.set("dave-gh", Answer::Body(format!("{}\n", bare(&k1))));
-    let run = guest_cmd(
-        &lab,
-        &[
-            "add",
-            "dave",
-            "--github",
-            "dave-gh",
-            "--key",
-            &own.public_line,
-            "--expires",
-            "2999-01-01T00:00:00Z",
-        ],
-    );
+    let run = lab.guest_cmd(&[
+        "add",
+        "dave",
+        "--github",
+        "dave-gh",
+        "--key",
+        &own.public_line,
+        "--expires",
+        "2999-01-01T00:00:00Z",
+    ]);
     assert!(run.success(), "{run}");
 
-    let run = guest_cmd(&lab, &["list"]);
+    let run = lab.guest_cmd(&["list"]);
     assert!(run.success(), "{run}");
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "{run}");
@@ -646,7 +624,7 @@ fn guest_remove_keeps_comments_and_the_key_stops_working() {
         .replace("[guests.carol]", "# carol: visiting\n[guests.carol]");
     lab.write_config_text(&text);
 
-    let run = guest_cmd(&lab, &["remove", "carol"]);
+    let run = lab.guest_cmd(&["remove", "carol"]);
     assert!(run.success(), "{run}");
     assert!(run.stdout.contains("removed guest carol (1 key)"), "{run}");
     assert!(!has_guest(&lab, "carol"));
@@ -666,11 +644,11 @@ fn guest_remove_keeps_comments_and_the_key_stops_working() {
     ]);
 
     // bob's table carries the comment paragraphs above it; they stay.
-    let run = guest_cmd(&lab, &["remove", "bob"]);
+    let run = lab.guest_cmd(&["remove", "bob"]);
     assert!(run.success(), "{run}");
     assert_comments_kept(&lab, &COMMENTS[..2]);
 
-    let run = guest_cmd(&lab, &["remove", "carol"]);
+    let run = lab.guest_cmd(&["remove", "carol"]);
     assert_eq!(run.code(), Some(1), "{run}");
     assert!(run.stderr.contains("there is no guest carol"), "{run}");
 }

@@ -11,13 +11,6 @@ use std::time::Duration;
 
 use support::*;
 
-/// `pairshell guest ARGS…` as root.
-fn guest_cmd(lab: &Lab, args: &[&str]) -> Run {
-    let mut argv = vec!["guest"];
-    argv.extend_from_slice(args);
-    lab.pairshell_root(&argv)
-}
-
 /// `pairshell check` finds the index current, and nothing wrong with it.
 fn assert_index_current(lab: &Lab) {
     let check = lab.check();
@@ -95,10 +88,7 @@ fn guest_add_and_remove_rebuild_the_index() {
     let carol = lab.make_key("carol");
     let pub_file = carol.key.with_extension("pub");
 
-    let run = guest_cmd(
-        &lab,
-        &["add", "carol", "--key-file", pub_file.to_str().unwrap()],
-    );
+    let run = lab.guest_cmd(&["add", "carol", "--key-file", pub_file.to_str().unwrap()]);
     assert!(run.success(), "{run}");
     assert_index_current(&lab);
     let run = lab.ssh(&carol, Some("list"));
@@ -109,7 +99,7 @@ fn guest_add_and_remove_rebuild_the_index() {
     // `guest remove` rebuilt (or the whole config, if it looks first), ends
     // carol's client; and she cannot come back.
     let mut tty = lab.attach(&carol, "api", &m);
-    let run = guest_cmd(&lab, &["remove", "carol"]);
+    let run = lab.guest_cmd(&["remove", "carol"]);
     assert!(run.success(), "{run}");
     assert!(
         tty.wait_exit(Duration::from_secs(45)).is_some(),

@@ -945,6 +945,13 @@ impl Lab {
     /// shadow tools refuse to run while another test process's useradd or
     /// userdel holds the lock files, which is the lab's own concurrency, not
     /// something the test is about.
+    /// `pairshell guest ARGS…` as root.
+    pub fn guest_cmd(&self, args: &[&str]) -> Run {
+        let mut argv = vec!["guest"];
+        argv.extend_from_slice(args);
+        self.pairshell_root(&argv)
+    }
+
     pub fn pairshell_root(&self, args: &[&str]) -> Run {
         let mut cmd = Command::new(&self.bin);
         cmd.arg("--config")
@@ -1407,14 +1414,7 @@ impl Lab {
     }
 
     fn ssh_command_with(&self, key: &Path, extra: &[&str], request: Option<&str>) -> Command {
-        let mut cmd = Command::new("ssh");
-        cmd.args(self.ssh_args(key, extra, request))
-            .env_clear()
-            .env("PATH", PATH_ENV)
-            .env("HOME", "/root")
-            .env("TERM", "xterm-256color")
-            .env("LANG", "C.UTF-8");
-        cmd
+        ssh_client(self.ssh_args(key, extra, request))
     }
 
     /// `ssh EXTRA… ACCOUNT@127.0.0.1 [REQUEST]` with `key`, not run yet: the
@@ -1434,14 +1434,7 @@ impl Lab {
             .position(|a| *a == pair_at)
             .expect("ssh_args names the pair account");
         args[at] = format!("{account}@127.0.0.1");
-        let mut cmd = Command::new("ssh");
-        cmd.args(args)
-            .env_clear()
-            .env("PATH", PATH_ENV)
-            .env("HOME", "/root")
-            .env("TERM", "xterm-256color")
-            .env("LANG", "C.UTF-8");
-        cmd
+        ssh_client(args)
     }
 
     /// The command [`Lab::ssh`] (`tty` false) or [`Lab::ssh_tty`] (`tty` true)
@@ -2498,4 +2491,16 @@ pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Run {
         stdout: out.join().unwrap(),
         stderr: err.join().unwrap(),
     }
+}
+
+/// `ssh ARGS…` with the lab's client environment, not run yet.
+fn ssh_client(args: Vec<String>) -> Command {
+    let mut cmd = Command::new("ssh");
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", PATH_ENV)
+        .env("HOME", "/root")
+        .env("TERM", "xterm-256color")
+        .env("LANG", "C.UTF-8");
+    cmd
 }
