@@ -49,6 +49,11 @@ fn run() -> Result<(), String> {
     let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
     let shared = lab.share(&host, "demo", &["alice"], &["bob"]);
+    // The lookup index, as `pairshell guest add` leaves it on a real host.
+    let indexed = lab.pairshell_root(&["index"]);
+    if !indexed.success() {
+        return Err(format!("pairshell index failed: {indexed}"));
+    }
     lab.host_types_line(
         &shared,
         "echo 'hello from the host: alice may type here, bob may watch'",
