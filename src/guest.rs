@@ -191,7 +191,7 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
     // Identify: the key sshd verified, and nothing else.
     let auth_info = std::env::var_os("SSH_USER_AUTH").map(PathBuf::from);
     let id = identify(&mut loaded, auth_info.as_deref(), pair_uid, now, trail)?;
-    let config = loaded.config;
+    let config = loaded.into_config();
 
     // Parse the request against the grammar.
     let request = request::parse(&start.request).map_err(|e| {
@@ -807,7 +807,7 @@ impl Watch {
             loaded
                 .add_guests_for(&[key], &principal)
                 .map_err(|e| e.to_string())?;
-            self.config = Some(loaded.config);
+            self.config = Some(loaded.into_config());
             self.config_stamp = config_stamp;
         }
         let host_stamp = stamp(&self.host_path);

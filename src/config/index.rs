@@ -676,6 +676,12 @@ impl Loaded {
         })
     }
 
+    /// The config, closing the files behind it (a login keeps its config
+    /// for the whole session; the index and config files need not stay open).
+    pub fn into_config(self) -> Config {
+        self.config
+    }
+
     /// Bring in the guests that hold any of these keys or principals: after
     /// this, the config answers every question about them exactly as the
     /// whole config would. A config read whole already has every guest.
