@@ -17,20 +17,11 @@ use crate::config;
 use crate::policy::{self, KeyOwner};
 
 pub fn run(config: Option<&Path>, user: &str, key_type: &str, base64: &str) -> ExitCode {
-    let Some(mut loaded) = load(config) else {
-        return ExitCode::FAILURE;
+    let (abs, config) = match config_for(config, user, &[(key_type, base64)], &[]) {
+        Ok(Some(found)) => found,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(()) => return ExitCode::FAILURE,
     };
-    if user != loaded.config.pair_user {
-        return ExitCode::SUCCESS;
-    }
-    // Only a well-formed key is looked up (and `line` checks it again).
-    if config::KeyText::parse(&format!("{key_type} {base64}")).is_ok() {
-        if let Err(e) = loaded.add_guests_for(&[(key_type, base64)], &[]) {
-            eprintln!("pairshell: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
-    let (abs, config) = (loaded.path, loaded.config);
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
@@ -51,21 +42,35 @@ pub fn run(config: Option<&Path>, user: &str, key_type: &str, base64: &str) -> E
     }
 }
 
-/// The main config through its index, restricted until guests are added; a
-/// note for sshd's log when the index could not be used.
-fn load(config: Option<&Path>) -> Option<config::index::Loaded> {
-    match config::index::Loaded::load(&cli::config_path(config)) {
-        Ok(loaded) => {
-            if let Some(note) = &loaded.index_note {
-                eprintln!("pairshell: {note}");
-            }
-            Some(loaded)
-        }
-        Err(e) => {
-            eprintln!("pairshell: {e}");
-            None
-        }
+/// The main config's path and the config, through its index, holding the
+/// guests who have these keys or principals; `None` when USER is not the
+/// pair account. Problems go to stderr, which is sshd's log: `Err` when the
+/// config cannot be read, a note when an index exists but was not used.
+fn config_for(
+    config: Option<&Path>,
+    user: &str,
+    keys: &[(&str, &str)],
+    principals: &[&str],
+) -> Result<Option<(std::path::PathBuf, config::Config)>, ()> {
+    let report = |e: &dyn std::fmt::Display| eprintln!("pairshell: {e}");
+    let mut loaded =
+        config::index::Loaded::load(&cli::config_path(config)).map_err(|e| report(&e))?;
+    if let Some(note) = &loaded.index_note {
+        report(note);
     }
+    if user != loaded.config.pair_user {
+        return Ok(None);
+    }
+    // Only a well-formed key is looked up (`line` checks it again).
+    let keys: Vec<(&str, &str)> = keys
+        .iter()
+        .copied()
+        .filter(|(t, b)| config::KeyText::parse(&format!("{t} {b}")).is_ok())
+        .collect();
+    loaded
+        .add_guests_for(&keys, principals)
+        .map_err(|e| report(&e))?;
+    Ok(Some((loaded.path.clone(), loaded.into_config())))
 }
 
 /// The authorized_keys line for this key, if it belongs to a current guest.
@@ -118,22 +123,18 @@ pub fn run_principals(
     cert_type: &str,
     base64: &str,
 ) -> ExitCode {
-    let Some(mut loaded) = load(config) else {
-        return ExitCode::FAILURE;
-    };
-    if user != loaded.config.pair_user {
-        return ExitCode::SUCCESS;
-    }
     // Every principal the certificate names may be a guest's; which of them
     // count is decided below, after the CA check, as without an index.
-    if let Ok(cert) = crate::identity::parse_certificate(&format!("{cert_type} {base64}")) {
-        let names: Vec<&str> = cert.valid_principals().iter().map(String::as_str).collect();
-        if let Err(e) = loaded.add_guests_for(&[], &names) {
-            eprintln!("pairshell: {e}");
-            return ExitCode::FAILURE;
-        }
-    }
-    let (abs, config) = (loaded.path, loaded.config);
+    let cert = crate::identity::parse_certificate(&format!("{cert_type} {base64}")).ok();
+    let names: Vec<&str> = cert
+        .iter()
+        .flat_map(|c| c.valid_principals().iter().map(String::as_str))
+        .collect();
+    let (abs, config) = match config_for(config, user, &[], &names) {
+        Ok(Some(found)) => found,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(()) => return ExitCode::FAILURE,
+    };
     let Some(ca_path) = &config.trusted_user_ca_keys else {
         eprintln!(
             "pairshell: {}: trusted_user_ca_keys is not set, so no certificate identifies a guest",
