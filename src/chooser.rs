@@ -17,15 +17,24 @@ use dialoguer::Select;
 pub struct Item {
     pub label: String,
     pub mode: &'static str,
-    pub running: bool,
+    pub state: State,
+}
+
+/// What a probe of the session's server found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    Running,
+    NotRunning,
+    /// The server took longer than tmux's deadline to answer.
+    NotAnswering,
 }
 
 impl Item {
     fn render(&self) -> String {
-        let state = if self.running {
-            "running"
-        } else {
-            "not running"
+        let state = match self.state {
+            State::Running => "running",
+            State::NotRunning => "not running",
+            State::NotAnswering => "not answering",
         };
         format!("{} ({}) — {}", self.label, self.mode, state)
     }

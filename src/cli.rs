@@ -173,6 +173,9 @@ pub enum Command {
     ExecClient {
         #[arg(long)]
         gate: i32,
+        /// The checked socket, opened O_PATH, left open for tmux.
+        #[arg(long)]
+        socket_fd: i32,
         /// Refuse to run the client without Landlock (read-write joins).
         #[arg(long)]
         require_confinement: bool,

@@ -9,28 +9,30 @@
 
 use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::io::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, ExitStatus};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::{Uid, User};
 
 use crate::audit::{Audit, Event};
-use crate::chooser::{self, Item};
+use crate::chooser::{self, Item, State};
 use crate::cli;
 use crate::config::index::Stamp;
 use crate::config::{self, Config, Host};
 use crate::identity::{self, Identity};
 use crate::policy::{self, Grant, Mode, Resolution, Verdict};
+use crate::relay::{self, Event as Happened, Input, Relay};
 use crate::request::{self, Request, Target};
 use crate::roster;
-use crate::sandbox;
-use crate::tmux::{self, SessionState};
+use crate::sandbox::{self, Confinement, Jail};
+use crate::tmux::{self, PairTmux, Seen, SessionState};
 use crate::trust::{self, Owner};
 
 /// Where the flow starts: which config, and the guest's raw request.
@@ -76,6 +78,14 @@ impl Refusal {
         Refusal::new(
             "not-running",
             format!("that session is not running: {label}; ask {host} to start it"),
+        )
+    }
+
+    /// The session's server did not answer within tmux's deadline.
+    fn stuck(label: &str) -> Refusal {
+        Refusal::new(
+            "server-stuck",
+            format!("{label} is not answering; try again later"),
         )
     }
 
@@ -226,14 +236,7 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
                 return Ok(ExitCode::SUCCESS);
             }
             need_terminal()?;
-            let items: Vec<Item> = grants
-                .iter()
-                .map(|g| Item {
-                    label: g.label(),
-                    mode: g.mode.as_str(),
-                    running: tmux::server_running(&g.share.socket),
-                })
-                .collect();
+            let items = probe_all(&config, &hosts, &grants);
             let picked = chooser::choose(&id.guest, &items).map_err(|e| {
                 Refusal::new("chooser-failed", "the chooser failed").detail(e.to_string())
             })?;
@@ -252,6 +255,44 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
         }
         Request::Join(target) => join_target(&path, &config, &id, &target, now, trail, audit),
     }
+}
+
+/// The chooser's view of each granted session, probed in parallel: a
+/// server that does not answer costs the chooser one deadline, not one per
+/// session. Each probe goes through the checked socket, confined.
+fn probe_all(config: &Config, hosts: &[Host], grants: &[Grant]) -> Vec<Item> {
+    let probe = |g: &Grant| -> State {
+        let Some(host) = hosts.iter().find(|h| h.login == g.host) else {
+            return State::NotRunning;
+        };
+        let Ok(socket) = trust::open_socket(&g.share.socket, Owner::Exactly(host.uid)) else {
+            return State::NotRunning;
+        };
+        match tmux::PairTmux::new(&config.tmux, socket).map(|t| t.has_session(g.session)) {
+            Ok(SessionState::Running) => State::Running,
+            Ok(SessionState::Stuck) => State::NotAnswering,
+            _ => State::NotRunning,
+        }
+    };
+    let states: Vec<State> = std::thread::scope(|scope| {
+        let handles: Vec<_> = grants
+            .iter()
+            .map(|g| scope.spawn(move || probe(g)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or(State::NotRunning))
+            .collect()
+    });
+    grants
+        .iter()
+        .zip(states)
+        .map(|(g, state)| Item {
+            label: g.label(),
+            mode: g.mode.as_str(),
+            state,
+        })
+        .collect()
 }
 
 /// The guest's own expiry, checked again after a wait.
@@ -495,52 +536,24 @@ fn join(
         .iter()
         .find(|h| h.login == grant.host)
         .expect("a grant comes from a loaded host");
-    let socket = &grant.share.socket;
-
-    // Only the host who shares a session may own its socket (root's sockets
-    // only in root's own file). Guards against: a host naming another
-    // user's, or root's, server in their file and handing it to a guest.
-    trust::check_socket(socket, Owner::Exactly(host.uid)).map_err(|e| {
-        if e.is_not_found() {
-            Refusal::not_running(&label, grant.host)
-        } else {
-            Refusal::new(
-                "unsafe-socket",
-                format!("{label} cannot be joined safely right now; the admin has been told"),
-            )
-        }
-        .detail(e.to_string())
-    })?;
-    // From here on pairshell runs tmux clients that talk to a server the
-    // host controls, and a server can tell a client to exec a shell. Confine
-    // this process first: it and its children may execute only tmux and
-    // pairshell itself (for exec-client, which narrows further to tmux).
-    let exe = std::env::current_exe()
-        .map_err(|e| Refusal::setup("spawn-failed", format!("cannot find this program: {e}")))?;
-    let confinement = match sandbox::confine_exec(&[config.tmux.as_path(), exe.as_path()]) {
-        Ok(sandbox::Confinement::Enforced) => Confinement::Landlock,
-        Ok(sandbox::Confinement::Unavailable)
-            if policy::unconfined_join_allowed(grant.mode, config.allow_unconfined_read_write) =>
-        {
-            Confinement::None
-        }
-        Err(_) if grant.mode == Mode::ReadOnly => Confinement::None,
-        other => {
-            return Err(Refusal::new(
-                "unconfined-read-write",
-                format!("{label} cannot be joined read-write on this host right now; the admin has been told"),
-            )
-            .detail(match other {
-                Err(e) => e,
-                Ok(_) => "the kernel has no Landlock, so the tmux client cannot be confined \
-                          (allow_unconfined_read_write = true would let read-write guests in unconfined)"
-                    .into(),
-            }))
-        }
-    };
-    match tmux::has_session(&config.tmux, socket, grant.session) {
+    let tmux = checked_server(config, host, &grant)?;
+    let confinement = tmux.confinement();
+    if confinement == Confinement::Unavailable
+        && !policy::unconfined_join_allowed(grant.mode, config.allow_unconfined_read_write)
+    {
+        return Err(Refusal::new(
+            "unconfined-read-write",
+            format!("{label} cannot be joined read-write on this host right now; the admin has been told"),
+        )
+        .detail(
+            "the kernel has no Landlock, so the tmux client cannot be confined \
+             (allow_unconfined_read_write = true would let read-write guests in unconfined)",
+        ));
+    }
+    match tmux.has_session(grant.session) {
         SessionState::Running => {}
         SessionState::NotRunning => return Err(Refusal::not_running(&label, grant.host)),
+        SessionState::Stuck => return Err(Refusal::stuck(&label)),
         SessionState::AccessDenied(why) => {
             return Err(Refusal::new(
                 "no-server-access",
@@ -557,7 +570,11 @@ fn join(
         }
     }
 
-    let client = Client::spawn(&exe, config, grant, confinement)?;
+    let exe = std::env::current_exe()
+        .map_err(|e| Refusal::setup("spawn-failed", format!("cannot find this program: {e}")))?;
+    let terminal = Terminal::open()
+        .map_err(|e| Refusal::new("spawn-failed", "the session could not be started").detail(e))?;
+    let client = Client::spawn(&exe, &tmux, &grant, confinement, terminal.client_side)?;
     let pid = client.pid();
     // Who is behind this client, for the host's `who`, `kick` and messages.
     let roster_dir = roster::dir(&config.sockets_dir);
@@ -567,7 +584,7 @@ fn join(
         guest: id.guest.clone(),
         host: grant.host.to_string(),
         session: grant.session.to_string(),
-        socket: socket.clone(),
+        socket: grant.share.socket.clone(),
         mode: grant.mode.as_str().to_string(),
         from: trail.from.clone(),
         // Whole seconds, rounded down: never later than the join itself.
@@ -580,10 +597,18 @@ fn join(
         Some(Err(e)) => Some(e),
         None => Some(format!("no /proc entry for client {pid}")),
     };
+    // From here on this process only re-reads the config and the host's
+    // file, asks tmux about its client and writes under the roster
+    // directory: narrow it to that (see `sandbox::Jail::guest_parent`).
+    if let Err(e) = narrow_self(config_path, config, &tmux, &roster_dir) {
+        client.abort();
+        roster::remove(&roster_dir, pid);
+        return Err(Refusal::setup("spawn-failed", e));
+    }
     let joined = trail
         .event("join")
         .field("pid", pid.to_string())
-        .field("confinement", confinement.as_str())
+        .field("confinement", confinement.label())
         .opt("roster", recorded.as_deref());
     if let Err(e) = audit.write(joined) {
         client.abort();
@@ -599,9 +624,35 @@ fn join(
         grant.mode
     );
     let started = Instant::now();
-    let mut watch = Watch::new(config_path, config, id, &grant, pid);
-    let (status, ending) = client.release_and_wait(&mut watch);
+    let input = match grant.mode {
+        Mode::ReadWrite => Input::Forward,
+        Mode::ReadOnly => Input::Drop,
+    };
+    let relay = Relay::new(
+        terminal.guest,
+        terminal.client,
+        Some(terminal.signals),
+        input,
+    )
+    .map_err(|e| {
+        Refusal::new("spawn-failed", "the session could not be started").detail(e.to_string())
+    });
+    let mut relay = match relay {
+        Ok(relay) => relay,
+        Err(refusal) => {
+            client.abort();
+            roster::remove(&roster_dir, pid);
+            return Err(refusal);
+        }
+    };
+    let mut watch = Watch::new(config_path, config, id, &grant, pid, tmux);
+    let (status, ending) = client.run(&mut relay, &mut watch, &terminal.client_name);
+    // The guest's terminal gets its mode back before any message.
+    drop(relay);
     roster::remove(&roster_dir, pid);
+    for note in watch.notes.drain(..) {
+        audit.write_best_effort(trail.event(note).field("pid", pid.to_string()));
+    }
     if let Some(message) = &ending.message {
         eprintln!("pairshell: {message}");
     }
@@ -615,29 +666,106 @@ fn join(
             .field("reason", ending.reason)
             .opt("detail", ending.detail.as_deref()),
     );
-    Ok(if status.success() {
+    Ok(if status.success() || ending.reason == "detached" {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-/// How the tmux client runs, for the `join` line.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Confinement {
-    /// Landlock lets it execute tmux only.
-    Landlock,
-    /// The kernel cannot confine it: a read-only join, or a read-write one
-    /// the admin allowed with `allow_unconfined_read_write`.
-    None,
+/// Open the session's socket once and check the opened object; every
+/// tmux client of this join talks to it (see `trust::PinnedSocket`).
+///
+/// Only the host who shares a session may own its socket (root's sockets
+/// only in root's own file). Guards against: a host naming another user's,
+/// or root's, server in their file and handing it to a guest, and a host
+/// swapping the socket's path after the check.
+fn checked_server(config: &Config, host: &Host, grant: &Grant) -> Result<PairTmux, Refusal> {
+    let label = grant.label();
+    let socket =
+        trust::open_socket(&grant.share.socket, Owner::Exactly(host.uid)).map_err(|e| {
+            if e.is_not_found() {
+                Refusal::not_running(&label, grant.host)
+            } else {
+                Refusal::new(
+                    "unsafe-socket",
+                    format!("{label} cannot be joined safely right now; the admin has been told"),
+                )
+            }
+            .detail(e.to_string())
+        })?;
+    PairTmux::new(&config.tmux, socket).map_err(|e| Refusal::setup("spawn-failed", e))
 }
 
-impl Confinement {
-    fn as_str(self) -> &'static str {
-        match self {
-            Confinement::Landlock => "landlock",
-            Confinement::None => "none",
+/// Narrow this process to what it still needs once a guest is joined.
+fn narrow_self(
+    config_path: &Path,
+    config: &Config,
+    tmux: &PairTmux,
+    roster_dir: &Path,
+) -> Result<(), String> {
+    let mut reads: Vec<&Path> = vec![config.hosts_dir.as_path()];
+    // The config and its index are replaced by rename when edited, so the
+    // rule is on their directory, not on today's files.
+    reads.extend(config_path.parent());
+    let jail = Jail::guest_parent(
+        tmux.tmux(),
+        tmux.socket().as_fd(),
+        &reads,
+        &config.audit.syslog_socket,
+        roster_dir,
+    )?;
+    jail.enter()
+        .map(drop)
+        .map_err(|e| format!("cannot narrow the guest's pairshell: {e}"))
+}
+
+/// The terminals of one join: the guest's (reopened), the inner pty the
+/// tmux client runs on, and the signals the relay waits for.
+struct Terminal {
+    guest: OwnedFd,
+    client: OwnedFd,
+    /// The inner pty's slave, handed to the client.
+    client_side: OwnedFd,
+    /// The slave's name (`/dev/pts/N`), which is also tmux's client name.
+    client_name: String,
+    signals: SignalFd,
+}
+
+impl Terminal {
+    fn open() -> Result<Terminal, String> {
+        let guest = relay::reopen_terminal(std::io::stdin().as_fd())
+            .map_err(|e| format!("cannot open the guest's terminal: {e}"))?;
+        let (client, client_side) =
+            relay::inner_pty().map_err(|e| format!("cannot open a pty: {e}"))?;
+        let client_name = nix::unistd::ttyname(&client_side)
+            .map_err(|e| format!("cannot name the pty: {e}"))?
+            .to_string_lossy()
+            .into_owned();
+        // The relay reads these signals from a descriptor; children get a
+        // clean mask back (std resets it, and so does `Jail::prepare`).
+        let mut mask = SigSet::empty();
+        for sig in [
+            Signal::SIGHUP,
+            Signal::SIGTERM,
+            Signal::SIGINT,
+            Signal::SIGQUIT,
+            Signal::SIGCHLD,
+            Signal::SIGWINCH,
+        ] {
+            mask.add(sig);
         }
+        mask.thread_block()
+            .map_err(|e| format!("cannot block signals: {e}"))?;
+        let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+            .map_err(|e| format!("cannot open a signal descriptor: {e}"))?;
+        Ok(Terminal {
+            guest,
+            client,
+            client_side,
+            client_name,
+            signals,
+        })
     }
 }
 
@@ -698,7 +826,8 @@ struct Watch {
     config_path: PathBuf,
     host_path: PathBuf,
     hosts_dir: PathBuf,
-    tmux: PathBuf,
+    /// The checked server, through which every question goes.
+    tmux: PairTmux,
     joined: policy::Joined,
     allow_other_sessions: bool,
     config: Option<Config>,
@@ -711,6 +840,10 @@ struct Watch {
     load_error: Option<String>,
     /// The tmux client's pid.
     pid: u32,
+    /// Whether tmux's own read-only flag was seen reset (reported once).
+    flag_reset_seen: bool,
+    /// Events for the trail, written when the client has ended.
+    notes: Vec<&'static str>,
 }
 
 /// What identifies a version of a file without reading it.
@@ -719,12 +852,19 @@ fn stamp(path: &Path) -> Option<Stamp> {
 }
 
 impl Watch {
-    fn new(config_path: &Path, config: &Config, id: &Identity, grant: &Grant, pid: u32) -> Watch {
+    fn new(
+        config_path: &Path,
+        config: &Config,
+        id: &Identity,
+        grant: &Grant,
+        pid: u32,
+        tmux: PairTmux,
+    ) -> Watch {
         Watch {
             config_path: config_path.to_path_buf(),
             host_path: config::host_path(&config.hosts_dir, grant.host),
             hosts_dir: config.hosts_dir.clone(),
-            tmux: config.tmux.clone(),
+            tmux,
             joined: policy::Joined {
                 key_type: id.key_type.clone(),
                 base64: id.base64.clone(),
@@ -744,6 +884,8 @@ impl Watch {
             failures: 0,
             load_error: None,
             pid,
+            flag_reset_seen: false,
+            notes: Vec::new(),
         }
     }
 
@@ -766,17 +908,25 @@ impl Watch {
         }
         let config = self.config.as_ref().expect("reload loads the config");
         let verdict = policy::recheck(config, self.host_file.as_ref(), &self.joined, now);
-        // Guards against: a read-only guest's client made writable behind
-        // pairshell's back (tmux's `server-access -w` does that to every
-        // client of the pair account).
-        if matches!(verdict, Verdict::Granted { .. })
-            && self.joined.mode == Mode::ReadOnly
-            && tmux::client_read_only(&self.tmux, &self.joined.socket, self.pid) == Some(false)
+        // The server is reached only through the socket that was checked;
+        // the opened object must still pass the same checks.
+        if let Err(e) = self.tmux.socket().recheck() {
+            self.load_error = Some(e.to_string());
+            return Ok(Verdict::Revoked(format!(
+                "{}/{} cannot be joined safely any more; the admin has been told",
+                self.joined.host, self.joined.session
+            )));
+        }
+        // tmux's `server-access` resets the read-only flag of every client
+        // of the pair account. The relay keeps this guest from typing
+        // whatever the flag says; the trail records that tmux's second
+        // layer is gone for this client.
+        if self.joined.mode == Mode::ReadOnly
+            && !self.flag_reset_seen
+            && self.tmux.client_read_only(self.pid) == Seen::Yes(false)
         {
-            return Ok(Verdict::Revoked(
-                "your client was made writable, which a read-only grant does not allow; join again"
-                    .into(),
-            ));
+            self.flag_reset_seen = true;
+            self.notes.push("readonly-flag-reset");
         }
         Ok(verdict)
     }
@@ -823,14 +973,18 @@ impl Watch {
     }
 
     /// When the server holds sessions besides the shared one and the host
-    /// did not allow that: the reason to end the client. `None` while our
-    /// client has not shown up in the server's list yet.
-    fn other_sessions(&self, pid: u32) -> Option<Option<Ending>> {
+    /// did not allow that: the reason to end the client. `NotListed` while
+    /// our client has not shown up in the server's list yet.
+    fn other_sessions(&self, pid: u32) -> Seen<Option<Ending>> {
         if self.allow_other_sessions {
-            return Some(None);
+            return Seen::Yes(None);
         }
-        let n = tmux::server_sessions(&self.tmux, &self.joined.socket, pid)?;
-        Some((n > 1).then(|| Ending {
+        let n = match self.tmux.server_sessions(pid) {
+            Seen::Yes(n) => n,
+            Seen::NotListed => return Seen::NotListed,
+            Seen::Stuck => return Seen::Stuck,
+        };
+        Seen::Yes((n > 1).then(|| Ending {
             reason: "other-sessions",
             message: Some(format!(
                 "{}/{} is served by a tmux server that holds other sessions too, so pairshell will not serve it; ask {} to share it on its own server",
@@ -844,14 +998,15 @@ impl Watch {
 impl Client {
     fn spawn(
         exe: &Path,
-        config: &Config,
-        grant: Grant,
+        tmux: &PairTmux,
+        grant: &Grant,
         confinement: Confinement,
+        terminal: OwnedFd,
     ) -> Result<Client, Refusal> {
         let failed = |e: std::io::Error| {
             Refusal::new("spawn-failed", "the session could not be started").detail(e.to_string())
         };
-        let tmux_cmd = tmux::attach(&config.tmux, &grant.share.socket, grant.session, grant.mode);
+        let tmux_cmd = tmux.attach(grant.session, grant.mode);
         let (gate_rx, gate_tx) = nix::unistd::pipe().map_err(|e| failed(e.into()))?;
         // The write end must not leak into the child.
         nix::fcntl::fcntl(
@@ -859,21 +1014,29 @@ impl Client {
             nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
         )
         .map_err(|e| failed(e.into()))?;
+        let stdio = |fd: &OwnedFd| fd.try_clone().map(std::process::Stdio::from);
         let mut cmd = Command::new(exe);
         cmd.env_clear()
             .envs(tmux_cmd.get_envs().filter_map(|(k, v)| Some((k, v?))))
             .arg("exec-client")
             .args(
-                (grant.mode == Mode::ReadWrite && confinement == Confinement::Landlock)
+                (grant.mode == Mode::ReadWrite && confinement != Confinement::Unavailable)
                     .then_some("--require-confinement"),
             )
             .arg("--gate")
             .arg(gate_rx.as_raw_fd().to_string())
+            .arg("--socket-fd")
+            .arg(tmux.socket().raw_fd().to_string())
             .arg("--")
             .arg(tmux_cmd.get_program())
-            .args(tmux_cmd.get_args());
+            .args(tmux_cmd.get_args())
+            .stdin(stdio(&terminal).map_err(failed)?)
+            .stdout(stdio(&terminal).map_err(failed)?)
+            .stderr(stdio(&terminal).map_err(failed)?);
+        sandbox::keep_open(&mut cmd, tmux.socket().raw_fd());
         let child = cmd.spawn().map_err(failed)?;
         drop(gate_rx);
+        drop(terminal);
         Ok(Client {
             child,
             gate: gate_tx,
@@ -890,112 +1053,170 @@ impl Client {
         let _ = self.child.wait();
     }
 
-    /// Open the gate, watch the client and the grant until the client ends,
-    /// and say how it ended.
+    /// Open the gate, relay the guest's terminal and watch the grant until
+    /// the client ends, and say how it ended.
     ///
-    /// Signals: SIGTERM/SIGINT/SIGQUIT end the client. SIGHUP with the
-    /// terminal gone is the guest hanging up (passed on: we are the session
-    /// leader, so the client may not get one). SIGHUP with the terminal still
-    /// there means "check again now": an admin after editing the config, or
-    /// the client itself when the host detached it with `detach-client -P`
-    /// (`kick`, `revoke`, `unshare`). If the client then ends while the grant
-    /// still stands, the host let the guest go: a kick.
-    fn release_and_wait(mut self, watch: &mut Watch) -> (ExitStatus, Ending) {
+    /// Signals arrive through the relay. SIGTERM/SIGINT/SIGQUIT end the
+    /// client. SIGHUP with the guest's terminal gone is the guest hanging
+    /// up (passed on: the client is in a session of its own). SIGHUP with
+    /// the terminal still there means "check again now": an admin after
+    /// editing the config, or the client itself when the host detached it
+    /// with `detach-client -P` (`kick`, `revoke`, `unshare`). If the client
+    /// then ends while the grant still stands, the host let the guest go:
+    /// a kick.
+    fn run(mut self, relay: &mut Relay, watch: &mut Watch, name: &str) -> (ExitStatus, Ending) {
         let pid = self.pid();
-        let hangup = Arc::new(AtomicBool::new(false));
-        let term = Arc::new(AtomicBool::new(false));
-        for (sig, flag) in [
-            (signal_hook::consts::SIGHUP, &hangup),
-            (signal_hook::consts::SIGTERM, &term),
-            (signal_hook::consts::SIGINT, &term),
-            (signal_hook::consts::SIGQUIT, &term),
-        ] {
-            let _ = signal_hook::flag::register(sig, flag.clone());
-        }
         let _ = nix::unistd::write(&self.gate, b"g");
         drop(self.gate);
-        use nix::sys::signal::{kill, Signal};
-        let client = nix::unistd::Pid::from_raw(pid as i32);
+        let mut end = EndState::default();
         let mut stopping: Option<(Signal, Instant)> = None;
-        let mut ending: Option<Ending> = None;
-        let mut hung_up = false;
-        let mut hup_seen = false;
         // The first check right away: it learns when access ends.
         let mut next_check = Instant::now();
-        let mut sessions_tries = 0u32;
+        // Until our client shows up in the server's list (normally the
+        // first or second try; give up after five seconds).
+        let mut sessions_until = Some(Instant::now() + Duration::from_secs(5));
         let status = loop {
             match self.child.try_wait() {
                 Ok(Some(status)) => break status,
                 Ok(None) => {}
                 Err(_) => break self.child.wait().unwrap_or_else(|_| ExitStatus::default()),
             }
+            let mut wake = next_check;
+            if sessions_until.is_some() || stopping.is_some() {
+                wake = wake.min(Instant::now() + Duration::from_millis(100));
+            }
+            let timeout = wake.saturating_duration_since(Instant::now());
+            let events = relay.step(timeout).unwrap_or_else(|_| {
+                std::thread::sleep(Duration::from_millis(10));
+                Vec::new()
+            });
             let mut check_now = false;
-            if hangup.swap(false, Ordering::SeqCst) {
-                if terminal_alive() {
-                    hup_seen = true;
-                    check_now = true;
-                } else {
-                    hung_up = true;
+            for event in events {
+                match event {
+                    Happened::Signal(Signal::SIGHUP) if terminal_alive() => {
+                        end.hup_seen = true;
+                        check_now = true;
+                    }
+                    Happened::Signal(Signal::SIGHUP) | Happened::GuestGone => end.hung_up = true,
+                    Happened::Signal(Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT) => {
+                        end.terminated = true
+                    }
+                    Happened::Leave if !end.left => {
+                        end.left = true;
+                        // tmux's own goodbye; a server that opened itself
+                        // read-only refuses it, and then a signal ends it.
+                        end.left_by_signal = !watch.tmux.detach(name);
+                    }
+                    _ => {}
                 }
             }
-            if ending.is_none() && (check_now || Instant::now() >= next_check) {
+            if end.ending.is_none() && (check_now || Instant::now() >= next_check) {
                 next_check = match watch.check(Timestamp::now()) {
                     Ok(Verdict::Granted { ends }) => {
                         Instant::now() + until(ends).min(RECHECK_EVERY)
                     }
                     Ok(verdict) => {
-                        ending = watch.ending(verdict);
+                        end.ending = watch.ending(verdict);
                         Instant::now() + RECHECK_EVERY
                     }
                     Err(retry) => Instant::now() + retry,
                 };
             }
-            // Until our client shows up in the server's list (normally the
-            // first or second try; give up after five seconds).
-            if ending.is_none() && sessions_tries < 50 {
-                sessions_tries += 1;
-                if let Some(found) = watch.other_sessions(pid) {
-                    sessions_tries = u32::MAX;
-                    ending = found;
+            if let Some(give_up) = sessions_until.filter(|_| end.ending.is_none()) {
+                match watch.other_sessions(pid) {
+                    Seen::Yes(found) => {
+                        sessions_until = None;
+                        end.ending = found;
+                    }
+                    Seen::Stuck => {
+                        sessions_until = None;
+                        end.ending = Some(Ending {
+                            reason: "server-stuck",
+                            message: Some(format!(
+                                "{}/{} is not answering; try again later",
+                                watch.joined.host, watch.joined.session
+                            )),
+                            detail: None,
+                        });
+                    }
+                    Seen::NotListed if Instant::now() >= give_up => sessions_until = None,
+                    Seen::NotListed => {}
                 }
             }
-            let signal = if term.load(Ordering::SeqCst) {
+            let signal = if end.terminated || end.left_by_signal {
                 Some(Signal::SIGTERM)
-            } else if hung_up {
+            } else if end.hung_up {
                 Some(Signal::SIGHUP)
-            } else if ending.is_some() {
+            } else if end.ending.is_some() {
                 Some(Signal::SIGTERM)
             } else {
                 None
             };
+            let client = nix::unistd::Pid::from_raw(pid as i32);
             match (signal, stopping) {
                 (Some(sig), None) => {
-                    let _ = kill(client, sig);
+                    let _ = nix::sys::signal::kill(client, sig);
                     stopping = Some((sig, Instant::now()));
                 }
                 (Some(_), Some((_, since))) if since.elapsed() > Duration::from_secs(5) => {
-                    let _ = kill(client, Signal::SIGKILL);
+                    let _ = nix::sys::signal::kill(client, Signal::SIGKILL);
                 }
                 _ => {}
             }
-            std::thread::sleep(Duration::from_millis(100));
         };
-        use std::os::unix::process::ExitStatusExt;
+        // What the client wrote last (tmux's "[detached …]") reaches the
+        // guest before pairshell says anything.
+        relay.drain(Duration::from_millis(250));
         // A SIGHUP that came with the client's own exit.
-        if hangup.swap(false, Ordering::SeqCst) {
-            if terminal_alive() {
-                hup_seen = true;
-            } else {
-                hung_up = true;
+        for event in relay.step(Duration::ZERO).unwrap_or_default() {
+            match event {
+                Happened::Signal(Signal::SIGHUP) if terminal_alive() => end.hup_seen = true,
+                Happened::Signal(Signal::SIGHUP) | Happened::GuestGone => end.hung_up = true,
+                _ => {}
             }
         }
-        let ending = if hung_up || (hup_seen && !terminal_alive()) {
+        let ending = end.decide(&status, watch);
+        (status, ending)
+    }
+}
+
+/// What the relay loop learnt about why the client is ending.
+#[derive(Default)]
+struct EndState {
+    /// The guest's terminal went away.
+    hung_up: bool,
+    /// A SIGHUP while the terminal was still there (a check-now request,
+    /// or the host's `detach-client -P`).
+    hup_seen: bool,
+    /// pairshell itself was told to stop.
+    terminated: bool,
+    /// A read-only guest pressed the leave keys.
+    left: bool,
+    /// …and tmux would not detach the client, so a signal ends it.
+    left_by_signal: bool,
+    /// The re-check (or the session count) ended access.
+    ending: Option<Ending>,
+}
+
+impl EndState {
+    /// How the client ended, once it has.
+    fn decide(self, status: &ExitStatus, watch: &mut Watch) -> Ending {
+        use std::os::unix::process::ExitStatusExt;
+        if self.hung_up || (self.hup_seen && !terminal_alive()) {
             Ending::new("hangup")
-        } else if term.load(Ordering::SeqCst) {
+        } else if self.terminated {
             Ending::new("terminated")
-        } else if let Some(ending) = ending {
+        } else if self.left {
+            Ending {
+                reason: "detached",
+                message: self
+                    .left_by_signal
+                    .then(|| format!("you left {}/{}", watch.joined.host, watch.joined.session)),
+                detail: None,
+            }
+        } else if let Some(ending) = self.ending {
             ending
-        } else if hup_seen {
+        } else if self.hup_seen {
             // The host detached us with -P. Revoked, or let go (kicked)?
             let verdict = loop {
                 match watch.check(Timestamp::now()) {
@@ -1010,9 +1231,8 @@ impl Client {
             })
         } else if status.signal().is_some() {
             Ending::new("killed")
-        } else if !tmux::server_running(&watch.joined.socket)
-            || tmux::has_session(&watch.tmux, &watch.joined.socket, &watch.joined.session)
-                == SessionState::NotRunning
+        } else if !watch.tmux.server_running()
+            || watch.tmux.has_session(&watch.joined.session) == SessionState::NotRunning
         {
             // The server went away under the client (killed, or its last
             // session ended; tmux's client then exits with an error), or the
@@ -1026,8 +1246,7 @@ impl Client {
             Ending::new("error")
         } else {
             Ending::new("detached")
-        };
-        (status, ending)
+        }
     }
 }
 
@@ -1048,13 +1267,21 @@ fn terminal_alive() -> bool {
     nix::sys::termios::tcgetattr(std::io::stdin()).is_ok()
 }
 
-/// `pairshell exec-client --gate FD -- TMUX ARGS…`: wait for the parent to
-/// open the gate, then become the tmux client (same pid).
-pub fn exec_client(gate: i32, require_confinement: bool, argv: &[OsString]) -> ExitCode {
+/// `pairshell exec-client --gate FD --socket-fd N -- TMUX ARGS…`: wait for
+/// the parent to open the gate, take the inner pty (stdin) as the
+/// controlling terminal, enter the tmux client's jail, then become the tmux
+/// client (same pid).
+pub fn exec_client(
+    gate: i32,
+    socket_fd: i32,
+    require_confinement: bool,
+    argv: &[OsString],
+) -> ExitCode {
     use std::io::Read;
+    use std::os::fd::BorrowedFd;
     use std::os::unix::io::FromRawFd;
     use std::os::unix::process::CommandExt;
-    if gate < 3 {
+    if gate < 3 || socket_fd < 3 {
         return ExitCode::FAILURE;
     }
     // SAFETY: the parent passes the read end of a pipe it created for us at
@@ -1069,12 +1296,24 @@ pub fn exec_client(gate: i32, require_confinement: bool, argv: &[OsString]) -> E
     let Some((program, args)) = argv.split_first() else {
         return ExitCode::FAILURE;
     };
-    // Confine before exec: from here on, only tmux (and its ELF interpreter)
-    // can be executed by this process and everything it starts.
-    match sandbox::confine_exec(&[Path::new(program)]) {
-        Ok(sandbox::Confinement::Enforced) => {}
-        Ok(sandbox::Confinement::Unavailable) if !require_confinement => {}
-        Ok(sandbox::Confinement::Unavailable) => {
+    if let Err(e) = relay::take_terminal() {
+        eprintln!("pairshell: cannot take the terminal: {e}");
+        return ExitCode::FAILURE;
+    }
+    // SAFETY: the parent left the checked socket open at this number for
+    // the client; it stays open for this process's whole life.
+    let socket = unsafe { BorrowedFd::borrow_raw(socket_fd) };
+    let jail = match Jail::tmux_client(Path::new(program), Some(socket)) {
+        Ok(jail) => jail,
+        Err(e) => {
+            eprintln!("pairshell: cannot confine the tmux client: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match jail.enter() {
+        Ok(Confinement::Landlock { .. }) => {}
+        Ok(Confinement::Unavailable) if !require_confinement => {}
+        Ok(Confinement::Unavailable) => {
             eprintln!("pairshell: the tmux client cannot be confined on this host");
             return ExitCode::FAILURE;
         }
@@ -1083,10 +1322,11 @@ pub fn exec_client(gate: i32, require_confinement: bool, argv: &[OsString]) -> E
             return ExitCode::FAILURE;
         }
     }
-    let mut cmd = Command::new(program);
-    cmd.args(args);
-    sandbox::prepare(&mut cmd);
-    let err = cmd.exec();
+    if let Err(e) = sandbox::reset_own_signals() {
+        eprintln!("pairshell: cannot reset signals: {e}");
+        return ExitCode::FAILURE;
+    }
+    let err = Command::new(program).args(args).exec();
     eprintln!(
         "pairshell: cannot start {}: {err}",
         Path::new(program).display()

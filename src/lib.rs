@@ -21,6 +21,7 @@ mod guest_admin;
 mod host;
 mod identity;
 mod policy;
+mod relay;
 mod request;
 mod roster;
 mod sandbox;
@@ -151,9 +152,10 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
         }
         Some(cli::Command::ExecClient {
             gate,
+            socket_fd,
             require_confinement,
             argv,
-        }) => guest::exec_client(gate, require_confinement, &argv),
+        }) => guest::exec_client(gate, socket_fd, require_confinement, &argv),
     }
 }
 

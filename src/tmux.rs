@@ -11,10 +11,13 @@
 
 use std::ffi::OsString;
 use std::os::unix::net::UnixStream;
-use std::path::Path;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::policy::Mode;
+use crate::sandbox::{Confinement, Jail};
+use crate::trust::PinnedSocket;
 
 /// Environment variables a tmux client may keep. Everything else — `TMUX`,
 /// `SSH_AUTH_SOCK`, `DISPLAY`, `LD_PRELOAD`, `SSH_CONNECTION` … — is dropped
@@ -29,16 +32,6 @@ fn kept_env() -> Vec<(OsString, OsString)> {
         .collect()
 }
 
-fn base(tmux: &Path, socket: &Path) -> Command {
-    let mut cmd = Command::new(tmux);
-    cmd.env_clear()
-        .envs(kept_env())
-        .arg("-N")
-        .arg("-S")
-        .arg(socket);
-    cmd
-}
-
 fn target(session: &str) -> String {
     format!("={session}")
 }
@@ -48,39 +41,269 @@ pub fn server_running(socket: &Path) -> bool {
     UnixStream::connect(socket).is_ok()
 }
 
+/// How long any tmux command pairshell runs for a guest may take. A host's
+/// server that is stopped, or busy forever in a hook, must not hang a guest.
+pub const DEADLINE: Duration = Duration::from_secs(5);
+
+/// Most of a command client's stdout or stderr that is kept; a hostile
+/// server can print without end.
+const MAX_OUTPUT: usize = 1 << 20;
+
 /// What `has-session` found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum SessionState {
     Running,
     /// No server on the socket, or the server has no such session.
     NotRunning,
+    /// The server did not answer within [`DEADLINE`].
+    Stuck,
     /// The server refused the pair account (no `server-access -a`).
     AccessDenied(String),
     /// tmux failed in another way.
     Failed(String),
 }
 
-/// Whether session NAME exists, as the pair account may ask it.
-///
-/// `list-clients -t =NAME` rather than `has-session`: when no guest may
-/// write, the host opens the server read-only (`server-access -r`), and a
-/// read-only user may run only the few commands tmux marks read-only, of
-/// which `list-clients` is one. It fails the same way for a missing session.
-pub fn has_session(tmux: &Path, socket: &Path, session: &str) -> SessionState {
-    let out = base(tmux, socket)
-        .args(["list-clients", "-F", ""])
-        .arg("-t")
-        .arg(target(session))
-        .stdin(Stdio::null())
-        .output();
-    let out = match out {
-        Ok(out) => out,
-        Err(e) => return SessionState::Failed(format!("cannot run {}: {e}", tmux.display())),
-    };
-    if out.status.success() {
-        return SessionState::Running;
+/// What a question about our own client found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Seen<T> {
+    Yes(T),
+    /// The server answered, and our client is not in its list (yet).
+    NotListed,
+    /// The server did not answer within [`DEADLINE`].
+    Stuck,
+}
+
+/// One shared server as the pair account reaches it: through the socket
+/// pairshell checked (never its path again), every client confined, every
+/// command bounded by [`DEADLINE`].
+pub struct PairTmux {
+    tmux: PathBuf,
+    socket: PinnedSocket,
+    jail: Jail,
+}
+
+impl PairTmux {
+    pub fn new(tmux: &Path, socket: PinnedSocket) -> Result<PairTmux, String> {
+        let jail = Jail::tmux_client(tmux, Some(socket.as_fd()))?;
+        Ok(PairTmux {
+            tmux: tmux.to_path_buf(),
+            socket,
+            jail,
+        })
     }
-    classify(&String::from_utf8_lossy(&out.stderr))
+
+    pub fn socket(&self) -> &PinnedSocket {
+        &self.socket
+    }
+
+    pub fn tmux(&self) -> &Path {
+        &self.tmux
+    }
+
+    pub fn confinement(&self) -> Confinement {
+        self.jail.confinement()
+    }
+
+    /// `tmux -N -S /proc/self/fd/N` with the environment cleared down to
+    /// what a terminal client needs.
+    fn base(&self) -> Command {
+        let mut cmd = Command::new(&self.tmux);
+        cmd.env_clear()
+            .envs(kept_env())
+            .arg("-N")
+            .arg("-S")
+            .arg(self.socket.proc_path());
+        cmd
+    }
+
+    /// Run a command client, confined, within the deadline. `None` when
+    /// the server did not answer in time.
+    fn run(&self, args: &[&str]) -> Result<Option<Output>, String> {
+        let mut cmd = self.base();
+        cmd.args(args);
+        self.jail.prepare(&mut cmd, Some(self.socket.raw_fd()));
+        output_within(&mut cmd, DEADLINE)
+            .map_err(|e| format!("cannot run {}: {e}", self.tmux.display()))
+    }
+
+    /// Whether the server answers on the checked socket at all.
+    pub fn server_running(&self) -> bool {
+        server_running(&self.socket.proc_path())
+    }
+
+    /// Whether session NAME exists, as the pair account may ask it.
+    ///
+    /// `list-clients -t =NAME` rather than `has-session`: when no guest may
+    /// write, the host opens the server read-only (`server-access -r`), and
+    /// a read-only user may run only the few commands tmux marks read-only,
+    /// of which `list-clients` is one. It fails the same way for a missing
+    /// session.
+    pub fn has_session(&self, session: &str) -> SessionState {
+        let t = target(session);
+        match self.run(&["list-clients", "-F", "", "-t", &t]) {
+            Err(e) => SessionState::Failed(e),
+            Ok(None) => SessionState::Stuck,
+            Ok(Some(out)) if out.status.success() => SessionState::Running,
+            Ok(Some(out)) => classify(&String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+
+    /// `format` expanded for our own client `pid` (asked through the list
+    /// of clients, the one query a read-only server-access user may run).
+    fn own_client(&self, pid: u32, format: &str) -> Seen<String> {
+        let format = format!("#{{client_pid}} {format}");
+        let out = match self.run(&["list-clients", "-F", &format]) {
+            Ok(Some(out)) => out,
+            Ok(None) => return Seen::Stuck,
+            Err(_) => return Seen::NotListed,
+        };
+        let found = String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+            let (p, value) = l.split_once(' ')?;
+            (p.parse::<u32>().ok()? == pid).then(|| value.trim().to_string())
+        });
+        found.map_or(Seen::NotListed, Seen::Yes)
+    }
+
+    /// How many sessions the server holds, where our client `pid` is
+    /// attached. tmux 3.3 has no `server_sessions` format, so the count is
+    /// the length of a loop over all sessions (`#{S:.}` prints one dot per
+    /// session).
+    pub fn server_sessions(&self, pid: u32) -> Seen<usize> {
+        match self.own_client(pid, "#{S:.}") {
+            Seen::Yes(dots) => Seen::Yes(dots.len()),
+            Seen::NotListed => Seen::NotListed,
+            Seen::Stuck => Seen::Stuck,
+        }
+    }
+
+    /// Whether our client `pid` is read-only right now.
+    pub fn client_read_only(&self, pid: u32) -> Seen<bool> {
+        match self.own_client(pid, "#{client_readonly}") {
+            Seen::Yes(ro) => Seen::Yes(ro == "1"),
+            Seen::NotListed => Seen::NotListed,
+            Seen::Stuck => Seen::Stuck,
+        }
+    }
+
+    /// Detach our client, named by its terminal (`/dev/pts/N`). False when
+    /// the server refused (a read-only server-access user may not) or did
+    /// not answer.
+    pub fn detach(&self, client: &str) -> bool {
+        matches!(
+            self.run(&["detach-client", "-t", client]),
+            Ok(Some(out)) if out.status.success()
+        )
+    }
+
+    /// `tmux -N -S /proc/self/fd/N attach-session -E [-r] -t =NAME`: `-E`
+    /// so the client's (already cleared) environment is not applied to the
+    /// session, `-r` for a read-only client (tmux: read-only and
+    /// ignore-size, so a read-only guest never resizes the host's window;
+    /// pairshell's relay is what keeps a read-only guest from typing).
+    /// The caller confines the client before it runs (`exec-client`).
+    pub fn attach(&self, session: &str, mode: Mode) -> Command {
+        attach_on(&self.tmux, &self.socket.proc_path(), session, mode)
+    }
+}
+
+fn attach_on(tmux: &Path, socket: &Path, session: &str, mode: Mode) -> Command {
+    let mut cmd = Command::new(tmux);
+    cmd.env_clear()
+        .envs(kept_env())
+        .arg("-N")
+        .arg("-S")
+        .arg(socket)
+        .arg("attach-session")
+        .arg("-E");
+    if mode == Mode::ReadOnly {
+        cmd.arg("-r");
+    }
+    cmd.arg("-t").arg(target(session));
+    cmd
+}
+
+/// Run `cmd` with piped stdout and stderr (each kept up to [`MAX_OUTPUT`])
+/// and `/dev/null` as stdin; `None`, with the child killed, when it has not
+/// finished within `limit`.
+pub fn output_within(cmd: &mut Command, limit: Duration) -> std::io::Result<Option<Output>> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::io::Read;
+    use std::os::fd::{AsFd, OwnedFd};
+    let deadline = Instant::now() + limit;
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut pipes: [Option<std::fs::File>; 2] = [
+        child.stdout.take().map(|p| OwnedFd::from(p).into()),
+        child.stderr.take().map(|p| OwnedFd::from(p).into()),
+    ];
+    let mut bufs = [Vec::new(), Vec::new()];
+    let mut chunk = [0u8; 8192];
+    let stuck = loop {
+        let open: Vec<usize> = (0..2).filter(|&i| pipes[i].is_some()).collect();
+        let left = deadline.saturating_duration_since(Instant::now());
+        if open.is_empty() {
+            break false;
+        }
+        if left.is_zero() {
+            break true;
+        }
+        let mut fds: Vec<PollFd> = open
+            .iter()
+            .map(|&i| PollFd::new(pipes[i].as_ref().unwrap().as_fd(), PollFlags::POLLIN))
+            .collect();
+        let timeout =
+            PollTimeout::try_from(left.max(Duration::from_millis(1))).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(0) => continue,
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        for (&i, ready) in open.iter().zip(ready) {
+            if !ready {
+                continue;
+            }
+            let pipe = pipes[i].as_mut().unwrap();
+            match pipe.read(&mut chunk) {
+                Ok(0) | Err(_) => pipes[i] = None,
+                Ok(n) => {
+                    let room = MAX_OUTPUT.saturating_sub(bufs[i].len());
+                    bufs[i].extend_from_slice(&chunk[..n.min(room)]);
+                }
+            }
+        }
+    };
+    // Both pipes closed: the client is exiting. Wait for it, still bounded
+    // (a client could close its output and then hang).
+    let status = loop {
+        if stuck {
+            break None;
+        }
+        match child.try_wait()? {
+            Some(status) => break Some(status),
+            None if Instant::now() >= deadline => break None,
+            None => std::thread::sleep(Duration::from_millis(1)),
+        }
+    };
+    let Some(status) = status else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Ok(None);
+    };
+    let [stdout, stderr] = bufs;
+    Ok(Some(Output {
+        status,
+        stdout,
+        stderr,
+    }))
 }
 
 fn classify(stderr: &str) -> SessionState {
@@ -97,48 +320,6 @@ fn classify(stderr: &str) -> SessionState {
     } else {
         SessionState::Failed(text)
     }
-}
-
-/// `format` expanded for our own client `pid` (asked through the list of
-/// clients, the one query a read-only server-access user may run). `None`
-/// while that client is not in the server's list.
-fn own_client(tmux: &Path, socket: &Path, pid: u32, format: &str) -> Option<String> {
-    let out = base(tmux, socket)
-        .args(["list-clients", "-F"])
-        .arg(format!("#{{client_pid}} {format}"))
-        .stdin(Stdio::null())
-        .output()
-        .ok()?;
-    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
-        let (p, value) = l.split_once(' ')?;
-        (p.parse::<u32>().ok()? == pid).then(|| value.trim().to_string())
-    })
-}
-
-/// How many sessions the server holds, where our client `pid` is attached.
-/// tmux 3.3 has no `server_sessions` format, so the count is the length of
-/// a loop over all sessions (`#{S:.}` prints one dot per session).
-pub fn server_sessions(tmux: &Path, socket: &Path, pid: u32) -> Option<usize> {
-    own_client(tmux, socket, pid, "#{S:.}").map(|dots| dots.len())
-}
-
-/// Whether our client `pid` is read-only right now.
-pub fn client_read_only(tmux: &Path, socket: &Path, pid: u32) -> Option<bool> {
-    own_client(tmux, socket, pid, "#{client_readonly}").map(|ro| ro == "1")
-}
-
-/// `tmux -N -S SOCKET attach-session -E [-r] -t =NAME`: `-E` so the client's
-/// (already cleared) environment is not applied to the session, `-r` for a
-/// read-only client (tmux: read-only and ignore-size, so a read-only guest
-/// never resizes the host's window).
-pub fn attach(tmux: &Path, socket: &Path, session: &str, mode: Mode) -> Command {
-    let mut cmd = base(tmux, socket);
-    cmd.arg("attach-session").arg("-E");
-    if mode == Mode::ReadOnly {
-        cmd.arg("-r");
-    }
-    cmd.arg("-t").arg(target(session));
-    cmd
 }
 
 // ---------------------------------------------------------------------------
@@ -456,7 +637,7 @@ mod tests {
 
     #[test]
     fn attach_targets_the_exact_session_and_never_starts_a_server() {
-        let cmd = attach(
+        let cmd = attach_on(
             Path::new("/usr/bin/tmux"),
             Path::new("/run/s.sock"),
             "api",
@@ -474,7 +655,7 @@ mod tests {
                 "=api"
             ]
         );
-        let ro = attach(
+        let ro = attach_on(
             Path::new("/usr/bin/tmux"),
             Path::new("/run/s.sock"),
             "api",

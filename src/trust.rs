@@ -306,6 +306,84 @@ fn check_socket_with(
     Ok(())
 }
 
+/// A session's socket, opened once (`O_PATH`) and checked as opened.
+///
+/// Guards against: a host swapping their socket path for a symlink to, or a
+/// rename of, another host's socket after pairshell checked it. tmux would
+/// look the path up again for every client; given `/proc/self/fd/N`
+/// ([`PinnedSocket::proc_path`]) it connects to the very object that was
+/// checked, whatever the path names by then.
+#[derive(Debug)]
+pub struct PinnedSocket {
+    fd: std::os::fd::OwnedFd,
+    path: PathBuf,
+    owner: Owner,
+}
+
+impl PinnedSocket {
+    /// The name tmux connects through, in this process and in every child
+    /// that inherits the descriptor (see `sandbox::Jail::prepare`).
+    pub fn proc_path(&self) -> PathBuf {
+        use std::os::fd::AsRawFd;
+        PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
+    }
+
+    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        use std::os::fd::AsFd;
+        self.fd.as_fd()
+    }
+
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.fd.as_raw_fd()
+    }
+
+    /// Check the opened object again: still a socket of its owner.
+    pub fn recheck(&self) -> Result<(), Error> {
+        check_opened_socket(&self.path, &self.fd, self.owner)
+    }
+}
+
+/// Check `socket` as [`check_socket`] does, then open it without following
+/// a symlink and check the opened object: a socket, owned as required.
+pub fn open_socket(socket: &Path, owner: Owner) -> Result<PinnedSocket, Error> {
+    check_socket(socket, owner)?;
+    let fd = nix::fcntl::open(
+        socket,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_NOFOLLOW | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(|e| Error::io(socket, e.into()))?;
+    check_opened_socket(socket, &fd, owner)?;
+    Ok(PinnedSocket {
+        fd,
+        path: socket.to_path_buf(),
+        owner,
+    })
+}
+
+fn check_opened_socket(
+    socket: &Path,
+    fd: &std::os::fd::OwnedFd,
+    owner: Owner,
+) -> Result<(), Error> {
+    let st = nix::sys::stat::fstat(fd).map_err(|e| Error::io(socket, e.into()))?;
+    if st.st_mode & libc::S_IFMT != libc::S_IFSOCK {
+        return Err(Error::untrusted(socket, "is not a socket once opened"));
+    }
+    if !owner.allows(st.st_uid) {
+        return Err(Error::untrusted(
+            socket,
+            format!(
+                "is owned by uid {} once opened, must be {}",
+                st.st_uid,
+                owner.describe()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn writable_by_me(path: &Path) -> bool {
     nix::unistd::access(path, AccessFlags::W_OK).is_ok()
 }

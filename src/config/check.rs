@@ -805,23 +805,38 @@ fn index_check(abs: &Path, text: &str, r: &mut Report) {
     }
 }
 
-/// Landlock: without it a read-write client could exec a shell.
+/// Landlock: without it a host's server can make any tmux client of the
+/// pair account run programs (`detach-client -E`, `lock-client`) and read
+/// or write its files. Read-write joins are then refused unless allowed;
+/// read-only joins stay allowed (the relay still keeps those guests from
+/// typing), so a missing Landlock is always a problem.
 fn landlock_check(config: &Config, abs: &Path, r: &mut Report) {
     match (
         crate::sandbox::landlock_available(),
         config.allow_unconfined_read_write,
     ) {
-        (Ok(()), _) => r.note("Landlock: available; tmux clients run confined"),
-        (Err(e), false) => r.problem(format!(
-            "Landlock is not available ({e}): read-write joins are refused; fix: use a kernel \
-             with Landlock (5.13 or later, lsm=landlock), or set allow_unconfined_read_write = \
-             true in {} to let read-write guests in unconfined",
-            abs.display()
+        (Ok(abi), _) => r.note(format!(
+            "Landlock ABI {abi}: available; every tmux client runs confined"
         )),
-        (Err(e), true) => r.note(format!(
-            "Landlock is not available ({e}): read-write guests join UNCONFINED \
-             (allow_unconfined_read_write = true); they can run programs as {}",
-            config.pair_user
+        (Err(e), allowed) => r.problem(format!(
+            "Landlock is not available ({e}): a host's tmux server can make the tmux clients \
+             of read-only guests run its lock command and read or write files as {pair}; \
+             read-write joins are {rw}; fix: use a kernel with Landlock (5.13 or later, \
+             lsm=landlock){hint}",
+            pair = config.pair_user,
+            rw = if allowed {
+                "let in UNCONFINED (allow_unconfined_read_write = true)"
+            } else {
+                "refused"
+            },
+            hint = if allowed {
+                format!(
+                    ", and remove allow_unconfined_read_write from {}",
+                    abs.display()
+                )
+            } else {
+                String::new()
+            },
         )),
     }
 }

@@ -1,0 +1,637 @@
+//! The guest's terminal, held by pairshell.
+//!
+//! The tmux client runs on a pty of pairshell's (the *inner* pty), and this
+//! relay copies bytes between it and the guest's terminal (sshd's pty).
+//! tmux hands its client's terminal to the server, so the host's server
+//! only ever holds the inner pty, never sshd's. What the guest types is
+//! forwarded only when [`Input::Forward`]; for a read-only guest not one
+//! byte reaches the client, whatever tmux's own flags say (tmux's
+//! `server-access` resets them for every client of the pair account). The
+//! keys that leave (`C-b d`) are recognised here instead.
+//!
+//! One event loop ([`Relay::step`]) over the two terminals and a signal fd:
+//! nonblocking descriptors, chunked reads, a pending buffer each way (so a
+//! side that stops reading stops the other side being read, never the
+//! loop), and no busy-waiting. Seams for later work: every input chunk
+//! passes through `typed` and every output chunk through `drawn`.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::libc;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::pty::Winsize;
+use nix::sys::signal::Signal;
+use nix::sys::signalfd::SignalFd;
+use nix::sys::termios::{self, SetArg, Termios};
+
+/// What becomes of the guest's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Input {
+    /// Every byte goes to the tmux client as it is (read-write).
+    Forward,
+    /// No byte goes to the client; only the leave keys are acted on.
+    Drop,
+}
+
+/// What a [`Relay::step`] saw, for the caller to act on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Event {
+    Signal(Signal),
+    /// The guest's terminal hung up (ssh went away).
+    GuestGone,
+    /// A read-only guest pressed the leave keys.
+    Leave,
+    /// The inner pty has no one on the other side any more.
+    ClientClosed,
+}
+
+/// Largest read or write in one go.
+const CHUNK: usize = 64 * 1024;
+
+/// The prefix key the guest is told to use: Ctrl-b.
+const PREFIX: u8 = 0x02;
+
+/// Recognises the leave keys, the prefix then `d`, in a read-only guest's
+/// input (split across reads or not).
+#[derive(Default)]
+pub struct LeaveKeys {
+    after_prefix: bool,
+}
+
+impl LeaveKeys {
+    /// Whether `bytes` complete the leave keys.
+    pub fn feed(&mut self, bytes: &[u8]) -> bool {
+        for &b in bytes {
+            if self.after_prefix && b == b'd' {
+                self.after_prefix = false;
+                return true;
+            }
+            self.after_prefix = b == PREFIX;
+        }
+        false
+    }
+}
+
+/// The two terminals and the loop between them.
+pub struct Relay {
+    /// The guest's terminal, opened anew so that its nonblocking flag is
+    /// ours alone (stderr shares the original description).
+    guest: OwnedFd,
+    /// The inner pty's master side.
+    client: OwnedFd,
+    signals: Option<SignalFd>,
+    /// The guest terminal's mode before the relay made it raw.
+    saved: Option<Termios>,
+    input: Input,
+    leave: LeaveKeys,
+    to_client: Vec<u8>,
+    to_guest: Vec<u8>,
+    guest_open: bool,
+    client_open: bool,
+}
+
+impl Relay {
+    /// Hold `guest` (made raw until the relay is dropped) and `client`,
+    /// an inner pty master. Both become nonblocking. The inner pty gets the
+    /// guest's size at once.
+    pub fn new(
+        guest: OwnedFd,
+        client: OwnedFd,
+        signals: Option<SignalFd>,
+        input: Input,
+    ) -> io::Result<Relay> {
+        set_nonblocking(guest.as_fd())?;
+        set_nonblocking(client.as_fd())?;
+        let saved = termios::tcgetattr(&guest).ok();
+        if let Some(mode) = &saved {
+            let mut raw = mode.clone();
+            termios::cfmakeraw(&mut raw);
+            termios::tcsetattr(&guest, SetArg::TCSADRAIN, &raw)?;
+        }
+        let relay = Relay {
+            guest,
+            client,
+            signals,
+            saved,
+            input,
+            leave: LeaveKeys::default(),
+            to_client: Vec::new(),
+            to_guest: Vec::new(),
+            guest_open: true,
+            client_open: true,
+        };
+        relay.resize();
+        Ok(relay)
+    }
+
+    /// Give the inner pty the guest's window size (the kernel then signals
+    /// the client with SIGWINCH).
+    pub fn resize(&self) {
+        if let Ok(size) = window_size(self.guest.as_fd()) {
+            let _ = set_window_size(self.client.as_fd(), &size);
+        }
+    }
+
+    /// Wait up to `timeout` for something to happen, move what can be
+    /// moved, and say what the caller must act on.
+    pub fn step(&mut self, timeout: Duration) -> io::Result<Vec<Event>> {
+        let mut events = Vec::new();
+        let guest_wants = flags(
+            self.guest_open && self.to_client.is_empty(),
+            self.guest_open && !self.to_guest.is_empty(),
+        );
+        let client_wants = flags(
+            self.client_open && self.to_guest.is_empty(),
+            self.client_open && !self.to_client.is_empty(),
+        );
+        let mut fds = Vec::with_capacity(3);
+        if self.guest_open {
+            fds.push(PollFd::new(self.guest.as_fd(), guest_wants));
+        }
+        if self.client_open {
+            fds.push(PollFd::new(self.client.as_fd(), client_wants));
+        }
+        if let Some(s) = &self.signals {
+            fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+        }
+        let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut ready = fds
+            .iter()
+            .map(|f| f.revents().unwrap_or(PollFlags::empty()));
+        let guest_ready = if self.guest_open {
+            ready.next().unwrap_or(PollFlags::empty())
+        } else {
+            PollFlags::empty()
+        };
+        let client_ready = if self.client_open {
+            ready.next().unwrap_or(PollFlags::empty())
+        } else {
+            PollFlags::empty()
+        };
+        let signal_ready = ready.next().unwrap_or(PollFlags::empty());
+        drop(fds);
+
+        if !guest_ready.is_empty() {
+            self.service_guest(guest_ready, &mut events);
+        }
+        if !client_ready.is_empty() {
+            self.service_client(client_ready, &mut events);
+        }
+        if signal_ready.contains(PollFlags::POLLIN) {
+            self.read_signals(&mut events);
+        }
+        Ok(events)
+    }
+
+    fn service_guest(&mut self, ready: PollFlags, events: &mut Vec<Event>) {
+        if ready.contains(PollFlags::POLLOUT) && !self.flush_to_guest() {
+            self.guest_gone(events);
+            return;
+        }
+        if ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+            && self.to_client.is_empty()
+        {
+            let mut buf = [0u8; CHUNK];
+            match nix::unistd::read(&self.guest, &mut buf) {
+                Ok(0) => self.guest_gone(events),
+                Ok(n) => self.typed(&buf[..n], events),
+                Err(Errno::EAGAIN | Errno::EINTR) => {
+                    if ready.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+                        self.guest_gone(events);
+                    }
+                }
+                Err(_) => self.guest_gone(events),
+            }
+        }
+    }
+
+    fn service_client(&mut self, ready: PollFlags, events: &mut Vec<Event>) {
+        if ready.contains(PollFlags::POLLOUT) {
+            match write_some(self.client.as_fd(), &self.to_client) {
+                Ok(n) => {
+                    self.to_client.drain(..n);
+                }
+                Err(_) => self.to_client.clear(),
+            }
+        }
+        if ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
+            && self.to_guest.is_empty()
+        {
+            let mut buf = [0u8; CHUNK];
+            match nix::unistd::read(&self.client, &mut buf) {
+                Ok(0) => self.client_closed(events),
+                Ok(n) => self.drawn(&buf[..n]),
+                Err(Errno::EAGAIN | Errno::EINTR) => {
+                    if ready.intersects(PollFlags::POLLHUP | PollFlags::POLLERR) {
+                        self.client_closed(events);
+                    }
+                }
+                // EIO: the inner pty's slave side is closed everywhere.
+                Err(_) => self.client_closed(events),
+            }
+        }
+    }
+
+    /// One chunk the guest typed.
+    fn typed(&mut self, bytes: &[u8], events: &mut Vec<Event>) {
+        match self.input {
+            Input::Forward => self.to_client.extend_from_slice(bytes),
+            Input::Drop => {
+                if self.leave.feed(bytes) {
+                    events.push(Event::Leave);
+                }
+            }
+        }
+    }
+
+    /// One chunk the client drew; written at once as far as it goes.
+    fn drawn(&mut self, bytes: &[u8]) {
+        self.to_guest.extend_from_slice(bytes);
+        if self.guest_open {
+            self.flush_to_guest();
+        }
+    }
+
+    /// Write what is pending to the guest; false when the guest is gone.
+    fn flush_to_guest(&mut self) -> bool {
+        match write_some(self.guest.as_fd(), &self.to_guest) {
+            Ok(n) => {
+                self.to_guest.drain(..n);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn guest_gone(&mut self, events: &mut Vec<Event>) {
+        if self.guest_open {
+            self.guest_open = false;
+            self.to_guest.clear();
+            events.push(Event::GuestGone);
+        }
+    }
+
+    fn client_closed(&mut self, events: &mut Vec<Event>) {
+        if self.client_open {
+            self.client_open = false;
+            self.to_client.clear();
+            events.push(Event::ClientClosed);
+        }
+    }
+
+    fn read_signals(&mut self, events: &mut Vec<Event>) {
+        let Some(signals) = &self.signals else {
+            return;
+        };
+        while let Ok(Some(info)) = signals.read_signal() {
+            if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
+                if sig == Signal::SIGWINCH {
+                    self.resize();
+                }
+                events.push(Event::Signal(sig));
+            }
+        }
+    }
+
+    /// After the client exited: pass on what it wrote last (its goodbye
+    /// line), for at most `limit`, then stop. A host's server may keep the
+    /// inner pty open and write forever, so this never waits for the end.
+    pub fn drain(&mut self, limit: Duration) {
+        let until = std::time::Instant::now() + limit;
+        let mut buf = [0u8; CHUNK];
+        while self.guest_open && std::time::Instant::now() < until {
+            if !self.to_guest.is_empty() {
+                if !self.flush_to_guest() {
+                    return;
+                }
+                if !self.to_guest.is_empty() {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                continue;
+            }
+            if !self.client_open {
+                return;
+            }
+            match nix::unistd::read(&self.client, &mut buf) {
+                Ok(0) => return,
+                Ok(n) => self.to_guest.extend_from_slice(&buf[..n]),
+                Err(Errno::EINTR) => {}
+                // EAGAIN: nothing more is waiting; EIO: closed.
+                Err(_) => return,
+            }
+        }
+    }
+}
+
+impl Drop for Relay {
+    /// Give the guest's terminal back its mode, on every way out.
+    fn drop(&mut self) {
+        if let Some(mode) = &self.saved {
+            let _ = termios::tcsetattr(&self.guest, SetArg::TCSADRAIN, mode);
+        }
+    }
+}
+
+fn flags(read: bool, write: bool) -> PollFlags {
+    let mut f = PollFlags::empty();
+    if read {
+        f |= PollFlags::POLLIN;
+    }
+    if write {
+        f |= PollFlags::POLLOUT;
+    }
+    f
+}
+
+/// Write as much of `bytes` as the descriptor takes now.
+fn write_some(fd: BorrowedFd<'_>, bytes: &[u8]) -> io::Result<usize> {
+    let mut done = 0;
+    while done < bytes.len() {
+        let end = bytes.len().min(done + CHUNK);
+        match nix::unistd::write(fd, &bytes[done..end]) {
+            Ok(0) => break,
+            Ok(n) => done += n,
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(done)
+}
+
+fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+    Ok(())
+}
+
+nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, Winsize);
+nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, Winsize);
+nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
+
+/// The window size of a terminal.
+pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<Winsize> {
+    let mut size = Winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one `struct winsize` to the pointer, which
+    // points at a live, properly aligned Winsize.
+    unsafe { tiocgwinsz(fd.as_raw_fd(), &mut size) }?;
+    Ok(size)
+}
+
+fn set_window_size(fd: BorrowedFd<'_>, size: &Winsize) -> io::Result<()> {
+    // SAFETY: TIOCSWINSZ reads one `struct winsize` from a live reference.
+    unsafe { tiocswinsz(fd.as_raw_fd(), size) }?;
+    Ok(())
+}
+
+/// Open the guest's terminal (`fd`, normally stdin) anew: the same device,
+/// a description of our own, so nonblocking I/O on it leaves stderr alone.
+pub fn reopen_terminal(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+    let name = nix::unistd::ttyname(fd)?;
+    let own = nix::fcntl::open(
+        &name,
+        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    let (a, b) = (nix::sys::stat::fstat(fd)?, nix::sys::stat::fstat(&own)?);
+    if a.st_rdev != b.st_rdev {
+        return Err(io::Error::other(format!(
+            "{} is not this terminal",
+            name.display()
+        )));
+    }
+    Ok(own)
+}
+
+/// A new inner pty: `(master, slave)`, close-on-exec both.
+pub fn inner_pty() -> io::Result<(OwnedFd, OwnedFd)> {
+    let pty = nix::pty::openpty(None, None)?;
+    for fd in [&pty.master, &pty.slave] {
+        fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
+    }
+    Ok((pty.master, pty.slave))
+}
+
+/// For `exec-client`, whose stdin is the inner pty's slave: start a new
+/// session with that terminal as its controlling terminal, so the client
+/// gets SIGWINCH when the relay resizes it.
+pub fn take_terminal() -> io::Result<()> {
+    nix::unistd::setsid()?;
+    // SAFETY: TIOCSCTTY with argument 0 on stdin takes no pointer.
+    unsafe { tiocsctty(0, 0) }?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsFd;
+    use std::time::Instant;
+
+    /// A guest terminal and an inner pty, with the test holding the far
+    /// ends: `ssh` (what sshd would hold) and `client` (the tmux client).
+    struct Rig {
+        relay: Relay,
+        ssh: OwnedFd,
+        client: OwnedFd,
+    }
+
+    fn rig(input: Input) -> Rig {
+        let guest = nix::pty::openpty(None, None).unwrap();
+        let (master, slave) = inner_pty().unwrap();
+        let size = Winsize {
+            ws_row: 40,
+            ws_col: 120,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        set_window_size(guest.slave.as_fd(), &size).unwrap();
+        let relay = Relay::new(guest.slave, master, None, input).unwrap();
+        // The client's side reads raw bytes, as tmux would set it.
+        let mut raw = termios::tcgetattr(&slave).unwrap();
+        termios::cfmakeraw(&mut raw);
+        termios::tcsetattr(&slave, SetArg::TCSANOW, &raw).unwrap();
+        set_nonblocking(slave.as_fd()).unwrap();
+        set_nonblocking(guest.master.as_fd()).unwrap();
+        Rig {
+            relay,
+            ssh: guest.master,
+            client: slave,
+        }
+    }
+
+    /// Run the relay until `read` has returned `want` bytes from `fd`.
+    fn pump_until(rig: &mut Rig, at_client: bool, want: usize) -> (Vec<u8>, Vec<Event>) {
+        let mut got = Vec::new();
+        let mut events = Vec::new();
+        let until = Instant::now() + Duration::from_secs(5);
+        while got.len() < want && Instant::now() < until {
+            events.extend(rig.relay.step(Duration::from_millis(20)).unwrap());
+            let fd = if at_client { &rig.client } else { &rig.ssh };
+            let mut buf = [0u8; 4096];
+            if let Ok(n) = nix::unistd::read(fd, &mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        (got, events)
+    }
+
+    #[test]
+    fn read_write_input_is_forwarded_byte_for_byte() {
+        let mut rig = rig(Input::Forward);
+        let typed = b"ls -l\r\x02d\x1b[A";
+        nix::unistd::write(&rig.ssh, typed).unwrap();
+        let (got, events) = pump_until(&mut rig, true, typed.len());
+        assert_eq!(got, typed);
+        assert!(events.is_empty(), "{events:?}");
+    }
+
+    #[test]
+    fn read_only_input_never_reaches_the_client() {
+        let mut rig = rig(Input::Drop);
+        nix::unistd::write(&rig.ssh, b"rm -rf ~\r").unwrap();
+        // A positive control on the same rig: output still flows, so the
+        // relay ran while the input was there to be (wrongly) forwarded.
+        nix::unistd::write(&rig.client, b"pane").unwrap();
+        let (out, _) = pump_until(&mut rig, false, 4);
+        assert_eq!(out, b"pane");
+        for _ in 0..5 {
+            rig.relay.step(Duration::from_millis(10)).unwrap();
+        }
+        let mut buf = [0u8; 64];
+        assert_eq!(
+            nix::unistd::read(&rig.client, &mut buf),
+            Err(Errno::EAGAIN),
+            "a read-only guest's input reached the client"
+        );
+    }
+
+    #[test]
+    fn read_only_guest_leaves_with_ctrl_b_d() {
+        let mut rig = rig(Input::Drop);
+        nix::unistd::write(&rig.ssh, b"x\x02").unwrap();
+        let mut events = Vec::new();
+        for _ in 0..5 {
+            events.extend(rig.relay.step(Duration::from_millis(10)).unwrap());
+        }
+        assert!(events.is_empty(), "{events:?}");
+        nix::unistd::write(&rig.ssh, b"d").unwrap();
+        let until = Instant::now() + Duration::from_secs(5);
+        while !events.contains(&Event::Leave) && Instant::now() < until {
+            events.extend(rig.relay.step(Duration::from_millis(10)).unwrap());
+        }
+        assert_eq!(events, [Event::Leave]);
+    }
+
+    #[test]
+    fn leave_keys_need_the_prefix_right_before_d() {
+        let mut keys = LeaveKeys::default();
+        assert!(!keys.feed(b"d"));
+        assert!(!keys.feed(b"\x02xd"));
+        assert!(!keys.feed(b"\x02\x02"));
+        assert!(keys.feed(b"d"));
+        assert!(keys.feed(b"\x02d"));
+    }
+
+    #[test]
+    fn client_output_reaches_the_guest_in_order() {
+        let mut rig = rig(Input::Forward);
+        let big: Vec<u8> = (0..300_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+        let mut sent = 0;
+        let mut got = Vec::new();
+        let until = Instant::now() + Duration::from_secs(20);
+        while got.len() < big.len() && Instant::now() < until {
+            if sent < big.len() {
+                if let Ok(n) = nix::unistd::write(&rig.client, &big[sent..]) {
+                    sent += n;
+                }
+            }
+            rig.relay.step(Duration::from_millis(5)).unwrap();
+            let mut buf = [0u8; 65536];
+            if let Ok(n) = nix::unistd::read(&rig.ssh, &mut buf) {
+                got.extend_from_slice(&buf[..n]);
+            }
+        }
+        assert_eq!(got.len(), big.len());
+        assert!(got == big, "output was reordered or changed");
+    }
+
+    #[test]
+    fn the_guests_size_reaches_the_inner_pty_and_follows_it() {
+        let mut rig = rig(Input::Forward);
+        let size = window_size(rig.client.as_fd()).unwrap();
+        assert_eq!((size.ws_col, size.ws_row), (120, 40));
+        let bigger = Winsize {
+            ws_row: 50,
+            ws_col: 200,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        set_window_size(rig.relay.guest.as_fd(), &bigger).unwrap();
+        rig.relay.resize();
+        let size = window_size(rig.client.as_fd()).unwrap();
+        assert_eq!((size.ws_col, size.ws_row), (200, 50));
+        rig.relay.step(Duration::ZERO).unwrap();
+    }
+
+    #[test]
+    fn guest_hang_up_is_reported_once() {
+        let Rig {
+            mut relay,
+            ssh,
+            client,
+        } = rig(Input::Forward);
+        drop(ssh);
+        let mut events = Vec::new();
+        for _ in 0..5 {
+            events.extend(relay.step(Duration::from_millis(10)).unwrap());
+        }
+        assert_eq!(events, [Event::GuestGone]);
+        drop(client);
+    }
+
+    #[test]
+    fn client_gone_is_reported_and_its_last_words_drained() {
+        let Rig {
+            mut relay,
+            ssh,
+            client,
+        } = rig(Input::Forward);
+        nix::unistd::write(&client, b"[detached]").unwrap();
+        drop(client);
+        relay.drain(Duration::from_secs(1));
+        let mut buf = [0u8; 64];
+        let n = nix::unistd::read(&ssh, &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"[detached]");
+        let events = relay.step(Duration::from_millis(50)).unwrap();
+        assert_eq!(events, [Event::ClientClosed]);
+    }
+
+    #[test]
+    fn the_guests_terminal_mode_is_restored() {
+        let guest = nix::pty::openpty(None, None).unwrap();
+        let before = termios::tcgetattr(&guest.slave).unwrap();
+        let probe = guest.slave.try_clone().unwrap();
+        let (master, _slave) = inner_pty().unwrap();
+        let relay = Relay::new(guest.slave, master, None, Input::Forward).unwrap();
+        let raw = termios::tcgetattr(&probe).unwrap();
+        assert_ne!(raw.local_flags, before.local_flags, "not made raw");
+        drop(relay);
+        let after = termios::tcgetattr(&probe).unwrap();
+        assert_eq!(after.local_flags, before.local_flags);
+        assert_eq!(after.input_flags, before.input_flags);
+    }
+}
