@@ -145,7 +145,8 @@ fn without(text: &str, directive: &str) -> String {
 fn check_passes_on_a_setup_made_the_supported_way() {
     let (lab, host, _api) = good_lab!();
     let run = assert_passes(&lab);
-    assert!(run.stdout.contains("Landlock: available"), "{run}");
+    assert!(run.stdout.contains("Landlock ABI "), "{run}");
+    assert!(run.stdout.contains("every tmux client runs confined"), "{run}");
     assert!(run.stdout.contains("tmux 3."), "{run}");
     assert!(
         run.stdout.contains(&format!(

@@ -23,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use support::{poll, wait_gone, Lab, Run, Shared, Tty, OTHER_MARKER, WAIT};
+use support::{poll, wait_gone, Lab, Run, Tty, OTHER_MARKER, WAIT};
 
 /// A joined guest's grant is re-checked at least every 30 s.
 const RECHECK: Duration = Duration::from_secs(30);
@@ -68,16 +68,6 @@ fn type_line(tty: &mut Tty, line: &str) {
     tty.send(line.as_bytes());
     thread::sleep(Duration::from_millis(150));
     tty.send(b"\r");
-}
-
-/// Asserts the pane of `s` never shows a line equal to `line` for a while.
-fn pane_never_shows(lab: &Lab, s: &Shared, line: &str) {
-    thread::sleep(QUIET);
-    let pane = lab.capture_pane(s);
-    assert!(
-        !pane.lines().any(|l| l.trim_end() == line),
-        "{line:?} reached the host's pane:\n{pane}"
-    );
 }
 
 /// Processes whose real uid is `uid`: (pid, executable, NoNewPrivs).
@@ -189,14 +179,19 @@ fn read_only_guest_switching_sessions_with_c_b_paren_or_l_never_sees_another_ses
     for key in [&b")"[..], b"(", b"L"] {
         let what = format!("C-b {}", String::from_utf8_lossy(key));
         let mut tty = lab.attach(&bob, "api", &api);
+        let client = lab.wait_pair_client(&api).expect("bob's client");
+        // The first layer: the relay never forwards a read-only guest's
+        // keys, so the switch never happens (checked after a sentinel).
         tty.tmux_key(key);
-        thread::sleep(QUIET);
+        lab.pane_never_shows(&api, "never-typed");
         for c in lab.pair_clients(&api) {
             assert_eq!(c.session, "api", "after {what}: {c:?}");
         }
-        if tty.is_alive() {
-            tty.tmux_key(b"d");
-        }
+        assert!(tty.is_alive(), "{what} ended bob's client:\n{}", tty.text());
+        // The second layer, exercised for real: a client that does reach
+        // another session (here moved by the host) is detached by the
+        // server's hooks, with no C-b d from us.
+        lab.host_moves_client(&api, &client, "other");
         wait_gone(&mut tty, WAIT, &what);
         let text = tty.text();
         assert!(
@@ -217,24 +212,14 @@ fn read_only_guest_cannot_open_the_command_prompt_or_the_session_tree() {
     let (_, api) = lab.share_as(&host, "api", &["--ro", "bob"]);
     let mut tty = lab.attach(&bob, "api", &api);
 
+    // The relay forwards none of these keys; tmux, which would answer them
+    // with "client is read-only", never sees them.
     for key in [&b":"[..], b"s"] {
-        let mark = tty.mark();
         tty.tmux_key(key);
-        let refused = poll(WAIT, || {
-            tty.text_since(mark)
-                .contains("lient is read-only")
-                .then_some(())
-        });
-        assert!(
-            refused.is_some(),
-            "C-b {}: tmux did not refuse:\n{}",
-            String::from_utf8_lossy(key),
-            tty.text_since(mark)
-        );
     }
     // Nothing opened: what bob types next is a keystroke, and goes nowhere.
     type_line(&mut tty, "echo bob-typed-$((6*7))");
-    pane_never_shows(&lab, &api, "bob-typed-42");
+    lab.pane_never_shows(&api, "bob-typed-42");
     let client = lab.wait_pair_client(&api).unwrap();
     assert!(client.readonly, "{client:?}");
     assert_eq!(client.session, "api");
@@ -252,19 +237,9 @@ fn read_only_guest_cannot_make_its_client_writable_with_switch_client_r() {
     let (_, api) = lab.share_as(&host, "api", &["--ro", "bob"]);
     let mut tty = lab.attach(&bob, "api", &api);
 
-    // From tmux's prompt: it never opens.
-    let mark = tty.mark();
+    // From tmux's prompt: the relay never forwards the keys that open it.
     tty.tmux_key(b":");
     type_line(&mut tty, "switch-client -r");
-    assert!(
-        poll(WAIT, || tty
-            .text_since(mark)
-            .contains("lient is read-only")
-            .then_some(()))
-        .is_some(),
-        "{}",
-        tty.text_since(mark)
-    );
     // From ssh: not a request.
     for request in ["switch-client -r", "-r", "api -r"] {
         let run = ssh_request(&lab, &bob, request);
@@ -276,7 +251,7 @@ fn read_only_guest_cannot_make_its_client_writable_with_switch_client_r() {
     let client = lab.wait_pair_client(&api).unwrap();
     assert!(client.readonly, "{client:?}");
     type_line(&mut tty, "echo bob-typed-$((6*7))");
-    pane_never_shows(&lab, &api, "bob-typed-42");
+    lab.pane_never_shows(&api, "bob-typed-42");
 
     // Nothing else runs as the pair account (once the refused logins'
     // processes, which show no executable while they exit, are gone).
@@ -320,7 +295,12 @@ fn read_write_guest_detach_client_e_touch_never_creates_the_file() {
 
     let mut tty = lab.attach(&alice, "api", &api);
     let join = lab.wait_audit(&[("event", "join"), ("guest", "alice")]);
-    assert_eq!(join.get("confinement"), Some("landlock"), "{}", join.raw);
+    assert!(
+        join.get("confinement")
+            .is_some_and(|c| c.starts_with("landlock-abi")),
+        "{}",
+        join.raw
+    );
     tty.tmux_command(&format!("detach-client -E 'touch {}'", file.display()));
     assert!(lab.wait_no_pair_client(&api));
     wait_gone(&mut tty, WAIT, "alice after detach-client -E");
@@ -871,12 +851,17 @@ fn allow_unconfined_read_write_does_not_switch_confinement_off_where_landlock_ex
     let (_, api) = lab.share_as(&host, "api", &["--rw", "alice"]);
     let check = lab.check();
     assert!(check.success(), "{check}");
-    assert!(check.stdout.contains("Landlock: available"), "{check}");
+    assert!(check.stdout.contains("every tmux client runs confined"), "{check}");
 
     let file = canary("allow-unconfined");
     let mut tty = lab.attach(&alice, "api", &api);
     let join = lab.wait_audit(&[("event", "join"), ("guest", "alice")]);
-    assert_eq!(join.get("confinement"), Some("landlock"), "{}", join.raw);
+    assert!(
+        join.get("confinement")
+            .is_some_and(|c| c.starts_with("landlock-abi")),
+        "{}",
+        join.raw
+    );
     tty.tmux_command(&format!("detach-client -E 'touch {}'", file.display()));
     wait_gone(&mut tty, WAIT, "alice after detach-client -E");
     thread::sleep(QUIET);
