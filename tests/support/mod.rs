@@ -190,6 +190,8 @@ pub struct Client {
     pub readonly: bool,
     pub session: String,
     pub pid: i32,
+    /// tmux's name for the client: its terminal, e.g. `/dev/pts/3`.
+    pub name: String,
 }
 
 /// Output of a command run to completion.
@@ -1097,18 +1099,19 @@ impl Lab {
             &[
                 "list-clients",
                 "-F",
-                "#{client_user}\t#{client_readonly}\t#{client_session}\t#{client_pid}",
+                "#{client_user}\t#{client_readonly}\t#{client_session}\t#{client_pid}\t#{client_name}",
             ],
         );
         String::from_utf8_lossy(&out.stdout)
             .lines()
             .filter_map(|l| {
                 let f: Vec<&str> = l.split('\t').collect();
-                (f.len() == 4).then(|| Client {
+                (f.len() == 5).then(|| Client {
                     user: f[0].to_string(),
                     readonly: f[1] == "1",
                     session: f[2].to_string(),
                     pid: f[3].parse().unwrap_or(0),
+                    name: f[4].to_string(),
                 })
             })
             .collect()
@@ -1147,6 +1150,36 @@ impl Lab {
         assert!(out.status.success(), "send-keys: {out:?}");
         let out = self.tmux_as(&s.host, &s.socket, &["send-keys", "-t", &target, "Enter"]);
         assert!(out.status.success(), "send-keys: {out:?}");
+    }
+
+    /// Moves a pair-account client to `session` as the host would
+    /// (`switch-client`): what the server's hooks must undo.
+    pub fn host_moves_client(&self, s: &Shared, client: &Client, session: &str) {
+        let target = format!("={session}");
+        let out = self.tmux_as(
+            &s.host,
+            &s.socket,
+            &["switch-client", "-c", &client.name, "-t", &target],
+        );
+        assert!(out.status.success(), "switch-client: {out:?}");
+    }
+
+    /// Asserts that `line` never reaches the pane of `s`: first the host
+    /// types a sentinel and waits for its output, so everything typed
+    /// before has been through the shell by then.
+    pub fn pane_never_shows(&self, s: &Shared, line: &str) {
+        let sentinel = format!("sentinel-{}", std::process::id());
+        self.host_types_line(s, &format!("echo {sentinel}"));
+        assert!(
+            self.wait_pane_line(s, &sentinel),
+            "the host's own sentinel never reached the pane:\n{}",
+            self.capture_pane(s)
+        );
+        let pane = self.capture_pane(s);
+        assert!(
+            !pane.lines().any(|l| l.trim_end() == line),
+            "{line:?} reached the host's pane:\n{pane}"
+        );
     }
 
     /// Waits until some line of the pane equals `line` exactly (an output line,
