@@ -646,13 +646,13 @@ fn join(
         }
     };
     let mut watch = Watch::new(config_path, config, id, &grant, pid, tmux);
-    let (status, ending) = client.run(&mut relay, &mut watch, &terminal.client_name);
+    let mut note = |name: &str| {
+        audit.write_best_effort(trail.event(name).field("pid", pid.to_string()));
+    };
+    let (status, ending) = client.run(&mut relay, &mut watch, &terminal.client_name, &mut note);
     // The guest's terminal gets its mode back before any message.
     drop(relay);
     roster::remove(&roster_dir, pid);
-    for note in watch.notes.drain(..) {
-        audit.write_best_effort(trail.event(note).field("pid", pid.to_string()));
-    }
     if let Some(message) = &ending.message {
         eprintln!("pairshell: {message}");
     }
@@ -1064,7 +1064,13 @@ impl Client {
     /// with `detach-client -P` (`kick`, `revoke`, `unshare`). If the client
     /// then ends while the grant still stands, the host let the guest go:
     /// a kick.
-    fn run(mut self, relay: &mut Relay, watch: &mut Watch, name: &str) -> (ExitStatus, Ending) {
+    fn run(
+        mut self,
+        relay: &mut Relay,
+        watch: &mut Watch,
+        name: &str,
+        note: &mut dyn FnMut(&str),
+    ) -> (ExitStatus, Ending) {
         let pid = self.pid();
         let _ = nix::unistd::write(&self.gate, b"g");
         drop(self.gate);
@@ -1121,6 +1127,9 @@ impl Client {
                     }
                     Err(retry) => Instant::now() + retry,
                 };
+                for name in watch.notes.drain(..) {
+                    note(name);
+                }
             }
             if let Some(give_up) = sessions_until.filter(|_| end.ending.is_none()) {
                 match watch.other_sessions(pid) {

@@ -64,8 +64,11 @@ const CLIENT_READS: &[&str] = &[
 
 /// What the guest's own pairshell reads after it has joined, besides
 /// [`CLIENT_READS`]: user and group lookups (a host file is believed by its
-/// owner's uid) and `/dev/null`, which every tmux command's stdin is.
-const PARENT_READS: &[&str] = &["/etc/passwd", "/etc/group", "/etc/nsswitch.conf"];
+/// owner's uid). The rule is on `/etc` itself, not on `/etc/passwd`: a
+/// Landlock rule follows an inode, and `useradd` replaces `/etc/passwd` by
+/// rename, so a rule on the file would stop every later re-check of a
+/// joined guest. Nothing under `/etc` belongs to the pair account.
+const PARENT_READS: &[&str] = &["/etc"];
 
 /// Whether a Landlock ruleset is in force, and at which ABI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -72,6 +72,8 @@ macro_rules! lab {
 
 /// The many-guests scenario `tests/load.rs` and `benches/login.rs` share.
 pub mod load;
+/// Helpers for the relay and confinement tests (`tests/relay.rs`).
+pub mod relay;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
