@@ -146,7 +146,10 @@ fn check_passes_on_a_setup_made_the_supported_way() {
     let (lab, host, _api) = good_lab!();
     let run = assert_passes(&lab);
     assert!(run.stdout.contains("Landlock ABI "), "{run}");
-    assert!(run.stdout.contains("every tmux client runs confined"), "{run}");
+    assert!(
+        run.stdout.contains("every tmux client runs confined"),
+        "{run}"
+    );
     assert!(run.stdout.contains("tmux 3."), "{run}");
     assert!(
         run.stdout.contains(&format!(

@@ -851,7 +851,10 @@ fn allow_unconfined_read_write_does_not_switch_confinement_off_where_landlock_ex
     let (_, api) = lab.share_as(&host, "api", &["--rw", "alice"]);
     let check = lab.check();
     assert!(check.success(), "{check}");
-    assert!(check.stdout.contains("every tmux client runs confined"), "{check}");
+    assert!(
+        check.stdout.contains("every tmux client runs confined"),
+        "{check}"
+    );
 
     let file = canary("allow-unconfined");
     let mut tty = lab.attach(&alice, "api", &api);
