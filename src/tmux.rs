@@ -10,7 +10,6 @@
 //! request text never does.
 
 use std::ffi::OsString;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -36,9 +35,29 @@ fn target(session: &str) -> String {
     format!("={session}")
 }
 
-/// Whether a server answers on the socket (no subprocess: a `connect`).
-pub fn server_running(socket: &Path) -> bool {
-    UnixStream::connect(socket).is_ok()
+/// Whether a server listens on the socket (no subprocess: a `connect`).
+///
+/// Nonblocking, so it can never hang: a stopped server whose queue of
+/// unaccepted connections is full would make a blocking `connect` wait
+/// forever. A full queue (`EAGAIN`) still means a server is there.
+pub fn server_running(path: &Path) -> bool {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let Ok(addr) = UnixAddr::new(path) else {
+        return false;
+    };
+    let Ok(fd) = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    ) else {
+        return false;
+    };
+    matches!(
+        connect(fd.as_raw_fd(), &addr),
+        Ok(()) | Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EINPROGRESS)
+    )
 }
 
 /// How long any tmux command pairshell runs for a guest may take. A host's
@@ -707,6 +726,25 @@ mod tests {
             ("/dev/pts/3", 4242, "pair", true, "odd|name")
         );
         assert_eq!(parse_client("/dev/pts/3_4242_pair"), None);
+    }
+
+    /// Guards against: a stopped server whose queue of unaccepted
+    /// connections is full, on which a blocking `connect` waits forever.
+    #[test]
+    fn stopped_server_with_a_full_queue_never_hangs_the_check() {
+        let dir = std::env::temp_dir().join(format!("pairshell-conn-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s");
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        // Never accepted: more connections than the listen queue holds
+        // (SOMAXCONN, 4096), each left in it.
+        for i in 0..5000 {
+            assert!(server_running(&path), "check {i}");
+        }
+        drop(listener);
+        assert!(!server_running(&path), "nobody listens any more");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
