@@ -64,6 +64,11 @@ pub struct Config {
     /// tmux client cannot be kept from running other programs.
     #[serde(default)]
     pub allow_unconfined_read_write: bool,
+    /// For tests only: decide joins as if the kernel had no Landlock (the
+    /// tmux client is still confined where Landlock exists). No kernel the
+    /// tests run on lacks Landlock, and the refusal must be shown.
+    #[serde(default)]
+    pub test_pretend_no_landlock: bool,
     /// Where `guest add --github USER` and `guest sync` fetch a GitHub
     /// user's public keys; `{user}` is replaced by the login. `https://`,
     /// or `http://` to a loopback address only.
