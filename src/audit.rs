@@ -81,6 +81,50 @@ pub fn escape(value: &str) -> String {
     escape_bytes(value.as_bytes())
 }
 
+/// Whether `c` must not reach a terminal as it is: control characters
+/// (C0, DEL, C1), the bidirectional controls (which reorder what follows,
+/// so a line can read differently from what it says), zero-width and other
+/// invisible format characters, and the Unicode line and paragraph
+/// separators.
+fn is_deceptive(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{061C}'
+                | '\u{180E}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2028}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+                | '\u{FFF9}'..='\u{FFFB}'
+        )
+}
+
+/// `text` fit to print on an admin's or host's terminal: every character
+/// that [`is_deceptive`] is written as an escape (`\xNN` for control
+/// characters, `\u{XXXX}` for the rest), everything else as it is.
+///
+/// Guards against: a string a user influenced (a forged syslog line, a
+/// guest name, an address) that looks different on the screen from what it
+/// says, with U+202E (right-to-left override) or a zero-width space.
+pub fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        } else if is_deceptive(c) {
+            let _ = write!(out, "\\u{{{:04X}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// A value written as it is, unquoted.
 fn is_plain(value: &[u8]) -> bool {
     !value.is_empty()
@@ -194,6 +238,78 @@ pub struct Audit {
     gap_file: Option<PathBuf>,
     /// Whether this process has already looked for waiting lines.
     gap_checked: bool,
+    /// Most refusals of one key written per minute; 0 for no limit.
+    refusals_per_minute: u64,
+}
+
+/// The window of `audit.refusals_per_minute`, in seconds.
+pub const REFUSAL_WINDOW_S: i64 = 60;
+
+/// One key's refusals in the current window: `start count suppressed`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RefusalCount {
+    pub start: i64,
+    pub count: u64,
+    /// Refusals not written since the last line that was.
+    pub suppressed: u64,
+}
+
+impl RefusalCount {
+    fn parse(text: &str) -> Option<RefusalCount> {
+        let mut f = text.split_ascii_whitespace().map(str::parse::<i64>);
+        let (start, count, suppressed) = (f.next()?.ok()?, f.next()?.ok()?, f.next()?.ok()?);
+        Some(RefusalCount {
+            start,
+            count: u64::try_from(count).ok()?,
+            suppressed: u64::try_from(suppressed).ok()?,
+        })
+    }
+
+    fn text(&self) -> String {
+        format!("{} {} {}\n", self.start, self.count, self.suppressed)
+    }
+}
+
+/// Whether one more refusal at `now` is written, and how many left-out
+/// refusals that line must report: `(write, report_suppressed, next)`.
+///
+/// Guards against: a guest (or a script with a guest's key) flooding the
+/// trail, and the admin's log with it, with refused requests.
+pub fn judge_refusal(
+    last: Option<RefusalCount>,
+    now: i64,
+    limit: u64,
+) -> (bool, u64, RefusalCount) {
+    let fresh = RefusalCount {
+        start: now,
+        count: 1,
+        suppressed: 0,
+    };
+    match last {
+        // A new window (or a clock set back): write, reporting what the
+        // last window left out.
+        Some(l) if now < l.start || now - l.start >= REFUSAL_WINDOW_S => {
+            (true, l.suppressed, fresh)
+        }
+        None => (true, 0, fresh),
+        Some(l) if l.count < limit => (
+            true,
+            l.suppressed,
+            RefusalCount {
+                count: l.count + 1,
+                suppressed: 0,
+                ..l
+            },
+        ),
+        Some(l) => (
+            false,
+            0,
+            RefusalCount {
+                suppressed: l.suppressed + 1,
+                ..l
+            },
+        ),
+    }
 }
 
 /// How long to wait for another process's hold on the gap file.
@@ -216,6 +332,7 @@ impl Audit {
             logger: None,
             gap_file: None,
             gap_checked: false,
+            refusals_per_minute: 0,
         }
     }
 
@@ -230,6 +347,12 @@ impl Audit {
     /// or replay someone else's lines.
     pub fn with_gap_file(mut self, path: PathBuf) -> Audit {
         self.gap_file = Some(path);
+        self
+    }
+
+    /// See [`Audit::write_refusal`].
+    pub fn with_refusal_limit(mut self, per_minute: u64) -> Audit {
+        self.refusals_per_minute = per_minute;
         self
     }
 
@@ -254,6 +377,57 @@ impl Audit {
                 eprintln!("pairshell: audit: {}", event.line);
                 Ok(())
             }
+        }
+    }
+
+    /// Write a refusal of the key with fingerprint `key`, unless that key's
+    /// refusals are over the limit in this minute; a line
+    /// written after some were left out carries `suppressed=N`. The counts
+    /// live beside the gap file, one small file per key, owned by the pair
+    /// account; without a gap file (no config yet) every line is written.
+    pub fn write_refusal(&mut self, event: Event, key: Option<&str>) {
+        let counts = key
+            .zip(self.gap_file.as_ref().and_then(|g| g.parent()))
+            .filter(|_| self.refusals_per_minute > 0);
+        let Some((key, dir)) = counts else {
+            return self.write_best_effort(event);
+        };
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        let path = dir.join(format!(".refusals-{name}"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .mode(0o600)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
+            .open(&path)
+            .ok()
+            .filter(|f| {
+                f.metadata().is_ok_and(|m| {
+                    m.is_file() && m.uid() == nix::unistd::geteuid().as_raw() && m.len() < 256
+                })
+            });
+        let Some(mut file) = file else {
+            return self.write_best_effort(event);
+        };
+        let _lock = crate::trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT);
+        let mut text = String::new();
+        let _ = file.read_to_string(&mut text);
+        let now = jiff::Timestamp::now().as_second();
+        let (write, suppressed, next) =
+            judge_refusal(RefusalCount::parse(&text), now, self.refusals_per_minute);
+        let _ = file.set_len(0);
+        let _ = file.rewind();
+        let _ = file.write_all(next.text().as_bytes());
+        if write {
+            let event = if suppressed > 0 {
+                event.field("suppressed", suppressed.to_string())
+            } else {
+                event
+            };
+            self.write_best_effort(event);
         }
     }
 
@@ -298,12 +472,23 @@ impl Audit {
             .read(true)
             .append(true)
             .create(create)
-            .mode(0o640)
+            .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(path)
             .ok()?;
         let meta = file.metadata().ok()?;
-        (meta.is_file() && meta.uid() == nix::unistd::geteuid().as_raw()).then_some(file)
+        if !(meta.is_file() && meta.uid() == nix::unistd::geteuid().as_raw()) {
+            return None;
+        }
+        // Guards against: a host (every host is in the group that owns the
+        // directory) reading lost lines of other hosts' guests. A gap file
+        // from an older version, group-readable, is closed up first.
+        use std::os::unix::fs::PermissionsExt;
+        if meta.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))
+                .ok()?;
+        }
+        Some(file)
     }
 
     fn keep_in_gap(&self, event: &Event) {
@@ -446,6 +631,63 @@ fn parse_gap(text: &str) -> Gap {
 fn stamp(secs: Option<i64>) -> Option<String> {
     secs.and_then(|s| jiff::Timestamp::from_second(s).ok())
         .map(|t| t.to_string())
+}
+
+#[cfg(test)]
+mod refusal_tests {
+    use super::*;
+
+    #[test]
+    fn a_flood_of_one_keys_refusals_is_capped_and_the_next_window_reports_it() {
+        let mut last = None;
+        let mut written = 0;
+        for i in 0..200 {
+            let (write, reported, next) = judge_refusal(last, 1000 + i / 20, 10);
+            written += u64::from(write);
+            assert_eq!(reported, 0);
+            last = Some(next);
+        }
+        assert_eq!(written, 10);
+        let (write, reported, next) = judge_refusal(last, 1000 + REFUSAL_WINDOW_S, 10);
+        assert!(write);
+        assert_eq!(reported, 190);
+        assert_eq!(next.suppressed, 0);
+        // A clock set back starts a new window rather than silencing a key.
+        let (write, _, _) = judge_refusal(last, 10, 10);
+        assert!(write);
+    }
+
+    #[test]
+    fn refusal_counts_round_trip_and_junk_is_a_fresh_start() {
+        let c = RefusalCount {
+            start: 5,
+            count: 3,
+            suppressed: 7,
+        };
+        assert_eq!(RefusalCount::parse(&c.text()), Some(c));
+        assert_eq!(RefusalCount::parse("x y z"), None);
+        assert_eq!(RefusalCount::parse("1 -2 3"), None);
+    }
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn bidi_override_and_zero_width_characters_are_shown_escaped() {
+        assert_eq!(
+            printable("event=deny guest=\u{202E}ecila\u{200B}x"),
+            "event=deny guest=\\u{202E}ecila\\u{200B}x"
+        );
+        assert_eq!(printable("a\u{1b}[2Jb\u{7f}"), "a\\x1b[2Jb\\x7f");
+        assert_eq!(printable("ünïcode ✓ 名前"), "ünïcode ✓ 名前");
+        for c in [
+            '\u{061C}', '\u{200E}', '\u{2066}', '\u{2069}', '\u{FEFF}', '\u{2028}',
+        ] {
+            assert!(printable(&c.to_string()).starts_with("\\u{"), "{c:?}");
+        }
+    }
 }
 
 #[cfg(test)]

@@ -62,6 +62,10 @@ struct Refusal {
     reason: &'static str,
     to_guest: String,
     detail: Option<String>,
+    /// More guests the refusal concerns (the keys of several guests in
+    /// one session): each gets a `deny` line of their own, so one guest's
+    /// trail (`grep guest=NAME`) has it.
+    also_guests: Vec<String>,
 }
 
 /// What a guest is told when the fault is the host's setup, not theirs.
@@ -94,6 +98,7 @@ impl Refusal {
             reason,
             to_guest: to_guest.into(),
             detail: None,
+            also_guests: Vec::new(),
         }
     }
 
@@ -165,12 +170,19 @@ pub fn run(start: Start) -> ExitCode {
     match flow(&start, &mut trail, &mut audit) {
         Ok(code) => code,
         Err(refusal) => {
-            let event = trail.fields(
-                Event::new("deny")
-                    .field("reason", refusal.reason)
-                    .opt("detail", refusal.detail.as_deref()),
-            );
-            audit.write_best_effort(event);
+            let deny = |trail: &Trail| {
+                trail.fields(
+                    Event::new("deny")
+                        .field("reason", refusal.reason)
+                        .opt("detail", refusal.detail.as_deref()),
+                )
+            };
+            let key = trail.fingerprint.clone();
+            audit.write_refusal(deny(&trail), key.as_deref());
+            for guest in &refusal.also_guests {
+                trail.guest = Some(guest.clone());
+                audit.write_refusal(deny(&trail), key.as_deref());
+            }
             eprintln!("pairshell: {}", refusal.to_guest);
             ExitCode::FAILURE
         }
@@ -190,7 +202,8 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
         &loaded.config.audit.syslog_socket,
         loaded.config.audit.required,
     )
-    .with_gap_file(roster::dir(&loaded.config.sockets_dir).join(".audit-gap"));
+    .with_gap_file(roster::dir(&loaded.config.sockets_dir).join(".audit-gap"))
+    .with_refusal_limit(loaded.config.audit.refusals_per_minute);
     let pair_uid = pair_account(&loaded.config)?;
     // An index that exists but was not used (stale after a hand edit, or not
     // root's, which may be tampering) is the admin's to know about.
@@ -250,7 +263,7 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
                 session: grants[i].session.to_string(),
             };
             let now = Timestamp::now();
-            still_current(&config, &id, now)?;
+            let config = current_config(&path, &id, now)?;
             join_target(&path, &config, &id, &target, now, trail, audit)
         }
         Request::Join(target) => join_target(&path, &config, &id, &target, now, trail, audit),
@@ -295,16 +308,33 @@ fn probe_all(config: &Config, hosts: &[Host], grants: &[Grant]) -> Vec<Item> {
         .collect()
 }
 
-/// The guest's own expiry, checked again after a wait.
-fn still_current(config: &Config, id: &Identity, now: Timestamp) -> Result<(), Refusal> {
-    let expires = config.guests.get(id.guest.as_str()).and_then(|g| g.expires);
-    if policy::is_current(expires, now) {
-        Ok(())
-    } else {
-        Err(Refusal::new(
-            "expired-guest",
-            format!("access for {} has expired", id.guest),
-        ))
+/// The config as it is now, and the guest still in it with the key that
+/// identified them, after a wait (the chooser).
+///
+/// Guards against: a guest removed (or whose key was removed, or who
+/// expired) while sitting in the chooser joining anyway, with a `join`
+/// line, until the first re-check.
+fn current_config(path: &Path, id: &Identity, now: Timestamp) -> Result<Config, Refusal> {
+    let mut loaded = config::index::Loaded::load(path)
+        .map_err(|e| Refusal::setup("config-error", e.to_string()))?;
+    let principal: Vec<&str> = id.principal.as_deref().into_iter().collect();
+    loaded
+        .add_guests_for(&[(id.key_type.as_str(), id.base64.as_str())], &principal)
+        .map_err(|e| Refusal::setup("config-error", e.to_string()))?;
+    let config = loaded.into_config();
+    let theirs = policy::still_theirs(
+        &config,
+        &id.guest,
+        &id.key_type,
+        &id.base64,
+        id.principal.as_deref(),
+        now,
+    );
+    match theirs {
+        Ok(_) => Ok(config),
+        Err(Verdict::Expired(message)) => Err(Refusal::new("expired-guest", message)),
+        Err(Verdict::Revoked(message)) => Err(Refusal::new("removed-guest", message)),
+        Err(Verdict::Granted { .. }) => Ok(config),
     }
 }
 
@@ -323,6 +353,7 @@ fn join_target(
     match policy::resolve(&grants, target) {
         Resolution::Join(grant) => {
             need_terminal()?;
+            within_connection_limit(config, &id.guest)?;
             join(config_path, config, id, &hosts, grant, trail, audit)
         }
         Resolution::NotShared => Err(not_shared(&id.guest, target, &grants)),
@@ -339,6 +370,29 @@ fn join_target(
             ))
         }
     }
+}
+
+/// Refuse a join past `max_connections_per_guest`.
+///
+/// Guards against: one guest holding a host's session with a hundred
+/// connections at once, each flashing a message on the host's status line.
+/// Two joins at the same moment can both pass; the cap is a bound, not a
+/// count to the unit.
+fn within_connection_limit(config: &Config, guest: &str) -> Result<(), Refusal> {
+    let max = config.max_connections_per_guest;
+    if max == 0 {
+        return Ok(());
+    }
+    let uid = nix::unistd::geteuid();
+    let joined = roster::joined_by(&roster::dir(&config.sockets_dir), guest, uid);
+    if joined < max as usize {
+        return Ok(());
+    }
+    Err(Refusal::new(
+        "too-many-connections",
+        format!("you ({guest}) already have {joined} sessions open on this host; leave one first"),
+    )
+    .detail(format!("max_connections_per_guest = {max}")))
 }
 
 /// The pair account's uid; the guest flow runs only as that account.
@@ -414,10 +468,16 @@ fn identify(
                     .as_ref()
                     .map(|c| (c.key_id.clone(), c.serial));
             }
-            if let identity::IdentityError::Expired(guest, _) = &e {
-                trail.guest = Some(guest.clone());
+            let mut refusal = Refusal::new(e.code(), e.to_guest()).detail(e.detail());
+            match &e {
+                identity::IdentityError::Expired(guest, _) => trail.guest = Some(guest.clone()),
+                identity::IdentityError::Conflict(a, b) => {
+                    trail.guest = Some(a.clone());
+                    refusal.also_guests.push(b.clone());
+                }
+                _ => {}
             }
-            Err(Refusal::new(e.code(), e.to_guest()).detail(e.detail()))
+            Err(refusal)
         }
     }
 }
@@ -596,8 +656,8 @@ fn join(
             .unwrap_or(Timestamp::UNIX_EPOCH)
             .to_string(),
     });
-    let recorded = match record.map(|r| roster::write(&roster_dir, &r)) {
-        Some(Ok(())) => None,
+    let recorded = match record.map(|r| roster::write(&roster_dir, &r, host.uid)) {
+        Some(Ok(note)) => note,
         Some(Err(e)) => Some(e),
         None => Some(format!("no /proc entry for client {pid}")),
     };

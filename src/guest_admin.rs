@@ -454,7 +454,14 @@ pub fn list(config_path: Option<&Path>) -> Result<(), Failure> {
 
 /// Left-aligned columns, two spaces apart; the last one is not padded.
 /// Shared by `guest list` and the host's `who`.
+/// Cells are shown through [`crate::audit::printable`]: a guest name, an
+/// address or a session name must not reorder or hide what follows.
 pub(crate) fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|row| row.clone().map(|cell| crate::audit::printable(&cell)))
+        .collect();
+    let rows = rows.as_slice();
     let mut width = header.map(str::len);
     for row in rows {
         for (w, cell) in width.iter_mut().zip(row) {
@@ -684,6 +691,12 @@ mod tests {
         let why = held_by_another(&owners, "alice", std::slice::from_ref(&k)).unwrap();
         assert!(why.contains("guest bob") && why.contains("alice"), "{why}");
         assert!(held_by_another(&owners, "bob", &[k]).is_none());
+    }
+
+    #[test]
+    fn table_cell_with_a_bidi_override_is_shown_escaped() {
+        let t = table(&["GUEST"], &[["\u{202E}ecila".to_string()]]);
+        assert_eq!(t, "GUEST\n\\u{202E}ecila\n");
     }
 
     #[test]

@@ -190,6 +190,32 @@ pub fn unconfined_join_allowed(mode: Mode, allow_unconfined_read_write: bool) ->
 /// file as they are `now` (`host_file` is `None` when the host has no file
 /// any more). The key is looked up afresh, so a key removed from the config
 /// or moved to another guest ends the session too.
+/// Whether the key (or certificate principal) that identified `name` at
+/// login still belongs to that guest, who is still current: the guest's
+/// entry, or why access has ended.
+pub fn still_theirs<'a>(
+    config: &'a Config,
+    name: &str,
+    key_type: &str,
+    base64: &str,
+    principal: Option<&str>,
+    now: Timestamp,
+) -> Result<&'a Guest, Verdict> {
+    let owner = match principal {
+        Some(p) => guest_for_principals(config, &[p.to_string()], now).0,
+        None => guest_for_key(config, key_type, base64, now),
+    };
+    match owner {
+        KeyOwner::Current(owner, guest) if owner == name => Ok(guest),
+        KeyOwner::Expired(owner, _) if owner == name => {
+            Err(Verdict::Expired(format!("access for {name} has expired")))
+        }
+        _ => Err(Verdict::Revoked(format!(
+            "your key no longer belongs to {name} on this host"
+        ))),
+    }
+}
+
 pub fn recheck(
     config: &Config,
     host_file: Option<&HostFile>,
@@ -197,21 +223,16 @@ pub fn recheck(
     now: Timestamp,
 ) -> Verdict {
     let label = format!("{}/{}", joined.host, joined.session);
-    let owner = match &joined.principal {
-        Some(p) => guest_for_principals(config, std::slice::from_ref(p), now).0,
-        None => guest_for_key(config, &joined.key_type, &joined.base64, now),
-    };
-    let guest = match owner {
-        KeyOwner::Current(name, guest) if name == joined.guest => guest,
-        KeyOwner::Expired(name, _) if name == joined.guest => {
-            return Verdict::Expired(format!("access for {name} has expired"))
-        }
-        _ => {
-            return Verdict::Revoked(format!(
-                "your key no longer belongs to {} on this host",
-                joined.guest
-            ))
-        }
+    let guest = match still_theirs(
+        config,
+        &joined.guest,
+        &joined.key_type,
+        &joined.base64,
+        joined.principal.as_deref(),
+        now,
+    ) {
+        Ok(guest) => guest,
+        Err(verdict) => return verdict,
     };
     let share = host_file.and_then(|f| f.sessions.get(joined.session.as_str()));
     let Some(share) = share.filter(|s| s.socket == joined.socket) else {

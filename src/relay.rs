@@ -222,6 +222,14 @@ impl Relay {
                 Err(_) => self.to_client.clear(),
             }
         }
+        if ready.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)
+            && !self.to_guest.is_empty()
+        {
+            // The same for the client's side: what is pending still goes to
+            // the guest (and `drain`), but the loop stops waking on it.
+            self.client_closed(events);
+            return;
+        }
         if ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
             && self.to_guest.is_empty()
         {

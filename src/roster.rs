@@ -62,9 +62,17 @@ fn path(dir: &Path, pid: u32) -> PathBuf {
     dir.join(pid.to_string())
 }
 
-/// Write `record` (as the pair account). Replaces a stale record of the same
-/// pid, never follows a symlink.
-pub fn write(dir: &Path, record: &Record) -> Result<(), String> {
+/// Write `record` (as the pair account), readable by the pair account and
+/// by `host_uid` only. Replaces a stale record of the same pid, never
+/// follows a symlink.
+///
+/// Guards against: one host reading another host's records (who pairs with
+/// whom, from which address, since when). Every host is in the socket
+/// group that owns the directory, so the record is 0600 with one POSIX ACL
+/// entry for its own host: the owner of a file may set its ACL, no root
+/// needed. Where the file system has no ACLs the record stays 0600 and the
+/// host sees the client as `unknown`; the returned note says so.
+pub fn write(dir: &Path, record: &Record, host_uid: Uid) -> Result<Option<String>, String> {
     let text = toml::to_string(record).map_err(|e| e.to_string())?;
     let p = path(dir, record.pid);
     // A record left by a crashed login with this pid: ours replaces it.
@@ -72,12 +80,19 @@ pub fn write(dir: &Path, record: &Record) -> Result<(), String> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o640)
+        .mode(0o600)
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&p)
         .map_err(|e| format!("{}: {e}", p.display()))?;
+    let note = crate::trust::grant_read(&file, host_uid).err().map(|e| {
+        format!(
+            "{}: no ACL for its host ({e}); the host will see `unknown`",
+            p.display()
+        )
+    });
     file.write_all(text.as_bytes())
-        .map_err(|e| format!("{}: {e}", p.display()))
+        .map_err(|e| format!("{}: {e}", p.display()))?;
+    Ok(note)
 }
 
 /// Remove the record of `pid` (best effort: the login is over either way).
@@ -85,12 +100,30 @@ pub fn remove(dir: &Path, pid: u32) {
     let _ = std::fs::remove_file(path(dir, pid));
 }
 
-/// The record for the live client `pid` on `socket`, if one can be believed.
-pub fn read(dir: &Path, pid: u32, pair_uid: Uid, socket: &Path) -> Option<Record> {
+/// How many live clients the records give `guest`, on any server.
+pub fn joined_by(dir: &Path, guest: &str, pair_uid: Uid) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| believed(dir, pid, pair_uid))
+        .filter(|r| r.guest == guest)
+        .count()
+}
+
+/// The record of `pid`, if its file and process can be believed.
+fn believed(dir: &Path, pid: u32, pair_uid: Uid) -> Option<Record> {
     let text = trust::read_trusted(&path(dir, pid), Owner::Exactly(pair_uid), MAX_RECORD).ok()?;
     let record: Record = toml::from_str(&text).ok()?;
     let same_process = process_start(pid).is_some_and(|start| start == record.start);
-    (record.pid == pid && record.socket == socket && same_process).then_some(record)
+    (record.pid == pid && same_process).then_some(record)
+}
+
+/// The record for the live client `pid` on `socket`, if one can be believed.
+pub fn read(dir: &Path, pid: u32, pair_uid: Uid, socket: &Path) -> Option<Record> {
+    believed(dir, pid, pair_uid).filter(|r| r.socket == socket)
 }
 
 /// A process's start time in clock ticks since boot: field 22 of
@@ -161,10 +194,55 @@ mod tests {
         let s = Scratch::new("ok");
         let me_pid = std::process::id();
         let r = record_for(me_pid);
-        write(&s.0, &r).unwrap();
+        write(&s.0, &r, me()).unwrap();
         assert_eq!(read(&s.0, me_pid, me(), &r.socket), Some(r.clone()));
         remove(&s.0, me_pid);
         assert_eq!(read(&s.0, me_pid, me(), &r.socket), None);
+    }
+
+    /// Guards against: a host reading another host's records. The record
+    /// is 0600, and readable through its ACL by its own host alone.
+    #[test]
+    fn record_is_readable_by_its_own_host_only() {
+        let s = Scratch::new("acl");
+        let me_pid = std::process::id();
+        let r = record_for(me_pid);
+        let host = Uid::from_raw(4242);
+        let note = write(&s.0, &r, host).unwrap();
+        let p = path(&s.0, me_pid);
+        let meta = std::fs::metadata(&p).unwrap();
+        // Group and other bits: the ACL mask (read) and nothing.
+        assert_eq!(
+            meta.permissions().mode() & 0o077,
+            if note.is_none() { 0o040 } else { 0 }
+        );
+        if note.is_none() {
+            let acl = crate::trust::read_acl(&p).unwrap();
+            assert_eq!(
+                acl,
+                vec![
+                    (1, 6, u32::MAX),
+                    (2, 4, 4242),
+                    (4, 0, u32::MAX),
+                    (16, 4, u32::MAX),
+                    (32, 0, u32::MAX)
+                ]
+            );
+        }
+    }
+
+    #[test]
+    fn live_records_are_counted_per_guest() {
+        let s = Scratch::new("count");
+        let r = record_for(std::process::id());
+        write(&s.0, &r, me()).unwrap();
+        // A stale record (no such process start) and junk do not count.
+        let mut stale = record_for(1);
+        stale.start += 1;
+        write(&s.0, &stale, me()).unwrap();
+        std::fs::write(s.0.join("junk"), "x").unwrap();
+        assert_eq!(joined_by(&s.0, "alice", me()), 1);
+        assert_eq!(joined_by(&s.0, "bob", me()), 0);
     }
 
     #[test]
@@ -175,7 +253,7 @@ mod tests {
         let pid = std::process::id();
         let mut r = record_for(pid);
         r.start += 1;
-        write(&s.0, &r).unwrap();
+        write(&s.0, &r, me()).unwrap();
         assert_eq!(read(&s.0, pid, me(), &r.socket), None);
     }
 
@@ -184,7 +262,7 @@ mod tests {
         let s = Scratch::new("other");
         let pid = std::process::id();
         let r = record_for(pid);
-        write(&s.0, &r).unwrap();
+        write(&s.0, &r, me()).unwrap();
         assert_eq!(
             read(&s.0, pid, me(), Path::new("/run/pairshell/omar/api.sock")),
             None

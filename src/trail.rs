@@ -16,7 +16,6 @@
 //! any local user can write a line tagged `pairshell`, and must not be able
 //! to put terminal escapes in front of the admin this way.
 
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -188,7 +187,7 @@ fn copy(
         if filter.since.is_some() && entry.time.is_none() {
             tally.undated += 1;
         }
-        writeln!(out, "{}", printable(line))?;
+        writeln!(out, "{}", crate::audit::printable(line))?;
     }
     out.flush()?;
     Ok(tally)
@@ -288,22 +287,6 @@ fn rfc3164(month: &str, day: &str, time: &str, now: Timestamp, tz: &TimeZone) ->
         // Also 29 Feb, which only last year (or one before) can have had.
         _ => at(year - 1),
     }
-}
-
-/// The line with control characters (C0, DEL, C1) written as `\xNN`.
-fn printable(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    for c in line.chars() {
-        if c.is_control() {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                let _ = write!(out, "\\x{b:02x}");
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 #[cfg(test)]

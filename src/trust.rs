@@ -384,6 +384,80 @@ fn check_opened_socket(
     Ok(())
 }
 
+/// POSIX ACL tags and the one `id` that means "none", as Linux's
+/// `system.posix_acl_access` attribute spells them.
+const ACL_USER_OBJ: u16 = 0x01;
+const ACL_USER: u16 = 0x02;
+const ACL_GROUP_OBJ: u16 = 0x04;
+const ACL_MASK: u16 = 0x10;
+const ACL_OTHER: u16 = 0x20;
+const ACL_NO_ID: u32 = u32::MAX;
+const ACL_XATTR: &std::ffi::CStr = c"system.posix_acl_access";
+
+/// Make `file` readable and writable by its owner and readable by `uid`
+/// alone: the ACL `u::rw-, u:UID:r--, g::---, m::r--, o::---`.
+pub fn grant_read(file: &File, uid: Uid) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let entries = [
+        (ACL_USER_OBJ, 6u16, ACL_NO_ID),
+        (ACL_USER, 4, uid.as_raw()),
+        (ACL_GROUP_OBJ, 0, ACL_NO_ID),
+        (ACL_MASK, 4, ACL_NO_ID),
+        (ACL_OTHER, 0, ACL_NO_ID),
+    ];
+    let mut value = 2u32.to_le_bytes().to_vec();
+    for (tag, perm, id) in entries {
+        value.extend_from_slice(&tag.to_le_bytes());
+        value.extend_from_slice(&perm.to_le_bytes());
+        value.extend_from_slice(&id.to_le_bytes());
+    }
+    // SAFETY: fsetxattr reads `value.len()` bytes from a live buffer and the
+    // attribute name from a NUL-terminated constant.
+    let rc = unsafe {
+        libc::fsetxattr(
+            file.as_raw_fd(),
+            ACL_XATTR.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// The ACL entries of `path`, as `(tag, perm, id)`, for tests.
+#[cfg(test)]
+pub fn read_acl(path: &Path) -> std::io::Result<Vec<(u16, u16, u32)>> {
+    use std::os::unix::ffi::OsStrExt;
+    let name = CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    let mut buf = [0u8; 256];
+    // SAFETY: getxattr writes at most `buf.len()` bytes into a live buffer;
+    // both names are NUL-terminated.
+    let n = unsafe {
+        libc::getxattr(
+            name.as_ptr(),
+            ACL_XATTR.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    let n = usize::try_from(n).map_err(|_| std::io::Error::last_os_error())?;
+    Ok(buf[4..n]
+        .chunks_exact(8)
+        .map(|e| {
+            (
+                u16::from_le_bytes([e[0], e[1]]),
+                u16::from_le_bytes([e[2], e[3]]),
+                u32::from_le_bytes([e[4], e[5], e[6], e[7]]),
+            )
+        })
+        .collect())
+}
+
 fn writable_by_me(path: &Path) -> bool {
     nix::unistd::access(path, AccessFlags::W_OK).is_ok()
 }

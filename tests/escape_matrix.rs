@@ -5,6 +5,13 @@
 //! receiver. Rows already covered in `guest_sshd.rs`, `guest_edges.rs` or
 //! `host_sshd.rs` are listed in SECURITY.md rather than repeated here.
 //!
+//! Each attack test's doc comment names the refusal it pins and its positive
+//! controls: what shows the attack path was really taken (the key got in,
+//! the request reached sshd or pairshell, the key press acted, the same step
+//! unconfined succeeds). No fixed sleep decides a negative, and a test that
+//! looks for an audit line looks only at those written after its own step
+//! ([`Lab::audit_mark`], [`Lab::audit_settle`]).
+//!
 //! Also here: the faults of issue 4 (the tmux server killed under guests,
 //! syslog stopped mid-session, a host file rewritten during logins).
 //!
@@ -23,13 +30,11 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use support::attack::Layers;
 use support::{poll, wait_gone, Lab, Run, Tty, OTHER_MARKER, WAIT};
 
 /// A joined guest's grant is re-checked at least every 30 s.
 const RECHECK: Duration = Duration::from_secs(30);
-
-/// How long a test watches for something that must not happen.
-const QUIET: Duration = Duration::from_millis(1500);
 
 /// A path under /tmp that nothing has created, for "this file never appears".
 fn canary(what: &str) -> PathBuf {
@@ -164,77 +169,157 @@ impl Drop for Agent {
 // Rows 2-5: what a joined guest can type
 // ---------------------------------------------------------------------------
 
+/// Pins row 2: a read-only guest's `C-b )`, `C-b (` and `C-b L` never take
+/// its client to another session on the shared server (the relay forwards
+/// none of a read-only guest's keys), and a pair client that does reach
+/// another session is detached by the server's hooks before it is drawn
+/// there. `allow_other_sessions = true`, so the guest flow accepts the
+/// server and only those two layers stand between the guest and `other`
+/// (without it the guest is ended on joining: host_sshd.rs).
+///
+/// Positive controls: a read-write guest's `C-b )` and `C-b (` on the same
+/// server do reach tmux, which moves the client, and the hooks detach it
+/// (gone with no `C-b d` from us); after each of bob's keys and the host's
+/// sentinel, bob's own `C-b d` ends his client with `leave reason=detached`,
+/// so his keys were reaching pairshell; and the host moving bob's client to
+/// `other` is undone by the hooks with no `C-b d`. (`C-b L` has no control
+/// of its own: a client can never have been on another session long enough
+/// to have a last one.)
 #[test]
 fn read_only_guest_switching_sessions_with_c_b_paren_or_l_never_sees_another_session() {
-    // Row 2. allow_other_sessions = true, so the guest flow accepts the
-    // server and only the server's hooks stand between the guest and
-    // `other` (without it the guest is ended on joining: host_sshd.rs).
     let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
     let host = lab.enable_host();
-    let (_, api) = lab.share_as(&host, "api", &["--ro", "bob"]);
+    let (_, api) = lab.share_as(&host, "api", &["--rw", "alice", "--ro", "bob"]);
     lab.allow_other_sessions(&host, "api");
     lab.start_other_session(&api);
 
-    for key in [&b")"[..], b"(", b"L"] {
-        let what = format!("C-b {}", String::from_utf8_lossy(key));
-        let mut tty = lab.attach(&bob, "api", &api);
-        let client = lab.wait_pair_client(&api).expect("bob's client");
-        // The first layer: the relay never forwards a read-only guest's
-        // keys, so the switch never happens (checked after a sentinel).
+    // The control: the same keys from a read-write guest do switch, and the
+    // hooks then detach the client.
+    for key in [&b")"[..], b"("] {
+        let what = format!("alice's C-b {}", String::from_utf8_lossy(key));
+        let mark = lab.audit_mark();
+        let mut tty = lab.attach(&alice, "api", &api);
         tty.tmux_key(key);
-        lab.pane_never_shows(&api, "never-typed");
-        for c in lab.pair_clients(&api) {
-            assert_eq!(c.session, "api", "after {what}: {c:?}");
-        }
-        assert!(tty.is_alive(), "{what} ended bob's client:\n{}", tty.text());
-        // The second layer, exercised for real: a client that does reach
-        // another session (here moved by the host) is detached by the
-        // server's hooks, with no C-b d from us.
-        lab.host_moves_client(&api, &client, "other");
         wait_gone(&mut tty, WAIT, &what);
+        assert!(lab.wait_no_pair_client(&api), "{what}");
         let text = tty.text();
         assert!(
             !text.contains(OTHER_MARKER),
-            "after {what} bob's terminal showed the other session:\n{text}"
+            "{what} showed the other session:\n{text}"
+        );
+        lab.wait_audit_after(mark, &[("event", "leave"), ("guest", "alice")], WAIT);
+    }
+
+    for key in [&b")"[..], b"(", b"L"] {
+        let what = format!("bob's C-b {}", String::from_utf8_lossy(key));
+        // The first layer: the relay never forwards a read-only guest's
+        // keys, so the switch never happens.
+        let mark = lab.audit_mark();
+        let mut tty = lab.attach(&bob, "api", &api);
+        tty.tmux_key(key);
+        lab.host_sentinel_seen(&api, &mut tty, "after-switch");
+        let clients = lab.pair_clients(&api);
+        assert_eq!(clients.len(), 1, "after {what}: {clients:?}");
+        assert_eq!(clients[0].session, "api", "after {what}: {clients:?}");
+        assert!(tty.is_alive(), "{what} ended bob's client:\n{}", tty.text());
+        tty.tmux_key(b"d");
+        wait_gone(&mut tty, WAIT, &format!("bob's C-b d after {what}"));
+        let leave = lab.wait_audit_after(mark, &[("event", "leave"), ("guest", "bob")], WAIT);
+        assert_eq!(leave.get("reason"), Some("detached"), "{}", leave.raw);
+        assert!(
+            !tty.text().contains(OTHER_MARKER),
+            "{what}:\n{}",
+            tty.text()
+        );
+
+        // The second layer, exercised for real: a client that does reach
+        // another session (here moved by the host) is detached by the
+        // server's hooks, with no C-b d from us.
+        let mut tty = lab.attach(&bob, "api", &api);
+        let client = lab.wait_pair_client(&api).expect("bob's client");
+        lab.host_moves_client(&api, &client, "other");
+        wait_gone(
+            &mut tty,
+            WAIT,
+            &format!("bob moved to other ({what} round)"),
+        );
+        let text = tty.text();
+        assert!(
+            !text.contains(OTHER_MARKER),
+            "bob's terminal showed the other session:\n{text}"
         );
         assert!(lab.wait_no_pair_client(&api), "{what}");
     }
 }
 
+/// Pins row 3: a read-only guest's `C-b :` and `C-b s` open nothing (the
+/// relay forwards none of a read-only guest's keys; tmux, which would answer
+/// them with "client is read-only", is the layer behind it), so what the
+/// guest types next goes nowhere.
+///
+/// Positive controls: a read-write guest's `C-b :` does open tmux's prompt
+/// (a `display-message` typed there shows on their terminal); the host's
+/// sentinel made the round trip to bob's terminal before the pane is read;
+/// bob's `C-b d` afterwards ends his client with `leave reason=detached`, so
+/// his keys were reaching pairshell.
 #[test]
 fn read_only_guest_cannot_open_the_command_prompt_or_the_session_tree() {
-    // Row 3: tmux answers a read-only client's non-read-only bindings with
-    // "client is read-only" and runs nothing.
     let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
     let host = lab.enable_host();
-    let (_, api) = lab.share_as(&host, "api", &["--ro", "bob"]);
-    let mut tty = lab.attach(&bob, "api", &api);
+    let (_, api) = lab.share_as(&host, "api", &["--rw", "alice", "--ro", "bob"]);
 
-    // The relay forwards none of these keys; tmux, which would answer them
-    // with "client is read-only", never sees them.
+    let mut a = lab.attach(&alice, "api", &api);
+    a.tmux_command("display-message alice-prompt-#S");
+    a.wait_for("alice-prompt-api").unwrap();
+    a.tmux_key(b"d");
+    wait_gone(&mut a, WAIT, "alice after C-b d");
+
+    let mark = lab.audit_mark();
+    let mut tty = lab.attach(&bob, "api", &api);
     for key in [&b":"[..], b"s"] {
         tty.tmux_key(key);
     }
     // Nothing opened: what bob types next is a keystroke, and goes nowhere.
     type_line(&mut tty, "echo bob-typed-$((6*7))");
-    lab.pane_never_shows(&api, "bob-typed-42");
+    lab.host_sentinel_seen(&api, &mut tty, "after-prompt");
+    let pane = lab.capture_pane(&api);
+    assert!(
+        !pane.contains("bob-typed"),
+        "bob's keys reached the pane:\n{pane}"
+    );
     let client = lab.wait_pair_client(&api).unwrap();
     assert!(client.readonly, "{client:?}");
     assert_eq!(client.session, "api");
+    tty.tmux_key(b"d");
+    wait_gone(&mut tty, WAIT, "bob after C-b d");
+    let leave = lab.wait_audit_after(mark, &[("event", "leave"), ("guest", "bob")], WAIT);
+    assert_eq!(leave.get("reason"), Some("detached"), "{}", leave.raw);
 }
 
+/// Pins row 4: a read-only guest cannot make its client writable with
+/// `switch-client -r`: the relay never forwards the keys that would open
+/// tmux's prompt, sshd gives the guest no other command (each such request
+/// is `deny reason=bad-request`), and the only pair-account processes of
+/// the session are sshd's, pairshell and the one confined client. (tmux's
+/// own `server-access -w` resetting the flag, and the own-flag check that
+/// records it, are
+/// `relay::read_only_guest_types_nothing_after_the_hosts_own_server_access_w`.)
+///
+/// Positive controls: each request reached pairshell (its own deny line,
+/// with the exact request, after a mark); the host's sentinel made the
+/// round trip to bob's terminal before the pane is read; bob's `C-b d`
+/// afterwards ends his client with `leave reason=detached`.
 #[test]
 fn read_only_guest_cannot_make_its_client_writable_with_switch_client_r() {
-    // Row 4: `switch-client -r` toggles read-only. A read-only guest cannot
-    // reach a tmux command line, ssh gives them no other command, and the
-    // only pair-account processes of the session are sshd's, pairshell and
-    // the confined client.
     let mut lab = lab!();
     let bob = lab.add_guest("bob", None);
     let host = lab.enable_host();
     let (_, api) = lab.share_as(&host, "api", &["--ro", "bob"]);
+    let mark = lab.audit_mark();
     let mut tty = lab.attach(&bob, "api", &api);
 
     // From tmux's prompt: the relay never forwards the keys that open it.
@@ -242,16 +327,23 @@ fn read_only_guest_cannot_make_its_client_writable_with_switch_client_r() {
     type_line(&mut tty, "switch-client -r");
     // From ssh: not a request.
     for request in ["switch-client -r", "-r", "api -r"] {
+        let step = lab.audit_mark();
         let run = ssh_request(&lab, &bob, request);
         assert!(!run.success(), "{request:?}: {run}");
-        let r = lab.wait_audit(&[("event", "deny"), ("request", request)]);
+        let r = lab.wait_audit_after(step, &[("event", "deny"), ("request", request)], WAIT);
         assert_eq!(r.get("reason"), Some("bad-request"), "{}", r.raw);
     }
 
     let client = lab.wait_pair_client(&api).unwrap();
     assert!(client.readonly, "{client:?}");
     type_line(&mut tty, "echo bob-typed-$((6*7))");
-    lab.pane_never_shows(&api, "bob-typed-42");
+    lab.host_sentinel_seen(&api, &mut tty, "after-switch-r");
+    let pane = lab.capture_pane(&api);
+    assert!(
+        !pane.contains("bob-typed"),
+        "bob's keys reached the pane:\n{pane}"
+    );
+    assert!(lab.pair_clients(&api).iter().all(|c| c.readonly));
 
     // Nothing else runs as the pair account (once the refused logins'
     // processes, which show no executable while they exit, are gone).
@@ -281,155 +373,287 @@ fn read_only_guest_cannot_make_its_client_writable_with_switch_client_r() {
     let clients: Vec<_> = procs.iter().filter(|(_, e, _)| e == tmux).collect();
     assert_eq!(clients.len(), 1, "{procs:?}");
     assert_eq!(clients[0].0 as i32, client.pid, "{procs:?}");
+    tty.tmux_key(b"d");
+    wait_gone(&mut tty, WAIT, "bob after C-b d");
+    let leave = lab.wait_audit_after(mark, &[("event", "leave"), ("guest", "bob")], WAIT);
+    assert_eq!(leave.get("reason"), Some("detached"), "{}", leave.raw);
 }
 
+/// Pins row 5: a read-write guest's `detach-client -E CMD`, which makes the
+/// tmux client exec `sh -c CMD` as the pair account, runs nothing: Landlock
+/// lets the client execute tmux only.
+///
+/// Positive controls: the same `detach-client -E` aimed (by the host) at an
+/// unconfined tmux client of the pair account on the same server does
+/// create the file; alice's join line says `confinement=landlock-abi…`; and
+/// the file is looked for only after alice's `leave` line, which pairshell
+/// writes once her client process has ended (so the exec was tried by then).
 #[test]
 fn read_write_guest_detach_client_e_touch_never_creates_the_file() {
-    // Row 5: `detach-client -E CMD` makes the client exec `sh -c CMD` as the
-    // pair account; Landlock lets the client execute tmux only.
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let host = lab.enable_host();
     let (_, api) = lab.share_as(&host, "api", &["--rw", "alice"]);
-    let file = canary("detach-e");
+    detach_client_e_runs_only_unconfined(&lab, &alice, &api, "landlock-abi");
+}
 
-    let mut tty = lab.attach(&alice, "api", &api);
-    let join = lab.wait_audit(&[("event", "join"), ("guest", "alice")]);
+/// The body of rows 5's tests: the control (an unconfined client of the
+/// pair account does run `detach-client -E`'s command), then alice's own
+/// `detach-client -E 'touch FILE'` through sshd, whose join line must say a
+/// confinement starting with `confinement`, and which creates nothing.
+fn detach_client_e_runs_only_unconfined(
+    lab: &Lab,
+    alice: &support::Guest,
+    api: &support::Shared,
+    confinement: &str,
+) {
+    let control = canary("detach-e-control");
+    let mut unconfined = lab.unconfined_pair_tmux_tty(&api.socket, &["attach", "-t", "=api"]);
+    let client = lab.wait_pair_client(api).expect("the unconfined client");
+    let command = format!("touch {}", control.display());
+    lab.host_tmux(api, &["detach-client", "-t", &client.name, "-E", &command]);
+    assert!(
+        poll(WAIT, || control.exists().then_some(())).is_some(),
+        "the control: an unconfined client did not run detach-client -E's command:\n{}",
+        unconfined.text()
+    );
+    let _ = unconfined.wait_exit(WAIT);
+    assert!(lab.wait_no_pair_client(api));
+
+    let file = canary("detach-e");
+    let mark = lab.audit_mark();
+    let mut tty = lab.attach(alice, "api", api);
+    let join = lab.wait_audit_after(mark, &[("event", "join"), ("guest", "alice")], WAIT);
     assert!(
         join.get("confinement")
-            .is_some_and(|c| c.starts_with("landlock-abi")),
+            .is_some_and(|c| c.starts_with(confinement)),
         "{}",
         join.raw
     );
     tty.tmux_command(&format!("detach-client -E 'touch {}'", file.display()));
-    assert!(lab.wait_no_pair_client(&api));
     wait_gone(&mut tty, WAIT, "alice after detach-client -E");
-    thread::sleep(QUIET);
+    lab.wait_audit_after(mark, &[("event", "leave"), ("guest", "alice")], WAIT);
+    assert!(lab.wait_no_pair_client(api));
     assert!(!file.exists(), "the client ran touch as the pair account");
+    let _ = fs::remove_file(&control);
 }
 
 // ---------------------------------------------------------------------------
 // Rows 6-7: what a guest can ask sshd for
 // ---------------------------------------------------------------------------
 
+/// Pins row 6: a request is data, never code. Shell commands, shell
+/// metacharacters and tmux arguments are each refused by the request
+/// grammar with pairshell's own `deny` and its exact reason, logged
+/// escaped, and nothing runs.
+///
+/// Positive controls: each request reached pairshell (its deny line, with
+/// the exact request, after a mark); the requests that would create a file
+/// do create one when handed to `sh -c` as the pair account.
 #[test]
 fn shell_commands_and_tmux_arguments_as_requests_are_refused_and_logged_escaped() {
-    // Row 6.
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let host = lab.add_host();
-    let api = lab.share(&host, "api", &["alice"], &[]);
+    let _api = lab.share(&host, "api", &["alice"], &[]);
     let file = canary("request");
     let f = file.display().to_string();
     let requests = [
-        "bash".to_string(),
-        "sh -c id".to_string(),
-        format!("api; touch {f}"),
-        format!("api && touch {f}"),
-        format!("$(touch {f})"),
-        format!("`touch {f}`"),
-        "-S /tmp/x".to_string(),
-        "../x".to_string(),
-        format!("api\ntouch {f}"),
-        "api\x1b]0;pwned\x07".to_string(),
+        ("bash".to_string(), "not-shared"),
+        ("sh -c id".to_string(), "bad-request"),
+        (format!("api; touch {f}"), "bad-request"),
+        (format!("api && touch {f}"), "bad-request"),
+        (format!("$(touch {f})"), "bad-request"),
+        (format!("`touch {f}`"), "bad-request"),
+        ("-S /tmp/x".to_string(), "bad-request"),
+        ("../x".to_string(), "bad-request"),
+        (format!("api\ntouch {f}"), "control-character"),
+        ("api\x1b]0;pwned\x07".to_string(), "control-character"),
     ];
-    for request in &requests {
+    for (request, reason) in &requests {
+        if request.contains(&f) {
+            // The control: a shell would have run it.
+            let control = canary("request-control");
+            let text = request
+                .replace(&f, &control.display().to_string())
+                .replace("api &&", "true &&");
+            let mut sh = lab.command_as(&lab.pair, Path::new("/bin/sh"));
+            sh.arg("-c").arg(&text).stdin(Stdio::null());
+            let _ = support::run_with_timeout(sh, Duration::from_secs(10));
+            assert!(control.exists(), "sh -c {text:?} created nothing");
+            fs::remove_file(&control).unwrap();
+        }
+        let mark = lab.audit_mark();
         let run = ssh_request(&lab, &alice, request);
         assert!(!run.success(), "{request:?}: {run}");
-        let r = lab.wait_audit(&[("event", "deny"), ("request", request)]);
-        assert!(
-            matches!(
-                r.get("reason"),
-                Some("bad-request" | "control-character" | "not-shared")
-            ),
-            "{request:?}: {}",
-            r.raw
-        );
+        let r = lab.wait_audit_after(mark, &[("event", "deny"), ("request", request)], WAIT);
+        assert_eq!(r.get("reason"), Some(*reason), "{request:?}: {}", r.raw);
+        assert_eq!(r.get("guest"), Some("alice"), "{}", r.raw);
         // Logged escaped: the raw line holds no control byte of the request.
         assert!(
             !r.raw.bytes().any(|b| b == b'\n' || b == 0x1b || b == 0x07),
             "{:?}",
             r.raw
         );
+        // pairshell has decided and ssh has exited: anything the request
+        // had started would have run by now.
+        assert!(!file.exists(), "{request:?} ran a command");
     }
-    thread::sleep(QUIET);
-    assert!(!file.exists(), "a request ran a command");
-    assert!(lab.pair_clients(&api).is_empty());
     no_join(&lab);
 }
 
+/// The sshd log line that says sshd started the forced command for a
+/// session: `Starting session: forced-command (config)` with the shipped
+/// drop-in, `(key-option)` when only the key's `command=` forces it.
+fn forced_command(layers: Layers) -> &'static str {
+    match layers {
+        Layers::RestrictOnly => "Starting session: forced-command (key-option)",
+        _ => "Starting session: forced-command (config)",
+    }
+}
+
+/// Pins row 7, file transfer: `sftp`, `scp` (SFTP) and `scp -O` (legacy),
+/// each downloading and uploading, move no file. sshd runs the forced
+/// command instead of the sftp subsystem or `scp -f`/`scp -t`, and
+/// pairshell refuses what it is handed as a request (`deny
+/// reason=bad-request`, with the exact request). Run three times: with the
+/// shipped drop-in and `restrict` on the key line, with the drop-in alone
+/// (no `restrict`), and with `restrict` alone (no `ForceCommand`, no
+/// `DisableForwarding`), so each layer holds on its own. The lab's sshd has
+/// a real `Subsystem sftp` line, as Debian's does.
+///
+/// Positive controls, per layer: sshd logged the guest's key as accepted
+/// (`Accepted publickey … FINGERPRINT`) and the forced command started for
+/// the session, and pairshell's deny line names the request sshd handed it:
+/// the `Subsystem sftp` program for sftp and scp, `scp -f PATH` / `scp -t
+/// PATH` for legacy scp.
 #[test]
 fn sftp_and_scp_in_both_protocols_are_refused_by_the_shipped_drop_in() {
-    // Row 7, file transfer. sshd runs the forced command instead of the
-    // sftp subsystem or `scp -t`; pairshell refuses both as requests.
     let mut lab = lab!();
-    let alice = lab.add_guest("alice", None);
+    let guests = [
+        lab.add_guest("alice", None),
+        lab.add_guest("bob", None),
+        lab.add_guest("carol", None),
+    ];
     let host = lab.add_host();
-    let _api = lab.share(&host, "api", &["alice"], &[]);
-    let port = lab.port.to_string();
-    let config = lab.ssh_config();
-    let common = |program: &str| {
-        let mut cmd = Command::new(program);
-        cmd.arg("-F")
-            .arg(&config)
-            .arg("-i")
-            .arg(&alice.key)
-            .arg("-P")
-            .arg(&port)
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .env("HOME", "/root")
-            .stdin(Stdio::null());
-        cmd
-    };
-    let batch = lab.scratch_file("sftp-batch");
-    fs::write(&batch, "ls /\nget /etc/hostname\n").unwrap();
-    let local = lab.scratch_file("sftp-local");
-    let mut sftp = common("sftp");
-    sftp.arg("-b")
-        .arg(&batch)
-        .arg(format!("{}@127.0.0.1", lab.pair));
-    let run = support::run_with_timeout(sftp, Duration::from_secs(30));
-    assert!(!run.success(), "sftp: {run}");
+    let _api = lab.share(&host, "api", &["alice", "bob", "carol"], &[]);
+    let batch = lab.scratch_file("batch");
+    fs::write(&batch, "get /etc/hostname\n").unwrap();
+    let sftp_server = "/usr/lib/openssh/sftp-server";
 
-    let upload = canary("scp-upload");
-    for legacy in [false, true] {
-        let mut scp = common("scp");
-        scp.args(legacy.then_some("-O"))
-            .arg(format!("{}@127.0.0.1:/etc/hostname", lab.pair))
-            .arg(&local);
-        let run = support::run_with_timeout(scp, Duration::from_secs(30));
-        assert!(!run.success(), "scp (legacy {legacy}) download: {run}");
-        let mut scp = common("scp");
-        scp.args(legacy.then_some("-O")).arg(&batch).arg(format!(
-            "{}@127.0.0.1:{}",
-            lab.pair,
-            upload.display()
+    for (layers, guest) in Layers::ALL.into_iter().zip(&guests) {
+        let what = lab.set_layers(layers);
+        let port = lab.port.to_string();
+        let config = lab.ssh_config();
+        let common = |program: &str| {
+            let mut c = Command::new(program);
+            c.arg("-F")
+                .arg(&config)
+                .arg("-i")
+                .arg(&guest.key)
+                .arg("-P")
+                .arg(&port)
+                .env_clear()
+                .env("PATH", "/usr/bin:/bin")
+                .env("HOME", "/root")
+                .stdin(Stdio::null());
+            c
+        };
+        let local = canary("sftp-local");
+        let upload = canary("scp-upload");
+        // (what, command, the request sshd hands the forced command,
+        // what sshd logs for the request)
+        let mut cases: Vec<(String, Command, String, String)> = Vec::new();
+        let mut sftp = common("sftp");
+        sftp.arg("-b")
+            .arg(&batch)
+            .arg(format!("{}@127.0.0.1", lab.pair));
+        cases.push((
+            "sftp".into(),
+            sftp,
+            sftp_server.into(),
+            forced_command(layers).into(),
         ));
-        let run = support::run_with_timeout(scp, Duration::from_secs(30));
-        assert!(!run.success(), "scp (legacy {legacy}) upload: {run}");
+        for legacy in [false, true] {
+            let mut down = common("scp");
+            down.args(legacy.then_some("-O"))
+                .arg(format!("{}@127.0.0.1:/etc/hostname", lab.pair))
+                .arg(&local);
+            let mut up = common("scp");
+            up.args(legacy.then_some("-O")).arg(&batch).arg(format!(
+                "{}@127.0.0.1:{}",
+                lab.pair,
+                upload.display()
+            ));
+            let (down_request, up_request, logged) = if legacy {
+                (
+                    "scp -f /etc/hostname".to_string(),
+                    format!("scp -t {}", upload.display()),
+                    forced_command(layers).to_string(),
+                )
+            } else {
+                (
+                    sftp_server.into(),
+                    sftp_server.into(),
+                    forced_command(layers).into(),
+                )
+            };
+            let name = if legacy { "scp -O" } else { "scp" };
+            cases.push((
+                format!("{name} download"),
+                down,
+                down_request,
+                logged.clone(),
+            ));
+            cases.push((format!("{name} upload"), up, up_request, logged));
+        }
+        for (name, cmd, request, logged) in cases {
+            let name = format!("{name} ({what})");
+            let log = lab.sshd_log_mark();
+            let mark = lab.audit_mark();
+            let run = support::run_with_timeout(cmd, Duration::from_secs(30));
+            assert!(!run.success(), "{name}: {run}");
+            lab.wait_accepted_after(log, &guest.fingerprint);
+            lab.wait_sshd_log_after(log, &[&logged]);
+            let r = lab.wait_audit_after(mark, &[("event", "deny"), ("request", &request)], WAIT);
+            assert_eq!(r.get("reason"), Some("bad-request"), "{name}: {}", r.raw);
+            assert_eq!(r.get("guest"), Some(guest.name.as_str()), "{}", r.raw);
+            assert!(!local.exists(), "{name}: a file came down");
+            assert!(!upload.exists(), "{name}: a file went up");
+        }
     }
-    assert!(!local.exists(), "a file came down");
-    assert!(!upload.exists(), "a file went up");
     no_join(&lab);
 }
 
+/// Pins row 7, tunnels: `ssh -L`, `-R` and `-D` reach nothing through the
+/// pair account. Run with the shipped drop-in and `restrict`, with the
+/// drop-in alone, and with `restrict` alone, so each layer holds on its own.
+///
+/// Positive controls: with neither layer (no `restrict`, none of the
+/// drop-in's refusals) `-L` does reach the target through the tunnel. Per
+/// layer: sshd logged the guest's key as accepted; the tunnel's target (the
+/// lab's own sshd on loopback) answers a direct connection with its banner;
+/// and each request reached sshd and was
+/// answered with a refusal ssh reports (`administratively prohibited` for a
+/// channel, `remote port forwarding failed` for a listener).
 #[test]
 fn port_forwarding_local_remote_and_dynamic_is_refused_by_the_shipped_drop_in() {
-    // Row 7, tunnels: -L, -R and -D would reach loopback services as the
-    // pair account.
     let mut lab = lab!();
-    let alice = lab.add_guest("alice", None);
+    let guests = [
+        lab.add_guest("alice", None),
+        lab.add_guest("bob", None),
+        lab.add_guest("carol", None),
+    ];
     let host = lab.add_host();
-    let _api = lab.share(&host, "api", &["alice"], &[]);
-    // Something on loopback a tunnel would reach: the lab's own sshd.
-    let target = format!("127.0.0.1:{}", lab.port);
+    let _api = lab.share(&host, "api", &["alice", "bob", "carol"], &[]);
 
-    // -L: the local end accepts, the remote end refuses the channel.
+    // The control: with neither layer, -L does reach the target.
+    lab.set_layers(Layers::Neither);
+    let target = format!("127.0.0.1:{}", lab.port);
     let lport = free_port();
     let spec = format!("{lport}:{target}");
     let child = lab
-        .ssh_with(&alice, &["-N", "-L", &spec], None)
+        .ssh_with(&guests[0], &["-N", "-L", &spec], None)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -438,101 +662,193 @@ fn port_forwarding_local_remote_and_dynamic_is_refused_by_the_shipped_drop_in() 
     let mut conn = poll(WAIT, || TcpStream::connect(("127.0.0.1", lport)).ok())
         .expect("ssh -L never listened");
     conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut buf = [0u8; 64];
-    let n = conn.read(&mut buf).unwrap_or(0);
-    assert!(
-        !String::from_utf8_lossy(&buf[..n]).contains("SSH-"),
-        "-L reached the target through the tunnel"
-    );
+    let mut banner = [0u8; 4];
+    let through = conn.read_exact(&mut banner).is_ok() && &banner == b"SSH-";
     let stderr = stop(child);
-    assert!(stderr.contains("administratively prohibited"), "{stderr}");
-
-    // -R: sshd refuses to listen.
-    let spec = format!("0:{target}");
-    let run = support::run_with_timeout(
-        {
-            let mut c = lab.ssh_with(
-                &alice,
-                &["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec],
-                None,
-            );
-            c.stdin(Stdio::null());
-            c
-        },
-        Duration::from_secs(30),
-    );
-    assert!(!run.success(), "-R: {run}");
     assert!(
-        run.stderr.contains("remote port forwarding failed"),
-        "{run}"
+        through,
+        "the control: -L with neither layer reached nothing: {stderr}"
     );
 
-    // -D: a SOCKS5 CONNECT through it is refused.
-    let dport = free_port();
-    let spec = dport.to_string();
-    let child = lab
-        .ssh_with(&alice, &["-N", "-D", &spec], None)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut conn = poll(WAIT, || TcpStream::connect(("127.0.0.1", dport)).ok())
-        .expect("ssh -D never listened");
-    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    conn.write_all(&[5, 1, 0]).unwrap();
-    let mut hello = [0u8; 2];
-    conn.read_exact(&mut hello).unwrap();
-    assert_eq!(hello, [5, 0]);
-    let [hi, lo] = lab.port.to_be_bytes();
-    conn.write_all(&[5, 1, 0, 1, 127, 0, 0, 1, hi, lo]).unwrap();
-    let mut reply = [0u8; 10];
-    let granted = conn.read_exact(&mut reply).is_ok() && reply[1] == 0;
-    assert!(!granted, "-D connected through the tunnel: {reply:?}");
-    let stderr = stop(child);
-    assert!(stderr.contains("administratively prohibited"), "{stderr}");
+    for (layers, guest) in Layers::ALL.into_iter().zip(&guests) {
+        let what = lab.set_layers(layers);
+        let log = lab.sshd_log_mark();
+        // Something on loopback a tunnel would reach: the lab's own sshd.
+        let target = format!("127.0.0.1:{}", lab.port);
+        let mut direct = TcpStream::connect(&target).unwrap();
+        direct
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let mut banner = [0u8; 4];
+        direct.read_exact(&mut banner).unwrap();
+        assert_eq!(&banner, b"SSH-", "the control: the target answers directly");
+        drop(direct);
+
+        // -L: the local end accepts, the remote end refuses the channel.
+        let lport = free_port();
+        let spec = format!("{lport}:{target}");
+        let child = lab
+            .ssh_with(guest, &["-N", "-L", &spec], None)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut conn = poll(WAIT, || TcpStream::connect(("127.0.0.1", lport)).ok())
+            .expect("ssh -L never listened");
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut buf = [0u8; 64];
+        let n = conn.read(&mut buf).unwrap_or(0);
+        assert!(
+            !String::from_utf8_lossy(&buf[..n]).contains("SSH-"),
+            "-L ({what}) reached the target through the tunnel"
+        );
+        let stderr = stop(child);
+        assert!(
+            stderr.contains("administratively prohibited"),
+            "-L ({what}): {stderr}"
+        );
+        lab.wait_accepted_after(log, &guest.fingerprint);
+
+        // -R: sshd refuses to listen.
+        let spec = format!("0:{target}");
+        let run = support::run_with_timeout(
+            {
+                let mut c = lab.ssh_with(
+                    guest,
+                    &["-N", "-o", "ExitOnForwardFailure=yes", "-R", &spec],
+                    None,
+                );
+                c.stdin(Stdio::null());
+                c
+            },
+            Duration::from_secs(30),
+        );
+        assert!(!run.success(), "-R ({what}): {run}");
+        assert!(
+            run.stderr.contains("remote port forwarding failed"),
+            "-R ({what}): {run}"
+        );
+
+        // -D: a SOCKS5 CONNECT through it is refused.
+        let dport = free_port();
+        let spec = dport.to_string();
+        let child = lab
+            .ssh_with(guest, &["-N", "-D", &spec], None)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut conn = poll(WAIT, || TcpStream::connect(("127.0.0.1", dport)).ok())
+            .expect("ssh -D never listened");
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        conn.write_all(&[5, 1, 0]).unwrap();
+        let mut hello = [0u8; 2];
+        conn.read_exact(&mut hello).unwrap();
+        assert_eq!(hello, [5, 0]);
+        let [hi, lo] = lab.port.to_be_bytes();
+        conn.write_all(&[5, 1, 0, 1, 127, 0, 0, 1, hi, lo]).unwrap();
+        let mut reply = [0u8; 10];
+        let granted = conn.read_exact(&mut reply).is_ok() && reply[1] == 0;
+        assert!(
+            !granted,
+            "-D ({what}) connected through the tunnel: {reply:?}"
+        );
+        let stderr = stop(child);
+        assert!(
+            stderr.contains("administratively prohibited"),
+            "-D ({what}): {stderr}"
+        );
+    }
     no_join(&lab);
 }
 
+/// Pins row 7, agent and X11 forwarding: a forwarded agent would let anyone
+/// with the pair account's access use the guest's keys; X11 would open the
+/// guest's display. sshd gives the session neither `SSH_AUTH_SOCK` nor
+/// `DISPLAY`, and makes no agent socket for the pair account. Run with the
+/// shipped drop-in and `restrict`, with the drop-in alone, and with
+/// `restrict` alone (where the Match block allows agent and X11
+/// forwarding), so each layer holds on its own.
+///
+/// Positive controls, per layer: ssh really asked (`-v` shows "Requesting
+/// authentication agent forwarding" and "Requesting X11 forwarding"), the
+/// server answered the X11 request with a refusal ("X11 forwarding request
+/// failed"), sshd logged the key as accepted, and the guest joined (the
+/// environment read is that login's).
 #[test]
 fn agent_and_x11_forwarding_are_refused_by_the_shipped_drop_in() {
-    // Row 7: a forwarded agent would let anyone with the pair account's
-    // access use the guest's keys; X11 would open the guest's display.
     let mut lab = lab!();
-    let alice = lab.add_guest("alice", None);
+    let guests = [
+        lab.add_guest("alice", None),
+        lab.add_guest("bob", None),
+        lab.add_guest("carol", None),
+    ];
     let host = lab.add_host();
-    let api = lab.share(&host, "api", &["alice"], &[]);
+    let api = lab.share(&host, "api", &["alice", "bob", "carol"], &[]);
     let agent = Agent::start(&lab);
+    // The lab's ssh_config says `IdentityAgent none`, with which ssh never
+    // asks to forward an agent, whatever ForwardAgent says.
     let forward = format!("ForwardAgent={}", agent.socket.display());
+    let identity_agent = format!("IdentityAgent={}", agent.socket.display());
 
-    let mut cmd = lab.ssh_with(
-        &alice,
-        &["-t", "-o", &forward, "-o", "ForwardX11=yes"],
-        Some("api"),
-    );
-    cmd.env("DISPLAY", ":97");
-    let mut tty = Tty::spawn("ssh -A -X as alice", cmd);
-    tty.wait_for(support::prompt("api", &host).trim_end())
-        .unwrap();
-    let env = login_environment(&lab);
-    for var in ["SSH_AUTH_SOCK=", "DISPLAY="] {
-        assert!(
-            !env.iter().any(|v| v.starts_with(var)),
-            "sshd gave the session {var}: {env:?}"
+    for (layers, guest) in Layers::ALL.into_iter().zip(&guests) {
+        let what = lab.set_layers(layers);
+        let log = lab.sshd_log_mark();
+        let mut cmd = lab.ssh_with(
+            guest,
+            &[
+                "-v",
+                "-t",
+                "-o",
+                &forward,
+                "-o",
+                &identity_agent,
+                "-o",
+                "ForwardX11=yes",
+            ],
+            Some("api"),
         );
-    }
-    // No agent socket of the pair account anywhere sshd would put one.
-    for e in fs::read_dir("/tmp").unwrap().flatten() {
-        if e.file_name().to_string_lossy().starts_with("ssh-") {
-            assert_ne!(
-                e.metadata().unwrap().uid(),
-                lab.pair_uid,
-                "sshd made an agent directory for the pair account: {}",
-                e.path().display()
+        cmd.env("DISPLAY", ":97");
+        let mut tty = Tty::spawn(&format!("ssh -A -X as {} ({what})", guest.name), cmd);
+        tty.wait_for(support::prompt("api", &host).trim_end())
+            .unwrap();
+        let text = tty.text();
+        for asked in [
+            "Requesting authentication agent forwarding",
+            "Requesting X11 forwarding",
+            "X11 forwarding request failed",
+        ] {
+            assert!(
+                text.contains(asked),
+                "{what}: no {asked:?} from ssh -v:\n{text}"
             );
         }
+        lab.wait_accepted_after(log, &guest.fingerprint);
+        let env = login_environment(&lab);
+        for var in ["SSH_AUTH_SOCK=", "DISPLAY="] {
+            assert!(
+                !env.iter().any(|v| v.starts_with(var)),
+                "{what}: sshd gave the session {var}: {env:?}"
+            );
+        }
+        // No agent socket of the pair account anywhere sshd would put one.
+        for e in fs::read_dir("/tmp").unwrap().flatten() {
+            if e.file_name().to_string_lossy().starts_with("ssh-") {
+                assert_ne!(
+                    e.metadata().unwrap().uid(),
+                    lab.pair_uid,
+                    "{what}: sshd made an agent directory for the pair account: {}",
+                    e.path().display()
+                );
+            }
+        }
+        assert!(lab.wait_pair_client(&api).is_some());
+        tty.tmux_key(b"d");
+        wait_gone(&mut tty, WAIT, &format!("{} after C-b d", guest.name));
+        assert!(lab.wait_no_pair_client(&api));
     }
-    assert!(lab.wait_pair_client(&api).is_some());
 }
 
 // ---------------------------------------------------------------------------
@@ -606,73 +922,103 @@ fn group_writable_host_file_and_main_config_not_owned_by_root_are_refused() {
     no_join(&lab);
 }
 
+/// Pins row 11: whoever can set `SSH_USER_AUTH`, or write where it points,
+/// cannot choose the guest. Each case is refused with pairshell's own deny
+/// line and its exact reason, looked for only among the lines written after
+/// that case began: missing (`no-auth-info`); a file the pair account can
+/// read but does not own, another throwaway user's, mode 0644
+/// (`unsafe-auth-info`: ownership is what refuses it); a symlink to a good
+/// file (`unsafe-auth-info`); empty and password-only (`no-public-key`);
+/// two guests' keys (`conflicting-keys`).
+///
+/// Positive controls: the foreign file is readable by the pair account
+/// (`cat` as the pair account prints it) and holds alice's real key line;
+/// the symlink's target is the good file; and the good file itself lets
+/// alice in (`list` prints her session).
 #[test]
 fn ssh_user_auth_missing_foreign_symlinked_empty_mixed_or_password_only_is_refused() {
-    // Row 11: whoever can set SSH_USER_AUTH, or write where it points,
-    // must not be able to choose the guest.
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
     let host = lab.add_host();
     let api = lab.share(&host, "api", &["alice", "bob"], &[]);
+    let stranger = lab.add_host_account();
+    let stranger_ids = {
+        let u = nix::unistd::User::from_name(&stranger).unwrap().unwrap();
+        (u.uid.as_raw(), u.gid.as_raw())
+    };
     let pair = (lab.pair_uid, lab.pair_gid);
-    let file = |name: &str, text: &str, owner: (u32, u32)| -> PathBuf {
+    let file = |name: &str, text: &str, owner: (u32, u32), mode: u32| -> PathBuf {
         let p = lab.scratch_file(name);
         fs::write(&p, text).unwrap();
-        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(mode)).unwrap();
         std::os::unix::fs::chown(&p, Some(owner.0), Some(owner.1)).unwrap();
         p
     };
-    let good = file("good", &format!("publickey {}\n", alice.public_line), pair);
+    let alices_line = format!("publickey {}\n", alice.public_line);
+    let good = file("good", &alices_line, pair, 0o600);
     let link = lab.scratch_file("link");
     std::os::unix::fs::symlink(&good, &link).unwrap();
     std::os::unix::fs::lchown(&link, Some(pair.0), Some(pair.1)).unwrap();
+    let foreign = file("foreign", &alices_line, stranger_ids, 0o644);
+    // The control: the pair account can read the foreign file; only its
+    // owner is wrong.
+    let mut cat = lab.command_as(&lab.pair, Path::new("/bin/cat"));
+    cat.arg(&foreign).stdin(Stdio::null());
+    let read = support::run_with_timeout(cat, Duration::from_secs(10));
+    assert!(
+        read.success(),
+        "the pair account cannot read {}: {read}",
+        foreign.display()
+    );
+    assert_eq!(read.stdout, alices_line);
+    assert_eq!(fs::read_link(&link).unwrap(), good);
+
+    let mixed = format!(
+        "publickey {}\npublickey {}\n",
+        alice.public_line, bob.public_line
+    );
     let cases: Vec<(&str, Option<PathBuf>, &str)> = vec![
         ("missing", None, "no-auth-info"),
         (
-            "owned by root",
-            Some(file(
-                "root",
-                &format!("publickey {}\n", alice.public_line),
-                (0, 0),
-            )),
+            "another user's, readable",
+            Some(foreign.clone()),
             "unsafe-auth-info",
         ),
         ("a symlink", Some(link.clone()), "unsafe-auth-info"),
-        ("empty", Some(file("empty", "", pair)), "no-public-key"),
+        (
+            "empty",
+            Some(file("empty", "", pair, 0o600)),
+            "no-public-key",
+        ),
         (
             "two guests' keys",
-            Some(file(
-                "mixed",
-                &format!(
-                    "publickey {}\npublickey {}\n",
-                    alice.public_line, bob.public_line
-                ),
-                pair,
-            )),
+            Some(file("mixed", &mixed, pair, 0o600)),
             "conflicting-keys",
         ),
         (
             "password only",
-            Some(file("password", "password\n", pair)),
+            Some(file("password", "password\n", pair, 0o600)),
             "no-public-key",
         ),
     ];
     for (what, auth, reason) in cases {
+        let mark = lab.audit_mark();
         let run = lab.login_with_auth(&lab.pair, auth.as_deref(), Some("list"));
         assert!(!run.success(), "{what}: {run}");
         assert_eq!(run.stdout, "", "{what}: {run}");
-        let denied = poll(WAIT, || {
-            lab.syslog()
-                .records()
-                .into_iter()
-                .find(|r| r.get("event") == Some("deny") && r.get("reason") == Some(reason))
-        });
-        assert!(
-            denied.is_some(),
-            "{what}: no deny with reason {reason}: {:?}",
-            lab.syslog().raw()
-        );
+        let denied = lab
+            .find_audit_after(mark, WAIT, |r| r.get("event") == Some("deny"))
+            .unwrap_or_else(|| panic!("{what}: no deny line: {:?}", lab.audit_after(mark)));
+        assert_eq!(denied.get("reason"), Some(reason), "{what}: {}", denied.raw);
+        if auth.as_deref() == Some(foreign.as_path()) {
+            let owner = format!("owned by uid {}", stranger_ids.0);
+            assert!(
+                denied.field("detail").contains(&owner),
+                "{what}: {}",
+                denied.raw
+            );
+        }
     }
     // The real file still works: the checks are not simply refusing all.
     let run = lab.login_with_auth(&lab.pair, Some(&good), Some("list"));
@@ -681,18 +1027,27 @@ fn ssh_user_auth_missing_foreign_symlinked_empty_mixed_or_password_only_is_refus
     no_join(&lab);
 }
 
+/// Pins row 12: a key that is only offered, never proven (ssh holds the
+/// public half alone), gets no login and no audit line: sshd asks
+/// `authorized-keys` about it, which has no side effects, and the signature
+/// never comes.
+///
+/// Positive controls: ssh saw "Server accepts key" and sshd logged the key
+/// as found by the `AuthorizedKeysCommand` (so `authorized-keys` ran and
+/// answered), then closed the unauthenticated connection; the trail is read
+/// only after a later login's line has arrived (so nothing the connection
+/// wrote can still be on its way).
 #[test]
 fn offered_but_unproven_key_gets_no_login_and_no_audit_line() {
-    // Row 12: ssh offers alice's public key without holding the private
-    // one. sshd asks `authorized-keys` about it (which must have no side
-    // effects), then the signature never comes.
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let host = lab.add_host();
-    let api = lab.share(&host, "api", &["alice"], &[]);
+    let _api = lab.share(&host, "api", &["alice"], &[]);
     let public_only = lab.scratch_file("alice-public-only.pub");
     fs::write(&public_only, format!("{}\n", alice.public_line)).unwrap();
 
+    let log = lab.sshd_log_mark();
+    let mark = lab.audit_mark();
     let mut cmd = Command::new("ssh");
     cmd.arg("-F")
         .arg(lab.ssh_config())
@@ -716,24 +1071,39 @@ fn offered_but_unproven_key_gets_no_login_and_no_audit_line() {
     // sshd accepted the key as a candidate (so authorized-keys answered)...
     assert!(run.stderr.contains("Server accepts key"), "{run}");
     assert!(run.stderr.contains("Permission denied"), "{run}");
+    lab.wait_sshd_log_after(
+        log,
+        &["Accepted key", &alice.fingerprint, "authorized-keys"],
+    );
+    lab.wait_sshd_log_after(
+        log,
+        &[&format!(
+            "Connection closed by authenticating user {}",
+            lab.pair
+        )],
+    );
     // ...and nothing was logged or run.
-    thread::sleep(QUIET);
-    let records = lab.syslog().raw();
+    let records: Vec<String> = lab.audit_settle(mark).into_iter().map(|r| r.raw).collect();
     assert!(records.is_empty(), "{records:?}");
-    assert!(lab.pair_clients(&api).is_empty());
 }
 
+/// Pins row 13: a guest whose key leaves the main config while connected is
+/// ended by the periodic re-check (`leave reason=revoked`: no signal tells
+/// their pairshell, so this takes up to 30 s; the "at once" cases are in
+/// host_sshd.rs), and a grant that has expired is refused (`deny
+/// reason=not-shared`). An expired guest: guest_sshd.rs.
+///
+/// Positive controls: alice was joined (her join line, her client) before
+/// the edit; bob's key reached pairshell (his own deny line after a mark).
 #[test]
 fn guest_whose_key_leaves_the_config_while_connected_is_ended_and_an_expired_grant_refused() {
-    // Row 13 (an expired guest: guest_sshd.rs; an expiring grant while
-    // connected: host_sshd.rs).
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
     let host = lab.add_host();
     let api = lab.share(&host, "api", &["alice"], &[]);
     let socket = lab.start_tmux(&host, "old.sock", "old");
-    let old = lab.share_socket(
+    let _old = lab.share_socket(
         &host,
         "old",
         &socket,
@@ -742,19 +1112,23 @@ fn guest_whose_key_leaves_the_config_while_connected_is_ended_and_an_expired_gra
         Some("2020-01-01T00:00:00Z"),
     );
 
+    let mark = lab.audit_mark();
     let mut tty = lab.attach(&alice, "api", &api);
+    lab.wait_audit_after(mark, &[("event", "join"), ("guest", "alice")], WAIT);
+    assert!(lab.wait_pair_client(&api).is_some());
     lab.remove_guest("alice");
     let exited = tty.wait_exit(RECHECK + Duration::from_secs(10));
     assert!(exited.is_some(), "alice still connected:\n{}", tty.text());
-    let r = lab.wait_audit(&[("event", "leave"), ("guest", "alice")]);
+    let r = lab.wait_audit_after(mark, &[("event", "leave"), ("guest", "alice")], WAIT);
     assert_eq!(r.get("reason"), Some("revoked"), "{}", r.raw);
     assert!(lab.wait_no_pair_client(&api));
 
+    let mark = lab.audit_mark();
     let mut tty = lab.ssh_tty(&bob, Some("old"));
     assert!(matches!(tty.wait_exit(WAIT), Some(c) if c != 0));
-    let r = lab.wait_audit(&[("event", "deny"), ("guest", "bob")]);
+    let r = lab.wait_audit_after(mark, &[("event", "deny"), ("guest", "bob")], WAIT);
     assert_eq!(r.get("reason"), Some("not-shared"), "{}", r.raw);
-    assert!(lab.pair_clients(&old).is_empty());
+    assert_eq!(r.get("request"), Some("old"), "{}", r.raw);
 }
 
 // ---------------------------------------------------------------------------
@@ -768,15 +1142,29 @@ fn guest_environment_never_reaches_the_hosts_session() {
     // and the like from an attaching client into the session, so pairshell
     // must start the client with none of them.
     let mut lab = lab!();
+    // sshd must pass the variables for this to show pairshell's own
+    // clearing: take the drop-in's AcceptEnv out (row 14b shows that the
+    // shipped drop-in keeps them out on its own).
+    lab.extend_sshd(support::SshdExtra {
+        permissive_env: true,
+        ..Default::default()
+    });
     let alice = lab.add_guest("alice", None);
     let host = lab.add_host();
     let api = lab.share(&host, "api", &["alice"], &[]);
     let agent = Agent::start(&lab);
+    // The lab's ssh_config says `IdentityAgent none`, with which ssh never
+    // asks to forward an agent, whatever ForwardAgent says.
     let forward = format!("ForwardAgent={}", agent.socket.display());
+    let identity_agent = format!("IdentityAgent={}", agent.socket.display());
     let setenv = "SetEnv=LD_PRELOAD=/nonexistent/leak.so TMUX=/tmp/leak,1,1 \
                   DISPLAY=:98 PAIRSHELL_LEAK=leak42";
 
-    let mut cmd = lab.ssh_with(&alice, &["-t", "-o", &forward, "-o", setenv], Some("api"));
+    let mut cmd = lab.ssh_with(
+        &alice,
+        &["-t", "-o", &forward, "-o", &identity_agent, "-o", setenv],
+        Some("api"),
+    );
     cmd.env("DISPLAY", ":98");
     let mut tty = Tty::spawn("ssh with a loaded environment as alice", cmd);
     tty.wait_for(support::prompt("api", &host).trim_end())
@@ -840,10 +1228,15 @@ fn guest_environment_never_reaches_the_hosts_session() {
 // Landlock switch
 // ---------------------------------------------------------------------------
 
+/// Pins: `allow_unconfined_read_write` is for kernels without Landlock only;
+/// where Landlock exists the client stays confined, so a read-write guest's
+/// `detach-client -E` still runs nothing.
+///
+/// Positive controls: as in row 5 (an unconfined client of the pair account
+/// does run the command; alice's `leave` line comes before the file is
+/// looked for), and `check` reports the confinement.
 #[test]
 fn allow_unconfined_read_write_does_not_switch_confinement_off_where_landlock_exists() {
-    // The switch is for kernels without Landlock only (the refusal without
-    // it is a unit test in policy.rs: no kernel here lacks Landlock).
     let mut lab = lab!();
     lab.add_config_lines("allow_unconfined_read_write = true");
     let alice = lab.add_guest("alice", None);
@@ -855,20 +1248,69 @@ fn allow_unconfined_read_write_does_not_switch_confinement_off_where_landlock_ex
         check.stdout.contains("every tmux client runs confined"),
         "{check}"
     );
+    detach_client_e_runs_only_unconfined(&lab, &alice, &api, "landlock-abi");
+}
 
-    let file = canary("allow-unconfined");
-    let mut tty = lab.attach(&alice, "api", &api);
-    let join = lab.wait_audit(&[("event", "join"), ("guest", "alice")]);
+/// Pins row 5's last line of defence on a kernel without Landlock: a
+/// read-write join is refused with pairshell's own `deny
+/// reason=unconfined-read-write` (the client could not be kept from running
+/// programs), unless the admin sets `allow_unconfined_read_write = true`;
+/// read-only joins go ahead. The lab's `test_pretend_no_landlock = true`
+/// makes joins be decided as if the kernel had no Landlock.
+///
+/// Positive controls: without the pretence the same read-write guest joins
+/// (`confinement=landlock-abi…`), so the refusal is the missing Landlock's
+/// and nothing else's; with `allow_unconfined_read_write = true` too, she
+/// joins with `confinement=none`; bob's read-only join goes ahead.
+#[test]
+fn read_write_join_without_landlock_is_refused_unless_the_admin_allows_it() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let bob = lab.add_guest("bob", None);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--rw", "alice", "--ro", "bob"]);
+    let joins = |lab: &Lab, guest: &support::Guest, confinement: &str| {
+        let mark = lab.audit_mark();
+        let mut tty = lab.attach(guest, "api", &api);
+        let join = lab.wait_audit_after(mark, &[("event", "join"), ("guest", &guest.name)], WAIT);
+        assert!(
+            join.field("confinement").starts_with(confinement),
+            "{}",
+            join.raw
+        );
+        tty.tmux_key(b"d");
+        wait_gone(&mut tty, WAIT, &format!("{} after C-b d", guest.name));
+        assert!(lab.wait_no_pair_client(&api));
+    };
+    joins(&lab, &alice, "landlock-abi");
+
+    lab.add_config_lines("test_pretend_no_landlock = true");
+    let mark = lab.audit_mark();
+    let mut tty = lab.ssh_tty(&alice, Some("api"));
+    let code = wait_gone(&mut tty, WAIT, "alice's read-write join without Landlock");
+    assert_ne!(code, 0, "{}", tty.text());
     assert!(
-        join.get("confinement")
-            .is_some_and(|c| c.starts_with("landlock-abi")),
-        "{}",
-        join.raw
+        tty.text().contains("cannot be joined read-write"),
+        "alice was not told why:\n{}",
+        tty.text()
     );
-    tty.tmux_command(&format!("detach-client -E 'touch {}'", file.display()));
-    wait_gone(&mut tty, WAIT, "alice after detach-client -E");
-    thread::sleep(QUIET);
-    assert!(!file.exists(), "the client ran touch as the pair account");
+    let deny = lab.wait_audit_after(mark, &[("event", "deny"), ("guest", "alice")], WAIT);
+    assert_eq!(
+        deny.get("reason"),
+        Some("unconfined-read-write"),
+        "{}",
+        deny.raw
+    );
+    assert_eq!(deny.get("mode"), Some("read-write"), "{}", deny.raw);
+    let settled = lab.audit_settle(mark);
+    assert!(
+        settled.iter().all(|r| r.get("event") != Some("join")),
+        "{settled:?}"
+    );
+    joins(&lab, &bob, "none");
+
+    lab.add_config_lines("allow_unconfined_read_write = true");
+    joins(&lab, &alice, "none");
 }
 
 // ---------------------------------------------------------------------------

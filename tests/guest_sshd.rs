@@ -56,9 +56,11 @@ fn authorized_keys_prints_one_restricted_line_for_a_current_guest() {
         let lines: Vec<&str> = run.stdout.lines().collect();
         assert_eq!(lines, [want.as_str()], "as {as_uid:?}: {run}");
     }
+    // Read after a later login's line has arrived (a settled trail).
+    let records: Vec<String> = lab.audit_settle(0).into_iter().map(|r| r.raw).collect();
     assert!(
-        lab.syslog().records().is_empty(),
-        "authorized-keys must not log"
+        records.is_empty(),
+        "authorized-keys must not log: {records:?}"
     );
 }
 
@@ -140,9 +142,11 @@ fn authorized_keys_prints_nothing_for_keys_users_and_guests_it_must_not_accept()
             "{what}: printed a line: {run}"
         );
     }
+    // Read after a later login's line has arrived (a settled trail).
+    let records: Vec<String> = lab.audit_settle(0).into_iter().map(|r| r.raw).collect();
     assert!(
-        lab.syslog().records().is_empty(),
-        "authorized-keys must not log"
+        records.is_empty(),
+        "authorized-keys must not log: {records:?}"
     );
 }
 
@@ -375,35 +379,62 @@ fn read_write_guest_cannot_make_the_tmux_client_exec_a_shell() {
 // Refusals
 // ---------------------------------------------------------------------------
 
+/// Pins row 12: a key no guest has is refused by sshd before pairshell
+/// runs: `authorized-keys` prints nothing for it, and writes no audit line.
+///
+/// Positive controls: sshd logged the attempt (`Failed publickey … KEY'S
+/// FINGERPRINT`, then the unauthenticated connection closed), and the trail
+/// is read only after a later login's line has arrived, so anything that
+/// connection wrote would be in it.
 #[test]
 fn unknown_key_is_refused_by_sshd_before_pairshell_runs() {
     let mut lab = lab!();
     let _alice = lab.add_guest("alice", None);
     let host = lab.add_host();
-    let api = lab.share(&host, "api", &["alice"], &[]);
+    let _api = lab.share(&host, "api", &["alice"], &[]);
     let mallory = lab.make_key("mallory");
 
+    let log = lab.sshd_log_mark();
+    let mark = lab.audit_mark();
     let run = lab.ssh(&mallory, Some("api"));
     assert_eq!(run.code(), Some(255), "{run}");
     assert!(run.stderr.contains("Permission denied"), "{run}");
+    lab.wait_sshd_log_after(log, &["Failed publickey for", &mallory.fingerprint]);
+    lab.wait_sshd_log_after(
+        log,
+        &[&format!(
+            "Connection closed by authenticating user {}",
+            lab.pair
+        )],
+    );
     // authorized-keys never logs and the login never ran: no audit line at all.
-    let records = lab.syslog().records();
+    let records: Vec<String> = lab.audit_settle(mark).into_iter().map(|r| r.raw).collect();
     assert!(records.is_empty(), "{records:?}");
-    assert!(lab.pair_clients(&api).is_empty());
 }
 
+/// Pins row 13: an expired guest is refused by sshd before pairshell's
+/// login runs (`authorized-keys` prints no line for an expired guest's key,
+/// and `expiry-time=` on a current guest's line stops sshd from taking it
+/// once it passes): no join, no line from the login.
+///
+/// Positive controls: sshd logged the attempt with carol's fingerprint
+/// (`Failed publickey`), and the trail is read only after a later login's
+/// line has arrived.
 #[test]
 fn expired_guest_is_refused_by_sshd_before_pairshell_runs() {
     let mut lab = lab!();
     let carol = lab.add_guest("carol", Some("2020-01-01T00:00:00Z"));
     let host = lab.add_host();
-    let api = lab.share(&host, "api", &["carol"], &[]);
+    let _api = lab.share(&host, "api", &["carol"], &[]);
 
+    let log = lab.sshd_log_mark();
+    let mark = lab.audit_mark();
     let run = lab.ssh(&carol, Some("api"));
     assert_eq!(run.code(), Some(255), "{run}");
     assert!(run.stderr.contains("Permission denied"), "{run}");
-    no_join(&lab);
-    assert!(lab.pair_clients(&api).is_empty());
+    lab.wait_sshd_log_after(log, &["Failed publickey for", &carol.fingerprint]);
+    let records: Vec<String> = lab.audit_settle(mark).into_iter().map(|r| r.raw).collect();
+    assert!(records.is_empty(), "{records:?}");
 }
 
 #[test]
@@ -488,14 +519,23 @@ fn session_not_shared_with_the_guest_is_refused() {
     no_join(&lab);
 }
 
+/// Pins row 8: asking for `api` when only `api-secret` is shared is
+/// refused (`deny reason=not-shared`): grants are looked up by exact name,
+/// and tmux is given `=NAME`.
+///
+/// Positive controls: tmux itself, asked by the host with a bare `-t api`,
+/// finds `api-secret` by prefix (the attack would work on a bare name); and
+/// alice's exact `api-secret` joins.
 #[test]
 fn request_for_a_prefix_of_a_shared_session_name_is_refused() {
-    // `api-secret` is shared with alice; she asks for `api`.
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let host = lab.add_host();
     let api_secret = lab.share(&host, "api-secret", &["alice"], &[]);
+    let prefix = lab.tmux_as(&host, &api_secret.socket, &["has-session", "-t", "api"]);
+    assert!(prefix.status.success(), "the control: {prefix:?}");
 
+    let mark = lab.audit_mark();
     let mut tty = lab.ssh_tty(&alice, Some("api"));
     let code = tty.wait_exit(WAIT);
     assert!(
@@ -507,21 +547,30 @@ fn request_for_a_prefix_of_a_shared_session_name_is_refused() {
         !tty.text().contains(prompt("api-secret", &host).trim_end()),
         "asking for api showed api-secret's pane"
     );
-    assert!(lab.pair_clients(&api_secret).is_empty());
-    let r = lab.wait_audit(&[("event", "deny"), ("request", "api")]);
+    let r = lab.wait_audit_after(mark, &[("event", "deny"), ("request", "api")], WAIT);
     assert_deny(&r, "alice", &alice.fingerprint, "api");
+    assert_eq!(r.get("reason"), Some("not-shared"), "{}", r.raw);
     no_join(&lab);
+    let _tty = lab.attach(&alice, "api-secret", &api_secret);
 }
 
+/// Pins row 8: asking for `api-secret`, a session on the same server whose
+/// name extends the shared `api`, is refused (`deny reason=not-shared`).
+///
+/// Positive control: `api-secret` really runs on that server (the host's
+/// `has-session -t =api-secret` succeeds). (alice's own `api` is refused
+/// too here, as a server with another session: host_sshd.rs.)
 #[test]
 fn request_for_an_unshared_session_whose_name_extends_a_shared_one_is_refused() {
-    // Only `api` is shared; the host's server also runs `api-secret`.
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let host = lab.add_host();
     let api = lab.share(&host, "api", &["alice"], &[]);
     lab.start_tmux(&host, "api.sock", "api-secret");
+    let there = lab.tmux_as(&host, &api.socket, &["has-session", "-t", "=api-secret"]);
+    assert!(there.status.success(), "the control: {there:?}");
 
+    let mark = lab.audit_mark();
     let mut tty = lab.ssh_tty(&alice, Some("api-secret"));
     let code = tty.wait_exit(WAIT);
     assert!(
@@ -530,22 +579,33 @@ fn request_for_an_unshared_session_whose_name_extends_a_shared_one_is_refused() 
         tty.text()
     );
     assert!(!tty.text().contains(prompt("api-secret", &host).trim_end()));
-    assert!(lab.pair_clients(&api).is_empty());
-    let r = lab.wait_audit(&[("event", "deny"), ("request", "api-secret")]);
+    let r = lab.wait_audit_after(mark, &[("event", "deny"), ("request", "api-secret")], WAIT);
     assert_deny(&r, "alice", &alice.fingerprint, "api-secret");
+    assert_eq!(r.get("reason"), Some("not-shared"), "{}", r.raw);
     no_join(&lab);
 }
 
+/// Pins row 8: `api` is shared, but its server runs only `api-secret`; a
+/// bare `-t api` would attach to `api-secret` by prefix, so pairshell must
+/// target `=api`: the join is refused (`deny reason=not-running`) and the
+/// guest never sees `api-secret`.
+///
+/// Positive control: the host's own bare `has-session -t api` on that
+/// server succeeds (tmux matches `api-secret` by prefix), while `=api`
+/// fails.
 #[test]
 fn shared_session_that_is_not_running_never_attaches_to_a_longer_named_one() {
-    // `api` is shared, but its server only runs `api-secret`: a bare `-t api`
-    // would match `api-secret` by prefix. pairshell must target `=api`.
     let mut lab = lab!();
     let alice = lab.add_guest("alice", None);
     let host = lab.add_host();
     let socket = lab.start_tmux(&host, "api.sock", "api-secret");
-    let api = lab.share_socket(&host, "api", &socket, &["alice"], &[], None);
+    let _api = lab.share_socket(&host, "api", &socket, &["alice"], &[], None);
+    let bare = lab.tmux_as(&host, &socket, &["has-session", "-t", "api"]);
+    assert!(bare.status.success(), "the control: {bare:?}");
+    let exact = lab.tmux_as(&host, &socket, &["has-session", "-t", "=api"]);
+    assert!(!exact.status.success(), "{exact:?}");
 
+    let mark = lab.audit_mark();
     let mut tty = lab.ssh_tty(&alice, Some("api"));
     let code = tty.wait_exit(WAIT);
     let text = tty.text();
@@ -553,12 +613,11 @@ fn shared_session_that_is_not_running_never_attaches_to_a_longer_named_one() {
         !text.contains(prompt("api-secret", &host).trim_end()),
         "joining api showed api-secret's pane:\n{text}"
     );
-    assert!(
-        lab.pair_clients(&api).is_empty(),
-        "{:?}",
-        lab.list_clients(&api)
-    );
     assert!(matches!(code, Some(c) if c != 0), "exit {code:?}:\n{text}");
+    let r = lab.wait_audit_after(mark, &[("event", "deny"), ("request", "api")], WAIT);
+    assert_deny(&r, "alice", &alice.fingerprint, "api");
+    assert_eq!(r.get("reason"), Some("not-running"), "{}", r.raw);
+    no_join(&lab);
 }
 
 #[test]

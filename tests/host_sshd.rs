@@ -16,15 +16,22 @@ mod support;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use jiff::{Timestamp, ToSpan};
+use support::attack::gone_within;
 use support::{Lab, Record, Run, Shared, WAIT};
 
 const ENTER: &[u8] = b"\r";
 
-/// Revocation is "at once"; the grant is re-checked at least every 30 s, so
-/// 30 s is the most a test waits for a guest to be ended.
+/// "At once": a guest is let go within this of the host's command that
+/// ended their access (or of the moment their grant expired). The periodic
+/// re-check is every 30 s, so a revoke that never signalled the guest's
+/// pairshell would miss this bound by far.
+const AT_ONCE: Duration = Duration::from_secs(5);
+
+/// The grant is re-checked at least every 30 s: the most a test waits for a
+/// change no command signals (a host file edited by hand).
 const RECHECK: Duration = Duration::from_secs(30);
 
 // ---------------------------------------------------------------------------
@@ -704,6 +711,14 @@ fn kick_with_a_session_ends_only_the_guests_connection_to_that_session() {
     assert_eq!(names(&lab, &host, "db", "read_only"), ["alice"]);
 }
 
+/// Pins row 13's "at once": `revoke` signals the guest's pairshell
+/// (`detach-client -P`), which re-checks and lets them go with `leave
+/// reason=revoked` within [`AT_ONCE`] of the host's command, not at the next
+/// 30 s re-check; the other guest stays, and alice's next join is `deny
+/// reason=not-shared`.
+///
+/// Positive controls: both guests were attached (two pair clients) before
+/// the revoke, the revoke is in the trail, and bob is still connected.
 #[test]
 fn revoke_ends_a_connected_guest_at_once_and_keeps_the_others() {
     let mut lab = lab!();
@@ -715,6 +730,7 @@ fn revoke_ends_a_connected_guest_at_once_and_keeps_the_others() {
     let mut b = lab.ssh_tty(&bob, Some("api"));
     assert!(support::poll(WAIT, || (lab.pair_clients(&api).len() == 2).then_some(())).is_some());
 
+    let revoked = Instant::now();
     let run = lab.pairshell_as(&host, &["revoke", "api", "alice"]);
     assert!(run.success(), "revoke: {run}");
     assert!(
@@ -730,7 +746,7 @@ fn revoke_ends_a_connected_guest_at_once_and_keeps_the_others() {
             ("session", "api"),
         ],
     );
-    support::wait_gone(&mut a, RECHECK, "alice after revoke");
+    gone_within(&mut a, revoked, AT_ONCE, "alice after revoke");
     let r = lab
         .syslog()
         .wait_for(|r| r.has(&[("event", "leave"), ("guest", "alice")]), WAIT)
@@ -752,6 +768,12 @@ fn revoke_ends_a_connected_guest_at_once_and_keeps_the_others() {
     assert_eq!(r.get("reason"), Some("not-shared"), "{}", r.raw);
 }
 
+/// Pins: `unshare` lets every connected guest go within [`AT_ONCE`] of the
+/// host's command (`leave reason=revoked`) and later joins are `deny
+/// reason=not-shared`.
+///
+/// Positive controls: both guests were attached (two pair clients) before
+/// the unshare, and the unshare is in the trail.
 #[test]
 fn unshare_ends_every_live_guest_and_later_joins_are_refused() {
     let mut lab = lab!();
@@ -763,6 +785,7 @@ fn unshare_ends_every_live_guest_and_later_joins_are_refused() {
     let mut b = lab.ssh_tty(&bob, Some("api"));
     assert!(support::poll(WAIT, || (lab.pair_clients(&api).len() == 2).then_some(())).is_some());
 
+    let unshared = Instant::now();
     let run = lab.pairshell_as(&host, &["unshare", "api"]);
     assert!(run.success(), "unshare: {run}");
     audit(
@@ -770,8 +793,8 @@ fn unshare_ends_every_live_guest_and_later_joins_are_refused() {
         &[("event", "unshare"), ("by", &host), ("session", "api")],
     );
     assert!(!has_session(&lab, &host, "api"), "api still in the file");
-    support::wait_gone(&mut a, RECHECK, "alice after unshare");
-    support::wait_gone(&mut b, RECHECK, "bob after unshare");
+    gone_within(&mut a, unshared, AT_ONCE, "alice after unshare");
+    gone_within(&mut b, unshared, AT_ONCE, "bob after unshare");
     for guest in ["alice", "bob"] {
         let r = audit(&lab, &[("event", "leave"), ("guest", guest)]);
         assert_eq!(r.get("reason"), Some("revoked"), "{}", r.raw);
@@ -797,7 +820,20 @@ fn unshare_ends_every_live_guest_and_later_joins_are_refused() {
 /// the audit line and what the guest was told.
 fn assert_ended_by_expiry(lab: &Lab, tty: &mut support::Tty, guest: &str, expires: Timestamp) {
     let mark = tty.mark();
-    support::wait_gone(tty, RECHECK, &format!("{guest} after its grant expired"));
+    let until_expiry = Duration::from_millis(
+        (expires.as_millisecond() - Timestamp::now().as_millisecond()).max(0) as u64,
+    );
+    assert!(
+        tty.is_alive(),
+        "{guest} was ended before their grant expired at {expires}:\n{}",
+        tty.text()
+    );
+    gone_within(
+        tty,
+        Instant::now() + until_expiry,
+        AT_ONCE,
+        &format!("{guest} after its grant expired at {expires}"),
+    );
     let ended = Timestamp::now();
     assert!(
         ended >= expires - 1.second(),
@@ -815,6 +851,11 @@ fn assert_ended_by_expiry(lab: &Lab, tty: &mut support::Tty, guest: &str, expire
     );
 }
 
+/// Pins: a share made `--for 8s` ends the guest within [`AT_ONCE`] of the
+/// moment it expires (`leave reason=expired`, and the guest is told), not
+/// at the next 30 s re-check, and not before.
+///
+/// Positive control: the guest is still connected until the expiry.
 #[test]
 fn share_for_a_duration_ends_the_guest_when_it_passes_with_reason_expired() {
     let mut lab = lab!();
@@ -839,6 +880,11 @@ fn share_for_a_duration_ends_the_guest_when_it_passes_with_reason_expired() {
     assert!(lab.wait_no_pair_client(&api));
 }
 
+/// Pins: a grant `--until` a time ends that guest within [`AT_ONCE`] of it
+/// (`leave reason=expired`), and only that guest.
+///
+/// Positive controls: both guests were attached before, the grant is in
+/// the trail, and the other guest is still connected after.
 #[test]
 fn grant_until_a_time_ends_only_that_guest_when_it_passes() {
     let mut lab = lab!();
@@ -877,6 +923,12 @@ fn grant_until_a_time_ends_only_that_guest_when_it_passes() {
     assert!(a.is_alive(), "alice's ssh ended:\n{}", a.text());
 }
 
+/// Pins row 13's "at once" for a demotion: `grant --ro` of a connected
+/// read-write guest ends their writable client within [`AT_ONCE`] of the
+/// host's command (`leave reason=revoked`, and the guest is told why).
+///
+/// Positive controls: the client was writable before; the guest can come
+/// back, read-only.
 #[test]
 fn demoting_a_connected_read_write_guest_ends_the_writable_client_at_once() {
     let mut lab = lab!();
@@ -887,14 +939,16 @@ fn demoting_a_connected_read_write_guest_ends_the_writable_client_at_once() {
     assert!(!lab.wait_pair_client(&api).unwrap().readonly);
 
     let mark = tty.mark();
+    let demoted = Instant::now();
     let run = lab.pairshell_as(&host, &["grant", "api", "alice", "--ro"]);
     assert!(run.success(), "grant --ro: {run}");
     assert_eq!(names(&lab, &host, "api", "read_only"), ["alice"]);
     assert!(names(&lab, &host, "api", "read_write").is_empty());
     // A writable client of someone who may now only watch must not stay.
-    support::wait_gone(
+    gone_within(
         &mut tty,
-        RECHECK,
+        demoted,
+        AT_ONCE,
         "alice's writable client after grant --ro",
     );
     assert!(lab.wait_no_pair_client(&api));
@@ -1017,6 +1071,13 @@ fn guest_is_ended_when_the_shared_server_holds_another_session() {
     assert!(!r.field("reason").is_empty(), "{}", r.raw);
 }
 
+/// Pins row 2's second layer: a read-only guest's client that reaches
+/// another session on the shared server (moved there by the host) is
+/// detached by the server's hooks before it is drawn there, with no `C-b d`
+/// from the guest, and the guest's terminal never shows that session.
+///
+/// Positive control: bob's client was attached, read-only, on `api` (the
+/// guest flow accepted the server) before the host moved it.
 #[test]
 fn read_only_guest_switching_to_another_session_is_detached_instead_of_seeing_it() {
     let mut lab = lab!();
@@ -1080,6 +1141,14 @@ fn host_sees_when_a_guest_joins_and_leaves() {
     host_tty.wait_for("alice left after").unwrap();
 }
 
+/// Pins row 4: tmux's `server-access -w` (which `grant --rw` and `share
+/// --rw` run) makes every pair-account client writable, `attach -r` or not;
+/// a read-only guest already connected still types nothing into the pane
+/// (the relay forwards none of their keys, and `share` flips the flag back).
+///
+/// Positive controls: the host's sentinel made the round trip to bob's
+/// terminal before the pane is read; alice, now read-write, typing the same
+/// way does reach the pane.
 #[test]
 fn read_only_guest_stays_read_only_when_the_host_later_grants_a_writer() {
     // tmux's `server-access -w` makes every client of the pair account
@@ -1087,7 +1156,7 @@ fn read_only_guest_stays_read_only_when_the_host_later_grants_a_writer() {
     // must not be able to type after the host grants someone read-write,
     // or re-runs `share`.
     let mut lab = lab!();
-    let _alice = lab.add_guest("alice", None);
+    let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
     let host = lab.enable_host();
     let (_, api) = lab.share_as(&host, "api", &["--ro", "bob"]);
@@ -1109,13 +1178,25 @@ fn read_only_guest_stays_read_only_when_the_host_later_grants_a_writer() {
         "bob's client is no longer read-only: {clients:?}"
     );
     type_line(&mut tty, "echo ro-typed-$((6*7))");
-    std::thread::sleep(Duration::from_secs(1));
+    // The sentinel made the round trip to bob's terminal: his keys had long
+    // been handled by then.
+    lab.host_sentinel_seen(&api, &mut tty, "after-writer");
     let pane = lab.capture_pane(&api);
     assert!(
         !pane.contains("ro-typed"),
         "a read-only guest's keys reached the pane:\n{pane}"
     );
     assert_ignores_size(&lab, &api);
+
+    // The control: alice, read-write now, typing the same way does reach
+    // the pane.
+    let mut a = lab.attach(&alice, "api", &api);
+    type_line(&mut a, "echo rw-typed-$((6*7))");
+    assert!(
+        lab.wait_pane_line(&api, "rw-typed-42"),
+        "{}",
+        lab.capture_pane(&api)
+    );
 }
 
 /// Every pair-account client on `s`'s server has tmux's `ignore-size` flag:

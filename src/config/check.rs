@@ -471,18 +471,39 @@ fn sshd_check(
 }
 
 /// `sshd -T` output: `keyword value…` per line, keywords in lower case.
-/// The first line of a keyword wins (the ones checked here appear once).
+/// The first line of a keyword wins, except for the keywords sshd prints
+/// once per value (`acceptenv`, `setenv`), whose values are joined with a
+/// space.
 fn parse_sshd_t(text: &str) -> HashMap<String, String> {
-    let mut settings = HashMap::new();
+    let mut settings: HashMap<String, String> = HashMap::new();
     for line in text.lines() {
         let (key, value) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
-        if !key.is_empty() {
-            settings
-                .entry(key.to_ascii_lowercase())
-                .or_insert_with(|| value.trim().to_string());
+        if key.is_empty() {
+            continue;
+        }
+        let key = key.to_ascii_lowercase();
+        let value = value.trim();
+        match settings.get_mut(&key) {
+            Some(all) if matches!(key.as_str(), "acceptenv" | "setenv") => {
+                all.push(' ');
+                all.push_str(value);
+            }
+            Some(_) => {}
+            None => {
+                settings.insert(key, value.to_string());
+            }
         }
     }
     settings
+}
+
+/// Whether an `AcceptEnv` pattern can only ever admit locale variables
+/// (`LANG`, `LANGUAGE`, `LC_…`): anything else could admit `LD_PRELOAD`.
+fn locale_only(pattern: &str) -> bool {
+    matches!(pattern, "LANG" | "LANGUAGE")
+        || pattern
+            .strip_prefix("LC_")
+            .is_some_and(|rest| !rest.is_empty())
 }
 
 /// What [`judge_sshd`] needs besides sshd's settings.
@@ -597,6 +618,40 @@ fn judge_sshd(s: &HashMap<String, String>, c: &SshdContext) -> Vec<String> {
                 passwords.join(", ")
             ),
             format!("`PasswordAuthentication no` and `KbdInteractiveAuthentication no` {block}"),
+        );
+    }
+    // Guards against: a guest setting LD_PRELOAD (or LD_AUDIT, …) through
+    // ssh: the loader runs that library as the pair account before
+    // pairshell's first instruction, so only sshd can refuse it.
+    let admitted: Vec<&str> = get("acceptenv")
+        .split_whitespace()
+        .filter(|p| !locale_only(p))
+        .collect();
+    if !admitted.is_empty() {
+        problem(
+            format!(
+                "sshd accepts {} from guests' ssh clients (AcceptEnv): a guest could set \
+                 LD_PRELOAD and run code as {pair} before pairshell starts",
+                admitted.join(" ")
+            ),
+            format!("`AcceptEnv LANG LC_*` {block}"),
+        );
+    }
+    let setenv = get("setenv");
+    if !setenv.is_empty() && setenv != "none" {
+        problem(
+            format!("sshd sets {setenv} for {pair} (SetEnv): pairshell's environment must come from nobody but sshd's defaults"),
+            format!("remove SetEnv for {pair}"),
+        );
+    }
+    if s.get("permituserenvironment").is_some_and(|v| v != "no") {
+        problem(
+            format!(
+                "PermitUserEnvironment is {}: ~/.ssh/environment or an environment= key option \
+                 could set LD_PRELOAD for {pair}",
+                get("permituserenvironment")
+            ),
+            "`PermitUserEnvironment no` in the main sshd_config (it is not allowed in a Match block)".into(),
         );
     }
     let mut forwarding: Vec<String> = Vec::new();
@@ -964,8 +1019,46 @@ mod tests {
              forcecommand {EXE} --config {CFG} login\n\
              authorizedkeyscommand {EXE} --config {CFG} authorized-keys %u %t %k\n\
              authorizedkeyscommanduser nobody\n\
+             permituserenvironment no\n\
+             acceptenv LANG\n\
+             acceptenv LC_*\n\
              permittunnel no\n"
         ))
+    }
+
+    /// Guards against: a guest's `ssh -o SetEnv=LD_PRELOAD=…` reaching
+    /// pairshell through a permissive AcceptEnv (or one that admits LD_*
+    /// through a wildcard), a SetEnv for the pair account, and
+    /// PermitUserEnvironment.
+    #[test]
+    fn accept_env_beyond_the_locale_lets_ld_preload_in_and_is_a_problem() {
+        for patterns in ["LANG LC_* LD_PRELOAD", "*", "L*", "LC_* LD_*", "LANG TZ"] {
+            let mut s = good();
+            s.insert("acceptenv".into(), patterns.into());
+            let found = judge(&s);
+            assert_eq!(found.len(), 1, "{patterns}: {found:#?}");
+            assert!(found[0].contains("AcceptEnv"), "{}", found[0]);
+        }
+        for patterns in ["LANG LC_*", "LANG LANGUAGE LC_ALL LC_CTYPE", ""] {
+            let mut s = good();
+            s.insert("acceptenv".into(), patterns.into());
+            assert_eq!(judge(&s), Vec::<String>::new(), "{patterns}");
+        }
+        one_problem(&[("setenv", "LD_PRELOAD=/tmp/x.so")], "SetEnv");
+        one_problem(&[("permituserenvironment", "yes")], "PermitUserEnvironment");
+        one_problem(
+            &[("permituserenvironment", "LD_*")],
+            "PermitUserEnvironment",
+        );
+    }
+
+    #[test]
+    fn accept_env_lines_of_sshd_t_are_all_read() {
+        let s = parse_sshd_t(
+            "acceptenv LANG\nacceptenv LC_*\nacceptenv LD_PRELOAD\nport 22\nport 23\n",
+        );
+        assert_eq!(s["acceptenv"], "LANG LC_* LD_PRELOAD");
+        assert_eq!(s["port"], "22");
     }
 
     fn judge(s: &HashMap<String, String>) -> Vec<String> {

@@ -64,6 +64,10 @@ pub struct Config {
     /// tmux client cannot be kept from running other programs.
     #[serde(default)]
     pub allow_unconfined_read_write: bool,
+    /// Most sessions one guest may have joined at once on this host (0: no
+    /// limit).
+    #[serde(default = "default_max_connections_per_guest")]
+    pub max_connections_per_guest: u32,
     /// For tests only: decide joins as if the kernel had no Landlock (the
     /// tmux client is still confined where Landlock exists). No kernel the
     /// tests run on lacks Landlock, and the refusal must be shown.
@@ -95,6 +99,18 @@ pub struct AuditConfig {
     /// Refuse a login whose audit line cannot be written.
     #[serde(default = "yes")]
     pub required: bool,
+    /// Most refusals of one key written per minute (0: no limit); the next
+    /// line written says how many were left out (`suppressed=N`).
+    #[serde(default = "default_refusals_per_minute")]
+    pub refusals_per_minute: u64,
+}
+
+fn default_max_connections_per_guest() -> u32 {
+    4
+}
+
+fn default_refusals_per_minute() -> u64 {
+    20
 }
 
 impl Default for AuditConfig {
@@ -102,6 +118,7 @@ impl Default for AuditConfig {
         AuditConfig {
             syslog_socket: default_syslog_socket(),
             required: true,
+            refusals_per_minute: default_refusals_per_minute(),
         }
     }
 }

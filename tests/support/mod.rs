@@ -70,6 +70,9 @@ macro_rules! lab {
     };
 }
 
+/// Positive controls for the attack tests: sshd's log after a mark, a
+/// settled trail, the lab's sshd with one layer of refusals taken away.
+pub mod attack;
 /// The many-guests scenario `tests/load.rs` and `benches/login.rs` share.
 pub mod load;
 /// Helpers for the relay and confinement tests (`tests/relay.rs`).
@@ -268,6 +271,15 @@ pub struct SshdExtra {
     pub allow_users: Vec<String>,
     /// Written after the drop-ins, so a `Match` block of its own fits here.
     pub tail: String,
+    /// Take the drop-in's `AcceptEnv LANG LC_*` out, so the lab's global,
+    /// permissive `AcceptEnv` reaches the pair account: a broken setup,
+    /// for the tests that show what pairshell does when sshd passes the
+    /// guest's variables (and that `check` refuses it).
+    pub permissive_env: bool,
+    /// `(from, to)` replacements made in the lab's copy of the shipped
+    /// drop-in, each of which must match: `tests/support/attack.rs` takes
+    /// one layer of refusals away with them.
+    pub drop_in_edits: Vec<(String, String)>,
 }
 
 impl Lab {
@@ -1221,7 +1233,12 @@ impl Lab {
         assert!(out.status.success(), "ssh-keygen (host key): {out:?}");
         let hostpub = fs::read_to_string(hostkey.with_extension("pub")).unwrap();
         let drop_in = sshd_dir.join("pairshell.conf");
-        write_file(&drop_in, &self.shipped_drop_in(), 0o644, None);
+        let mut drop_in_text = self.shipped_drop_in();
+        for (from, to) in &self.sshd_extra.drop_in_edits {
+            assert!(drop_in_text.contains(from), "the drop-in has no {from:?}");
+            drop_in_text = drop_in_text.replace(from, to);
+        }
+        write_file(&drop_in, &drop_in_text, 0o644, None);
         let certificates_drop_in = sshd_dir.join("pairshell-certificates.conf");
         write_file(
             &certificates_drop_in,
@@ -1242,8 +1259,9 @@ impl Lab {
                  AllowUsers {pair}{more_users}\n\
                  LogLevel VERBOSE\n\
                  {global}\
-                 # A permissive admin: sshd passes these from the client, so the\n\
-                 # tests see that pairshell itself keeps them from tmux.\n\
+                 # A permissive admin. The shipped drop-in's own AcceptEnv\n\
+                 # overrides this for the pair account, unless a test asks for\n\
+                 # a broken setup (SshdExtra::permissive_env).\n\
                  AcceptEnv LANG LC_* LD_PRELOAD TMUX DISPLAY PAIRSHELL_LEAK\n\
                  # Everything about the pair account comes from the shipped drop-ins,\n\
                  # in the order sshd_config.d/*.conf sorts them.\n\
@@ -1313,6 +1331,8 @@ impl Lab {
             .push_str(&with_newline(&extra.global));
         self.sshd_extra.allow_users.extend(extra.allow_users);
         self.sshd_extra.tail.push_str(&with_newline(&extra.tail));
+        self.sshd_extra.permissive_env |= extra.permissive_env;
+        self.sshd_extra.drop_in_edits.extend(extra.drop_in_edits);
         if let Some(mut sshd) = self.sshd.take() {
             let _ = kill(Pid::from_raw(sshd.id() as i32), Signal::SIGTERM);
             let _ = sshd.wait();
@@ -1346,7 +1366,19 @@ impl Lab {
     /// other than what is shipped.
     fn shipped_drop_in(&self) -> String {
         const SHIPPED: &str = include_str!("../../contrib/sshd_config.d/pairshell.conf");
-        self.for_the_lab("pairshell.conf", SHIPPED)
+        let drop_in = self.for_the_lab("pairshell.conf", SHIPPED);
+        if !self.sshd_extra.permissive_env {
+            return drop_in;
+        }
+        let kept: Vec<&str> = drop_in
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("AcceptEnv "))
+            .collect();
+        assert!(
+            kept.len() < drop_in.lines().count(),
+            "no AcceptEnv in the drop-in"
+        );
+        kept.join("\n") + "\n"
     }
 
     fn shipped_certificates_drop_in(&self) -> String {
