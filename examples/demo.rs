@@ -2,11 +2,13 @@
 //!
 //! Shows pairshell's main job on a throwaway setup: a private sshd on
 //! 127.0.0.1 (its own config and host key, in a directory under `/run`), a
-//! host's tmux session, and two guests, alice (read-write) and bob
-//! (read-only). It prints the `ssh` command for each, echoes the audit trail
-//! as lines arrive, and on Ctrl-C stops what it started, deletes the two
-//! throwaway Unix users it created and removes its directory. It never
-//! touches /etc/ssh or the system's sshd.
+//! host enabled with `pairshell host add` who shares a session with
+//! `pairshell share`, and two guests, alice (read-write) and bob
+//! (read-only). It prints the `ssh` command for each guest and the host's
+//! own commands (`who`, `kick`, `grant`, `share`), echoes the audit trail as
+//! lines arrive, and on Ctrl-C stops what it started, deletes the throwaway
+//! Unix users it created and removes its directory. It never touches
+//! /etc/ssh or the system's sshd.
 //!
 //! It is built on the same lab as the integration tests (`tests/support`),
 //! so what the demo shows is what the tests check.
@@ -45,18 +47,21 @@ fn run() -> Result<(), String> {
     println!("demo: setting up (throwaway users, sshd on 127.0.0.1, a tmux session)…");
     let mut lab = support::Lab::with_binary(&binary)
         .ok_or("this machine cannot host the demo (see the SKIPPED line above)")?;
-    let host = lab.add_host();
     let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
-    let shared = lab.share(&host, "demo", &["alice"], &["bob"]);
+    // The host the supported way: `host add` (as root), then `share` as
+    // that host, which starts the session's own tmux server.
+    let host = lab.enable_host();
+    let (_, shared) = lab.share_as(&host, "demo", &["--rw", "alice", "--ro", "bob"]);
     // The lookup index, as `pairshell guest add` leaves it on a real host.
     let indexed = lab.pairshell_root(&["index"]);
     if !indexed.success() {
         return Err(format!("pairshell index failed: {indexed}"));
     }
+    // Colour and UTF-8 in the pane, as a guest's screen should show them.
     lab.host_types_line(
         &shared,
-        "echo 'hello from the host: alice may type here, bob may watch'",
+        r"clear; printf '\033[1;32m\342\234\223\033[0m hello from the host: \033[36malice\033[0m may type here, \033[33mbob\033[0m may watch \342\200\224 gr\303\274\303\237e\n'",
     );
 
     println!();
@@ -70,10 +75,16 @@ fn run() -> Result<(), String> {
     println!("    {}", lab.ssh_command_line(&alice, true, None));
     println!("  what bob may join:");
     println!("    {}", lab.ssh_command_line(&bob, false, Some("list")));
-    println!("  the host's own view of the session:");
+    println!("  the host's own view of the session (shows the guests' line, and copies it):");
+    println!("    {}", lab.host_command_line(&host, &["share", "demo"]));
+    println!("  who is connected, as the host:");
+    println!("    {}", lab.host_command_line(&host, &["who"]));
+    println!("  the host ends bob's connection (his grant stands):");
+    println!("    {}", lab.host_command_line(&host, &["kick", "bob"]));
+    println!("  the host lets bob type too:");
     println!(
-        "    runuser -u {host} -- tmux -S {} attach -t =demo",
-        shared.socket.display()
+        "    {}",
+        lab.host_command_line(&host, &["grant", "demo", "bob", "--rw"])
     );
     println!();
     println!(
@@ -160,7 +171,10 @@ fn build_pairshell() -> Result<PathBuf, String> {
     let release = profile_dir.file_name().is_some_and(|n| n == "release");
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--bin", "pairshell"])
+    // `--example demo` too: with an example in the build, cargo resolves
+    // the dev-dependencies' features as it did for this example, so the
+    // crate is not compiled a second time with other features.
+    cmd.args(["build", "--bin", "pairshell", "--example", "demo"])
         .current_dir(env!("CARGO_MANIFEST_DIR"));
     if release {
         cmd.arg("--release");

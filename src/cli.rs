@@ -47,11 +47,15 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the guest flow: identify the guest from SSH_USER_AUTH, then list,
-    /// choose or join as SSH_ORIGINAL_COMMAND asks. This is what sshd runs.
+    /// Run the guest flow (what sshd runs)
+    ///
+    /// Identify the guest from SSH_USER_AUTH, then list, choose or join as
+    /// SSH_ORIGINAL_COMMAND asks.
     Login,
-    /// For sshd's AuthorizedKeysCommand (`%u %t %k`): print the
-    /// authorized_keys line for a current guest's key, or nothing.
+    /// For sshd's AuthorizedKeysCommand: a guest's key line
+    ///
+    /// Run by sshd as `authorized-keys %u %t %k`: print the authorized_keys
+    /// line for a current guest's key, or nothing.
     AuthorizedKeys {
         /// The account being logged in to (sshd's %u)
         user: String,
@@ -60,10 +64,11 @@ pub enum Command {
         /// The key, base64 (sshd's %k)
         base64: String,
     },
-    /// For sshd's AuthorizedPrincipalsCommand: print an authorized_principals
-    /// line for each principal of the offered certificate that names a
-    /// current guest (when USER is the pair account and a CA in
-    /// trusted_user_ca_keys signed it); nothing otherwise
+    /// For sshd's AuthorizedPrincipalsCommand: a cert's guests
+    ///
+    /// Print an authorized_principals line for each principal of the offered
+    /// certificate that names a current guest (when USER is the pair account
+    /// and a CA in trusted_user_ca_keys signed it); nothing otherwise.
     AuthorizedPrincipals {
         /// The account being logged in to (sshd's %u)
         user: String,
@@ -72,12 +77,13 @@ pub enum Command {
         /// The certificate, base64 (sshd's %k)
         base64: String,
     },
-    /// Check everything a login depends on, like `sshd -t`: the main config
-    /// and every host file (owners and modes, grants to unknown guests,
-    /// shared keys, expired entries, sockets), sshd's settings for the pair
-    /// account (`sshd -T`), the pair account's shell, the tmux version and
-    /// Landlock. One line per problem, saying how to fix it; exit status 1
-    /// if there is any. Run it as root.
+    /// Admin: check all a login depends on, like `sshd -t`
+    ///
+    /// Checks the main config and every host file (owners and modes, grants
+    /// to unknown guests, shared keys, expired entries, sockets), sshd's
+    /// settings for the pair account (`sshd -T`), the pair account's shell,
+    /// the tmux version and Landlock. One line per problem, saying how to fix
+    /// it; exit status 1 if there is any. Run it as root.
     Check {
         /// The sshd config to check the pair account's settings in, as
         /// `sshd -f` takes it [default: sshd's own, /etc/ssh/sshd_config]:
@@ -85,16 +91,23 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         sshd_config: Option<PathBuf>,
     },
-    /// Rebuild the lookup index beside the main config (CONFIG.index), with
-    /// which `authorized-keys` and logins find a guest's key without reading
-    /// the whole config. `guest add`, `guest remove` and `guest sync` rebuild
-    /// it themselves; run this after editing the config by hand. Until then
-    /// the index no longer matches the config and is not used (logins read
-    /// the whole config, which is slower but never wrong). Run it as root.
+    /// Admin: rebuild the key index after a hand edit
+    ///
+    /// Rebuilds CONFIG.index beside the main config, with which
+    /// `authorized-keys` and logins find a guest's key without reading the
+    /// whole config. `guest add`, `guest remove` and `guest sync` rebuild it
+    /// themselves; run this after editing the config by hand. Until then the
+    /// index no longer matches the config and is not used (logins read the
+    /// whole config, which is slower but never wrong). Run it as root.
     Index,
-    /// Share SESSION with guests: record the grants in your host file, start
-    /// the session's own tmux server if needed, open it to the pair account,
-    /// print the line to give your guests, and attach you.
+    /// Share SESSION, show the line for guests, attach you
+    ///
+    /// Records the grants in your host file, starts the session's own tmux
+    /// server if needed, opens it to the pair account, prints the line to
+    /// give your guests, and attaches you. Inside tmux the line shows on your
+    /// status line (until a key is pressed) and goes to your terminal's
+    /// clipboard (OSC 52). Run it again without --rw/--ro to see the line
+    /// again; with them, it adds or changes grants.
     Share {
         /// The tmux session name (letters, digits, '_' and '-').
         session: String,
@@ -110,7 +123,9 @@ pub enum Command {
         #[arg(long)]
         detach: bool,
     },
-    /// Let GUEST join SESSION read-only or read-write (SESSION must be shared).
+    /// Let GUEST join SESSION read-only or read-write
+    ///
+    /// SESSION must be shared already (`share`).
     Grant {
         session: String,
         guest: String,
@@ -119,25 +134,34 @@ pub enum Command {
         #[command(flatten)]
         expiry: Expiry,
     },
-    /// Take GUEST's grant on SESSION away and end their connections to it now.
+    /// Take GUEST's grant away and end their connections now
+    ///
+    /// Takes GUEST's grant on SESSION away and ends their connections to it
+    /// now.
     Revoke { session: String, guest: String },
-    /// Stop sharing SESSION: remove it from your file, end every guest's
-    /// connection and close its server to the pair account. The tmux session
-    /// keeps running.
+    /// Stop sharing SESSION; the tmux session keeps running
+    ///
+    /// Removes it from your file, ends every guest's connection and closes
+    /// its server to the pair account. The tmux session keeps running.
     Unshare { session: String },
-    /// List the guests connected to your shared sessions: guest, mode, since
-    /// when, from which address, tmux client pid.
+    /// List the guests connected to your shared sessions
+    ///
+    /// One line per connection: session, guest, mode, since when, from which
+    /// address, tmux client pid.
     Who,
-    /// End GUEST's connections (to SESSION only, if given) now. Their grant
+    /// End GUEST's connections now; their grant stands
+    ///
+    /// Ends GUEST's connections (to SESSION only, if given) now. Their grant
     /// stands; `revoke` takes it away.
     Kick {
         guest: String,
         session: Option<String>,
     },
-    /// Admin: print the audit trail, one event per line: from the journal
-    /// (`journalctl -t pairshell`) when journald runs, else from
-    /// /var/log/auth.log or --file. With GUEST, only the lines whose guest
-    /// field is exactly GUEST.
+    /// Admin: print the audit trail, or one guest's
+    ///
+    /// One event per line: from the journal (`journalctl -t pairshell`) when
+    /// journald runs, else from /var/log/auth.log or --file. With GUEST, only
+    /// the lines whose guest field is exactly GUEST.
     Log {
         /// Only this guest's events (`guest=GUEST`, exactly: not `guest=GUESTx`).
         guest: Option<String>,
@@ -156,7 +180,9 @@ pub enum Command {
         #[command(subcommand)]
         action: HostAction,
     },
-    /// Admin: declare guests and their keys (add, remove and sync need root).
+    /// Admin: declare guests and their keys
+    ///
+    /// Add, remove and sync need root; list does not.
     Guest {
         #[command(subcommand)]
         action: GuestAction,
@@ -186,20 +212,24 @@ pub enum Command {
 
 #[derive(Debug, Subcommand)]
 pub enum HostAction {
-    /// Let LOGIN share sessions: create hosts_dir/LOGIN.toml (owned by LOGIN,
-    /// with a commented example), put LOGIN and the pair account in
-    /// socket_group, prepare sockets_dir/LOGIN and record it for
-    /// systemd-tmpfiles. Safe to re-run.
+    /// Let LOGIN share sessions
+    ///
+    /// Creates hosts_dir/LOGIN.toml (owned by LOGIN, with a commented
+    /// example), puts LOGIN and the pair account in socket_group, prepares
+    /// sockets_dir/LOGIN and records it for systemd-tmpfiles. Safe to re-run.
     Add { login: String },
-    /// Stop LOGIN from sharing: remove their file (their guests are let go
-    /// at their next re-check) and their tmpfiles line, and take them out of
-    /// socket_group.
+    /// Stop LOGIN from sharing
+    ///
+    /// Removes their file (their guests are let go at their next re-check)
+    /// and their tmpfiles line, and takes them out of socket_group.
     Remove { login: String },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum GuestAction {
-    /// Declare guest NAME with these keys, or give an existing guest more
+    /// Declare guest NAME with keys, or give an existing guest more
+    ///
+    /// Declares guest NAME with these keys, or gives an existing guest more
     /// keys (and, with --expires, a new end). A key another guest already
     /// holds is refused. The main config keeps its comments and order.
     #[command(group(
@@ -228,14 +258,19 @@ pub enum GuestAction {
         #[arg(long, value_name = "TIME")]
         expires: Option<String>,
     },
-    /// Remove guest NAME and all their keys; their connections end at the
-    /// next re-check (within 30 s).
+    /// Remove guest NAME and all their keys
+    ///
+    /// Their connections end at the next re-check (within 30 s).
     Remove { name: String },
-    /// List the guests: key count, where the keys come from, expiry and
+    /// List the guests, their keys and fingerprints
+    ///
+    /// One line per guest: key count, where the keys come from, expiry and
     /// SHA256 fingerprints.
     List,
-    /// Fetch again the GitHub keys of every guest added with --github (or of
-    /// NAME only). A failed fetch keeps the old keys; the exit status is 1
+    /// Fetch the GitHub keys of --github guests again
+    ///
+    /// Fetches again the GitHub keys of every guest added with --github (or
+    /// of NAME only). A failed fetch keeps the old keys; the exit status is 1
     /// if any fetch failed.
     Sync { name: Option<String> },
 }
@@ -733,6 +768,48 @@ mod tests {
         .is_err());
         assert!(Cli::try_parse_from(["pairshell", "grant", "api", "bob"]).is_err());
         assert!(Cli::try_parse_from(["pairshell", "grant", "api", "bob", "--ro", "--rw"]).is_err());
+    }
+
+    /// `pairshell --help` scans like git's or ripgrep's: each command in one
+    /// short line, the long text kept for `help CMD` and the man pages.
+    #[test]
+    fn help_lists_each_command_in_one_short_line() {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        let help = cmd.render_help().to_string();
+        let list: Vec<&str> = help
+            .lines()
+            .skip_while(|l| !l.starts_with("Commands:"))
+            .skip(1)
+            .take_while(|l| !l.trim().is_empty())
+            .collect();
+        let visible: Vec<String> = cmd
+            .get_subcommands()
+            .filter(|s| !s.is_hide_set() && s.get_name() != "help")
+            .map(|s| s.get_name().to_string())
+            .collect();
+        // One line each (clap's own `help` too), and no continuation lines.
+        assert_eq!(list.len(), visible.len() + 1, "{help}");
+        for line in &list {
+            let name = line.split_whitespace().next().unwrap_or("");
+            // clap's own `help` line is clap's wording.
+            assert!(
+                name == "help" || line.len() <= 80,
+                "{} chars: {line}",
+                line.len()
+            );
+            assert!(
+                name == "help" || visible.iter().any(|v| v == name),
+                "not a command line: {line}"
+            );
+        }
+        // The long text is still there for `help check` and the man page.
+        let check = cmd.find_subcommand_mut("check").unwrap();
+        let long = check.render_long_help().to_string();
+        assert!(long.contains("Landlock"), "{long}");
+        let share = cmd.find_subcommand_mut("share").unwrap();
+        let long = share.render_long_help().to_string();
+        assert!(long.contains("OSC 52"), "{long}");
     }
 
     #[test]

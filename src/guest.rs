@@ -32,6 +32,7 @@ use crate::relay::{self, Event as Happened, Input, Relay};
 use crate::request::{self, Request, Target};
 use crate::roster;
 use crate::sandbox::{self, Confinement, Jail};
+use crate::terminfo;
 use crate::tmux::{self, PairTmux, Seen, SessionState};
 use crate::trust::{self, Owner};
 
@@ -592,6 +593,7 @@ fn join(
     trail.session = Some(grant.session.to_string());
     trail.mode = Some(grant.mode.as_str());
     let label = grant.label();
+    let term = terminal_choice()?;
     let host = hosts
         .iter()
         .find(|h| h.login == grant.host)
@@ -638,7 +640,14 @@ fn join(
         .map_err(|e| Refusal::setup("spawn-failed", format!("cannot find this program: {e}")))?;
     let terminal = Terminal::open()
         .map_err(|e| Refusal::new("spawn-failed", "the session could not be started").detail(e))?;
-    let client = Client::spawn(&exe, &tmux, &grant, confinement, terminal.client_side)?;
+    let client = Client::spawn(
+        &exe,
+        &tmux,
+        &grant,
+        &term,
+        confinement,
+        terminal.client_side,
+    )?;
     let pid = client.pid();
     // Who is behind this client, for the host's `who`, `kick` and messages.
     let roster_dir = roster::dir(&config.sockets_dir);
@@ -673,6 +682,8 @@ fn join(
         .event("join")
         .field("pid", pid.to_string())
         .field("confinement", confinement.label())
+        .field("term", logged_term(&term.asked))
+        .field("term_used", &term.used)
         .opt("roster", recorded.as_deref());
     if let Err(e) = audit.write(joined) {
         client.abort();
@@ -683,10 +694,6 @@ fn join(
         )
         .detail(format!("{}: {}", e.socket.display(), e.reason)));
     }
-    eprintln!(
-        "pairshell: you joined {label} {} — Ctrl-b d to leave",
-        grant.mode
-    );
     let started = Instant::now();
     let input = match grant.mode {
         Mode::ReadWrite => Input::Forward,
@@ -709,6 +716,9 @@ fn join(
             return Err(refusal);
         }
     };
+    // Printed now it would be gone the moment tmux takes the screen: the
+    // relay draws it once tmux has drawn.
+    relay.show_banner(&banner(&label, grant.mode, term.utf8), BANNER_FOR);
     let mut watch = Watch::new(config_path, config, id, &grant, pid, tmux);
     let mut note = |name: &str| {
         audit.write_best_effort(trail.event(name).field("pid", pid.to_string()));
@@ -735,6 +745,34 @@ fn join(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// How long the guest's banner stays on their bottom line.
+const BANNER_FOR: Duration = Duration::from_secs(6);
+
+/// The guest's banner: the session, the mode, and how to leave.
+fn banner(label: &str, mode: Mode, utf8: bool) -> String {
+    let dash = if utf8 { "—" } else { "-" };
+    format!("pairshell: you joined {label} {mode} {dash} Ctrl-b d to leave")
+}
+
+/// The terminal the guest's tmux client gets (see `terminfo`); a TERM that
+/// cannot show a session is refused with a reason the guest can act on.
+fn terminal_choice() -> Result<terminfo::Choice, Refusal> {
+    terminfo::choose_here().map_err(|why| {
+        let asked = std::env::var("TERM").unwrap_or_default();
+        Refusal::new(why.reason(), why.message()).detail(format!(
+            "TERM={}; looked in {}",
+            logged_term(&asked),
+            terminfo::SYSTEM_DIRS.join(":")
+        ))
+    })
+}
+
+/// The guest's TERM as the trail records it: at most 64 characters (the
+/// audit line escapes the rest of what a guest could put in it).
+fn logged_term(term: &str) -> String {
+    term.chars().take(64).collect()
 }
 
 /// Open the session's socket once and check the opened object; every
@@ -1064,13 +1102,14 @@ impl Client {
         exe: &Path,
         tmux: &PairTmux,
         grant: &Grant,
+        term: &terminfo::Choice,
         confinement: Confinement,
         terminal: OwnedFd,
     ) -> Result<Client, Refusal> {
         let failed = |e: std::io::Error| {
             Refusal::new("spawn-failed", "the session could not be started").detail(e.to_string())
         };
-        let tmux_cmd = tmux.attach(grant.session, grant.mode);
+        let tmux_cmd = tmux.attach(grant.session, grant.mode, term);
         let (gate_rx, gate_tx) = nix::unistd::pipe().map_err(|e| failed(e.into()))?;
         // The write end must not leak into the child.
         nix::fcntl::fcntl(
@@ -1170,6 +1209,12 @@ impl Client {
                     Happened::Signal(Signal::SIGHUP) | Happened::GuestGone => end.hung_up = true,
                     Happened::Signal(Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT) => {
                         end.terminated = true
+                    }
+                    Happened::Redraw => {
+                        // The banner's time is up: a tmux client asks its
+                        // server for a full redraw on SIGWINCH.
+                        let client = nix::unistd::Pid::from_raw(pid as i32);
+                        let _ = nix::sys::signal::kill(client, Signal::SIGWINCH);
                     }
                     Happened::Leave if !end.left => {
                         end.left = true;

@@ -240,16 +240,29 @@ pub fn share(
     }
     host.audit(event);
 
-    println!("{}", summary(&host.login, session, share));
-    if !others.is_empty() && !share.allow_other_sessions {
-        eprintln!(
+    let server = host.server(&socket);
+    let line = join_line(&host.config.pair_user, session);
+    let note = (!others.is_empty() && !share.allow_other_sessions).then(|| {
+        format!(
             "pairshell: note: this server also holds {}; guests are refused until those are gone or the file says allow_other_sessions = true",
             others.join(", ")
-        );
+        )
+    });
+    let print_line = || {
+        if let Some(note) = &note {
+            eprintln!("{note}");
+        }
+        // The guests' line alone on its own line, to copy or pipe as it is.
+        println!("give your guests this line:");
+        println!("{line}");
+    };
+    println!("{}", summary(&host.login, session, share));
+    print_line();
+    // Inside tmux too, where the host can see it once tmux has drawn, and
+    // on the clipboard: every client of the host's already there now.
+    for client in server.clients().iter().filter(|c| c.user == host.login) {
+        server.show_line(&client.name, &line);
     }
-    // The guests' line alone on its own line, to copy or pipe as it is.
-    println!("give your guests this line:");
-    println!("{}", join_line(&host.config.pair_user, session));
     if detach {
         return Ok(());
     }
@@ -261,7 +274,10 @@ pub fn share(
         );
         return Ok(());
     }
-    attach(&host.config.tmux, &socket, session)
+    attach(&server, session, &line)?;
+    // What scrolled away when tmux took the screen, once more.
+    print_line();
+    Ok(())
 }
 
 /// Start the dedicated server for `session` if it is not running, or add
@@ -419,17 +435,35 @@ fn join_line(pair_user: &str, session: &str) -> String {
     format!("ssh -t {pair_user}@{hostname} {session}")
 }
 
-/// Replace this process with the host's own client.
-fn attach(tmux: &Path, socket: &Path, session: &str) -> Result<(), Failure> {
-    use std::os::unix::process::CommandExt;
-    let err = std::process::Command::new(tmux)
+/// Attach the host's own client, show it the guests' `line` once tmux has
+/// drawn (a status message, and the clipboard), and wait for it to end.
+///
+/// The client is a child, not an exec: its line can only be shown once the
+/// server lists it (a message sent with the attach itself is drawn over),
+/// and what scrolled away can be printed again after it ends.
+fn attach(server: &Server, session: &str, line: &str) -> Result<(), Failure> {
+    let mut child = std::process::Command::new(server.tmux)
         .arg("-S")
-        .arg(socket)
+        .arg(server.socket)
         .arg("attach-session")
         .arg("-t")
         .arg(format!("={session}"))
-        .exec();
-    Err(format!("cannot run {}: {err}", tmux.display()))
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", server.tmux.display()))?;
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while std::time::Instant::now() < until && matches!(child.try_wait(), Ok(None)) {
+        if let Some(c) = server.clients().iter().find(|c| c.pid == child.id()) {
+            server.show_line(&c.name, line);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = child.wait().map_err(|e| format!("waiting for tmux: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("tmux attach ended with {status}"))
+    }
 }
 
 /// `pairshell grant SESSION GUEST --ro|--rw [--for D | --until T]`

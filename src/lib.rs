@@ -25,6 +25,7 @@ mod relay;
 mod request;
 mod roster;
 mod sandbox;
+mod terminfo;
 mod tmux;
 mod trail;
 mod trust;

@@ -14,10 +14,18 @@
 //! side that stops reading stops the other side being read, never the
 //! loop), and no busy-waiting. Seams for later work: every input chunk
 //! passes through `typed` and every output chunk through `drawn`.
+//!
+//! The relay also draws the guest's banner ([`Relay::show_banner`]): a
+//! line printed before tmux starts is gone the moment tmux takes the
+//! screen, and a tmux message would need a command a read-only server
+//! (`server-access -r`) refuses. So once tmux's first drawing has settled,
+//! the relay writes the banner over the guest's bottom line itself (cursor
+//! saved and restored around it), on that guest's terminal only, and when
+//! its time is up asks for a redraw ([`Event::Redraw`]).
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -47,6 +55,65 @@ pub enum Event {
     Leave,
     /// The inner pty has no one on the other side any more.
     ClientClosed,
+    /// The banner's time is up: the client should redraw the guest's
+    /// whole screen (a SIGWINCH makes a tmux client ask for that).
+    Redraw,
+}
+
+/// How long the client's output must pause before the banner is drawn:
+/// tmux draws a whole screen in one burst.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// The longest the banner waits for a pause (a pane that prints without
+/// end never pauses); then it is drawn anyway.
+const SETTLE_AT_MOST: Duration = Duration::from_secs(5);
+
+/// A message drawn over the guest's bottom line for a while.
+struct Banner {
+    text: String,
+    shown_for: Duration,
+    state: BannerState,
+}
+
+enum BannerState {
+    /// When the client's output started, and when it was last seen.
+    Waiting(Option<(Instant, Instant)>),
+    /// On the screen until then.
+    Shown(Instant),
+    Done,
+}
+
+impl Banner {
+    /// When something is next due.
+    fn due(&self) -> Option<Instant> {
+        match self.state {
+            BannerState::Waiting(Some((first, last))) => {
+                Some((last + SETTLE).min(first + SETTLE_AT_MOST))
+            }
+            BannerState::Waiting(None) | BannerState::Done => None,
+            BannerState::Shown(until) => Some(until),
+        }
+    }
+}
+
+/// The bytes that draw `text` over the last of `rows` rows, `cols` wide, in
+/// reverse video, and put the cursor, its attributes and the character set
+/// back as tmux left them (DECSC/DECRC), so tmux's own idea of the screen
+/// stays right everywhere but on that line.
+pub fn banner_bytes(text: &str, rows: u16, cols: u16) -> Vec<u8> {
+    let cols = usize::from(cols.max(1));
+    let mut line: String = text
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(cols)
+        .collect();
+    let width = line.chars().count();
+    line.extend(std::iter::repeat_n(' ', cols - width));
+    format!(
+        "\x1b7\x1b[{row};1H\x1b(B\x0f\x1b[0;7m{line}\x1b[0m\x1b8",
+        row = rows.max(1)
+    )
+    .into_bytes()
 }
 
 /// Largest read or write in one go.
@@ -92,6 +159,7 @@ pub struct Relay {
     to_guest: Vec<u8>,
     guest_open: bool,
     client_open: bool,
+    banner: Option<Banner>,
 }
 
 impl Relay {
@@ -123,6 +191,7 @@ impl Relay {
             to_guest: Vec::new(),
             guest_open: true,
             client_open: true,
+            banner: None,
         };
         relay.resize();
         Ok(relay)
@@ -136,10 +205,24 @@ impl Relay {
         }
     }
 
+    /// Draw `text` over the guest's bottom line once the client's first
+    /// output has settled, for `shown_for`; then [`Event::Redraw`].
+    pub fn show_banner(&mut self, text: &str, shown_for: Duration) {
+        self.banner = Some(Banner {
+            text: text.to_string(),
+            shown_for,
+            state: BannerState::Waiting(None),
+        });
+    }
+
     /// Wait up to `timeout` for something to happen, move what can be
     /// moved, and say what the caller must act on.
     pub fn step(&mut self, timeout: Duration) -> io::Result<Vec<Event>> {
         let mut events = Vec::new();
+        let timeout = match self.banner.as_ref().and_then(Banner::due) {
+            Some(due) => timeout.min(due.saturating_duration_since(Instant::now())),
+            None => timeout,
+        };
         let guest_wants = flags(
             self.guest_open && self.to_client.is_empty(),
             self.guest_open && !self.to_guest.is_empty(),
@@ -188,11 +271,51 @@ impl Relay {
         if signal_ready.contains(PollFlags::POLLIN) {
             self.read_signals(&mut events);
         }
+        self.banner_tick(&mut events);
         Ok(events)
+    }
+
+    /// Draw the banner, or end it, when its moment has come.
+    fn banner_tick(&mut self, events: &mut Vec<Event>) {
+        let now = Instant::now();
+        let Some(banner) = &mut self.banner else {
+            return;
+        };
+        if banner.due().is_none_or(|due| now < due) || !self.guest_open {
+            return;
+        }
+        match banner.state {
+            BannerState::Waiting(_) => {
+                // Only between two of tmux's writes, never inside one.
+                if !self.to_guest.is_empty() {
+                    return;
+                }
+                let size = window_size(self.guest.as_fd()).ok();
+                let (rows, cols) = size.map_or((24, 80), |s| (s.ws_row, s.ws_col));
+                let bytes = banner_bytes(&banner.text, rows, cols);
+                banner.state = BannerState::Shown(now + banner.shown_for);
+                self.to_guest.extend_from_slice(&bytes);
+                self.flush_to_guest();
+            }
+            BannerState::Shown(_) => {
+                banner.state = BannerState::Done;
+                events.push(Event::Redraw);
+            }
+            BannerState::Done => {}
+        }
     }
 
     fn service_guest(&mut self, ready: PollFlags, events: &mut Vec<Event>) {
         if ready.contains(PollFlags::POLLOUT) && !self.flush_to_guest() {
+            self.guest_gone(events);
+            return;
+        }
+        // A hang-up is reported whatever was asked for: with input still
+        // waiting for the client, the guest is gone all the same (else the
+        // loop would wake on it again and again).
+        if ready.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)
+            && !self.to_client.is_empty()
+        {
             self.guest_gone(events);
             return;
         }
@@ -262,6 +385,14 @@ impl Relay {
 
     /// One chunk the client drew; written at once as far as it goes.
     fn drawn(&mut self, bytes: &[u8]) {
+        if let Some(Banner {
+            state: BannerState::Waiting(seen),
+            ..
+        }) = &mut self.banner
+        {
+            let now = Instant::now();
+            *seen = Some((seen.map_or(now, |(first, _)| first), now));
+        }
         self.to_guest.extend_from_slice(bytes);
         if self.guest_open {
             self.flush_to_guest();
@@ -542,6 +673,50 @@ mod tests {
             events.extend(rig.relay.step(Duration::from_millis(10)).unwrap());
         }
         assert_eq!(events, [Event::Leave]);
+    }
+
+    #[test]
+    fn banner_is_drawn_after_the_clients_output_settles_then_redrawn() {
+        let mut rig = rig(Input::Forward);
+        rig.relay
+            .show_banner("pairshell: you joined h/api", Duration::from_millis(400));
+        // Nothing while the client has drawn nothing.
+        for _ in 0..5 {
+            assert!(rig
+                .relay
+                .step(Duration::from_millis(20))
+                .unwrap()
+                .is_empty());
+        }
+        nix::unistd::write(&rig.client, b"screen").unwrap();
+        let (first, _) = pump_until(&mut rig, false, 6);
+        assert_eq!(first, b"screen", "the banner came before the pause");
+        let want = banner_bytes("pairshell: you joined h/api", 40, 120);
+        let (got, events) = pump_until(&mut rig, false, want.len());
+        assert_eq!(got, want);
+        assert!(events.is_empty(), "{events:?}");
+        let until = Instant::now() + Duration::from_secs(5);
+        let mut events = Vec::new();
+        while !events.contains(&Event::Redraw) && Instant::now() < until {
+            events.extend(rig.relay.step(Duration::from_millis(50)).unwrap());
+        }
+        assert_eq!(events, [Event::Redraw]);
+        // Once only.
+        nix::unistd::write(&rig.client, b"more").unwrap();
+        let (got, events) = pump_until(&mut rig, false, 4);
+        assert_eq!(got, b"more");
+        assert!(events.is_empty(), "{events:?}");
+    }
+
+    #[test]
+    fn banner_fits_the_bottom_line_and_restores_the_cursor() {
+        let b = String::from_utf8(banner_bytes("ab\x1b[2Jcd — é", 24, 10)).unwrap();
+        assert!(b.starts_with("\x1b7\x1b[24;1H"), "{b:?}");
+        assert!(b.ends_with("\x1b[0m\x1b8"), "{b:?}");
+        // Control characters dropped, cut to the width, padded to it.
+        assert!(b.contains("\x1b[0;7mab[2Jcd — \x1b[0m"), "{b:?}");
+        let b = String::from_utf8(banner_bytes("hi", 5, 4)).unwrap();
+        assert!(b.contains("\x1b[0;7mhi  \x1b[0m"), "{b:?}");
     }
 
     #[test]

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::policy::Mode;
 use crate::sandbox::{Confinement, Jail};
+use crate::terminfo;
 use crate::trust::PinnedSocket;
 
 /// Environment variables a tmux client may keep. Everything else — `TMUX`,
@@ -214,22 +215,32 @@ impl PairTmux {
         )
     }
 
-    /// `tmux -N -S /proc/self/fd/N attach-session -E [-r] -t =NAME`: `-E`
-    /// so the client's (already cleared) environment is not applied to the
-    /// session, `-r` for a read-only client (tmux: read-only and
+    /// `tmux [-u] -N -S /proc/self/fd/N attach-session -E [-r] -t =NAME`:
+    /// `-E` so the client's (already cleared) environment is not applied to
+    /// the session, `-r` for a read-only client (tmux: read-only and
     /// ignore-size, so a read-only guest never resizes the host's window;
     /// pairshell's relay is what keeps a read-only guest from typing).
+    /// `TERM` is the one `term` chose (the host may lack the guest's own),
+    /// and `-u` draws UTF-8 for a guest who sent no locale.
     /// The caller confines the client before it runs (`exec-client`).
-    pub fn attach(&self, session: &str, mode: Mode) -> Command {
-        attach_on(&self.tmux, &self.socket.proc_path(), session, mode)
+    pub fn attach(&self, session: &str, mode: Mode, term: &terminfo::Choice) -> Command {
+        attach_on(&self.tmux, &self.socket.proc_path(), session, mode, term)
     }
 }
 
-fn attach_on(tmux: &Path, socket: &Path, session: &str, mode: Mode) -> Command {
+fn attach_on(
+    tmux: &Path,
+    socket: &Path,
+    session: &str,
+    mode: Mode,
+    term: &terminfo::Choice,
+) -> Command {
     let mut cmd = Command::new(tmux);
-    cmd.env_clear()
-        .envs(kept_env())
-        .arg("-N")
+    cmd.env_clear().envs(kept_env()).env("TERM", &term.used);
+    if term.utf8 {
+        cmd.arg("-u");
+    }
+    cmd.arg("-N")
         .arg("-S")
         .arg(socket)
         .arg("attach-session")
@@ -538,6 +549,32 @@ impl Server<'_> {
         ]);
     }
 
+    /// Show a host's client the line to give guests: on its status line
+    /// until a key is pressed (long enough to copy), and on its terminal's
+    /// clipboard with OSC 52 (`set-buffer -w`, which tmux sends when the
+    /// terminal's terminfo or `terminal-features` has the `Ms`/clipboard
+    /// capability; `xterm*` has it by default).
+    pub fn show_line(&self, client: &str, line: &str) {
+        let _ = self.run(&[
+            "set-buffer",
+            "-b",
+            "pairshell-line",
+            "-w",
+            "-t",
+            client,
+            "--",
+            line,
+        ]);
+        let _ = self.run(&[
+            "display-message",
+            "-c",
+            client,
+            "-d",
+            "0",
+            &message_text(&format!("pairshell: give your guests this line: {line}")),
+        ]);
+    }
+
     pub fn set_option(&self, name: &str, value: &str) -> Result<(), String> {
         self.run(&["set-option", "-s", name, value]).map(|_| ())
     }
@@ -654,6 +691,14 @@ mod tests {
             .collect()
     }
 
+    fn term(used: &str, utf8: bool) -> terminfo::Choice {
+        terminfo::Choice {
+            asked: "xterm-ghostty".into(),
+            used: used.into(),
+            utf8,
+        }
+    }
+
     #[test]
     fn attach_targets_the_exact_session_and_never_starts_a_server() {
         let cmd = attach_on(
@@ -661,6 +706,7 @@ mod tests {
             Path::new("/run/s.sock"),
             "api",
             Mode::ReadWrite,
+            &term("xterm", false),
         );
         assert_eq!(
             argv(&cmd),
@@ -679,6 +725,7 @@ mod tests {
             Path::new("/run/s.sock"),
             "api",
             Mode::ReadOnly,
+            &term("xterm", false),
         );
         assert_eq!(
             argv(&ro),
@@ -693,6 +740,23 @@ mod tests {
                 "=api"
             ]
         );
+    }
+
+    #[test]
+    fn attach_uses_the_chosen_term_and_utf8_for_a_guest_without_a_locale() {
+        let cmd = attach_on(
+            Path::new("/usr/bin/tmux"),
+            Path::new("/run/s.sock"),
+            "api",
+            Mode::ReadOnly,
+            &term("xterm-256color", true),
+        );
+        assert_eq!(argv(&cmd)[..2], ["-u", "-N"]);
+        let term = cmd
+            .get_envs()
+            .find(|(k, _)| *k == "TERM")
+            .and_then(|(_, v)| v);
+        assert_eq!(term, Some(std::ffi::OsStr::new("xterm-256color")));
     }
 
     #[test]

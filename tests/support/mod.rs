@@ -77,6 +77,8 @@ pub mod attack;
 pub mod load;
 /// Helpers for the relay and confinement tests (`tests/relay.rs`).
 pub mod relay;
+/// A person's screen (an outer tmux) for the terminal tests (`tests/terminal.rs`).
+pub mod terminal;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
