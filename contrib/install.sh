@@ -6,8 +6,8 @@
 #   contrib/install.sh --uninstall --purge
 #
 # It installs the binary, creates the pair account (pairshell as its shell,
-# no password), the socket group, /etc/pairshell, the runtime directory and
-# sshd's drop-in, checks sshd's config with `sshd -t` before sshd sees it
+# no password), the socket group, /etc/pairshell, the runtime directory,
+# the systemd units (enabled where systemd runs) and sshd's drop-in, checks sshd's config with `sshd -t` before sshd sees it
 # (and puts everything back when the check fails), then reloads sshd. Each
 # step says whether it changed anything; a second run changes nothing.
 #
@@ -41,6 +41,7 @@ CONFIG=$CONF_DIR/pairshell.toml
 HOSTS_DIR=$CONF_DIR/hosts.d
 GROUP=pairshell
 HOME_DIR=/var/lib/pairshell
+RECORDINGS_DIR=$HOME_DIR/recordings
 RUN_DIR=/run/pairshell
 CLIENTS_DIR=$RUN_DIR/.clients
 TMPFILES=/etc/tmpfiles.d/pairshell.conf
@@ -52,6 +53,11 @@ DROP_IN=/etc/ssh/sshd_config.d/pairshell.conf
 INCLUDE_LINE='Include /etc/ssh/sshd_config.d/*.conf'
 INCLUDE_MARK="# Added by pairshell's install.sh (its --uninstall removes it):"
 SHARE=/usr/local/share
+# contrib/systemd's units, with the binary's path swapped in.
+UNIT_DIR=/etc/systemd/system
+UNITS="pairshell-index.path pairshell-index.service pairshell-sync.timer pairshell-sync.service"
+# The ones enabled (each starts its service).
+UNITS_ENABLED="pairshell-index.path pairshell-sync.timer"
 
 mode=install
 purge=0
@@ -338,6 +344,10 @@ install_account() {
         usermod -a -G "$GROUP" "$account"
         did "account $account in group $GROUP"
     fi
+    # Session recordings (\`record\` in the config): written by the pair
+    # account, readable by root alone. The pair account makes HOST/SESSION
+    # below it at each join, 0700 too.
+    put_dir "$RECORDINGS_DIR" "$account:$(id -gn "$account")" 0700
 }
 
 starter_config() {
@@ -353,6 +363,15 @@ tmux = "$tmux"
 hosts_dir = "$HOSTS_DIR"  # one file per host: \`pairshell host add LOGIN\`
 # sockets_dir = "$RUN_DIR"
 # socket_group = "$GROUP"
+
+# Record every read-write guest's join (what they saw and what they typed),
+# one asciicast file each under recordings_dir, readable by root alone:
+# \`pairshell replay\`, \`pairshell typed HOST/SESSION\`. Guests are told in
+# their banner. "off" records nothing, "all" read-only guests too.
+record = "read-write"
+recordings_dir = "$RECORDINGS_DIR"
+# record_max_mb = 100       # per recording; past it the recording stops
+# record_required = false   # true: let a guest go when theirs cannot be written
 
 [audit]
 syslog_socket = "/dev/log"  # RFC 3164 datagrams, facility authpriv
@@ -416,6 +435,60 @@ install_runtime_dir() {
     else
         put_dir "$RUN_DIR" root:root 0755
         put_dir "$CLIENTS_DIR" "$account:$GROUP" 2750
+    fi
+}
+
+# The systemd units: the config changed, so `pairshell index` runs
+# (pairshell-index.path); `pairshell guest sync` once a day
+# (pairshell-sync.timer). Installed everywhere, enabled only where systemd
+# runs (not in a container whose PID 1 is something else).
+install_units() {
+    local unit tmp before=$changes
+    quiet=1
+    for unit in $UNITS; do
+        [ -f "$here/systemd/$unit" ] || die "$here/systemd/$unit is missing"
+        tmp=$(mktemp)
+        sed -e "s|/usr/local/bin/pairshell|$dest|g" "$here/systemd/$unit" >"$tmp"
+        put_file "$tmp" "$UNIT_DIR/$unit" 0644
+        rm -f "$tmp"
+    done
+    quiet=0
+    if [ $changes -gt $before ]; then
+        did "systemd units in $UNIT_DIR ($UNITS)"
+    else
+        kept "systemd units in $UNIT_DIR"
+    fi
+    if ! systemd_running; then
+        kept "systemd is not running here: the units are installed, not enabled"
+        return
+    fi
+    if [ $changes -gt $before ]; then systemctl daemon-reload; fi
+    for unit in $UNITS_ENABLED; do
+        if systemctl is-enabled --quiet "$unit" && systemctl is-active --quiet "$unit"; then
+            kept "$unit enabled"
+        else
+            systemctl enable --now --quiet "$unit"
+            did "$unit enabled (systemctl enable --now)"
+        fi
+    done
+}
+
+uninstall_units() {
+    local unit n=0
+    if systemd_running; then
+        for unit in $UNITS_ENABLED; do
+            if [ -e "$UNIT_DIR/$unit" ]; then systemctl disable --now --quiet "$unit" || true; fi
+        done
+    fi
+    for unit in $UNITS; do
+        if [ -e "$UNIT_DIR/$unit" ]; then
+            rm -f "$UNIT_DIR/$unit"
+            n=$((n + 1))
+        fi
+    done
+    if [ $n -gt 0 ]; then
+        did "removed $n systemd units from $UNIT_DIR"
+        if systemd_running; then systemctl daemon-reload; fi
     fi
 }
 
@@ -494,6 +567,7 @@ install_all() {
     install_config
     install_index
     install_runtime_dir
+    install_units
     install_sshd
     if ! out=$("$dest" --config "$CONFIG" check 2>&1); then
         warn "pairshell check finds problems in the config:
@@ -572,6 +646,7 @@ $(ps -o pid,stat,lstart,args -u "$account")"
     fi
 
     uninstall_sshd
+    uninstall_units
 
     if [ -n "$shell" ]; then
         # -f: userdel takes a zombie for a process still using the account.
@@ -580,6 +655,10 @@ $(ps -o pid,stat,lstart,args -u "$account")"
         did "removed account $account"
     else
         kept "no account $account"
+    fi
+    # Recordings are kept (root's to read or remove); an empty directory goes.
+    if [ -d "$RECORDINGS_DIR" ]; then
+        if rmdir "$RECORDINGS_DIR" 2>/dev/null; then did "removed $RECORDINGS_DIR"; else warn "kept $RECORDINGS_DIR: it holds recordings"; fi
     fi
     if [ -d "$HOME_DIR" ]; then
         if rmdir "$HOME_DIR" 2>/dev/null; then did "removed $HOME_DIR"; else warn "kept $HOME_DIR: it is not empty"; fi

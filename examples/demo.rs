@@ -47,6 +47,11 @@ fn run() -> Result<(), String> {
     println!("demo: setting up (throwaway users, sshd on 127.0.0.1, a tmux session)…");
     let mut lab = support::Lab::with_binary(&binary)
         .ok_or("this machine cannot host the demo (see the SKIPPED line above)")?;
+    // Recording on, as install.sh's starter config has it: alice's join
+    // (read-write) is recorded under <lab>/recordings; `pairshell replay
+    // alice` and `pairshell typed HOST/demo` (as root) read it back.
+    let recordings = support::recording::enable(&mut lab, "read-write", "");
+    println!("  Recordings of read-write joins: {}", recordings.display());
     let alice = lab.add_guest("alice", None);
     let bob = lab.add_guest("bob", None);
     // The host the supported way: `host add` (as root), then `share` as

@@ -84,6 +84,10 @@ pub enum Command {
     /// settings for the pair account (`sshd -T`), the pair account's shell,
     /// the tmux version and Landlock. One line per problem, saying how to fix
     /// it; exit status 1 if there is any. Run it as root.
+    ///
+    /// With --config FILE naming a file sshd does not read (a candidate not
+    /// installed yet, as in Ansible's `validate: pairshell check --config
+    /// %s`), FILE is checked as a replacement for the config sshd reads.
     Check {
         /// The sshd config to check the pair account's settings in, as
         /// `sshd -f` takes it [default: sshd's own, /etc/ssh/sshd_config]:
@@ -91,6 +95,18 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         sshd_config: Option<PathBuf>,
     },
+    /// Edit the config (root) or your host file, like visudo
+    ///
+    /// As root: takes the admin commands' lock and opens a copy of the main
+    /// config in $VISUAL, $EDITOR or sensible-editor. On save the copy is
+    /// checked with `check`'s rules (schema, keys, a key two guests hold,
+    /// grants naming no guest, the paths it names); each problem is shown
+    /// with FILE:LINE:COLUMN, and you choose: edit again, or leave the
+    /// installed file as it was. A copy that passes replaces the config
+    /// atomically (same owner and mode), and the index is rebuilt. Run by a
+    /// host, it edits that host's own file in hosts_dir the same way, under
+    /// share's lock; a socket must be the host's own.
+    Edit,
     /// Admin: rebuild the key index after a hand edit
     ///
     /// Rebuilds CONFIG.index beside the main config, with which
@@ -174,6 +190,52 @@ pub enum Command {
         /// instead of the journal, e.g. /var/log/auth.log.1.
         #[arg(long, value_name = "PATH")]
         file: Option<PathBuf>,
+    },
+    /// Admin: play session recordings, or prune old ones
+    ///
+    /// Plays recordings (asciicast v2, see `record` in pairshell.toml(5)) in
+    /// this terminal with their timing: one FILE, every recording of GUEST,
+    /// or every recording of HOST/SESSION, oldest first. `asciinema play
+    /// FILE` plays the same files. With --prune DAYS, removes recordings
+    /// older than DAYS days instead (run it from cron or a timer). Needs
+    /// root: recordings are readable by root alone.
+    Replay {
+        /// A .cast file, a guest's name, or HOST/SESSION.
+        #[arg(
+            required_unless_present = "prune",
+            value_name = "FILE|GUEST|HOST/SESSION"
+        )]
+        target: Option<String>,
+        /// Only recordings with events since then: `2h`, `3d`,
+        /// `2026-11-21T18:00:00Z`, `2026-11-21 18:00` or `18:00`.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Play this many times faster.
+        #[arg(long, value_name = "N", default_value_t = 1.0)]
+        speed: f64,
+        /// Cut every pause to at most S seconds (0: no pauses).
+        #[arg(long, value_name = "S")]
+        idle_limit: Option<f64>,
+        /// Remove recordings older than DAYS days, and play nothing.
+        #[arg(long, value_name = "DAYS", conflicts_with_all = ["target", "since", "idle_limit"])]
+        prune: Option<u32>,
+    },
+    /// Admin: who typed what in HOST/SESSION
+    ///
+    /// Merges the input of every read-write guest's recording of
+    /// HOST/SESSION onto one timeline, decoded into readable text (Enter as
+    /// ⏎, control keys as ^C, other keys by name, a paste as one line): one
+    /// line per run of typing, `TIME  GUEST  TEXT`. Needs root.
+    Typed {
+        /// The session, as HOST/SESSION.
+        #[arg(value_name = "HOST/SESSION")]
+        target: String,
+        /// Only what was typed since then (as for `log --since`).
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// One JSON object per line: time (UTC), guest, text.
+        #[arg(long)]
+        json: bool,
     },
     /// Admin (root): enable or disable a host.
     Host {

@@ -170,3 +170,16 @@ pub fn config_host(raw: &[u8]) -> Result<Vec<Session>, ConfigError> {
         })
         .collect())
 }
+
+/// Decode a guest's input as `pairshell typed` does, each chunk in turn
+/// (chunks split at 0xfe bytes here, never valid UTF-8, so a paste can span chunks), and
+/// render it: the text `typed` would print.
+pub fn typed(raw: &[u8]) -> String {
+    let mut decoder = crate::typed::Decoder::default();
+    let mut keys = Vec::new();
+    for chunk in raw.split(|b| *b == 0xfe) {
+        keys.extend(decoder.feed(&String::from_utf8_lossy(chunk)));
+    }
+    keys.extend(decoder.finish());
+    crate::typed::render(&keys)
+}

@@ -28,7 +28,8 @@ use crate::config::index::Stamp;
 use crate::config::{self, Config, Host};
 use crate::identity::{self, Identity};
 use crate::policy::{self, Grant, Mode, Resolution, Verdict};
-use crate::relay::{self, Event as Happened, Input, Relay};
+use crate::record;
+use crate::relay::{self, Event as Happened, Input, Relay, Stopped};
 use crate::request::{self, Request, Target};
 use crate::roster;
 use crate::sandbox::{self, Confinement, Jail};
@@ -207,9 +208,10 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
     .with_refusal_limit(loaded.config.audit.refusals_per_minute);
     let pair_uid = pair_account(&loaded.config)?;
     // An index that exists but was not used (stale after a hand edit, or not
-    // root's, which may be tampering) is the admin's to know about.
-    if let Some(note) = &loaded.index_note {
-        audit.write_best_effort(trail.event("index-unused").field("reason", note.as_str()));
+    // root's, which may be tampering) is the admin's to know about: once
+    // per config version, not at every login (`check` keeps reporting it).
+    if let Some(note) = loaded.index_note_once(&roster::dir(&loaded.config.sockets_dir)) {
+        audit.write_best_effort(trail.event("index-unused").field("reason", note));
     }
 
     // Identify: the key sshd verified, and nothing else.
@@ -673,18 +675,42 @@ fn join(
     // From here on this process only re-reads the config and the host's
     // file, asks tmux about its client and writes under the roster
     // directory: narrow it to that (see `sandbox::Jail::guest_parent`).
+    // The recording is opened before this process narrows itself, which
+    // then may write to it but create nothing (see `record`).
+    let recording = match start_recording(config, id, &grant, &term, pid) {
+        None => None,
+        Some(Ok(recorder)) => Some(Some(recorder)),
+        Some(Err(stop)) => {
+            audit.write_best_effort(record_stopped(trail, pid, &stop));
+            if config.record_required {
+                client.abort();
+                roster::remove(&roster_dir, pid);
+                return Err(Refusal::new(
+                    "record-unavailable",
+                    "this session is recorded and the recording cannot be written, so pairshell cannot let you in; the admin has been told",
+                )
+                .detail(format!("{}: {}", stop.reason, stop.detail)));
+            }
+            Some(None)
+        }
+    };
     if let Err(e) = narrow_self(config_path, config, &tmux, &roster_dir) {
         client.abort();
         roster::remove(&roster_dir, pid);
         return Err(Refusal::setup("spawn-failed", e));
     }
+    let recorded_at = recording.as_ref().map(|r| match r {
+        Some(r) => r.path().to_string_lossy().into_owned(),
+        None => "none".to_string(),
+    });
     let joined = trail
         .event("join")
         .field("pid", pid.to_string())
         .field("confinement", confinement.label())
         .field("term", logged_term(&term.asked))
         .field("term_used", &term.used)
-        .opt("roster", recorded.as_deref());
+        .opt("roster", recorded.as_deref())
+        .opt("recording", recorded_at.as_deref());
     if let Err(e) = audit.write(joined) {
         client.abort();
         roster::remove(&roster_dir, pid);
@@ -716,14 +742,35 @@ fn join(
             return Err(refusal);
         }
     };
+    let is_recorded = matches!(recording, Some(Some(_)));
+    if let Some(Some(recorder)) = recording {
+        relay.observe(Box::new(recorder));
+        relay.mark("join");
+    }
     // Printed now it would be gone the moment tmux takes the screen: the
     // relay draws it once tmux has drawn.
-    relay.show_banner(&banner(&label, grant.mode, term.utf8), BANNER_FOR);
+    relay.show_banner(
+        &banner(&label, grant.mode, term.utf8, is_recorded),
+        BANNER_FOR,
+    );
     let mut watch = Watch::new(config_path, config, id, &grant, pid, tmux);
-    let mut note = |name: &str| {
-        audit.write_best_effort(trail.event(name).field("pid", pid.to_string()));
+    let mut note = |name: &str, stop: Option<&Stopped>| {
+        audit.write_best_effort(match stop {
+            Some(stop) => record_stopped(trail, pid, stop),
+            None => trail.event(name).field("pid", pid.to_string()),
+        });
     };
-    let (status, ending) = client.run(&mut relay, &mut watch, &terminal.client_name, &mut note);
+    let (status, ending) = client.run(
+        &mut relay,
+        &mut watch,
+        &terminal.client_name,
+        config.record_required,
+        &mut note,
+    );
+    relay.mark(&format!("leave: {}", ending.reason));
+    if let Some(stop) = relay.finish() {
+        audit.write_best_effort(record_stopped(trail, pid, &stop));
+    }
     // The guest's terminal gets its mode back before any message.
     drop(relay);
     roster::remove(&roster_dir, pid);
@@ -750,10 +797,57 @@ fn join(
 /// How long the guest's banner stays on their bottom line.
 const BANNER_FOR: Duration = Duration::from_secs(6);
 
-/// The guest's banner: the session, the mode, and how to leave.
-fn banner(label: &str, mode: Mode, utf8: bool) -> String {
+/// The guest's banner: the session, the mode, whether it is recorded, and
+/// how to leave.
+fn banner(label: &str, mode: Mode, utf8: bool, recorded: bool) -> String {
     let dash = if utf8 { "—" } else { "-" };
-    format!("pairshell: you joined {label} {mode} {dash} Ctrl-b d to leave")
+    let recorded = if recorded {
+        format!(" {dash} this session is recorded")
+    } else {
+        String::new()
+    };
+    format!("pairshell: you joined {label} {mode}{recorded} {dash} Ctrl-b d to leave")
+}
+
+/// This join's recording, when the config asks for one: `None` when it
+/// does not, `Some(Err)` when it cannot be started.
+fn start_recording(
+    config: &Config,
+    id: &Identity,
+    grant: &Grant,
+    term: &terminfo::Choice,
+    pid: u32,
+) -> Option<Result<record::Recorder, Stopped>> {
+    if !config.record.records(grant.mode) {
+        return None;
+    }
+    let meta = record::Meta {
+        guest: id.guest.clone(),
+        host: grant.host.to_string(),
+        session: grant.session.to_string(),
+        mode: grant.mode.as_str(),
+        term: term.used.clone(),
+        pid,
+    };
+    let size =
+        relay::window_size(std::io::stdin().as_fd()).map_or((80, 24), |s| (s.ws_col, s.ws_row));
+    let cap = config.record_max_bytes;
+    Some(record::open(
+        &config.recordings_dir,
+        &meta,
+        size,
+        cap,
+        Timestamp::now(),
+    ))
+}
+
+/// The trail's line for a recording that stopped or never started.
+fn record_stopped(trail: &Trail, pid: u32, stop: &Stopped) -> Event {
+    trail
+        .event("record-stopped")
+        .field("pid", pid.to_string())
+        .field("reason", stop.reason)
+        .field("detail", &stop.detail)
 }
 
 /// The terminal the guest's tmux client gets (see `terminfo`); a TERM that
@@ -1172,7 +1266,8 @@ impl Client {
         relay: &mut Relay,
         watch: &mut Watch,
         name: &str,
-        note: &mut dyn FnMut(&str),
+        record_required: bool,
+        note: &mut dyn FnMut(&str, Option<&Stopped>),
     ) -> (ExitStatus, Ending) {
         let pid = self.pid();
         let _ = nix::unistd::write(&self.gate, b"g");
@@ -1216,6 +1311,21 @@ impl Client {
                         let client = nix::unistd::Pid::from_raw(pid as i32);
                         let _ = nix::sys::signal::kill(client, Signal::SIGWINCH);
                     }
+                    Happened::ObserverStopped(stop) => {
+                        note("record-stopped", Some(&stop));
+                        // As `audit.required` for the trail: no session
+                        // goes on unrecorded when the admin said so.
+                        if record_required && end.ending.is_none() {
+                            end.ending = Some(Ending {
+                                reason: "record-stopped",
+                                message: Some(
+                                    "this session's recording stopped, and it may not go on unrecorded; the admin has been told"
+                                        .into(),
+                                ),
+                                detail: Some(format!("{}: {}", stop.reason, stop.detail)),
+                            });
+                        }
+                    }
                     Happened::Leave if !end.left => {
                         end.left = true;
                         // tmux's own goodbye; a server that opened itself
@@ -1237,7 +1347,7 @@ impl Client {
                     Err(retry) => Instant::now() + retry,
                 };
                 for name in watch.notes.drain(..) {
-                    note(name);
+                    note(name, None);
                 }
             }
             if let Some(give_up) = sessions_until.filter(|_| end.ending.is_none()) {

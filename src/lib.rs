@@ -12,6 +12,7 @@ mod authorized_keys;
 mod chooser;
 mod cli;
 mod config;
+mod edit;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -21,7 +22,9 @@ mod guest_admin;
 mod host;
 mod identity;
 mod policy;
+mod record;
 mod relay;
+mod replay;
 mod request;
 mod roster;
 mod sandbox;
@@ -29,6 +32,7 @@ mod terminfo;
 mod tmux;
 mod trail;
 mod trust;
+mod typed;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -75,6 +79,7 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             base64,
         }) => authorized_keys::run_principals(config_path.as_deref(), &user, &cert_type, &base64),
         Some(cli::Command::Index) => report(admin::index(config_path.as_deref())),
+        Some(cli::Command::Edit) => report(edit::run(config_path.as_deref())),
         Some(cli::Command::Check { sshd_config }) => {
             config::check::run(config_path.as_deref(), sshd_config.as_deref())
         }
@@ -119,6 +124,35 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
         Some(cli::Command::Log { guest, since, file }) => {
             report(trail::run(guest, since.as_deref(), file.as_deref()))
         }
+        Some(cli::Command::Replay {
+            target,
+            since,
+            speed,
+            idle_limit,
+            prune,
+        }) => report(match (prune, target) {
+            (Some(days), _) => replay::prune(config_path.as_deref(), days),
+            (None, Some(target)) => replay::run(
+                config_path.as_deref(),
+                &replay::Options {
+                    target: &target,
+                    since: since.as_deref(),
+                    speed,
+                    idle_limit,
+                },
+            ),
+            (None, None) => Err("give FILE, GUEST or HOST/SESSION, or --prune DAYS".into()),
+        }),
+        Some(cli::Command::Typed {
+            target,
+            since,
+            json,
+        }) => report(typed::run(
+            config_path.as_deref(),
+            &target,
+            since.as_deref(),
+            json,
+        )),
         Some(cli::Command::Host { action }) => match action {
             cli::HostAction::Add { login } => {
                 report(admin::host_add(config_path.as_deref(), &login))

@@ -12,8 +12,9 @@
 //! One event loop ([`Relay::step`]) over the two terminals and a signal fd:
 //! nonblocking descriptors, chunked reads, a pending buffer each way (so a
 //! side that stops reading stops the other side being read, never the
-//! loop), and no busy-waiting. Seams for later work: every input chunk
-//! passes through `typed` and every output chunk through `drawn`.
+//! loop), and no busy-waiting. Every forwarded input chunk passes through
+//! `typed` and every output chunk through `drawn`, and from there to the
+//! [`Observer`], if any (the session's recording, `src/record.rs`).
 //!
 //! The relay also draws the guest's banner ([`Relay::show_banner`]): a
 //! line printed before tmux starts is gone the moment tmux takes the
@@ -45,6 +46,31 @@ pub enum Input {
     Drop,
 }
 
+/// Something that sees the session as it passes: what pairshell forwarded
+/// from the guest, what the guest's terminal received, resizes. The relay
+/// wakes for [`Observer::due`] and then calls [`Observer::flush`].
+pub trait Observer {
+    /// Bytes forwarded to the client (never a read-only guest's).
+    fn input(&mut self, bytes: &[u8]);
+    /// Bytes written to the guest's terminal.
+    fn output(&mut self, bytes: &[u8]);
+    /// The guest's terminal is now `cols` by `rows`.
+    fn resized(&mut self, cols: u16, rows: u16);
+    /// A named moment (join, leave).
+    fn marker(&mut self, label: &str);
+    /// When [`Observer::flush`] is next wanted.
+    fn due(&self) -> Option<Instant>;
+    /// Write out what is held; says once that the observer stopped.
+    fn flush(&mut self) -> Option<Stopped>;
+}
+
+/// Why an [`Observer`] stopped (a full disk, a size cap, an error).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    pub reason: &'static str,
+    pub detail: String,
+}
+
 /// What a [`Relay::step`] saw, for the caller to act on.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Event {
@@ -58,6 +84,8 @@ pub enum Event {
     /// The banner's time is up: the client should redraw the guest's
     /// whole screen (a SIGWINCH makes a tmux client ask for that).
     Redraw,
+    /// The observer stopped (reported once).
+    ObserverStopped(Stopped),
 }
 
 /// How long the client's output must pause before the banner is drawn:
@@ -160,6 +188,9 @@ pub struct Relay {
     guest_open: bool,
     client_open: bool,
     banner: Option<Banner>,
+    observer: Option<Box<dyn Observer>>,
+    /// Reused for every read (not zeroed again each keystroke).
+    buf: Box<[u8]>,
 }
 
 impl Relay {
@@ -192,6 +223,8 @@ impl Relay {
             guest_open: true,
             client_open: true,
             banner: None,
+            observer: None,
+            buf: vec![0u8; CHUNK].into_boxed_slice(),
         };
         relay.resize();
         Ok(relay)
@@ -203,6 +236,23 @@ impl Relay {
         if let Ok(size) = window_size(self.guest.as_fd()) {
             let _ = set_window_size(self.client.as_fd(), &size);
         }
+    }
+
+    /// Let `observer` see the session from now on.
+    pub fn observe(&mut self, observer: Box<dyn Observer>) {
+        self.observer = Some(observer);
+    }
+
+    /// A marker for the observer.
+    pub fn mark(&mut self, label: &str) {
+        if let Some(o) = &mut self.observer {
+            o.marker(label);
+        }
+    }
+
+    /// Flush the observer for the last time; whether it stopped.
+    pub fn finish(&mut self) -> Option<Stopped> {
+        self.observer.as_mut().and_then(|o| o.flush())
     }
 
     /// Draw `text` over the guest's bottom line once the client's first
@@ -219,7 +269,11 @@ impl Relay {
     /// moved, and say what the caller must act on.
     pub fn step(&mut self, timeout: Duration) -> io::Result<Vec<Event>> {
         let mut events = Vec::new();
-        let timeout = match self.banner.as_ref().and_then(Banner::due) {
+        let due = [
+            self.banner.as_ref().and_then(Banner::due),
+            self.observer.as_ref().and_then(|o| o.due()),
+        ];
+        let timeout = match due.into_iter().flatten().min() {
             Some(due) => timeout.min(due.saturating_duration_since(Instant::now())),
             None => timeout,
         };
@@ -272,6 +326,11 @@ impl Relay {
             self.read_signals(&mut events);
         }
         self.banner_tick(&mut events);
+        if let Some(o) = &mut self.observer {
+            if o.due().is_some_and(|due| due <= Instant::now()) {
+                events.extend(o.flush().map(Event::ObserverStopped));
+            }
+        }
         Ok(events)
     }
 
@@ -294,6 +353,9 @@ impl Relay {
                 let (rows, cols) = size.map_or((24, 80), |s| (s.ws_row, s.ws_col));
                 let bytes = banner_bytes(&banner.text, rows, cols);
                 banner.state = BannerState::Shown(now + banner.shown_for);
+                if let Some(o) = &mut self.observer {
+                    o.output(&bytes);
+                }
                 self.to_guest.extend_from_slice(&bytes);
                 self.flush_to_guest();
             }
@@ -322,8 +384,9 @@ impl Relay {
         if ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
             && self.to_client.is_empty()
         {
-            let mut buf = [0u8; CHUNK];
-            match nix::unistd::read(&self.guest, &mut buf) {
+            let mut buf = std::mem::take(&mut self.buf);
+            let read = nix::unistd::read(&self.guest, &mut buf);
+            match read {
                 Ok(0) => self.guest_gone(events),
                 Ok(n) => self.typed(&buf[..n], events),
                 Err(Errno::EAGAIN | Errno::EINTR) => {
@@ -333,17 +396,13 @@ impl Relay {
                 }
                 Err(_) => self.guest_gone(events),
             }
+            self.buf = buf;
         }
     }
 
     fn service_client(&mut self, ready: PollFlags, events: &mut Vec<Event>) {
         if ready.contains(PollFlags::POLLOUT) {
-            match write_some(self.client.as_fd(), &self.to_client) {
-                Ok(n) => {
-                    self.to_client.drain(..n);
-                }
-                Err(_) => self.to_client.clear(),
-            }
+            self.flush_to_client();
         }
         if ready.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL)
             && !self.to_guest.is_empty()
@@ -356,8 +415,9 @@ impl Relay {
         if ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR)
             && self.to_guest.is_empty()
         {
-            let mut buf = [0u8; CHUNK];
-            match nix::unistd::read(&self.client, &mut buf) {
+            let mut buf = std::mem::take(&mut self.buf);
+            let read = nix::unistd::read(&self.client, &mut buf);
+            match read {
                 Ok(0) => self.client_closed(events),
                 Ok(n) => self.drawn(&buf[..n]),
                 Err(Errno::EAGAIN | Errno::EINTR) => {
@@ -368,13 +428,24 @@ impl Relay {
                 // EIO: the inner pty's slave side is closed everywhere.
                 Err(_) => self.client_closed(events),
             }
+            self.buf = buf;
         }
     }
 
     /// One chunk the guest typed.
     fn typed(&mut self, bytes: &[u8], events: &mut Vec<Event>) {
         match self.input {
-            Input::Forward => self.to_client.extend_from_slice(bytes),
+            Input::Forward => {
+                if let Some(o) = &mut self.observer {
+                    o.input(bytes);
+                }
+                self.to_client.extend_from_slice(bytes);
+                // At once, as far as it goes: waiting for the next poll to
+                // say the client can take it costs a keystroke a round trip.
+                if self.client_open {
+                    self.flush_to_client();
+                }
+            }
             Input::Drop => {
                 if self.leave.feed(bytes) {
                     events.push(Event::Leave);
@@ -393,9 +464,22 @@ impl Relay {
             let now = Instant::now();
             *seen = Some((seen.map_or(now, |(first, _)| first), now));
         }
+        if let Some(o) = &mut self.observer {
+            o.output(bytes);
+        }
         self.to_guest.extend_from_slice(bytes);
         if self.guest_open {
             self.flush_to_guest();
+        }
+    }
+
+    /// Write what is pending to the client, as far as it takes it now.
+    fn flush_to_client(&mut self) {
+        match write_some(self.client.as_fd(), &self.to_client) {
+            Ok(n) => {
+                self.to_client.drain(..n);
+            }
+            Err(_) => self.to_client.clear(),
         }
     }
 
@@ -434,6 +518,11 @@ impl Relay {
             if let Ok(sig) = Signal::try_from(info.ssi_signo as i32) {
                 if sig == Signal::SIGWINCH {
                     self.resize();
+                    if let (Some(o), Ok(size)) =
+                        (&mut self.observer, window_size(self.guest.as_fd()))
+                    {
+                        o.resized(size.ws_col, size.ws_row);
+                    }
                 }
                 events.push(Event::Signal(sig));
             }
@@ -461,7 +550,12 @@ impl Relay {
             }
             match nix::unistd::read(&self.client, &mut buf) {
                 Ok(0) => return,
-                Ok(n) => self.to_guest.extend_from_slice(&buf[..n]),
+                Ok(n) => {
+                    if let Some(o) = &mut self.observer {
+                        o.output(&buf[..n]);
+                    }
+                    self.to_guest.extend_from_slice(&buf[..n])
+                }
                 Err(Errno::EINTR) => {}
                 // EAGAIN: nothing more is waiting; EIO: closed.
                 Err(_) => return,
@@ -656,6 +750,57 @@ mod tests {
             Err(Errno::EAGAIN),
             "a read-only guest's input reached the client"
         );
+    }
+
+    /// One thing an observer saw: its kind and its bytes.
+    type Sighting = (char, Vec<u8>);
+
+    /// What an observer saw, shared with the test.
+    #[derive(Clone, Default)]
+    struct Seen(std::rc::Rc<std::cell::RefCell<Vec<Sighting>>>);
+
+    impl Observer for Seen {
+        fn input(&mut self, bytes: &[u8]) {
+            self.0.borrow_mut().push(('i', bytes.to_vec()));
+        }
+        fn output(&mut self, bytes: &[u8]) {
+            self.0.borrow_mut().push(('o', bytes.to_vec()));
+        }
+        fn resized(&mut self, _: u16, _: u16) {}
+        fn marker(&mut self, label: &str) {
+            self.0.borrow_mut().push(('m', label.as_bytes().to_vec()));
+        }
+        fn due(&self) -> Option<Instant> {
+            None
+        }
+        fn flush(&mut self) -> Option<Stopped> {
+            None
+        }
+    }
+
+    #[test]
+    fn the_observer_sees_forwarded_input_and_output_but_no_read_only_input() {
+        for input in [Input::Forward, Input::Drop] {
+            let mut rig = rig(input);
+            let seen = Seen::default();
+            rig.relay.observe(Box::new(seen.clone()));
+            rig.relay.mark("join");
+            nix::unistd::write(&rig.ssh, b"typed").unwrap();
+            if input == Input::Forward {
+                pump_until(&mut rig, true, 5);
+            }
+            nix::unistd::write(&rig.client, b"drawn").unwrap();
+            pump_until(&mut rig, false, 5);
+            let want: Vec<Sighting> = match input {
+                Input::Forward => vec![
+                    ('m', b"join".to_vec()),
+                    ('i', b"typed".to_vec()),
+                    ('o', b"drawn".to_vec()),
+                ],
+                Input::Drop => vec![('m', b"join".to_vec()), ('o', b"drawn".to_vec())],
+            };
+            assert_eq!(*seen.0.borrow(), want, "{input:?}");
+        }
     }
 
     #[test]

@@ -25,6 +25,9 @@ _pairshell() {
             pairshell,check)
                 cmd="pairshell__subcmd__check"
                 ;;
+            pairshell,edit)
+                cmd="pairshell__subcmd__edit"
+                ;;
             pairshell,grant)
                 cmd="pairshell__subcmd__grant"
                 ;;
@@ -49,11 +52,17 @@ _pairshell() {
             pairshell,login)
                 cmd="pairshell__subcmd__login"
                 ;;
+            pairshell,replay)
+                cmd="pairshell__subcmd__replay"
+                ;;
             pairshell,revoke)
                 cmd="pairshell__subcmd__revoke"
                 ;;
             pairshell,share)
                 cmd="pairshell__subcmd__share"
+                ;;
+            pairshell,typed)
+                cmd="pairshell__subcmd__typed"
                 ;;
             pairshell,unshare)
                 cmd="pairshell__subcmd__unshare"
@@ -100,6 +109,9 @@ _pairshell() {
             pairshell__subcmd__help,check)
                 cmd="pairshell__subcmd__help__subcmd__check"
                 ;;
+            pairshell__subcmd__help,edit)
+                cmd="pairshell__subcmd__help__subcmd__edit"
+                ;;
             pairshell__subcmd__help,grant)
                 cmd="pairshell__subcmd__help__subcmd__grant"
                 ;;
@@ -124,11 +136,17 @@ _pairshell() {
             pairshell__subcmd__help,login)
                 cmd="pairshell__subcmd__help__subcmd__login"
                 ;;
+            pairshell__subcmd__help,replay)
+                cmd="pairshell__subcmd__help__subcmd__replay"
+                ;;
             pairshell__subcmd__help,revoke)
                 cmd="pairshell__subcmd__help__subcmd__revoke"
                 ;;
             pairshell__subcmd__help,share)
                 cmd="pairshell__subcmd__help__subcmd__share"
+                ;;
+            pairshell__subcmd__help,typed)
+                cmd="pairshell__subcmd__help__subcmd__typed"
                 ;;
             pairshell__subcmd__help,unshare)
                 cmd="pairshell__subcmd__help__subcmd__unshare"
@@ -179,7 +197,7 @@ _pairshell() {
 
     case "${cmd}" in
         pairshell)
-            opts="-c -h -V --config --help --version login authorized-keys authorized-principals check index share grant revoke unshare who kick log host guest help"
+            opts="-c -h -V --config --help --version login authorized-keys authorized-principals check edit index share grant revoke unshare who kick log replay typed host guest help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -247,6 +265,24 @@ _pairshell() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__edit)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
@@ -475,7 +511,7 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__help)
-            opts="login authorized-keys authorized-principals check index share grant revoke unshare who kick log host guest help"
+            opts="login authorized-keys authorized-principals check edit index share grant revoke unshare who kick log replay typed host guest help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -517,6 +553,20 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__help__subcmd__check)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__help__subcmd__edit)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -726,6 +776,20 @@ _pairshell() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pairshell__subcmd__help__subcmd__replay)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pairshell__subcmd__help__subcmd__revoke)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -741,6 +805,20 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__help__subcmd__share)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__help__subcmd__typed)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -972,6 +1050,40 @@ _pairshell() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pairshell__subcmd__replay)
+            opts="-h --since --speed --idle-limit --prune --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --speed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --idle-limit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prune)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pairshell__subcmd__revoke)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1010,6 +1122,28 @@ _pairshell() {
                     return 0
                     ;;
                 --until)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__typed)
+            opts="-h --since --json --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --since)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -82,7 +82,14 @@ pub fn run(config_path: Option<&Path>, sshd_config: Option<&Path>) -> ExitCode {
     };
     match config::load_main(&path) {
         Err(e) => r.problem(with_fix(&e, "root", 0)),
-        Ok((abs, config)) => check_all(&abs, &config, &exe, sshd_config, &mut r),
+        Ok((abs, config)) => check_all(
+            &abs,
+            &config,
+            &exe,
+            sshd_config,
+            config_path.is_some(),
+            &mut r,
+        ),
     }
     for n in &r.notes {
         println!("pairshell: {n}");
@@ -97,7 +104,16 @@ pub fn run(config_path: Option<&Path>, sshd_config: Option<&Path>) -> ExitCode {
     }
 }
 
-fn check_all(abs: &Path, config: &Config, exe: &Path, sshd_config: Option<&Path>, r: &mut Report) {
+/// `explicit`: the config was named with `--config`, so it may be a
+/// candidate not installed yet (see [`candidate_for`]).
+fn check_all(
+    abs: &Path,
+    config: &Config,
+    exe: &Path,
+    sshd_config: Option<&Path>,
+    explicit: bool,
+    r: &mut Report,
+) {
     let now = Timestamp::now();
     // The loader has just read and trusted it; this second read is for
     // locating problems by line and column.
@@ -106,10 +122,21 @@ fn check_all(abs: &Path, config: &Config, exe: &Path, sshd_config: Option<&Path>
     guest_problems(config, &main, now, r);
     let pair = pair_account(config, abs, exe, r);
     let hosts = host_problems(config, abs, pair.as_ref(), now, r);
-    sshd_check(config, abs, exe, sshd_config, r);
+    let installed = sshd_check(config, abs, exe, sshd_config, explicit, r);
     tmux_check(config, &main, r);
     landlock_check(config, abs, r);
-    index_check(abs, &text, r);
+    recordings_check(config, abs, pair.as_ref(), r);
+    named_path_problems(config, &main, r);
+    match &installed {
+        // A candidate has no index of its own yet.
+        Some(installed) => r.note(format!(
+            "{}: not the config sshd reads ({}), so checked as a candidate to replace it; once \
+             it is installed there, run `pairshell index`",
+            abs.display(),
+            installed.display()
+        )),
+        None => index_check(abs, &text, r),
+    }
     if r.problems.is_empty() {
         let keys = config.guests.values().map(|g| g.all_keys().count()).sum();
         r.note(format!(
@@ -186,6 +213,24 @@ fn abbreviate(base64: &str) -> String {
 }
 
 /// The pair account exists and its login shell is this binary; returns it.
+/// With `record` on: `recordings_dir` is the pair account's alone (0700,
+/// in root's directories), and so is everything in it, so no host can read
+/// another host's sessions (see `record`).
+fn recordings_check(config: &Config, abs: &Path, pair: Option<&User>, r: &mut Report) {
+    if config.record == config::RecordMode::Off {
+        return;
+    }
+    let Some(pair) = pair else { return };
+    if let Some(problem) = crate::record::dir_problem(&config.recordings_dir, pair.uid.as_raw()) {
+        let dir = config.recordings_dir.display();
+        r.problem(format!(
+            "{}: {problem}; fix: install -d -o {} -m 0700 {dir} (its parents root's), and chmod -R go= {dir}",
+            abs.display(),
+            pair.name
+        ));
+    }
+}
+
 fn pair_account(config: &Config, abs: &Path, exe: &Path, r: &mut Report) -> Option<User> {
     let name = &config.pair_user;
     let Some(pair) = User::from_name(name).ok().flatten() else {
@@ -395,14 +440,16 @@ fn fix_for(e: &Error, owner: &str, owner_uid: u32) -> Option<String> {
 // sshd
 // ---------------------------------------------------------------------------
 
-/// Run `sshd -T` for the pair account and judge what it prints.
+/// Run `sshd -T` for the pair account and judge what it prints. Returns
+/// the config sshd reads when the checked one is a candidate for it.
 fn sshd_check(
     config: &Config,
     main_path: &Path,
     exe: &Path,
     sshd_config: Option<&Path>,
+    explicit: bool,
     r: &mut Report,
-) {
+) -> Option<std::path::PathBuf> {
     let label = sshd_config.unwrap_or(Path::new(SSHD_CONFIG));
     let mut cmd = Command::new(SSHD);
     cmd.arg("-T");
@@ -420,11 +467,11 @@ fn sshd_check(
                 "{SSHD}: not found, so the pair account's sshd settings cannot be checked; fix: \
                  apt install openssh-server"
             ));
-            return;
+            return None;
         }
         Err(e) => {
             r.problem(format!("{SSHD} -T: {e}; fix: run it by hand to see why"));
-            return;
+            return None;
         }
     };
     if !out.status.success() {
@@ -444,16 +491,17 @@ fn sshd_check(
             label.display(),
             err.join("; ")
         ));
-        return;
+        return None;
     }
     let settings = parse_sshd_t(&String::from_utf8_lossy(&out.stdout));
+    let installed = candidate_for(&settings, main_path, exe, explicit, &|a, b| same_file(a, b));
     let found = judge_sshd(
         &settings,
         &SshdContext {
             label,
             pair: &config.pair_user,
             exe,
-            config: main_path,
+            config: installed.as_deref().unwrap_or(main_path),
             same_file: &|a, b| same_file(a, b),
         },
     );
@@ -468,6 +516,30 @@ fn sshd_check(
     for p in found {
         r.problem(p);
     }
+    installed
+}
+
+/// The config sshd reads, when `checked` was named with `--config` and is
+/// not it: then `checked` is a candidate not installed yet (Ansible's
+/// `validate: pairshell check --config %s`), and sshd's settings are
+/// judged against the config it will replace. Only this pairshell's
+/// `authorized-keys` line counts, and only a config that exists; anything
+/// else is judged as it is, and reported.
+fn candidate_for(
+    settings: &HashMap<String, String>,
+    checked: &Path,
+    exe: &Path,
+    explicit: bool,
+    same: &dyn Fn(&Path, &Path) -> bool,
+) -> Option<std::path::PathBuf> {
+    if !explicit {
+        return None;
+    }
+    let akc = settings.get("authorizedkeyscommand")?;
+    let (program, used) = parse_command(akc, "authorized-keys", &["%u", "%t", "%k"])?;
+    let used = Path::new(used.unwrap_or(cli::DEFAULT_CONFIG));
+    (same(Path::new(program), exe) && !same(used, checked) && used.is_file())
+        .then(|| used.to_path_buf())
 }
 
 /// `sshd -T` output: `keyword value…` per line, keywords in lower case.
@@ -925,6 +997,192 @@ fn probe(mut cmd: Command) -> io::Result<Output> {
 }
 
 // ---------------------------------------------------------------------------
+// A file before it is installed (`pairshell edit`)
+// ---------------------------------------------------------------------------
+
+/// What the paths the main config names must be for logins to work: `tmux`
+/// a program root may run, the CA file root's and readable, and the syslog
+/// socket there when audit is required (else every login is refused).
+fn named_path_problems(config: &Config, main: &Locator, r: &mut Report) {
+    if let Err(e) = trusted_program(&config.tmux) {
+        let fix = fix_for(&e, "root", 0)
+            .unwrap_or_else(|| "install tmux (apt install tmux), or point `tmux` at it".into());
+        // tmux_check says the same when it runs; say it once.
+        let p = format!(
+            "{}: tmux is not safe to run: {e}; fix: {fix}",
+            main.at(&[Seg::Key("tmux")])
+        );
+        if !r.problems.contains(&p) {
+            r.problem(p);
+        }
+    }
+    if let Some(ca) = &config.trusted_user_ca_keys {
+        if let Err(e) = config::load_ca_keys(ca) {
+            let fix = fix_for(&e, "root", 0).unwrap_or_else(|| {
+                "point trusted_user_ca_keys at the file sshd's TrustedUserCAKeys names".into()
+            });
+            r.problem(format!(
+                "{}: trusted_user_ca_keys: {e}, so no certificate identifies a guest; fix: {fix}",
+                main.at(&[Seg::Key("trusted_user_ca_keys")])
+            ));
+        }
+    }
+    let socket = &config.audit.syslog_socket;
+    let is_socket = std::fs::metadata(socket).is_ok_and(|m| m.file_type().is_socket());
+    if config.audit.required && !is_socket {
+        r.problem(format!(
+            "{}: there is no syslog socket at {}, and audit.required = true refuses every login \
+             whose audit line cannot be written; fix: point syslog_socket at the system's (/dev/log)",
+            main.at(&[Seg::Key("audit"), Seg::Key("syslog_socket")]),
+            socket.display()
+        ));
+    }
+}
+
+/// The problems in a main config's `text` that `check` would report, for
+/// `pairshell edit` before it installs it; `shown` names the file in them
+/// (the copy being edited), `installed` the config it is to replace. `Err`
+/// is a text that does not parse, which refuses every login.
+///
+/// Checked: the schema, keys that do not decode or that two guests share,
+/// expired guests, the paths it names (`tmux`, `trusted_user_ca_keys`, the
+/// syslog socket, `hosts_dir`), the pair account, and every host file
+/// against the guests it declares. Not sshd, tmux's version or Landlock,
+/// which no edit of this file changes (`pairshell check` looks at those).
+pub fn main_text_problems(
+    shown: &Path,
+    text: &str,
+    installed: &Path,
+) -> Result<Vec<String>, String> {
+    let config = config::parse_main(shown, text).map_err(|e| e.to_string())?;
+    let mut r = Report::default();
+    let now = Timestamp::now();
+    let main = Locator::new(shown, text);
+    guest_problems(&config, &main, now, &mut r);
+    named_path_problems(&config, &main, &mut r);
+    let pair = User::from_name(&config.pair_user).ok().flatten();
+    if pair.is_none() {
+        r.problem(format!(
+            "{}: pair_user {:?} does not exist on this system, so nobody can log in; fix: name \
+             the pair account",
+            main.at(&[Seg::Key("pair_user")]),
+            config.pair_user
+        ));
+    }
+    host_problems(&config, installed, pair.as_ref(), now, &mut r);
+    Ok(r.problems)
+}
+
+/// The problems in `login`'s host file `text` (uid `uid`), for `pairshell
+/// edit` run by that host; `shown` names the file in them.
+///
+/// Besides `check`'s rules (grants naming no guest, expired entries, a
+/// socket that is not the host's), a host can never widen anything beyond
+/// their own sessions: a socket not there yet must be in a directory the
+/// host owns and nobody else can write (so it can only ever be the host's
+/// own server, never another host's), and two sessions cannot share one.
+pub fn host_text_problems(
+    config: &Config,
+    main_path: &Path,
+    login: &str,
+    uid: nix::unistd::Uid,
+    shown: &Path,
+    text: &str,
+) -> Result<Vec<String>, String> {
+    let file = config::parse_host(shown, text).map_err(|e| e.to_string())?;
+    let host = Host {
+        login: login.to_string(),
+        uid,
+        file,
+    };
+    let mut r = Report::default();
+    let loc = Locator::new(shown, text);
+    let pair = User::from_name(&config.pair_user).ok().flatten();
+    share_problems(
+        config,
+        main_path,
+        &host,
+        &loc,
+        pair.as_ref(),
+        Timestamp::now(),
+        &mut r,
+    );
+    let own_dir = config.sockets_dir.join(login);
+    let mut seen: HashMap<&Path, &str> = HashMap::new();
+    for (session, share) in &host.file.sessions {
+        let s = session.as_str();
+        let at = loc.at(&[Seg::Key("sessions"), Seg::Key(s), Seg::Key("socket")]);
+        let socket = share.socket.as_path();
+        let fix = format!(
+            "socket = \"{}\"",
+            own_dir.join(format!("{s}.sock")).display()
+        );
+        if let Some(other) = seen.insert(socket, s) {
+            r.problem(format!(
+                "{at}: sessions {other} and {s} share socket {}, but each shared session has a \
+                 server of its own; fix: {fix}",
+                socket.display()
+            ));
+        }
+        match std::fs::symlink_metadata(socket) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            // There: `share_problems` has judged it (or there is no pair
+            // account, and nothing can join anyway).
+            _ if pair.is_some() => continue,
+            _ => {
+                if let Err(e) = trust::check_socket(socket, Owner::Exactly(uid)) {
+                    r.problem(format!("{at}: session {s}: {e}; fix: {fix}"));
+                }
+                continue;
+            }
+        }
+        let dir = socket.parent().unwrap_or(Path::new("/"));
+        let why = match std::fs::symlink_metadata(dir) {
+            Err(e) => Some(format!("{}: {e}", dir.display())),
+            Ok(m) if !m.is_dir() => Some(format!("{} is not a directory", dir.display())),
+            Ok(m) if m.uid() != uid.as_raw() => Some(format!(
+                "{} is not {login}'s (owner uid {})",
+                dir.display(),
+                m.uid()
+            )),
+            Ok(m) if m.permissions().mode() & 0o022 != 0 => Some(format!(
+                "{} is writable by others (mode {:o})",
+                dir.display(),
+                m.permissions().mode() & 0o7777
+            )),
+            Ok(_) => None,
+        };
+        if let Some(why) = why {
+            r.problem(format!(
+                "{at}: session {s}: socket {} is not in a directory of {login}'s own ({why}), so \
+                 it could be someone else's server; fix: {fix}",
+                socket.display()
+            ));
+        }
+    }
+    Ok(r.problems)
+}
+
+/// What identifies a problem across edits: its text without the line and
+/// column, which move as lines are added above it. `pairshell edit` holds
+/// back only what its edit brought in; a problem the file had already is
+/// shown, not held against the edit.
+pub fn problem_key(problem: &str) -> String {
+    let Some((place, rest)) = problem.split_once(": ") else {
+        return problem.to_string();
+    };
+    let file = place
+        .rsplit_once(':')
+        .and_then(|(head, col)| {
+            let (file, line) = head.rsplit_once(':')?;
+            let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+            (digits(line) && digits(col)).then_some(file)
+        })
+        .unwrap_or(place);
+    format!("{file}: {rest}")
+}
+
+// ---------------------------------------------------------------------------
 // Locating a problem in a TOML file
 // ---------------------------------------------------------------------------
 
@@ -1263,5 +1521,68 @@ mod tests {
             "{}",
             lines[1]
         );
+    }
+
+    #[test]
+    fn a_problem_is_known_across_edits_by_its_text_without_line_and_column() {
+        assert_eq!(
+            problem_key("/tmp/e/pairshell.toml:12:5: guest bob expired on X; fix: y"),
+            "/tmp/e/pairshell.toml: guest bob expired on X; fix: y"
+        );
+        assert_eq!(
+            problem_key("/tmp/e/pairshell.toml: no line: here"),
+            "/tmp/e/pairshell.toml: no line: here"
+        );
+        assert_eq!(
+            problem_key("Landlock is not available"),
+            "Landlock is not available"
+        );
+        assert_ne!(
+            problem_key("/h/maria.toml:4:21: grants carol"),
+            problem_key("/h/bob.toml:4:21: grants carol")
+        );
+    }
+
+    #[test]
+    fn a_config_sshd_does_not_read_is_a_candidate_only_when_named() {
+        let exe = Path::new("/usr/local/bin/pairshell");
+        let same = |a: &Path, b: &Path| a == b;
+        let dir = std::env::temp_dir();
+        // sshd reading a directory, which is no config.
+        let settings: HashMap<String, String> = [(
+            "authorizedkeyscommand".to_string(),
+            format!(
+                "{} --config {} authorized-keys %u %t %k",
+                exe.display(),
+                dir.display()
+            ),
+        )]
+        .into();
+        let file = dir.join(format!("pairshell-candidate-{}", std::process::id()));
+        std::fs::write(&file, "").unwrap();
+        let settings_file: HashMap<String, String> = [(
+            "authorizedkeyscommand".to_string(),
+            format!(
+                "{} --config {} authorized-keys %u %t %k",
+                exe.display(),
+                file.display()
+            ),
+        )]
+        .into();
+        let cand = Path::new("/root/.ansible/tmp/source");
+        assert_eq!(
+            candidate_for(&settings_file, cand, exe, true, &same),
+            Some(file.clone())
+        );
+        // Not named with --config, the very file sshd reads, another
+        // program, or a config that does not exist: judged as it is.
+        assert_eq!(candidate_for(&settings_file, cand, exe, false, &same), None);
+        assert_eq!(candidate_for(&settings_file, &file, exe, true, &same), None);
+        assert_eq!(
+            candidate_for(&settings_file, cand, Path::new("/bin/other"), true, &same),
+            None
+        );
+        assert_eq!(candidate_for(&settings, cand, exe, true, &same), None);
+        std::fs::remove_file(file).unwrap();
     }
 }

@@ -216,6 +216,42 @@ impl HostEdit {
     }
 }
 
+/// Rewrite a host's whole file with `after` (`pairshell edit`), under the
+/// same lock as `share`, and only if it still holds `before`: a `share` or
+/// `grant` made while the host's editor was open would otherwise be lost
+/// unseen. The caller has checked `after`; the schema is checked again here.
+pub fn replace_whole(
+    path: &Path,
+    owner: Uid,
+    before: &str,
+    after: &str,
+) -> Result<HostFile, Error> {
+    let parsed = parse_host(path, after)?;
+    let mut file = trust::open_trusted_rw(path, Owner::UserOrRoot(owner))?;
+    let _lock = trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT_WRITE);
+    let mut now = String::new();
+    (&mut file)
+        .take(MAX_HOST)
+        .read_to_string(&mut now)
+        .map_err(|e| Error::io(path, e))?;
+    if now != before {
+        return Err(Error::Invalid {
+            path: path.to_path_buf(),
+            message: "it was changed (by share, grant, revoke or unshare?) while you were \
+                      editing it"
+                .into(),
+        });
+    }
+    let write = |file: &mut File| -> std::io::Result<()> {
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(after.as_bytes())?;
+        file.set_len(after.len() as u64)?;
+        file.sync_data()
+    };
+    write(&mut file).map_err(|e| Error::io(path, e))?;
+    Ok(parsed)
+}
+
 fn datetime(t: Timestamp) -> toml_edit::Datetime {
     let t = t.round(jiff::Unit::Second).unwrap_or(t);
     t.to_string()

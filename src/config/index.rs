@@ -627,6 +627,8 @@ pub struct Loaded {
     pub index_note: Option<String>,
     /// The config file as opened and checked, read only if the index fails.
     file: File,
+    /// That file's version, for [`Loaded::index_note_once`].
+    stamp: Stamp,
 }
 
 impl Loaded {
@@ -651,6 +653,7 @@ impl Loaded {
                         index: Some(index),
                         index_note: None,
                         file,
+                        stamp: Stamp::of(&meta),
                     })
                 }
                 Err(e) => Some(format!("{}: {e}; not using it", index.path.display())),
@@ -665,7 +668,30 @@ impl Loaded {
             index: None,
             index_note: note,
             file,
+            stamp: Stamp::of(&meta),
         })
+    }
+
+    /// The note about an unused index, for the trail, at most once per
+    /// version of the config (and reason): `None` when this login need not
+    /// write it. Every login after a hand edit finds the same stale index,
+    /// and one line says all there is to say; `pairshell check` reports it
+    /// for as long as it lasts.
+    ///
+    /// What was last written is remembered in `dir/.index-unused` (`dir` is
+    /// the pair account's roster directory, which hosts can read but not
+    /// write), in a file believed only when it is a regular file of this
+    /// process's user. Guards against: a host, or anyone, silencing the
+    /// note; a file that cannot be trusted or written means the note is
+    /// written, as before.
+    pub fn index_note_once(&self, dir: &Path) -> Option<String> {
+        let note = self.index_note.as_ref()?;
+        let line = version_line(&self.stamp, note);
+        if remember_once(&dir.join(".index-unused"), &line) {
+            Some(note.clone())
+        } else {
+            None
+        }
     }
 
     /// The config, closing the files behind it (a login keeps its config
@@ -706,6 +732,54 @@ impl Loaded {
             }
         }
     }
+}
+
+/// One line naming a config version and a reason: the stamp and a digest of
+/// the note, in hex.
+fn version_line(stamp: &Stamp, note: &str) -> String {
+    let mut bytes = Vec::with_capacity(56);
+    stamp.encode(&mut bytes);
+    let digest = Sha256::digest(note.as_bytes());
+    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    format!("{} {}\n", hex(&bytes), hex(&digest[..16]))
+}
+
+/// Whether `line` is news: it is not what `path` holds (then it is written
+/// there). Any doubt about the file (missing directory, not a regular file
+/// of ours, too large, unwritable) answers `true`.
+fn remember_once(path: &Path, line: &str) -> bool {
+    use std::io::{Seek, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .mode(0o600)
+        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
+        .open(path)
+        .ok()
+        .filter(|f| {
+            f.metadata().is_ok_and(|m| {
+                m.is_file() && m.uid() == nix::unistd::geteuid().as_raw() && m.len() < 4096
+            })
+        });
+    let Some(mut file) = file else {
+        return true;
+    };
+    let _lock = trust::lock_briefly(
+        &file,
+        FlockArg::LockExclusiveNonblock,
+        Duration::from_millis(100),
+    );
+    let mut old = String::new();
+    let _ = (&file).take(4096).read_to_string(&mut old);
+    if old == line {
+        return false;
+    }
+    let _ = file.set_len(0);
+    let _ = file.rewind();
+    let _ = file.write_all(line.as_bytes());
+    true
 }
 
 /// The whole config, from its opened and checked file.
@@ -1119,6 +1193,30 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         swapped[a..a + 12].copy_from_slice(&theirs);
         let (index, dir) = scratch_bytes(&swapped);
         assert!(index.guests_for(&[("ssh-ed25519", BOB)], &[]).is_err());
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn an_unused_index_is_noted_once_per_config_version_and_reason() {
+        let dir = std::env::temp_dir().join(format!("pairshell-once-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join(".index-unused");
+        let v1 = version_line(&stamp(), "stale");
+        assert!(remember_once(&file, &v1), "first login after the edit");
+        assert!(!remember_once(&file, &v1), "second login, same version");
+        let mut other = stamp();
+        other.ctime.1 += 1;
+        let v2 = version_line(&other, "stale");
+        assert!(remember_once(&file, &v2), "the config changed again");
+        assert!(!remember_once(&file, &v2));
+        assert!(remember_once(&file, &version_line(&other, "not root's")));
+        // A file that is not ours, or not a file, is no memory: noisy.
+        std::fs::remove_file(&file).unwrap();
+        std::os::unix::fs::symlink("/dev/null", &file).unwrap();
+        assert!(remember_once(&file, &v1));
+        assert!(remember_once(&file, &v1));
+        std::fs::remove_file(&file).unwrap();
+        assert!(remember_once(&dir.join("missing/.index-unused"), &v1));
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -36,45 +36,111 @@ pub struct MainEdit {
     config: Config,
 }
 
+/// The main config checked, locked against the other admin commands, and
+/// read, whether its text parses or not.
+fn lock_main(path: &Path) -> Result<(PathBuf, Metadata, Flock<File>, String), Error> {
+    for _ in 0..5 {
+        let (abs, file, meta) = trust::open_root_file(path)?;
+        let Some(lock) = trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT)
+        else {
+            return Err(Error::Invalid {
+                path: abs,
+                message: "another pairshell command is editing it; try again".into(),
+            });
+        };
+        // Replaced by the command we waited for: lock the new file.
+        let now = std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
+        if (now.dev(), now.ino()) != (meta.dev(), meta.ino()) {
+            continue;
+        }
+        let mut text = String::new();
+        (&*lock)
+            .take(MAX_MAIN)
+            .read_to_string(&mut text)
+            .map_err(|e| Error::io(&abs, e))?;
+        return Ok((abs, meta, lock, text));
+    }
+    Err(Error::Invalid {
+        path: path.to_path_buf(),
+        message: "it keeps being replaced; try again".into(),
+    })
+}
+
+/// The main config as `pairshell edit` holds it: locked like every admin
+/// command's edit for as long as the admin's editor is open (visudo's
+/// shape), with the text it had then, parsed or not (an edit is the way to
+/// repair a config that no longer parses).
+pub struct LockedMain {
+    path: PathBuf,
+    meta: Metadata,
+    _lock: Flock<File>,
+    text: String,
+}
+
+impl LockedMain {
+    /// Open, check, lock and read the main config at `path`.
+    pub fn open(path: &Path) -> Result<LockedMain, Error> {
+        let (path, meta, lock, text) = lock_main(path)?;
+        Ok(LockedMain {
+            path,
+            meta,
+            _lock: lock,
+            text,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The text as it was when locked.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// Replace the config with `text` atomically, with the same owner and
+    /// mode; the caller has checked it. Refused when the text does not
+    /// parse, and when the file changed since it was locked (an edit that
+    /// ignored the lock, by hand or by config management): that edit would
+    /// be lost without anyone having seen it.
+    pub fn install(self, text: &str) -> Result<Config, Error> {
+        let config = parse_main(&self.path, text)?;
+        let now = std::fs::symlink_metadata(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        if super::index::Stamp::of(&now) != super::index::Stamp::of(&self.meta) {
+            return Err(Error::Invalid {
+                path: self.path.clone(),
+                message: "it was changed by something else while you were editing it".into(),
+            });
+        }
+        let (uid, gid, mode) = (self.meta.uid(), self.meta.gid(), self.meta.mode());
+        replace(
+            &self.path,
+            uid,
+            gid,
+            mode & 0o7777 & !0o022,
+            text.as_bytes(),
+        )
+        .map_err(|e| Error::io(&self.path, e))?;
+        Ok(config)
+    }
+}
+
 impl MainEdit {
     /// Open, check, lock and parse the main config at `path`.
     pub fn open(path: &Path) -> Result<MainEdit, Error> {
-        for _ in 0..5 {
-            let (abs, file, meta) = trust::open_root_file(path)?;
-            let Some(lock) = trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT)
-            else {
-                return Err(Error::Invalid {
-                    path: abs,
-                    message: "another pairshell command is editing it; try again".into(),
-                });
-            };
-            // Replaced by the command we waited for: lock the new file.
-            let now = std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
-            if (now.dev(), now.ino()) != (meta.dev(), meta.ino()) {
-                continue;
-            }
-            let mut text = String::new();
-            (&*lock)
-                .take(MAX_MAIN)
-                .read_to_string(&mut text)
-                .map_err(|e| Error::io(&abs, e))?;
-            // The schema first: it gives the errors with line and column.
-            let config = parse_main(&abs, &text)?;
-            let doc = text.parse::<DocumentMut>().map_err(|e| Error::Invalid {
-                path: abs.clone(),
-                message: e.to_string(),
-            })?;
-            return Ok(MainEdit {
-                path: abs,
-                meta,
-                _lock: lock,
-                doc,
-                config,
-            });
-        }
-        Err(Error::Invalid {
-            path: path.to_path_buf(),
-            message: "it keeps being replaced; try again".into(),
+        let (abs, meta, lock, text) = lock_main(path)?;
+        // The schema first: it gives the errors with line and column.
+        let config = parse_main(&abs, &text)?;
+        let doc = text.parse::<DocumentMut>().map_err(|e| Error::Invalid {
+            path: abs.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(MainEdit {
+            path: abs,
+            meta,
+            _lock: lock,
+            doc,
+            config,
         })
     }
 

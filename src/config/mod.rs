@@ -85,10 +85,72 @@ pub struct Config {
     /// one of these keys identifies the guest whose `principals` it names.
     #[serde(default, deserialize_with = "optional_absolute_path")]
     pub trusted_user_ca_keys: Option<PathBuf>,
+    /// Which joins are recorded (`src/record.rs`).
+    #[serde(default)]
+    pub record: RecordMode,
+    /// Where recordings go: `recordings_dir/HOST/SESSION/*.cast`. The pair
+    /// account's, mode 0700, in root's directories.
+    #[serde(default = "default_recordings_dir", deserialize_with = "absolute_path")]
+    pub recordings_dir: PathBuf,
+    /// Most megabytes (MiB, fractions allowed) one recording may hold (0:
+    /// no cap); past it the recording stops, not the guest.
+    /// Kept in bytes.
+    #[serde(
+        rename = "record_max_mb",
+        default = "default_record_max_bytes",
+        deserialize_with = "megabytes"
+    )]
+    pub record_max_bytes: u64,
+    /// Let the guest go when their recording cannot be started or stops,
+    /// as `audit.required` does for the trail.
+    #[serde(default)]
+    pub record_required: bool,
     #[serde(default)]
     pub audit: AuditConfig,
     #[serde(default)]
     pub guests: BTreeMap<GuestName, Guest>,
+}
+
+/// `record = "off" | "read-write" | "all"`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RecordMode {
+    #[default]
+    Off,
+    /// Joins of read-write guests (whose input can change the session).
+    ReadWrite,
+    /// Every join.
+    All,
+}
+
+impl RecordMode {
+    /// Whether a join in `mode` is recorded.
+    pub fn records(self, mode: crate::policy::Mode) -> bool {
+        match self {
+            RecordMode::Off => false,
+            RecordMode::ReadWrite => mode == crate::policy::Mode::ReadWrite,
+            RecordMode::All => true,
+        }
+    }
+}
+
+fn default_recordings_dir() -> PathBuf {
+    PathBuf::from("/var/lib/pairshell/recordings")
+}
+
+fn default_record_max_bytes() -> u64 {
+    100 << 20
+}
+
+fn megabytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let mb = f64::deserialize(d)?;
+    if mb.is_finite() && (0.0..=1e9).contains(&mb) {
+        Ok((mb * 1048576.0) as u64)
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "record_max_mb = {mb}: give megabytes, 0 or more (0: no cap)"
+        )))
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -613,6 +675,29 @@ expires = 2026-12-31T18:00:00Z
             c.audit.required,
             "audit is required unless the admin says otherwise"
         );
+        assert_eq!(c.record, RecordMode::Off);
+        assert_eq!(c.recordings_dir, Path::new("/var/lib/pairshell/recordings"));
+        assert_eq!(c.record_max_bytes, 100 << 20);
+        assert!(!c.record_required);
+    }
+
+    #[test]
+    fn record_keys_parse_and_a_bad_mode_is_refused() {
+        let c = parse(
+            "pair_user = \"pair\"\nrecord = \"read-write\"\nrecordings_dir = \"/srv/rec\"\nrecord_max_mb = 5\nrecord_required = true\n",
+        )
+        .unwrap();
+        assert_eq!(c.record, RecordMode::ReadWrite);
+        assert!(c.record.records(crate::policy::Mode::ReadWrite));
+        assert!(!c.record.records(crate::policy::Mode::ReadOnly));
+        assert!(RecordMode::All.records(crate::policy::Mode::ReadOnly));
+        assert_eq!(c.recordings_dir, Path::new("/srv/rec"));
+        assert_eq!((c.record_max_bytes, c.record_required), (5 << 20, true));
+        let c = parse("pair_user = \"pair\"\nrecord_max_mb = 0.5\n").unwrap();
+        assert_eq!(c.record_max_bytes, 1 << 19);
+        assert!(parse("pair_user = \"pair\"\nrecord_max_mb = -1\n").is_err());
+        assert!(parse("pair_user = \"pair\"\nrecord = \"yes\"\n").is_err());
+        assert!(parse("pair_user = \"pair\"\nrecordings_dir = \"rec\"\n").is_err());
     }
 
     #[test]

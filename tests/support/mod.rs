@@ -73,8 +73,11 @@ macro_rules! lab {
 /// Positive controls for the attack tests: sshd's log after a mark, a
 /// settled trail, the lab's sshd with one layer of refusals taken away.
 pub mod attack;
+/// `pairshell edit` with a scripted editor (`tests/edit.rs`).
+pub mod edit;
 /// The many-guests scenario `tests/load.rs` and `benches/login.rs` share.
 pub mod load;
+pub mod recording;
 /// Helpers for the relay and confinement tests (`tests/relay.rs`).
 pub mod relay;
 /// A person's screen (an outer tmux) for the terminal tests (`tests/terminal.rs`).
