@@ -114,10 +114,17 @@ pub fn host_add(config_path: Option<&Path>, login: &str) -> Result<(), Failure> 
     let created = create_host_file(&file, &s.host, &c.sockets_dir)?;
 
     root_dir(&c.sockets_dir)?;
-    // Readable by hosts (the group), not by every local user: the
-    // records say which guest is in whose session, from where.
+    // Listable by hosts (the group), not by every local user; each record
+    // in it is readable by its own host alone (an ACL entry, see roster.rs).
     owned_dir(&roster_dir(c), s.pair.uid, group, 0o2750)?;
     owned_dir(&c.sockets_dir.join(login), s.host.uid, group, 0o2750)?;
+    // Recordings: the pair account's alone, in root's directories.
+    if c.record != config::RecordMode::Off {
+        if let Some(parent) = c.recordings_dir.parent() {
+            root_dir(parent)?;
+        }
+        owned_dir(&c.recordings_dir, s.pair.uid, s.pair.gid, 0o700)?;
+    }
     write_tmpfiles(c)?;
 
     Audit::new(&c.audit.syslog_socket, false).write_best_effort(

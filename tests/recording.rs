@@ -423,3 +423,23 @@ fn with_record_required_an_unwritable_recordings_dir_refuses_the_join() {
         deny.raw
     );
 }
+
+/// `host add` makes `recordings_dir` when recording is on: the pair
+/// account's, mode 0700, so no host can list or read what is recorded.
+#[test]
+fn host_add_makes_the_recordings_dir_the_pair_accounts_alone() {
+    let mut lab = lab!();
+    let dir = lab.dir.join("recordings-made-by-host-add");
+    assert!(!dir.exists());
+    lab.add_config_lines(&format!(
+        "record = \"read-write\"\nrecordings_dir = \"{}\"\n",
+        dir.display()
+    ));
+    let _host = lab.enable_host();
+    let meta = std::fs::metadata(&dir).expect("host add made no recordings_dir");
+    assert!(meta.is_dir());
+    assert_eq!(meta.uid(), lab.pair_uid);
+    assert_eq!(meta.mode() & 0o777, 0o700);
+    let check = lab.check();
+    assert!(check.success(), "{check}");
+}
