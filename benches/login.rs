@@ -21,15 +21,27 @@
 //!    pairshell against the recipe it replaces (a plain account whose
 //!    `ForceCommand` is `tmux -S SOCKET attach`), alternating, on the same
 //!    sshd, key, tmux server, session and terminal.
-//! 3. Load: 50 guests join one session at once and leave again
+//! 3. The terminal once joined, the same two ways, alternating round by
+//!    round (the relay puts a hop between sshd's pty and the tmux client,
+//!    and this is what it costs):
+//!    - typing echo: one letter written to the guest's pty, until the pane
+//!      shell's echo of it is back on that pty;
+//!    - bulk output: `seq 1 200000` run in the host's pane, until its end
+//!      marker reaches the guest's pty.
+//!
+//!    The guest's terminal is read straight from the pty master (poll, then
+//!    read; `tests/support/bench_io.rs`), so the resolution is microseconds.
+//!    The echoed letters, the pane's line and the end marker are checked.
+//! 4. Load: 50 guests join one session at once and leave again
 //!    (`tests/support/load.rs`, which `tests/load.rs` runs with 10).
 //!
 //! Targets are printed as PASS or FAIL; a missed target never aborts the
 //! run. A full run writes `BENCHMARKS.md` at the repository root.
 //!
-//! Flags: `--quick` for a short run (fewer rounds, 10 load guests, no
-//! `BENCHMARKS.md`); cargo's own `--bench` is accepted and ignored. Run
-//! without `--bench` (`cargo test --benches`), it does a quick run.
+//! Flags: `--quick` for a short run (fewer rounds and keystrokes, 10 load
+//! guests, no `BENCHMARKS.md`); cargo's own `--bench` is accepted and
+//! ignored. Run without `--bench` (`cargo test --benches`), it does a quick
+//! run.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -48,8 +60,9 @@ use nix::unistd::User;
 use ssh_key::public::{Ed25519PublicKey, KeyData, RsaPublicKey};
 use ssh_key::{Mpint, PublicKey};
 
+use support::bench_io::RawTty;
 use support::load::{self, quantile};
-use support::{Lab, Shared, SshdExtra, Tty, UsersLock, WAIT};
+use support::{Lab, Shared, SshdExtra, UsersLock, WAIT};
 
 const TMUX: &str = "/usr/bin/tmux";
 const COMMAND: &str = "cargo bench --bench login";
@@ -81,6 +94,13 @@ struct Plan {
     rounds: [usize; 3],
     e2e_warmup: usize,
     e2e_rounds: usize,
+    /// Typing and bulk rounds (each side attaches once per round).
+    io_warmup: usize,
+    io_rounds: usize,
+    /// Keystrokes per side per round.
+    keys_per_round: usize,
+    /// Bulk runs per side per round.
+    bulk_per_round: usize,
     load_guests: usize,
 }
 
@@ -91,7 +111,11 @@ impl Plan {
             warmup: 10,
             rounds: [300, 100, 100],
             e2e_warmup: 2,
-            e2e_rounds: 20,
+            e2e_rounds: 40,
+            io_warmup: 1,
+            io_rounds: 20,
+            keys_per_round: 20,
+            bulk_per_round: 2,
             load_guests: 50,
         }
     }
@@ -102,6 +126,10 @@ impl Plan {
             rounds: [30, 10, 10],
             e2e_warmup: 1,
             e2e_rounds: 3,
+            io_warmup: 0,
+            io_rounds: 2,
+            keys_per_round: 10,
+            bulk_per_round: 1,
             load_guests: 10,
         }
     }
@@ -188,26 +216,89 @@ fn run(plan: &Plan) {
         drop(lab);
     }
 
-    // -- 2 and 3: through sshd ---------------------------------------------
+    // -- 2, 3 and 4: through sshd ------------------------------------------
     {
         let Some(mut lab) = Lab::new() else { return };
-        let e2e = end_to_end(&mut lab, plan.e2e_warmup, plan.e2e_rounds);
+        let pair = Pairing::set_up(&mut lab);
+        let e2e = end_to_end(&lab, &pair, plan.e2e_warmup, plan.e2e_rounds);
         let table = e2e_table(&e2e, &mut failed);
         println!("\n{table}");
         writeln!(
             report,
             "\n## End-to-end join\n\n\
-             From spawning `ssh -tt` to the host's pane text in ssh's output, through one \
-             sshd on 127.0.0.1, {} rounds each after {} warm-up rounds, alternating \
-             (pairshell first in even rounds, the recipe first in odd ones). Same guest \
-             ed25519 key, same tmux server and session, same pty; each round ends with \
-             C-b d. The recipe is a plain account whose `Match User` block has \
-             `ForceCommand tmux -S SOCKET attach -t SESSION`, with the guest's key in its \
-             authorized_keys and the socket opened to it with `server-access -a -w` and \
-             the socket group. pairshell's path adds sshd's AuthorizedKeysCommand \
-             (`pairshell authorized-keys`), the guest flow (identify, load, decide, audit \
-             `join`) and Landlock before the same `tmux attach`.\n\n{table}",
-            plan.e2e_rounds, plan.e2e_warmup
+             From spawning `ssh -tt` to the host's pane text in ssh's output (read straight \
+             from the pty master, as below), through one sshd on 127.0.0.1, {} rounds each \
+             after {} warm-up rounds, alternating (pairshell first in even rounds, the recipe \
+             first in odd ones). Same guest ed25519 key, same tmux server and session, same \
+             kind of pty (80x24); each round ends with C-b d. The recipe is a plain account \
+             whose `Match User` block has `ForceCommand tmux -S SOCKET attach -t SESSION`, \
+             with the guest's key in its authorized_keys and the socket opened to it with \
+             `server-access -a -w` and the socket group. pairshell's path adds sshd's \
+             AuthorizedKeysCommand (`pairshell authorized-keys`), the guest flow (identify, \
+             load, decide, audit `join`) and the confinement of the tmux client before the \
+             same `tmux attach`. {}\n\n{table}",
+            plan.e2e_rounds,
+            plan.e2e_warmup,
+            if relayed(&lab, &pair) {
+                "The tmux client runs on a pty of pairshell's, which relays bytes between it \
+                 and sshd's pty (checked in this run: the client's tty is not the one its \
+                 parent, pairshell, has as stdin)."
+            } else {
+                "This binary has no relay: the tmux client runs on sshd's pty (checked in this \
+                 run: the client's tty is the one its parent, pairshell, has as stdin)."
+            }
+        )
+        .unwrap();
+
+        let t = Instant::now();
+        let io = terminal_io(&lab, &pair, plan);
+        println!("typing and bulk: {:.1?}", t.elapsed());
+        let table = io_table(&io, &mut failed);
+        println!(
+            "typing echo: keystrokes typed again ({})",
+            dropped_text(&io)
+        );
+        println!("\n{table}");
+        writeln!(
+            report,
+            "\n## Typing echo and bulk output\n\n\
+             The same sshd, guest key, tmux server, session and kind of pty as the join. \
+             {} rounds after {} warm-up round{}; in each, pairshell and the recipe in turn \
+             (pairshell first in even rounds) attach with `ssh -tt`, wait for the pane's \
+             prompt and {} ms without output (pairshell draws its join banner after 300), run \
+             both figures and leave with C-b d. The \
+             guest's terminal is read straight from the pty master: poll(2), then read(2) of \
+             up to 64 KiB, each read stamped (`Instant`) as it returns, so the resolution is \
+             microseconds. Text is looked for in what the terminal printed (the bytes without \
+             escape sequences and control characters), since tmux may move the cursor in the \
+             middle of a line it redraws.\n\n\
+             - **typing echo**: {} keystrokes per side per round ({} per side), one at a time, \
+             each after 5 ms without output: from writing the letter to the guest's pty \
+             master to the read in which it is printed. The pane's shell is /bin/sh on the \
+             pane's pty, so the echo is the kernel's, drawn by tmux. A keystroke before whose \
+             echo anything else was printed (the status line's clock, a redraw) is not counted \
+             and another is typed ({}). Checked: the host's pane shows the prompt followed by \
+             exactly the letters typed (C-u then clears the line).\n\
+             - **bulk output**: the host types `seq 1 {BULK_LINES}; echo bulk-end-$((6*7))-N` \
+             into the pane with `tmux send-keys -l`, then sends Enter with another \
+             `tmux send-keys` (spawned, not waited for): from that spawn to the read in which \
+             `bulk-end-42-N` is printed on the guest's terminal, {} run{} per side per round. \
+             Checked: seq's last two lines were printed on the guest's terminal one after the \
+             other, and the pane shows the marker line. tmux 3.3 gives up on a client with \
+             more than 8 bytes a cell (15 KiB at 80x24) waiting for it: it discards that, \
+             checks every 100 ms whether the client has drained, then redraws the whole \
+             screen. So a guest receives some 100 KiB of seq's 1.3 MB, this figure moves in \
+             steps of tmux's 100 ms timer, and how fast the guest's side drains decides how \
+             often it blocks.\n\n{table}",
+            plan.io_rounds,
+            plan.io_warmup,
+            if plan.io_warmup == 1 { "" } else { "s" },
+            JOINED_QUIET.as_millis(),
+            plan.keys_per_round,
+            plan.keys_per_round * plan.io_rounds,
+            dropped_text(&io),
+            plan.bulk_per_round,
+            if plan.bulk_per_round == 1 { "" } else { "s" },
         )
         .unwrap();
 
@@ -832,115 +923,462 @@ fn micro_table(rows: &[Row], failed: &mut Vec<String>) -> String {
 
 const E2E_MARKER: &str = "e2e-marker-42";
 
+/// The end-to-end join's target (issue 12), and the goal beyond it.
+const JOIN_MAX_RATIO: f64 = 1.06;
+const JOIN_GOAL_RATIO: f64 = 1.03;
+/// Typing echo's and bulk output's target.
+const IO_MAX_RATIO: f64 = 1.10;
+
+/// What `seq` prints in the host's pane for the bulk figure.
+const BULK_LINES: u32 = 200_000;
+/// Typed by the guest for the typing figure, one at a time: letters that
+/// neither tmux's default status line (session, window `sh`, the pane
+/// title, the clock and date), nor the prompt (`[e2e@pst…x…h1]$`), nor
+/// pairshell's join banner show.
+const KEYS: &[u8] = b"qzk";
+/// How long the guest's terminal must be quiet after a join before the
+/// figures start: longer than the pause after which pairshell draws its
+/// join banner (300 ms), so the banner is drawn before, not during.
+const JOINED_QUIET: Duration = Duration::from_millis(500);
+
+/// The setup the join, typing and bulk figures share: one sshd, one guest
+/// key, one host's tmux server and session, reached two ways.
+struct Pairing {
+    guest: support::Guest,
+    shared: Shared,
+    /// The recipe's plain account.
+    recipe: String,
+}
+
+/// Which way the guest comes in.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Recipe,
+    Pairshell,
+}
+
+impl Side {
+    fn label(self) -> &'static str {
+        match self {
+            Side::Recipe => "recipe",
+            Side::Pairshell => "pairshell",
+        }
+    }
+
+    /// Both sides, pairshell first in even rounds and the recipe first in
+    /// odd ones, so drift and warm caches favour neither.
+    fn in_round(round: usize) -> [Side; 2] {
+        if round.is_multiple_of(2) {
+            [Side::Pairshell, Side::Recipe]
+        } else {
+            [Side::Recipe, Side::Pairshell]
+        }
+    }
+}
+
+impl Pairing {
+    fn set_up(lab: &mut Lab) -> Pairing {
+        let host = lab.enable_host();
+        let guest = lab.add_guest("e2e", None);
+        let (_, shared) = lab.share_as(&host, "e2e", &["--rw", "e2e"]);
+        lab.host_types_line(&shared, "echo e2e-marker-$((6*7))");
+        assert!(
+            lab.wait_pane_line(&shared, E2E_MARKER),
+            "{}",
+            lab.capture_pane(&shared)
+        );
+
+        // The recipe: a plain account, the same key in its authorized_keys, a
+        // forced `tmux attach` on the same socket, in the socket group and
+        // allowed by the server.
+        let home = lab.dir.join("recipe-home");
+        fs::create_dir_all(home.join(".ssh")).unwrap();
+        for d in [&home, &home.join(".ssh")] {
+            fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let authorized_keys = home.join(".ssh/authorized_keys");
+        write_owned(
+            &authorized_keys,
+            &format!("{}\n", guest.public_line),
+            0o644,
+            (0, 0),
+        );
+        let recipe = lab.add_account("r", "/bin/sh", &home);
+        {
+            let _lock = UsersLock::take();
+            let out = Command::new("usermod")
+                .args(["-a", "-G", &lab.socket_group, &recipe])
+                .output()
+                .expect("run usermod");
+            assert!(out.status.success(), "usermod -a -G: {out:?}");
+        }
+        let out = lab.tmux_as(
+            &host,
+            &shared.socket,
+            &["server-access", "-a", "-w", &recipe],
+        );
+        assert!(out.status.success(), "server-access: {out:?}");
+        lab.extend_sshd(SshdExtra {
+            allow_users: vec![recipe.clone()],
+            tail: format!(
+                "# The recipe pairshell replaces.\n\
+                 Match User {recipe}\n    \
+                 AuthorizedKeysFile {}\n    \
+                 ForceCommand {TMUX} -S {} attach -t {}\n",
+                authorized_keys.display(),
+                shared.socket.display(),
+                shared.name
+            ),
+            ..SshdExtra::default()
+        });
+        Pairing {
+            guest,
+            shared,
+            recipe,
+        }
+    }
+
+    /// `ssh -tt` as the guest, not run yet: to the pair account asking for
+    /// the session, or to the recipe's account.
+    fn ssh(&self, lab: &Lab, side: Side) -> Command {
+        match side {
+            Side::Pairshell => lab.ssh_with(&self.guest, &["-tt"], Some(&self.shared.name)),
+            Side::Recipe => lab.ssh_to(&self.recipe, &self.guest.key, &["-tt"], None),
+        }
+    }
+
+    /// The guest's ssh on a fresh pty, read directly.
+    fn spawn(&self, lab: &Lab, side: Side) -> RawTty {
+        RawTty::spawn(&format!("ssh -tt ({})", side.label()), self.ssh(lab, side))
+    }
+
+    /// `tmux -S SOCKET ARGS…` as the host, not run yet (the same command
+    /// [`Lab::tmux_as`] runs to completion).
+    fn host_tmux(&self, args: &[&str]) -> Command {
+        let user = User::from_name(&self.shared.host)
+            .unwrap()
+            .expect("host account");
+        let mut cmd = Command::new(TMUX);
+        cmd.arg("-f")
+            .arg("/dev/null")
+            .arg("-S")
+            .arg(&self.shared.socket)
+            .args(args)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", "/")
+            .env("TERM", "xterm-256color")
+            .env("LANG", "C.UTF-8")
+            .current_dir("/")
+            .uid(user.uid.as_raw())
+            .gid(user.gid.as_raw())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    /// Detaches (C-b d), checks that ssh exits 0, and waits until the server
+    /// has no client left.
+    fn leave(&self, lab: &Lab, mut tty: RawTty, side: Side) {
+        tty.tmux_key(b"d");
+        let code = tty.wait_exit(WAIT);
+        assert_eq!(
+            code,
+            Some(0),
+            "{}: ssh after C-b d:\n{}",
+            side.label(),
+            tty.text()
+        );
+        let gone = support::poll(WAIT, || {
+            lab.list_clients(&self.shared).is_empty().then_some(())
+        });
+        assert!(gone.is_some(), "{}: a client stayed attached", side.label());
+    }
+}
+
 struct E2e {
     pairshell: Vec<Duration>,
     recipe: Vec<Duration>,
 }
 
-fn end_to_end(lab: &mut Lab, warmup: usize, rounds: usize) -> E2e {
-    let host = lab.enable_host();
-    let guest = lab.add_guest("e2e", None);
-    let (_, shared) = lab.share_as(&host, "e2e", &["--rw", "e2e"]);
-    lab.host_types_line(&shared, "echo e2e-marker-$((6*7))");
-    assert!(
-        lab.wait_pane_line(&shared, E2E_MARKER),
-        "{}",
-        lab.capture_pane(&shared)
-    );
-
-    // The recipe: a plain account, the same key in its authorized_keys, a
-    // forced `tmux attach` on the same socket, in the socket group and
-    // allowed by the server.
-    let home = lab.dir.join("recipe-home");
-    fs::create_dir_all(home.join(".ssh")).unwrap();
-    for d in [&home, &home.join(".ssh")] {
-        fs::set_permissions(d, fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let authorized_keys = home.join(".ssh/authorized_keys");
-    write_owned(
-        &authorized_keys,
-        &format!("{}\n", guest.public_line),
-        0o644,
-        (0, 0),
-    );
-    let recipe = lab.add_account("r", "/bin/sh", &home);
-    {
-        let _lock = UsersLock::take();
-        let out = Command::new("usermod")
-            .args(["-a", "-G", &lab.socket_group, &recipe])
-            .output()
-            .expect("run usermod");
-        assert!(out.status.success(), "usermod -a -G: {out:?}");
-    }
-    let out = lab.tmux_as(
-        &host,
-        &shared.socket,
-        &["server-access", "-a", "-w", &recipe],
-    );
-    assert!(out.status.success(), "server-access: {out:?}");
-    lab.extend_sshd(SshdExtra {
-        allow_users: vec![recipe.clone()],
-        tail: format!(
-            "# The recipe pairshell replaces.\n\
-             Match User {recipe}\n    \
-             AuthorizedKeysFile {}\n    \
-             ForceCommand {TMUX} -S {} attach -t {}\n",
-            authorized_keys.display(),
-            shared.socket.display(),
-            shared.name
-        ),
-        ..SshdExtra::default()
-    });
-
-    let pairshell = || lab.ssh_with(&guest, &["-tt"], Some("e2e"));
-    let plain = || lab.ssh_to(&recipe, &guest.key, &["-tt"], None);
+fn end_to_end(lab: &Lab, pair: &Pairing, warmup: usize, rounds: usize) -> E2e {
     for _ in 0..warmup {
-        join_once(lab, &shared, pairshell(), "pairshell");
-        join_once(lab, &shared, plain(), "recipe");
+        join_once(lab, pair, Side::Pairshell);
+        join_once(lab, pair, Side::Recipe);
     }
     let mut e2e = E2e {
         pairshell: Vec::with_capacity(rounds),
         recipe: Vec::with_capacity(rounds),
     };
     for r in 0..rounds {
-        if r.is_multiple_of(2) {
-            e2e.pairshell
-                .push(join_once(lab, &shared, pairshell(), "pairshell"));
-            e2e.recipe.push(join_once(lab, &shared, plain(), "recipe"));
-        } else {
-            e2e.recipe.push(join_once(lab, &shared, plain(), "recipe"));
-            e2e.pairshell
-                .push(join_once(lab, &shared, pairshell(), "pairshell"));
+        for side in Side::in_round(r) {
+            let took = join_once(lab, pair, side);
+            match side {
+                Side::Pairshell => e2e.pairshell.push(took),
+                Side::Recipe => e2e.recipe.push(took),
+            }
         }
     }
     e2e
 }
 
 /// Spawns `ssh`, times until the pane's marker shows in its output, then
-/// detaches (C-b d) and waits until the server has no client left.
-fn join_once(lab: &Lab, shared: &Shared, ssh: Command, what: &str) -> Duration {
+/// leaves.
+fn join_once(lab: &Lab, pair: &Pairing, side: Side) -> Duration {
     let start = Instant::now();
-    let mut tty = Tty::spawn(&format!("ssh -tt ({what})"), ssh);
-    loop {
-        if tty.text().contains(E2E_MARKER) {
-            break;
-        }
-        if start.elapsed() > Duration::from_secs(30) {
-            panic!(
-                "{what}: the pane never showed:\n{}\n{}",
-                tty.text(),
-                lab.diagnostics()
-            );
-        }
-        thread::sleep(Duration::from_millis(2));
-    }
-    let took = start.elapsed();
-    tty.tmux_key(b"d");
-    let code = support::wait_gone(&mut tty, WAIT, what);
-    assert_eq!(code, 0, "{what}: ssh after C-b d:\n{}", tty.text());
-    let gone = support::poll(WAIT, || lab.list_clients(shared).is_empty().then_some(()));
-    assert!(gone.is_some(), "{what}: a client stayed attached");
+    let mut tty = pair.spawn(lab, side);
+    let Some(at) = tty.wait_for(0, E2E_MARKER.as_bytes(), Duration::from_secs(30)) else {
+        panic!(
+            "{}: the pane never showed:\n{}\n{}",
+            side.label(),
+            tty.text(),
+            lab.diagnostics()
+        );
+    };
+    let took = at - start;
+    pair.leave(lab, tty, side);
     took
+}
+
+/// Whether pairshell relays: attaches as the guest once and compares the
+/// tmux client's tty with the terminal its parent (pairshell, which sshd
+/// started on its pty) has as stdin.
+fn relayed(lab: &Lab, pair: &Pairing) -> bool {
+    let tty = attach_settled(lab, pair, Side::Pairshell);
+    let out = lab.tmux_as(
+        &pair.shared.host,
+        &pair.shared.socket,
+        &["list-clients", "-F", "#{client_pid} #{client_tty}"],
+    );
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (pid, client_tty) = listed
+        .lines()
+        .find_map(|l| l.split_once(' '))
+        .unwrap_or_else(|| panic!("no client listed: {listed:?}"));
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let ppid = stat
+        .rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(1))
+        .unwrap_or_else(|| panic!("no parent in /proc/{pid}/stat: {stat:?}"));
+    let parent_tty = fs::read_link(format!("/proc/{ppid}/fd/0"))
+        .unwrap_or_else(|e| panic!("/proc/{ppid}/fd/0: {e}"));
+    let relayed = Path::new(client_tty) != parent_tty;
+    println!(
+        "pairshell's tmux client (pid {pid}) is on {client_tty}; its parent (pid {ppid}) has {} as stdin: {}",
+        parent_tty.display(),
+        if relayed { "relayed" } else { "no relay" }
+    );
+    pair.leave(lab, tty, Side::Pairshell);
+    relayed
+}
+
+/// The typing and bulk figures, per side.
+#[derive(Default)]
+struct Io {
+    /// Per keystroke: from writing it to the guest's pty to its echo.
+    typing: [Vec<Duration>; 2],
+    /// Bytes the guest's terminal received per keystroke, up to the echo.
+    typing_bytes: [Vec<usize>; 2],
+    /// Keystrokes not counted because something else was printed before
+    /// their echo (a status line, a banner, a redraw); typed again.
+    typing_dropped: [usize; 2],
+    /// Per run: from the host's Enter to the end marker on the guest's
+    /// terminal.
+    bulk: [Vec<Duration>; 2],
+    /// Bytes the guest's terminal received per run, up to the marker.
+    bulk_bytes: [Vec<usize>; 2],
+}
+
+fn slot(side: Side) -> usize {
+    match side {
+        Side::Recipe => 0,
+        Side::Pairshell => 1,
+    }
+}
+
+/// Typing echo and bulk output: each round, each side in turn attaches,
+/// types its keystrokes one at a time, has the host run the bulk command,
+/// and leaves. The warm-up rounds are not kept.
+fn terminal_io(lab: &Lab, pair: &Pairing, plan: &Plan) -> Io {
+    let mut io = Io::default();
+    let mut scratch = Io::default();
+    let mut run = 0;
+    let keys = plan.keys_per_round;
+    for r in 0..plan.io_warmup + plan.io_rounds {
+        let keep = if r < plan.io_warmup {
+            &mut scratch
+        } else {
+            &mut io
+        };
+        for side in Side::in_round(r) {
+            let mut tty = attach_settled(lab, pair, side);
+            type_keys(lab, pair, &mut tty, side, keys, r * keys, keep);
+            for _ in 0..plan.bulk_per_round {
+                bulk_once(lab, pair, &mut tty, side, run, keep);
+                run += 1;
+            }
+            pair.leave(lab, tty, side);
+        }
+    }
+    io
+}
+
+/// Spawns the guest's ssh, waits for the pane's prompt on its terminal and
+/// a client on the server, then until the terminal has been quiet for
+/// [`JOINED_QUIET`] (the join's hooks, first redraws and banner are done).
+fn attach_settled(lab: &Lab, pair: &Pairing, side: Side) -> RawTty {
+    let mut tty = pair.spawn(lab, side);
+    let prompt = support::prompt(&pair.shared.name, &pair.shared.host);
+    if tty
+        .wait_for(0, prompt.trim_end().as_bytes(), Duration::from_secs(30))
+        .is_none()
+    {
+        panic!(
+            "{}: the pane's prompt never showed:\n{}\n{}",
+            side.label(),
+            tty.text(),
+            lab.diagnostics()
+        );
+    }
+    let attached = support::poll(WAIT, || {
+        (!lab.list_clients(&pair.shared).is_empty()).then_some(())
+    });
+    assert!(attached.is_some(), "{}: no client attached", side.label());
+    tty.settle(JOINED_QUIET, Duration::from_secs(10));
+    tty
+}
+
+/// Types `n` keys, one at a time, each once the terminal has been quiet
+/// for 5 ms, timing each from the write to the read in which it is printed;
+/// then checks the host's pane shows them all and clears the line (C-u).
+/// A keystroke before whose echo anything else was printed (the status
+/// line's clock, a redraw) is not counted, and another is typed.
+fn type_keys(
+    lab: &Lab,
+    pair: &Pairing,
+    tty: &mut RawTty,
+    side: Side,
+    n: usize,
+    first: usize,
+    io: &mut Io,
+) {
+    let mut typed = String::new();
+    let mut counted = 0;
+    while counted < n {
+        assert!(
+            typed.len() < 3 * n,
+            "{}: {} of {} keystrokes had other output before their echo",
+            side.label(),
+            typed.len() - counted,
+            typed.len()
+        );
+        let key = KEYS[(first + typed.len()) % KEYS.len()];
+        tty.settle(Duration::from_millis(5), Duration::from_secs(1));
+        let (mark, received) = (tty.mark(), tty.received());
+        let start = Instant::now();
+        tty.send(&[key]);
+        let Some(at) = tty.wait_for(mark, &[key], Duration::from_secs(10)) else {
+            panic!(
+                "{}: the echo of {:?} never reached the guest's terminal; printed since the key: {:?}",
+                side.label(),
+                key as char,
+                String::from_utf8_lossy(tty.printed_since(mark))
+            );
+        };
+        typed.push(key as char);
+        if tty.printed_since(mark) != [key] {
+            io.typing_dropped[slot(side)] += 1;
+            continue;
+        }
+        io.typing[slot(side)].push(at - start);
+        io.typing_bytes[slot(side)].push(tty.received() - received);
+        counted += 1;
+    }
+    // The keys reached the pane, in order, on the prompt's line.
+    let line = format!(
+        "{}{typed}",
+        support::prompt(&pair.shared.name, &pair.shared.host)
+    );
+    let shown = support::poll(WAIT, || {
+        lab.capture_pane(&pair.shared)
+            .lines()
+            .any(|l| l.trim_end() == line)
+            .then_some(())
+    });
+    assert!(
+        shown.is_some(),
+        "{}: the pane does not show the typed line {line:?}:\n{}",
+        side.label(),
+        lab.capture_pane(&pair.shared)
+    );
+    tty.send(b"\x15");
+    tty.settle(Duration::from_millis(50), Duration::from_secs(2));
+}
+
+/// The host types `seq 1 200000; echo bulk-end-$((6*7))-RUN` into the
+/// pane, then sends Enter (a `tmux send-keys` of its own, spawned and not
+/// waited for, so the terminal is read all along): timed from that spawn
+/// to the read that brings `bulk-end-42-RUN` to the guest's terminal.
+/// Checks that seq's last two lines reached the guest's terminal too, and
+/// that the pane shows the marker.
+fn bulk_once(lab: &Lab, pair: &Pairing, tty: &mut RawTty, side: Side, run: usize, io: &mut Io) {
+    let target = format!("={}:", pair.shared.name);
+    let line = format!("seq 1 {BULK_LINES}; echo bulk-end-$((6*7))-{run}");
+    let marker = format!("bulk-end-42-{run}");
+    let out = lab.tmux_as(
+        &pair.shared.host,
+        &pair.shared.socket,
+        &["send-keys", "-t", &target, "-l", &line],
+    );
+    assert!(out.status.success(), "send-keys: {out:?}");
+    tty.settle(Duration::from_millis(50), Duration::from_secs(2));
+
+    let (mark, received) = (tty.mark(), tty.received());
+    let mut enter = pair.host_tmux(&["send-keys", "-t", &target, "Enter"]);
+    let start = Instant::now();
+    let child = enter.spawn().expect("spawn tmux send-keys");
+    let arrived = tty.wait_for(mark, marker.as_bytes(), Duration::from_secs(120));
+    let enter_out = child.wait_with_output().expect("wait for tmux send-keys");
+    assert!(enter_out.status.success(), "send-keys Enter: {enter_out:?}");
+    let Some(at) = arrived else {
+        panic!(
+            "{}: {marker} never reached the guest's terminal; the pane:\n{}",
+            side.label(),
+            lab.capture_pane(&pair.shared)
+        );
+    };
+    // seq's last two lines, drawn one after the other (printed text has no
+    // line breaks; a redraw may pad lines with spaces).
+    let last_two = format!("{}{BULK_LINES}", BULK_LINES - 1);
+    let printed: Vec<u8> = tty
+        .printed_since(mark)
+        .iter()
+        .copied()
+        .filter(|&b| b != b' ')
+        .collect();
+    assert!(
+        memchr::memmem::find(&printed, last_two.as_bytes()).is_some(),
+        "{}: seq's last lines, {} and {BULK_LINES}, never reached the guest's terminal",
+        side.label(),
+        BULK_LINES - 1
+    );
+    io.bulk[slot(side)].push(at - start);
+    io.bulk_bytes[slot(side)].push(tty.received() - received);
+    assert!(
+        lab.wait_pane_line(&pair.shared, &marker),
+        "{}: the pane never showed {marker}:\n{}",
+        side.label(),
+        lab.capture_pane(&pair.shared)
+    );
+    tty.settle(Duration::from_millis(100), Duration::from_secs(10));
+}
+
+/// One figure's ratio (pairshell's median over the recipe's) and whether
+/// it is within `max`.
+fn ratio_verdict(pairshell: &[Duration], recipe: &[Duration], max: f64) -> (f64, bool) {
+    let ratio = quantile(pairshell, 0.5).as_secs_f64() / quantile(recipe, 0.5).as_secs_f64();
+    (ratio, ratio <= max)
 }
 
 fn e2e_table(e: &E2e, failed: &mut Vec<String>) -> String {
@@ -948,26 +1386,37 @@ fn e2e_table(e: &E2e, failed: &mut Vec<String>) -> String {
         "| path | median | p10–p90 | min–max | rounds | ratio to recipe | target |\n\
          |---|---|---|---|---|---|---|\n",
     );
-    let base = quantile(&e.recipe, 0.5).as_secs_f64();
-    for (label, v, is_pairshell) in [
-        ("recipe: ForceCommand tmux attach", &e.recipe, false),
-        ("pairshell", &e.pairshell, true),
+    let (ratio, ok) = ratio_verdict(&e.pairshell, &e.recipe, JOIN_MAX_RATIO);
+    if !ok {
+        failed.push("end-to-end join".into());
+    }
+    let goal = if ratio <= JOIN_GOAL_RATIO {
+        "met"
+    } else {
+        "not met"
+    };
+    println!(
+        "end-to-end join: pairshell {} / recipe {} = {ratio:.3}x, target ≤ {JOIN_MAX_RATIO:.2}x: {} (goal {JOIN_GOAL_RATIO:.2}x: {goal})",
+        ms(quantile(&e.pairshell, 0.5)),
+        ms(quantile(&e.recipe, 0.5)),
+        verdict(ok)
+    );
+    for (label, v, target) in [
+        ("recipe: ForceCommand tmux attach", &e.recipe, String::new()),
+        (
+            "pairshell",
+            &e.pairshell,
+            format!(
+                "≤ {JOIN_MAX_RATIO:.2}x: {} (goal {JOIN_GOAL_RATIO:.2}x: {goal})",
+                verdict(ok)
+            ),
+        ),
     ] {
-        let median = quantile(v, 0.5);
-        let ratio = median.as_secs_f64() / base;
-        let target = if is_pairshell {
-            let ok = ratio <= 1.10;
-            if !ok {
-                failed.push("end-to-end join".into());
-            }
-            format!("≤ 1.10x: {}", verdict(ok))
-        } else {
-            String::new()
-        };
+        let r = quantile(v, 0.5).as_secs_f64() / quantile(&e.recipe, 0.5).as_secs_f64();
         writeln!(
             t,
-            "| {label} | {} | {} | {}–{} | {} | {ratio:.2} | {target} |",
-            ms(median),
+            "| {label} | {} | {} | {}–{} | {} | {r:.2} | {target} |",
+            ms(quantile(v, 0.5)),
             spread(v),
             ms(quantile(v, 0.0)),
             ms(quantile(v, 1.0)),
@@ -976,6 +1425,82 @@ fn e2e_table(e: &E2e, failed: &mut Vec<String>) -> String {
         .unwrap();
     }
     t
+}
+
+fn io_table(io: &Io, failed: &mut Vec<String>) -> String {
+    let mut t = String::from(
+        "| figure | path | median | p10–p90 | min–max | samples | bytes to the guest (median) | ratio to recipe | target |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    for (figure, times, received) in [
+        ("typing echo", &io.typing, &io.typing_bytes),
+        ("bulk output", &io.bulk, &io.bulk_bytes),
+    ] {
+        let (recipe, pairshell) = (&times[0], &times[1]);
+        let (ratio, ok) = ratio_verdict(pairshell, recipe, IO_MAX_RATIO);
+        if !ok {
+            failed.push(figure.to_string());
+        }
+        println!(
+            "{figure}: pairshell {} / recipe {} = {ratio:.3}x, target ≤ {IO_MAX_RATIO:.2}x: {}",
+            ms3(quantile(pairshell, 0.5)),
+            ms3(quantile(recipe, 0.5)),
+            verdict(ok)
+        );
+        for (side, label) in [
+            (Side::Recipe, "recipe: ForceCommand tmux attach"),
+            (Side::Pairshell, "pairshell"),
+        ] {
+            let v = &times[slot(side)];
+            let mut b = received[slot(side)].clone();
+            b.sort_unstable();
+            let median_bytes = b.get(b.len() / 2).copied().unwrap_or(0);
+            let r = quantile(v, 0.5).as_secs_f64() / quantile(recipe, 0.5).as_secs_f64();
+            let target = if side == Side::Pairshell {
+                format!("≤ {IO_MAX_RATIO:.2}x: {}", verdict(ok))
+            } else {
+                String::new()
+            };
+            writeln!(
+                t,
+                "| {figure} | {label} | {} | {} | {}–{} | {} | {} | {r:.2} | {target} |",
+                ms3(quantile(v, 0.5)),
+                spread3(v),
+                ms3(quantile(v, 0.0)),
+                ms3(quantile(v, 1.0)),
+                v.len(),
+                if median_bytes >= 10 * 1024 {
+                    bytes(median_bytes)
+                } else {
+                    format!("{median_bytes} B")
+                },
+            )
+            .unwrap();
+        }
+    }
+    t
+}
+
+/// How many keystrokes each side had to type again.
+fn dropped_text(io: &Io) -> String {
+    format!(
+        "this run: {} for the recipe, {} for pairshell",
+        io.typing_dropped[slot(Side::Recipe)],
+        io.typing_dropped[slot(Side::Pairshell)]
+    )
+}
+
+/// Milliseconds with three decimals, for figures of a millisecond or two.
+fn ms3(d: Duration) -> String {
+    format!("{:.3} ms", d.as_secs_f64() * 1e3)
+}
+
+fn spread3(v: &[Duration]) -> String {
+    format!(
+        "{:.3}–{:.3} ms",
+        quantile(v, 0.1).as_secs_f64() * 1e3,
+        quantile(v, 0.9).as_secs_f64() * 1e3
+    )
 }
 
 fn load_table(o: &load::LoadOutcome) -> String {
@@ -1012,11 +1537,23 @@ fn targets_summary(failed: &[String]) -> String {
         format!("| {size} | {what} | {} |", verdict(ok))
     })
     .collect::<Vec<_>>();
-    let ok = !failed.iter().any(|f| f == "end-to-end join");
-    rows.push(format!(
-        "| end-to-end join | pairshell ≤ 1.10x the recipe | {} |",
-        verdict(ok)
-    ));
+    for (case, what) in [
+        (
+            "end-to-end join",
+            format!("pairshell ≤ {JOIN_MAX_RATIO:.2}x the recipe (goal {JOIN_GOAL_RATIO:.2}x)"),
+        ),
+        (
+            "typing echo",
+            format!("pairshell ≤ {IO_MAX_RATIO:.2}x the recipe"),
+        ),
+        (
+            "bulk output",
+            format!("pairshell ≤ {IO_MAX_RATIO:.2}x the recipe"),
+        ),
+    ] {
+        let ok = !failed.iter().any(|f| f == case);
+        rows.push(format!("| {case} | {what} | {} |", verdict(ok)));
+    }
     rows.push("| load | behaviour (asserted; a failure aborts the run) | PASS |".to_string());
     rows.join("\n")
 }

@@ -1279,11 +1279,17 @@ impl Client {
         // Until our client shows up in the server's list (normally the
         // first or second try; give up after five seconds).
         let mut sessions_until = Some(Instant::now() + Duration::from_secs(5));
+        // Whether the client may have exited: SIGCHLD (blocked before the
+        // spawn, so never missed), the inner pty closing, or a quiet wake.
+        // Not asked on every keystroke: a wait4 per pass is latency.
+        let mut may_have_exited = true;
         let status = loop {
-            match self.child.try_wait() {
-                Ok(Some(status)) => break status,
-                Ok(None) => {}
-                Err(_) => break self.child.wait().unwrap_or_else(|_| ExitStatus::default()),
+            if std::mem::take(&mut may_have_exited) {
+                match self.child.try_wait() {
+                    Ok(Some(status)) => break status,
+                    Ok(None) => {}
+                    Err(_) => break self.child.wait().unwrap_or_else(|_| ExitStatus::default()),
+                }
             }
             let mut wake = next_check;
             if sessions_until.is_some() || stopping.is_some() {
@@ -1295,8 +1301,14 @@ impl Client {
                 Vec::new()
             });
             let mut check_now = false;
+            if Instant::now() >= wake {
+                may_have_exited = true;
+            }
             for event in events {
                 match event {
+                    Happened::Signal(Signal::SIGCHLD) | Happened::ClientClosed => {
+                        may_have_exited = true
+                    }
                     Happened::Signal(Signal::SIGHUP) if terminal_alive() => {
                         end.hup_seen = true;
                         check_now = true;

@@ -330,9 +330,12 @@ pub fn landlock_available() -> Result<u32, String> {
 /// The `PT_INTERP` path of an ELF executable (e.g. `/lib64/ld-linux-x86-64.so.2`),
 /// or `None` for a static binary.
 pub fn elf_interpreter(program: &Path) -> io::Result<Option<PathBuf>> {
+    // The ELF header and program headers, where PT_INTERP's string also
+    // sits in every binary a linker makes, are in the first pages; a join
+    // reads this three times, so not the whole megabyte of tmux.
     let mut data = Vec::new();
     std::fs::File::open(program)?
-        .take(1 << 20)
+        .take(64 << 10)
         .read_to_end(&mut data)?;
     Ok(parse_interp(&data).map(PathBuf::from))
 }

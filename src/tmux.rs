@@ -320,7 +320,7 @@ pub fn output_within(cmd: &mut Command, limit: Duration) -> std::io::Result<Opti
         match child.try_wait()? {
             Some(status) => break Some(status),
             None if Instant::now() >= deadline => break None,
-            None => std::thread::sleep(Duration::from_millis(1)),
+            None => std::thread::sleep(Duration::from_micros(100)),
         }
     };
     let Some(status) = status else {

@@ -73,6 +73,8 @@ macro_rules! lab {
 /// Positive controls for the attack tests: sshd's log after a mark, a
 /// settled trail, the lab's sshd with one layer of refusals taken away.
 pub mod attack;
+/// The guest's terminal read byte by byte, for the login bench's latencies.
+pub mod bench_io;
 /// `pairshell edit` with a scripted editor (`tests/edit.rs`).
 pub mod edit;
 /// The many-guests scenario `tests/load.rs` and `benches/login.rs` share.
