@@ -181,6 +181,16 @@ fn build_pairshell() -> Result<PathBuf, String> {
     // crate is not compiled a second time with other features.
     cmd.args(["build", "--bin", "pairshell", "--example", "demo"])
         .current_dir(env!("CARGO_MANIFEST_DIR"));
+    // `cargo run` hands this process the package's CARGO_PKG_*,
+    // CARGO_MANIFEST_DIR and the like. Build scripts (ring's) ask cargo to
+    // rebuild when those change, so passing them on would rebuild the
+    // dependencies here, and again at the next plain `cargo build`.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name.starts_with("CARGO_") && !matches!(&*name, "CARGO_HOME" | "CARGO_TARGET_DIR") {
+            cmd.env_remove(&*name);
+        }
+    }
     if release {
         cmd.arg("--release");
     }
