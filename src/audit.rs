@@ -75,84 +75,8 @@ impl Event {
     }
 }
 
-/// Escape a value for a `key=value` line. Safe text passes unchanged;
-/// anything else is quoted, with control and non-ASCII bytes as `\xNN`.
-pub fn escape(value: &str) -> String {
-    escape_bytes(value.as_bytes())
-}
-
-/// Whether `c` must not reach a terminal as it is: control characters
-/// (C0, DEL, C1), the bidirectional controls (which reorder what follows,
-/// so a line can read differently from what it says), zero-width and other
-/// invisible format characters, and the Unicode line and paragraph
-/// separators.
-fn is_deceptive(c: char) -> bool {
-    c.is_control()
-        || matches!(
-            c,
-            '\u{00AD}'
-                | '\u{061C}'
-                | '\u{180E}'
-                | '\u{200B}'..='\u{200F}'
-                | '\u{2028}'..='\u{202E}'
-                | '\u{2060}'..='\u{2069}'
-                | '\u{FEFF}'
-                | '\u{FFF9}'..='\u{FFFB}'
-        )
-}
-
-/// `text` fit to print on an admin's or host's terminal: every character
-/// that [`is_deceptive`] is written as an escape (`\xNN` for control
-/// characters, `\u{XXXX}` for the rest), everything else as it is.
-///
-/// Guards against: a string a user influenced (a forged syslog line, a
-/// guest name, an address) that looks different on the screen from what it
-/// says, with U+202E (right-to-left override) or a zero-width space.
-pub fn printable(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if c.is_control() {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                let _ = write!(out, "\\x{b:02x}");
-            }
-        } else if is_deceptive(c) {
-            let _ = write!(out, "\\u{{{:04X}}}", c as u32);
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// A value written as it is, unquoted.
-fn is_plain(value: &[u8]) -> bool {
-    !value.is_empty()
-        && value
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || b"._:/@+-,".contains(b))
-}
-
-pub fn escape_bytes(value: &[u8]) -> String {
-    if is_plain(value) {
-        // All bytes are ASCII, so this is valid UTF-8.
-        return String::from_utf8_lossy(value).into_owned();
-    }
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('"');
-    for &b in value {
-        match b {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            0x20..=0x7e => out.push(b as char),
-            _ => {
-                let _ = write!(out, "\\x{b:02x}");
-            }
-        }
-    }
-    out.push('"');
-    out
-}
+use crate::core::text::is_plain;
+pub use crate::core::text::{escape, escape_bytes, printable};
 
 /// Reads a line's `key=value` pairs back, undoing [`escape`]; values are
 /// bytes, since `\xNN` may stand for any byte.
@@ -412,7 +336,8 @@ impl Audit {
         let Some(mut file) = file else {
             return self.write_best_effort(event);
         };
-        let _lock = crate::trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT);
+        let _lock =
+            crate::sys::trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT);
         let mut text = String::new();
         let _ = file.read_to_string(&mut text);
         let now = jiff::Timestamp::now().as_second();
@@ -497,7 +422,8 @@ impl Audit {
         };
         // Appends are whole lines; the lock only keeps them out of a replay
         // that is reading and about to empty the file.
-        let _lock = crate::trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT);
+        let _lock =
+            crate::sys::trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT);
         let full = file.metadata().map_or(true, |m| m.len() >= MAX_GAP_FILE);
         let now = jiff::Timestamp::now().as_second();
         let line = if full {
@@ -520,7 +446,7 @@ impl Audit {
         }
         // Another process may be replaying: it will send them.
         let Some(_lock) =
-            crate::trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT)
+            crate::sys::trust::lock_briefly(&file, FlockArg::LockExclusiveNonblock, LOCK_WAIT)
         else {
             return;
         };
@@ -667,26 +593,6 @@ mod refusal_tests {
         assert_eq!(RefusalCount::parse(&c.text()), Some(c));
         assert_eq!(RefusalCount::parse("x y z"), None);
         assert_eq!(RefusalCount::parse("1 -2 3"), None);
-    }
-}
-
-#[cfg(test)]
-mod printable_tests {
-    use super::printable;
-
-    #[test]
-    fn bidi_override_and_zero_width_characters_are_shown_escaped() {
-        assert_eq!(
-            printable("event=deny guest=\u{202E}ecila\u{200B}x"),
-            "event=deny guest=\\u{202E}ecila\\u{200B}x"
-        );
-        assert_eq!(printable("a\u{1b}[2Jb\u{7f}"), "a\\x1b[2Jb\\x7f");
-        assert_eq!(printable("ünïcode ✓ 名前"), "ünïcode ✓ 名前");
-        for c in [
-            '\u{061C}', '\u{200E}', '\u{2066}', '\u{2069}', '\u{FEFF}', '\u{2028}',
-        ] {
-            assert!(printable(&c.to_string()).starts_with("\\u{"), "{c:?}");
-        }
     }
 }
 

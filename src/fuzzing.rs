@@ -9,9 +9,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::config;
-use crate::error::Error;
+use crate::core::error::Error;
+use crate::core::request;
 use crate::identity::{self, IdentityError};
-use crate::request;
 
 /// What the request grammar made of a guest's bytes.
 #[derive(Debug, PartialEq, Eq)]
@@ -175,11 +175,11 @@ pub fn config_host(raw: &[u8]) -> Result<Vec<Session>, ConfigError> {
 /// (chunks split at 0xfe bytes here, never valid UTF-8, so a paste can span chunks), and
 /// render it: the text `typed` would print.
 pub fn typed(raw: &[u8]) -> String {
-    let mut decoder = crate::typed::Decoder::default();
+    let mut decoder = crate::admin::typed::Decoder::default();
     let mut keys = Vec::new();
     for chunk in raw.split(|b| *b == 0xfe) {
         keys.extend(decoder.feed(&String::from_utf8_lossy(chunk)));
     }
     keys.extend(decoder.finish());
-    crate::typed::render(&keys)
+    crate::admin::typed::render(&keys)
 }

@@ -18,9 +18,9 @@ use nix::unistd::Uid;
 use ssh_key::{Certificate, HashAlg, PublicKey};
 
 use crate::config::Config;
-use crate::error::Error;
+use crate::core::error::Error;
 use crate::policy::{self, KeyOwner};
-use crate::trust::{self, Owner};
+use crate::sys::trust::{self, Owner};
 
 const MAX_AUTH_INFO: u64 = 64 << 10;
 

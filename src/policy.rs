@@ -7,33 +7,11 @@
 //! [`resolve`] (which one did their request name?).
 #![forbid(unsafe_code)]
 
-use std::fmt;
-
 use jiff::Timestamp;
 
 use crate::config::{Config, Guest, Host, HostFile, Share};
-use crate::request::Target;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    ReadOnly,
-    ReadWrite,
-}
-
-impl Mode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Mode::ReadOnly => "read-only",
-            Mode::ReadWrite => "read-write",
-        }
-    }
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::core::mode::Mode;
+use crate::core::request::Target;
 
 /// What the config says about a key.
 #[derive(Debug, PartialEq, Eq)]

@@ -39,7 +39,30 @@ use nix::fcntl::OFlag;
 use nix::sys::stat::Mode as FileMode;
 use serde_json::Value as Json;
 
-use crate::relay::{Observer, Stopped};
+/// Something that sees the session as it passes: what pairshell forwarded
+/// from the guest, what the guest's terminal received, resizes. The relay
+/// (`guest::relay`) wakes for [`Observer::due`] and then calls [`Observer::flush`].
+pub trait Observer {
+    /// Bytes forwarded to the client (never a read-only guest's).
+    fn input(&mut self, bytes: &[u8]);
+    /// Bytes written to the guest's terminal.
+    fn output(&mut self, bytes: &[u8]);
+    /// The guest's terminal is now `cols` by `rows`.
+    fn resized(&mut self, cols: u16, rows: u16);
+    /// A named moment (join, leave).
+    fn marker(&mut self, label: &str);
+    /// When [`Observer::flush`] is next wanted.
+    fn due(&self) -> Option<Instant>;
+    /// Write out what is held; says once that the observer stopped.
+    fn flush(&mut self) -> Option<Stopped>;
+}
+
+/// Why an [`Observer`] stopped (a full disk, a size cap, an error).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    pub reason: &'static str,
+    pub detail: String,
+}
 
 /// Written out at least this often while something is buffered.
 const FLUSH_EVERY: Duration = Duration::from_secs(1);
@@ -555,7 +578,7 @@ pub fn dir_problem(dir: &Path, pair_uid: u32) -> Option<String> {
         ));
     }
     if let Some(parent) = dir.parent() {
-        if let Err(e) = crate::trust::check_root_path(parent) {
+        if let Err(e) = crate::sys::trust::check_root_path(parent) {
             return Some(format!(
                 "recordings_dir {}: its parent must be root's: {e}",
                 dir.display()

@@ -24,7 +24,7 @@ use nix::libc;
 use nix::unistd::Uid;
 use serde::{Deserialize, Serialize};
 
-use crate::trust::{self, Owner};
+use crate::sys::trust::{self, Owner};
 
 /// Largest record read.
 const MAX_RECORD: u64 = 4096;
@@ -84,12 +84,14 @@ pub fn write(dir: &Path, record: &Record, host_uid: Uid) -> Result<Option<String
         .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&p)
         .map_err(|e| format!("{}: {e}", p.display()))?;
-    let note = crate::trust::grant_read(&file, host_uid).err().map(|e| {
-        format!(
-            "{}: no ACL for its host ({e}); the host will see `unknown`",
-            p.display()
-        )
-    });
+    let note = crate::sys::trust::grant_read(&file, host_uid)
+        .err()
+        .map(|e| {
+            format!(
+                "{}: no ACL for its host ({e}); the host will see `unknown`",
+                p.display()
+            )
+        });
     file.write_all(text.as_bytes())
         .map_err(|e| format!("{}: {e}", p.display()))?;
     Ok(note)
@@ -217,7 +219,7 @@ mod tests {
             if note.is_none() { 0o040 } else { 0 }
         );
         if note.is_none() {
-            let acl = crate::trust::read_acl(&p).unwrap();
+            let acl = crate::sys::trust::read_acl(&p).unwrap();
             assert_eq!(
                 acl,
                 vec![

@@ -41,7 +41,7 @@ fn committed_man_pages_match_cli_definition() {
         let have = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             have == want,
-            "man/{file} is out of date with src/cli.rs; run `UPDATE_MAN=1 cargo test --test man`"
+            "man/{file} is out of date with src/cli/mod.rs; run `UPDATE_MAN=1 cargo test --test man`"
         );
     }
 }
@@ -99,7 +99,7 @@ fn committed_completions_match_cli_definition() {
         let have = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             have == want,
-            "contrib/completions/{file} is out of date with src/cli.rs; run `UPDATE_MAN=1 cargo test --test man`"
+            "contrib/completions/{file} is out of date with src/cli/mod.rs; run `UPDATE_MAN=1 cargo test --test man`"
         );
     }
 }

@@ -1,4 +1,4 @@
-//! The name rules of `src/request.rs`, written again from its grammar
+//! The name rules of `src/core/request.rs`, written again from its grammar
 //! comment, so the targets check the parsers against the spec rather than
 //! against themselves. Each target uses the rules its input can hold.
 #![allow(dead_code)]

@@ -68,8 +68,8 @@ use toml_edit::{DocumentMut, Item, Table};
 #[cfg(test)]
 use super::KeyText;
 use super::{parse_main, Config, Guest, GuestName, MAX_MAIN};
-use crate::error::Error;
-use crate::trust::{self, Owner};
+use crate::core::error::Error;
+use crate::sys::trust::{self, Owner};
 
 const MAGIC: &[u8; 16] = b"pairshell-index\n";
 const VERSION: u32 = 2;
@@ -208,7 +208,7 @@ pub fn build(config_path: &Path) -> Result<Built, Error> {
             continue;
         }
         let path = path_for(&abs);
-        super::main_edit::replace(&path, 0, 0, 0o644, &bytes).map_err(|e| Error::io(&path, e))?;
+        super::main_file::replace(&path, 0, 0, 0o644, &bytes).map_err(|e| Error::io(&path, e))?;
         return Ok(Built { path, ..built });
     }
     Err(Error::Invalid {

@@ -18,10 +18,9 @@
 //! split is what lets a sync replace GitHub's keys without ever touching
 //! one the admin typed.
 
-pub mod check;
-pub mod edit;
+pub mod host_file;
 pub mod index;
-pub mod main_edit;
+pub mod main_file;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,9 +30,17 @@ use jiff::Timestamp;
 use nix::unistd::{Uid, User};
 use serde::{Deserialize, Deserializer};
 
-use crate::error::Error;
-use crate::request::{is_guest_name, is_login_name, is_session_name};
-use crate::trust::{self, Owner};
+use crate::core::error::Error;
+use crate::core::request::{is_guest_name, is_login_name, is_session_name};
+use crate::sys::trust::{self, Owner};
+
+/// The admin's config file when `--config` is not given.
+pub const DEFAULT_PATH: &str = "/etc/pairshell/pairshell.toml";
+
+/// The config path to use: the one given, or the default.
+pub fn main_path(given: Option<&Path>) -> PathBuf {
+    given.map_or_else(|| PathBuf::from(DEFAULT_PATH), Path::to_path_buf)
+}
 
 /// Largest main config read (50,000 keys fit comfortably).
 const MAX_MAIN: u64 = 64 << 20;
@@ -125,10 +132,10 @@ pub enum RecordMode {
 
 impl RecordMode {
     /// Whether a join in `mode` is recorded.
-    pub fn records(self, mode: crate::policy::Mode) -> bool {
+    pub fn records(self, mode: crate::core::mode::Mode) -> bool {
         match self {
             RecordMode::Off => false,
-            RecordMode::ReadWrite => mode == crate::policy::Mode::ReadWrite,
+            RecordMode::ReadWrite => mode == crate::core::mode::Mode::ReadWrite,
             RecordMode::All => true,
         }
     }
@@ -361,7 +368,7 @@ impl fmt::Display for GithubLogin {
 impl<'de> Deserialize<'de> for GithubLogin {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        crate::github::check_login(&s).map_err(serde::de::Error::custom)?;
+        crate::core::github::check_login(&s).map_err(serde::de::Error::custom)?;
         Ok(GithubLogin(s))
     }
 }
@@ -422,7 +429,7 @@ fn default_tmpfiles() -> PathBuf {
 }
 
 fn default_github_keys_url() -> String {
-    crate::github::DEFAULT_KEYS_URL.to_string()
+    crate::core::github::DEFAULT_KEYS_URL.to_string()
 }
 
 fn default_github_timeout() -> u64 {
@@ -431,7 +438,7 @@ fn default_github_timeout() -> u64 {
 
 fn keys_url<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let url = String::deserialize(d)?;
-    crate::github::check_url_template(&url).map_err(serde::de::Error::custom)?;
+    crate::core::github::check_url_template(&url).map_err(serde::de::Error::custom)?;
     Ok(url)
 }
 
@@ -688,9 +695,9 @@ expires = 2026-12-31T18:00:00Z
         )
         .unwrap();
         assert_eq!(c.record, RecordMode::ReadWrite);
-        assert!(c.record.records(crate::policy::Mode::ReadWrite));
-        assert!(!c.record.records(crate::policy::Mode::ReadOnly));
-        assert!(RecordMode::All.records(crate::policy::Mode::ReadOnly));
+        assert!(c.record.records(crate::core::mode::Mode::ReadWrite));
+        assert!(!c.record.records(crate::core::mode::Mode::ReadOnly));
+        assert!(RecordMode::All.records(crate::core::mode::Mode::ReadOnly));
         assert_eq!(c.recordings_dir, Path::new("/srv/rec"));
         assert_eq!((c.record_max_bytes, c.record_required), (5 << 20, true));
         let c = parse("pair_user = \"pair\"\nrecord_max_mb = 0.5\n").unwrap();

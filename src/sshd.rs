@@ -12,7 +12,6 @@ use std::process::ExitCode;
 
 use jiff::Timestamp;
 
-use crate::cli;
 use crate::config;
 use crate::policy::{self, KeyOwner};
 
@@ -54,7 +53,7 @@ fn config_for(
 ) -> Result<Option<(std::path::PathBuf, config::Config)>, ()> {
     let report = |e: &dyn std::fmt::Display| eprintln!("pairshell: {e}");
     let mut loaded =
-        config::index::Loaded::load(&cli::config_path(config)).map_err(|e| report(&e))?;
+        config::index::Loaded::load(&config::main_path(config)).map_err(|e| report(&e))?;
     if let Some(note) = &loaded.index_note {
         report(note);
     }

@@ -38,10 +38,9 @@ use jiff::Timestamp;
 use nix::unistd::User;
 use ssh_key::{HashAlg, PublicKey};
 
-use crate::cli;
 use crate::config::{self, Config, Host};
-use crate::error::{line_column, Error};
-use crate::trust::{self, Owner};
+use crate::core::error::{line_column, Error};
+use crate::sys::trust::{self, Owner};
 
 /// Where Debian's openssh-server installs sshd.
 const SSHD: &str = "/usr/sbin/sshd";
@@ -71,7 +70,7 @@ impl Report {
 
 /// `pairshell check [--sshd-config PATH]`
 pub fn run(config_path: Option<&Path>, sshd_config: Option<&Path>) -> ExitCode {
-    let path = cli::config_path(config_path);
+    let path = config::main_path(config_path);
     let mut r = Report::default();
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
@@ -537,7 +536,7 @@ fn candidate_for(
     }
     let akc = settings.get("authorizedkeyscommand")?;
     let (program, used) = parse_command(akc, "authorized-keys", &["%u", "%t", "%k"])?;
-    let used = Path::new(used.unwrap_or(cli::DEFAULT_CONFIG));
+    let used = Path::new(used.unwrap_or(config::DEFAULT_PATH));
     (same(Path::new(program), exe) && !same(used, checked) && used.is_file())
         .then(|| used.to_path_buf())
 }
@@ -621,7 +620,7 @@ fn judge_sshd(s: &HashMap<String, String>, c: &SshdContext) -> Vec<String> {
             format!("`{akc_line}` {block}"),
         ),
         Some((_, used)) => {
-            let used = used.unwrap_or(cli::DEFAULT_CONFIG);
+            let used = used.unwrap_or(config::DEFAULT_PATH);
             if !(c.same_file)(Path::new(used), c.config) {
                 problem(
                     format!("AuthorizedKeysCommand reads {used}, not {cfg} (the config this check read)"),
@@ -647,7 +646,7 @@ fn judge_sshd(s: &HashMap<String, String>, c: &SshdContext) -> Vec<String> {
             Some((program, used))
                 if Path::new(program).is_absolute() && (c.same_file)(Path::new(program), c.exe) =>
             {
-                let used = used.unwrap_or(cli::DEFAULT_CONFIG);
+                let used = used.unwrap_or(config::DEFAULT_PATH);
                 if !(c.same_file)(Path::new(used), c.config) {
                     problem(
                         format!(
@@ -907,11 +906,11 @@ fn tmux_version(said: &str) -> TmuxVersion {
 /// that exists but cannot be used is a problem, since the admin meant it to
 /// be used (it is most often a config edited by hand since).
 fn index_check(abs: &Path, text: &str, r: &mut Report) {
-    let Ok((_, _, meta)) = crate::trust::open_root_file(abs) else {
+    let Ok((_, _, meta)) = crate::sys::trust::open_root_file(abs) else {
         return;
     };
-    let path = super::index::path_for(abs);
-    match super::index::Index::open(abs, &meta) {
+    let path = crate::config::index::path_for(abs);
+    match crate::config::index::Index::open(abs, &meta) {
         // The stamp matches; the text must too (it can only differ after
         // an edit made while the clock was set back).
         Ok(index) if index.built_from(text) => r.note(format!(
@@ -923,12 +922,12 @@ fn index_check(abs: &Path, text: &str, r: &mut Report) {
              set back?); fix: run `pairshell index`",
             path.display()
         )),
-        Err(super::index::Unused::Missing(path)) => r.note(format!(
+        Err(crate::config::index::Unused::Missing(path)) => r.note(format!(
             "{}: no lookup index; every login reads the whole config (fine for a few \
              hundred keys; for more, run `pairshell index`)",
             path.display()
         )),
-        Err(super::index::Unused::Unusable(why)) => r.problem(why),
+        Err(crate::config::index::Unused::Unusable(why)) => r.problem(why),
     }
 }
 
@@ -939,7 +938,7 @@ fn index_check(abs: &Path, text: &str, r: &mut Report) {
 /// typing), so a missing Landlock is always a problem.
 fn landlock_check(config: &Config, abs: &Path, r: &mut Report) {
     match (
-        crate::sandbox::landlock_available(),
+        crate::sys::sandbox::landlock_available(),
         config.allow_unconfined_read_write,
     ) {
         (Ok(abi), _) => r.note(format!(

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::error::Failure;
+use crate::core::error::Failure;
 use crate::record::{self, Cast};
 
 /// What `replay` was asked to play.
@@ -36,7 +36,7 @@ pub fn run(config_path: Option<&Path>, o: &Options<'_>) -> Result<(), Failure> {
     let now = Timestamp::now();
     let since = o
         .since
-        .map(|s| crate::cli::parse_since(s, now))
+        .map(|s| crate::core::time::parse_since(s, now))
         .transpose()?;
     let files = resolve(config_path, o.target)?;
     if files.is_empty() {
@@ -85,17 +85,19 @@ fn resolve(config_path: Option<&Path>, target: &str) -> Result<Vec<PathBuf>, Fai
     if as_path.is_file() {
         return Ok(vec![as_path.to_path_buf()]);
     }
-    let (_, config) = crate::config::load_main(&crate::cli::config_path(config_path))
+    let (_, config) = crate::config::load_main(&crate::config::main_path(config_path))
         .map_err(|e| e.to_string())?;
     let dir = &config.recordings_dir;
-    let err = |e: std::io::Error| crate::typed::recordings_error(dir, &e);
+    let err = |e: std::io::Error| crate::admin::typed::recordings_error(dir, &e);
     if let Some((host, session)) = target.split_once('/') {
-        if crate::request::is_login_name(host) && crate::request::is_session_name(session) {
+        if crate::core::request::is_login_name(host)
+            && crate::core::request::is_session_name(session)
+        {
             return record::list(dir, Some(host), Some(session)).map_err(err);
         }
         return Err(format!("{target}: no such file, and not HOST/SESSION"));
     }
-    if !crate::request::is_guest_name(target) {
+    if !crate::core::request::is_guest_name(target) {
         return Err(format!("{target}: no such file, and not a guest's name"));
     }
     let mut files: Vec<PathBuf> = record::list(dir, None, None)
@@ -118,14 +120,14 @@ pub fn prune(config_path: Option<&Path>, days: u32) -> Result<(), Failure> {
     if !nix::unistd::geteuid().is_root() {
         return Err("replay --prune needs root (sudo): recordings are root's to manage".into());
     }
-    let (_, config) = crate::config::load_main(&crate::cli::config_path(config_path))
+    let (_, config) = crate::config::load_main(&crate::config::main_path(config_path))
         .map_err(|e| e.to_string())?;
     let dir = &config.recordings_dir;
     let cutoff = std::time::SystemTime::now()
         .checked_sub(Duration::from_secs(u64::from(days) * 86_400))
         .unwrap_or(std::time::UNIX_EPOCH);
-    let files =
-        record::list(dir, None, None).map_err(|e| crate::typed::recordings_error(dir, &e))?;
+    let files = record::list(dir, None, None)
+        .map_err(|e| crate::admin::typed::recordings_error(dir, &e))?;
     let mut removed = 0;
     for f in &files {
         let old = std::fs::symlink_metadata(f)

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use jiff::Timestamp;
 
-use crate::error::Failure;
+use crate::core::error::Failure;
 use crate::record::Cast;
 
 /// A line ends after this long without a key from its guest.
@@ -394,16 +394,19 @@ pub fn run(
     since: Option<&str>,
     json: bool,
 ) -> Result<(), Failure> {
-    let (_, config) = crate::config::load_main(&crate::cli::config_path(config_path))
+    let (_, config) = crate::config::load_main(&crate::config::main_path(config_path))
         .map_err(|e| e.to_string())?;
     let Some((host, session)) = target.split_once('/') else {
         return Err(format!("{target:?}: give HOST/SESSION"));
     };
-    if !crate::request::is_login_name(host) || !crate::request::is_session_name(session) {
+    if !crate::core::request::is_login_name(host) || !crate::core::request::is_session_name(session)
+    {
         return Err(format!("{target:?} is not HOST/SESSION"));
     }
     let now = Timestamp::now();
-    let since = since.map(|s| crate::cli::parse_since(s, now)).transpose()?;
+    let since = since
+        .map(|s| crate::core::time::parse_since(s, now))
+        .transpose()?;
     let files = crate::record::list(&config.recordings_dir, Some(host), Some(session))
         .map_err(|e| recordings_error(&config.recordings_dir, &e))?;
     let mut casts = Vec::new();

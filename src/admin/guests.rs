@@ -24,14 +24,13 @@ use std::time::Duration;
 use jiff::Timestamp;
 use ssh_key::{HashAlg, PublicKey};
 
+use crate::admin::github;
 use crate::audit::{Audit, Event};
-use crate::cli;
-use crate::config::main_edit::MainEdit;
+use crate::config::main_file::MainEdit;
 use crate::config::{self, Config, KeyText};
-use crate::error::Failure;
-use crate::github;
+use crate::core::error::Failure;
+use crate::core::request::is_guest_name;
 use crate::policy;
-use crate::request::is_guest_name;
 
 /// Largest key file read.
 const MAX_KEY_FILE: u64 = 1 << 20;
@@ -133,7 +132,7 @@ fn held_by_another(
 /// Fetch `login`'s keys with the config's URL and timeout, checked.
 fn fetch(config: &Config, login: &str) -> Result<Vec<NewKey>, String> {
     let timeout = Duration::from_secs(config.github_timeout_s);
-    let url = github::keys_url(&config.github_keys_url, login);
+    let url = crate::core::github::keys_url(&config.github_keys_url, login);
     github::fetch(&config.github_keys_url, login, timeout)?
         .iter()
         .enumerate()
@@ -208,9 +207,11 @@ pub fn add(
         ));
     }
     let now = Timestamp::now();
-    let expires = expires.map(|t| cli::parse_expires(t, now)).transpose()?;
+    let expires = expires
+        .map(|t| crate::core::time::parse_expires(t, now))
+        .transpose()?;
     if let Some(login) = github_login {
-        github::check_login(login)?;
+        crate::core::github::check_login(login)?;
     }
 
     // Every key is checked before anything is fetched or written.
@@ -229,7 +230,7 @@ pub fn add(
         new
     });
 
-    let path = cli::config_path(config_path);
+    let path = config::main_path(config_path);
     let fetched = match github_login {
         Some(login) => {
             let (_, config) = config::load_main(&path).map_err(|e| e.to_string())?;
@@ -306,7 +307,7 @@ pub fn add(
     }
     let file = edit.path().to_path_buf();
     let saved = edit.save().map_err(|e| e.to_string())?;
-    crate::admin::reindex(&file);
+    crate::admin::hosts::reindex(&file);
     let guest = &saved.guests[name];
     let total = guest.all_keys().count();
 
@@ -363,7 +364,7 @@ pub fn add(
 /// `pairshell guest remove NAME`
 pub fn remove(config_path: Option<&Path>, name: &str) -> Result<(), Failure> {
     need_root("guest remove")?;
-    let path = cli::config_path(config_path);
+    let path = config::main_path(config_path);
     let mut edit = MainEdit::open(&path).map_err(|e| e.to_string())?;
     let keys = edit.config().guests.get(name).map(|g| g.all_keys().count());
     let Some(keys) = keys else {
@@ -386,7 +387,7 @@ pub fn remove(config_path: Option<&Path>, name: &str) -> Result<(), Failure> {
     }
     let file = edit.path().to_path_buf();
     let saved = edit.save().map_err(|e| e.to_string())?;
-    crate::admin::reindex(&file);
+    crate::admin::hosts::reindex(&file);
     Audit::new(&saved.audit.syslog_socket, false).write_best_effort(
         Event::new("guest-remove")
             .field("by", "root")
@@ -403,7 +404,7 @@ pub fn remove(config_path: Option<&Path>, name: &str) -> Result<(), Failure> {
 /// `pairshell guest list`
 pub fn list(config_path: Option<&Path>) -> Result<(), Failure> {
     let (abs, config) =
-        config::load_main(&cli::config_path(config_path)).map_err(|e| e.to_string())?;
+        config::load_main(&config::main_path(config_path)).map_err(|e| e.to_string())?;
     let now = Timestamp::now();
     let rows: Vec<[String; 5]> = config
         .guests
@@ -441,7 +442,7 @@ pub fn list(config_path: Option<&Path>) -> Result<(), Failure> {
         .collect();
     print!(
         "{}",
-        table(
+        crate::core::text::table(
             &["GUEST", "KEYS", "SOURCE", "EXPIRES", "FINGERPRINTS"],
             &rows
         )
@@ -450,42 +451,6 @@ pub fn list(config_path: Option<&Path>) -> Result<(), Failure> {
         eprintln!("pairshell: {} declares no guests", abs.display());
     }
     Ok(())
-}
-
-/// Left-aligned columns, two spaces apart; the last one is not padded.
-/// Shared by `guest list` and the host's `who`.
-/// Cells are shown through [`crate::audit::printable`]: a guest name, an
-/// address or a session name must not reorder or hide what follows.
-pub(crate) fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
-    let rows: Vec<[String; N]> = rows
-        .iter()
-        .map(|row| row.clone().map(|cell| crate::audit::printable(&cell)))
-        .collect();
-    let rows = rows.as_slice();
-    let mut width = header.map(str::len);
-    for row in rows {
-        for (w, cell) in width.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let mut l = String::new();
-        for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
-            if i + 1 == cells.len() {
-                l.push_str(cell);
-            } else {
-                let _ = write!(l, "{cell:<w$}  ");
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(header.to_vec());
-    for row in rows {
-        line(row.iter().map(String::as_str).collect());
-    }
-    out
 }
 
 /// What `guest sync` did for one guest.
@@ -504,7 +469,7 @@ enum Synced {
 /// `pairshell guest sync [NAME]`
 pub fn sync(config_path: Option<&Path>, only: Option<&str>) -> Result<(), Failure> {
     need_root("guest sync")?;
-    let path = cli::config_path(config_path);
+    let path = config::main_path(config_path);
     let (_, config) = config::load_main(&path).map_err(|e| e.to_string())?;
     let targets: Vec<(String, String)> = match only {
         Some(name) => {
@@ -597,7 +562,7 @@ pub fn sync(config_path: Option<&Path>, only: Option<&str>) -> Result<(), Failur
     if changed {
         let file = edit.path().to_path_buf();
         edit.save().map_err(|e| e.to_string())?;
-        crate::admin::reindex(&file);
+        crate::admin::hosts::reindex(&file);
     } else {
         drop(edit);
     }
@@ -691,17 +656,5 @@ mod tests {
         let why = held_by_another(&owners, "alice", std::slice::from_ref(&k)).unwrap();
         assert!(why.contains("guest bob") && why.contains("alice"), "{why}");
         assert!(held_by_another(&owners, "bob", &[k]).is_none());
-    }
-
-    #[test]
-    fn table_cell_with_a_bidi_override_is_shown_escaped() {
-        let t = table(&["GUEST"], &[["\u{202E}ecila".to_string()]]);
-        assert_eq!(t, "GUEST\n\\u{202E}ecila\n");
-    }
-
-    #[test]
-    fn table_pads_all_but_the_last_column() {
-        let t = table(&["A", "BB"], &[["xyz".to_string(), "1".to_string()]]);
-        assert_eq!(t, "A    BB\nxyz  1\n");
     }
 }

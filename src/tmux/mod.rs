@@ -14,10 +14,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::policy::Mode;
-use crate::sandbox::{Confinement, Jail};
-use crate::terminfo;
-use crate::trust::PinnedSocket;
+use crate::core::mode::Mode;
+use crate::sys::sandbox::{Confinement, Jail};
+pub mod terminfo;
+use crate::sys::trust::PinnedSocket;
 
 /// Environment variables a tmux client may keep. Everything else — `TMUX`,
 /// `SSH_AUTH_SOCK`, `DISPLAY`, `LD_PRELOAD`, `SSH_CONNECTION` … — is dropped

@@ -22,20 +22,24 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::{Uid, User};
 
 use crate::audit::{Audit, Event};
-use crate::chooser::{self, Item, State};
-use crate::cli;
+pub mod chooser;
+pub mod relay;
+
 use crate::config::index::Stamp;
 use crate::config::{self, Config, Host};
+use crate::core::mode::Mode;
+use crate::core::request::{self, Request, Target};
 use crate::identity::{self, Identity};
-use crate::policy::{self, Grant, Mode, Resolution, Verdict};
+use crate::policy::{self, Grant, Resolution, Verdict};
 use crate::record;
-use crate::relay::{self, Event as Happened, Input, Relay, Stopped};
-use crate::request::{self, Request, Target};
 use crate::roster;
-use crate::sandbox::{self, Confinement, Jail};
-use crate::terminfo;
+use crate::sys::fd;
+use crate::sys::sandbox::{self, Confinement, Jail};
+use crate::sys::trust::{self, Owner};
+use crate::tmux::terminfo;
 use crate::tmux::{self, PairTmux, Seen, SessionState};
-use crate::trust::{self, Owner};
+use chooser::{Item, State};
+use relay::{Event as Happened, Input, Relay, Stopped};
 
 /// Where the flow starts: which config, and the guest's raw request.
 #[derive(Debug)]
@@ -195,7 +199,7 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
     let now = Timestamp::now();
 
     // Load: the admin's config, believed only if root owns it.
-    let path = cli::config_path(start.config.as_deref());
+    let path = config::main_path(start.config.as_deref());
     // Through its index, when one matches it: then only the guests who hold
     // the presented keys are read (see `config::index`).
     let mut loaded = config::index::Loaded::load(&path)
@@ -531,7 +535,7 @@ fn load_hosts(
     Ok(hosts)
 }
 
-fn hosts_dir_refusal(e: crate::error::Error) -> Refusal {
+fn hosts_dir_refusal(e: crate::core::error::Error) -> Refusal {
     Refusal::setup("config-error", e.to_string())
 }
 
@@ -1518,15 +1522,14 @@ pub fn exec_client(
     argv: &[OsString],
 ) -> ExitCode {
     use std::io::Read;
-    use std::os::fd::BorrowedFd;
-    use std::os::unix::io::FromRawFd;
+    use std::os::fd::AsFd;
     use std::os::unix::process::CommandExt;
-    if gate < 3 || socket_fd < 3 {
+    // The read end of the gate pipe, and the checked socket, which stays
+    // open (and inherited by tmux) for this process's whole life.
+    let (Some(gate), Some(socket)) = (fd::inherited(gate), fd::inherited(socket_fd)) else {
         return ExitCode::FAILURE;
-    }
-    // SAFETY: the parent passes the read end of a pipe it created for us at
-    // this number; nothing else in this process owns it.
-    let mut file = unsafe { std::fs::File::from_raw_fd(gate) };
+    };
+    let mut file = std::fs::File::from(gate);
     let mut byte = [0u8; 1];
     if !matches!(file.read(&mut byte), Ok(1)) {
         // The parent closed the gate: the login was refused.
@@ -1540,10 +1543,7 @@ pub fn exec_client(
         eprintln!("pairshell: cannot take the terminal: {e}");
         return ExitCode::FAILURE;
     }
-    // SAFETY: the parent left the checked socket open at this number for
-    // the client; it stays open for this process's whole life.
-    let socket = unsafe { BorrowedFd::borrow_raw(socket_fd) };
-    let jail = match Jail::tmux_client(Path::new(program), Some(socket)) {
+    let jail = match Jail::tmux_client(Path::new(program), Some(socket.as_fd())) {
         Ok(jail) => jail,
         Err(e) => {
             eprintln!("pairshell: cannot confine the tmux client: {e}");

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use nix::libc;
 use nix::unistd::{getgrouplist, AccessFlags, Gid, Uid, User};
 
-use crate::error::Error;
+use crate::core::error::Error;
 
 const GROUP_OR_OTHER_WRITE: u32 = 0o022;
 const STICKY: u32 = 0o1000;

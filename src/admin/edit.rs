@@ -33,15 +33,15 @@ use std::process::Command;
 use nix::libc;
 use nix::unistd::User;
 
+use crate::admin::check;
 use crate::audit::{Audit, Event};
-use crate::cli;
-use crate::config::{self, check, edit::replace_whole, main_edit::LockedMain, MAX_HOST};
-use crate::error::Failure;
-use crate::trust::{self, Owner};
+use crate::config::{self, host_file::replace_whole, main_file::LockedMain, MAX_HOST};
+use crate::core::error::Failure;
+use crate::sys::trust::{self, Owner};
 
 /// `pairshell edit`: the main config as root, the host's own file otherwise.
 pub fn run(config_path: Option<&Path>) -> Result<(), Failure> {
-    let path = cli::config_path(config_path);
+    let path = config::main_path(config_path);
     if nix::unistd::geteuid().is_root() {
         edit_main(&path)
     } else {
@@ -292,7 +292,7 @@ fn edit_main(path: &Path) -> Result<(), Failure> {
         format!("{e}; your edit is kept in {}", copy.file.display())
     })?;
     println!("pairshell: installed {}", installed.display());
-    crate::admin::reindex(&installed);
+    crate::admin::hosts::reindex(&installed);
     let mut audit = Audit::new(&config.audit.syslog_socket, config.audit.required);
     audit.write_best_effort(
         Event::new("edit")

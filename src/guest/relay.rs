@@ -25,17 +25,18 @@
 //! its time is up asks for a redraw ([`Event::Redraw`]).
 
 use std::io;
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
-use nix::libc;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::pty::Winsize;
 use nix::sys::signal::Signal;
 use nix::sys::signalfd::SignalFd;
 use nix::sys::termios::{self, SetArg, Termios};
+
+use crate::sys::pty::set_window_size;
+pub use crate::sys::pty::{inner_pty, reopen_terminal, take_terminal, window_size};
 
 /// What becomes of the guest's input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,30 +47,7 @@ pub enum Input {
     Drop,
 }
 
-/// Something that sees the session as it passes: what pairshell forwarded
-/// from the guest, what the guest's terminal received, resizes. The relay
-/// wakes for [`Observer::due`] and then calls [`Observer::flush`].
-pub trait Observer {
-    /// Bytes forwarded to the client (never a read-only guest's).
-    fn input(&mut self, bytes: &[u8]);
-    /// Bytes written to the guest's terminal.
-    fn output(&mut self, bytes: &[u8]);
-    /// The guest's terminal is now `cols` by `rows`.
-    fn resized(&mut self, cols: u16, rows: u16);
-    /// A named moment (join, leave).
-    fn marker(&mut self, label: &str);
-    /// When [`Observer::flush`] is next wanted.
-    fn due(&self) -> Option<Instant>;
-    /// Write out what is held; says once that the observer stopped.
-    fn flush(&mut self) -> Option<Stopped>;
-}
-
-/// Why an [`Observer`] stopped (a full disk, a size cap, an error).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stopped {
-    pub reason: &'static str,
-    pub detail: String,
-}
+pub use crate::record::{Observer, Stopped};
 
 /// What a [`Relay::step`] saw, for the caller to act on.
 #[derive(Debug, PartialEq, Eq)]
@@ -606,71 +584,10 @@ fn set_nonblocking(fd: BorrowedFd<'_>) -> io::Result<()> {
     Ok(())
 }
 
-nix::ioctl_read_bad!(tiocgwinsz, libc::TIOCGWINSZ, Winsize);
-nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, Winsize);
-nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
-
-/// The window size of a terminal.
-pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<Winsize> {
-    let mut size = Winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes one `struct winsize` to the pointer, which
-    // points at a live, properly aligned Winsize.
-    unsafe { tiocgwinsz(fd.as_raw_fd(), &mut size) }?;
-    Ok(size)
-}
-
-fn set_window_size(fd: BorrowedFd<'_>, size: &Winsize) -> io::Result<()> {
-    // SAFETY: TIOCSWINSZ reads one `struct winsize` from a live reference.
-    unsafe { tiocswinsz(fd.as_raw_fd(), size) }?;
-    Ok(())
-}
-
-/// Open the guest's terminal (`fd`, normally stdin) anew: the same device,
-/// a description of our own, so nonblocking I/O on it leaves stderr alone.
-pub fn reopen_terminal(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
-    let name = nix::unistd::ttyname(fd)?;
-    let own = nix::fcntl::open(
-        &name,
-        OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC,
-        nix::sys::stat::Mode::empty(),
-    )?;
-    let (a, b) = (nix::sys::stat::fstat(fd)?, nix::sys::stat::fstat(&own)?);
-    if a.st_rdev != b.st_rdev {
-        return Err(io::Error::other(format!(
-            "{} is not this terminal",
-            name.display()
-        )));
-    }
-    Ok(own)
-}
-
-/// A new inner pty: `(master, slave)`, close-on-exec both.
-pub fn inner_pty() -> io::Result<(OwnedFd, OwnedFd)> {
-    let pty = nix::pty::openpty(None, None)?;
-    for fd in [&pty.master, &pty.slave] {
-        fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
-    }
-    Ok((pty.master, pty.slave))
-}
-
-/// For `exec-client`, whose stdin is the inner pty's slave: start a new
-/// session with that terminal as its controlling terminal, so the client
-/// gets SIGWINCH when the relay resizes it.
-pub fn take_terminal() -> io::Result<()> {
-    nix::unistd::setsid()?;
-    // SAFETY: TIOCSCTTY with argument 0 on stdin takes no pointer.
-    unsafe { tiocsctty(0, 0) }?;
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::pty::Winsize;
     use std::os::fd::AsFd;
     use std::time::Instant;
 

@@ -27,18 +27,17 @@ use nix::libc;
 use nix::unistd::{Gid, Group, Uid, User};
 
 use crate::audit::{Audit, Event};
-use crate::cli;
-use crate::config::{self, edit, Config};
-use crate::error::Failure;
-use crate::request::is_login_name;
-use crate::trust;
+use crate::config::{self, host_file, Config};
+use crate::core::error::Failure;
+use crate::core::request::is_login_name;
+use crate::sys::trust;
 
 /// `pairshell index`: rebuild the main config's lookup index.
 pub fn index(config_path: Option<&Path>) -> Result<(), Failure> {
     if !nix::unistd::geteuid().is_root() {
         return Err("index needs root (sudo): it writes beside the main config".into());
     }
-    let built = config::index::build(&cli::config_path(config_path)).map_err(|e| e.to_string())?;
+    let built = config::index::build(&config::main_path(config_path)).map_err(|e| e.to_string())?;
     println!(
         "pairshell: indexed {} guests, {} keys and {} principals in {} ({} bytes)",
         built.guests,
@@ -74,7 +73,7 @@ fn setup(config_path: Option<&Path>, login: &str) -> Result<Setup, Failure> {
         return Err("host add and host remove need root (sudo)".into());
     }
     let (_, config) =
-        config::load_main(&cli::config_path(config_path)).map_err(|e| e.to_string())?;
+        config::load_main(&config::main_path(config_path)).map_err(|e| e.to_string())?;
     if !is_login_name(login) {
         return Err(format!("{login:?} is not a login name"));
     }
@@ -261,7 +260,7 @@ fn create_host_file(path: &Path, host: &User, sockets_dir: &Path) -> Result<bool
         .open(path);
     match opened {
         Ok(mut file) => {
-            file.write_all(edit::example(&host.name, sockets_dir).as_bytes())
+            file.write_all(host_file::example(&host.name, sockets_dir).as_bytes())
                 .map_err(|e| format!("{}: {e}", path.display()))?;
             nix::unistd::fchown(&file, Some(host.uid), Some(host.gid))
                 .map_err(|e| format!("{}: {e}", path.display()))?;

@@ -15,12 +15,11 @@ use jiff::{SignedDuration, Timestamp};
 use nix::unistd::{Uid, User};
 
 use crate::audit::{Audit, Event};
-use crate::cli::{self, Expiry};
-use crate::config::edit::{Change, HostEdit};
+use crate::config::host_file::{Change, HostEdit};
 use crate::config::{self, Config, HostFile};
-use crate::error::Failure;
-use crate::policy::Mode;
-use crate::request::is_session_name;
+use crate::core::error::Failure;
+use crate::core::mode::Mode;
+use crate::core::request::is_session_name;
 use crate::roster;
 use crate::tmux::{ClientInfo, Hooks, Server};
 
@@ -47,7 +46,7 @@ impl Host {
             .flatten()
             .map(|u| u.name)
             .ok_or_else(|| format!("uid {uid} has no name on this system"))?;
-        let path = cli::config_path(config_path);
+        let path = config::main_path(config_path);
         let (config_path, config) = config::load_main(&path).map_err(|e| e.to_string())?;
         let pair_uid = User::from_name(&config.pair_user)
             .ok()
@@ -182,7 +181,7 @@ pub fn share(
     session: &str,
     rw: &[String],
     ro: &[String],
-    expiry: &Expiry,
+    ends: Option<Timestamp>,
     detach: bool,
 ) -> Result<(), Failure> {
     let mut host = Host::new(config_path)?;
@@ -193,7 +192,6 @@ pub fn share(
     if let Some(both) = rw.iter().find(|g| ro.contains(g)) {
         return Err(format!("{both} is named both --rw and --ro; pick one"));
     }
-    let ends = expiry.resolve(Timestamp::now())?;
 
     let mut edit = host.edit()?;
     let socket = edit.ensure_session(session, &host.default_socket(session));
@@ -472,12 +470,11 @@ pub fn grant(
     session: &str,
     guest: &str,
     mode: Mode,
-    expiry: &Expiry,
+    ends: Option<Timestamp>,
 ) -> Result<(), Failure> {
     let mut host = Host::new(config_path)?;
     check_session_name(session)?;
     host.known_guest(guest)?;
-    let ends = expiry.resolve(Timestamp::now())?;
     let mut edit = host.edit()?;
     let Some(socket) = shared_socket(&edit, session)? else {
         return Err(not_shared(session));
@@ -651,7 +648,7 @@ pub fn who(config_path: Option<&Path>) -> Result<(), Failure> {
     }
     print!(
         "{}",
-        crate::guest_admin::table(&["SESSION", "GUEST", "MODE", "SINCE", "FROM", "PID"], &rows)
+        crate::core::text::table(&["SESSION", "GUEST", "MODE", "SINCE", "FROM", "PID"], &rows)
     );
     if rows.is_empty() {
         eprintln!("pairshell: no guests are connected to your sessions");
@@ -704,16 +701,7 @@ pub fn kick(config_path: Option<&Path>, guest: &str, session: Option<&str>) -> R
 // Hooks: run by the shared server (as the host) through `run-shell`.
 // ---------------------------------------------------------------------------
 
-/// What a hook was told happened.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum HookEvent {
-    /// A client changed session: detach every guest not on the shared one.
-    Enforce,
-    /// A client attached: tell the host's clients who joined.
-    Joined,
-    /// A client detached: tell the host's clients who left.
-    Left,
-}
+pub use crate::core::hook::HookEvent;
 
 /// `pairshell hook EVENT SOCKET ARG` (ARG: the shared session for
 /// `enforce`, tmux's client name otherwise). Never prints: `run-shell` would
@@ -731,7 +719,7 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
             // No config needed, so this works even when the config does not
             // load: every client of another user goes if it is not on the
             // shared session.
-            let tmux = config::load_main(&cli::config_path(config_path))
+            let tmux = config::load_main(&config::main_path(config_path))
                 .map(|(_, c)| c.tmux)
                 .unwrap_or_else(|_| PathBuf::from("/usr/bin/tmux"));
             let server = Server {
@@ -748,7 +736,7 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
             }
         }
         HookEvent::Joined | HookEvent::Left => {
-            let Ok((_, config)) = config::load_main(&cli::config_path(config_path)) else {
+            let Ok((_, config)) = config::load_main(&config::main_path(config_path)) else {
                 return ExitCode::FAILURE;
             };
             let server = Server {
@@ -848,7 +836,7 @@ mod tests {
             "4242".to_string(),
         ]];
         let t =
-            crate::guest_admin::table(&["SESSION", "GUEST", "MODE", "SINCE", "FROM", "PID"], &rows);
+            crate::core::text::table(&["SESSION", "GUEST", "MODE", "SINCE", "FROM", "PID"], &rows);
         let lines: Vec<&str> = t.lines().collect();
         assert_eq!(lines[0].split_whitespace().count(), 6);
         assert_eq!(

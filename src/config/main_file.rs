@@ -21,8 +21,8 @@ use nix::libc;
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, TableLike, Value};
 
 use super::{parse_main, Config, MAX_MAIN};
-use crate::error::Error;
-use crate::trust;
+use crate::core::error::Error;
+use crate::sys::trust;
 
 /// How long an admin command waits for another one editing the same config.
 const LOCK_WAIT: Duration = Duration::from_secs(10);

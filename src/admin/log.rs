@@ -26,7 +26,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use crate::audit;
-use crate::error::Failure;
+use crate::core::error::Failure;
 
 /// The syslog file read when there is no journal and no `--file`.
 pub const DEFAULT_FILE: &str = "/var/log/auth.log";
@@ -65,7 +65,7 @@ struct Tally {
 pub fn run(guest: Option<String>, since: Option<&str>, file: Option<&Path>) -> Result<(), Failure> {
     let now = Timestamp::now();
     let since = since
-        .map(|text| crate::cli::parse_since(text, now))
+        .map(|text| crate::core::time::parse_since(text, now))
         .transpose()?;
     let tz = TimeZone::system();
     let stdout = io::stdout();

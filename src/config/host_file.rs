@@ -24,9 +24,9 @@ use nix::unistd::Uid;
 use toml_edit::{Array, DocumentMut, Item, Table, Value};
 
 use super::{parse_host, HostFile, MAX_HOST};
-use crate::error::Error;
-use crate::policy::Mode;
-use crate::trust::{self, Owner};
+use crate::core::error::Error;
+use crate::core::mode::Mode;
+use crate::sys::trust::{self, Owner};
 
 /// A host file opened for editing, locked until saved or dropped.
 pub struct HostEdit {

@@ -1,0 +1,12 @@
+//! The events the shared server reports to `pairshell hook`.
+
+/// What a hook was told happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HookEvent {
+    /// A client changed session: detach every guest not on the shared one.
+    Enforce,
+    /// A client attached: tell the host's clients who joined.
+    Joined,
+    /// A client detached: tell the host's clients who left.
+    Left,
+}
