@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use jiff::Timestamp;
 
+use crate::core::error::{Exit, Failure};
 use crate::{admin, cli, guest, host, sshd};
 
 /// Parse the command line, dispatch, and map the outcome to an exit code.
@@ -20,7 +21,7 @@ pub fn main() -> ExitCode {
 
 /// A login: where the config and the guest's request come from.
 fn run_guest((config, request): (Option<std::path::PathBuf>, Option<OsString>)) -> ExitCode {
-    guest::run(guest::Start::new(config, request))
+    code(guest::run(guest::Start::new(config, request)))
 }
 
 fn dispatch(cli: cli::Cli) -> ExitCode {
@@ -37,39 +38,55 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Some(cli::Command::Login) => guest::run(guest::Start::login(config_path)),
+        Some(cli::Command::Login) => code(guest::run(guest::Start::login(config_path))),
         Some(cli::Command::AuthorizedKeys {
             user,
             key_type,
             base64,
-        }) => sshd::run(config_path.as_deref(), &user, &key_type, &base64),
+        }) => code(sshd::run(config_path.as_deref(), &user, &key_type, &base64)),
         Some(cli::Command::AuthorizedPrincipals {
             user,
             cert_type,
             base64,
-        }) => sshd::run_principals(config_path.as_deref(), &user, &cert_type, &base64),
+        }) => code(sshd::run_principals(
+            config_path.as_deref(),
+            &user,
+            &cert_type,
+            &base64,
+        )),
         Some(cli::Command::Index) => report(admin::hosts::index(config_path.as_deref())),
         Some(cli::Command::Edit) => report(admin::edit::run(config_path.as_deref())),
-        Some(cli::Command::Check { sshd_config }) => {
-            admin::check::run(config_path.as_deref(), sshd_config.as_deref())
-        }
+        Some(cli::Command::Check { sshd_config }) => code(admin::check::run(
+            config_path.as_deref(),
+            sshd_config.as_deref(),
+        )),
         Some(cli::Command::Share {
             session,
             rw,
             ro,
             expiry,
             detach,
-        }) => report(expiry.resolve(Timestamp::now()).and_then(|ends| {
-            host::share(config_path.as_deref(), &session, &rw, &ro, ends, detach)
-        })),
+        }) => report(
+            expiry
+                .resolve(Timestamp::now())
+                .map_err(Failure::from)
+                .and_then(|ends| {
+                    host::share(config_path.as_deref(), &session, &rw, &ro, ends, detach)
+                }),
+        ),
         Some(cli::Command::Grant {
             session,
             guest,
             mode,
             expiry,
-        }) => report(expiry.resolve(Timestamp::now()).and_then(|ends| {
-            host::grant(config_path.as_deref(), &session, &guest, mode.mode(), ends)
-        })),
+        }) => report(
+            expiry
+                .resolve(Timestamp::now())
+                .map_err(Failure::from)
+                .and_then(|ends| {
+                    host::grant(config_path.as_deref(), &session, &guest, mode.mode(), ends)
+                }),
+        ),
         Some(cli::Command::Revoke { session, guest }) => {
             report(host::revoke(config_path.as_deref(), &session, &guest))
         }
@@ -146,19 +163,32 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             }
         }),
         Some(cli::Command::Hook { event, socket, arg }) => {
-            host::hook(config_path.as_deref(), event, &socket, &arg)
+            code(host::hook(config_path.as_deref(), event, &socket, &arg))
         }
         Some(cli::Command::ExecClient {
             gate,
             socket_fd,
             require_confinement,
             argv,
-        }) => guest::exec_client(gate, socket_fd, require_confinement, &argv),
+        }) => code(guest::exec_client(
+            gate,
+            socket_fd,
+            require_confinement,
+            &argv,
+        )),
+    }
+}
+
+/// The exit code of a command that reported for itself.
+fn code(exit: Exit) -> ExitCode {
+    match exit {
+        Exit::Done => ExitCode::SUCCESS,
+        Exit::Failed => ExitCode::FAILURE,
     }
 }
 
 /// A host's or admin's command: its failure on stderr, and the exit code.
-fn report(result: Result<(), crate::core::error::Failure>) -> ExitCode {
+fn report(result: Result<(), Failure>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -21,7 +21,7 @@ use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
 
 /// How serious an event is, mapped to syslog severities.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Severity {
+pub(crate) enum Severity {
     /// Joins, leaves, host actions.
     Notice,
     /// Refusals.
@@ -31,13 +31,13 @@ pub enum Severity {
 /// One audit line under construction.
 #[derive(Debug)]
 #[must_use]
-pub struct Event {
+pub(crate) struct Event {
     severity: Severity,
     line: String,
 }
 
 impl Event {
-    pub fn new(name: &str) -> Event {
+    pub(crate) fn new(name: &str) -> Event {
         let severity = if name == "deny" {
             Severity::Warning
         } else {
@@ -50,19 +50,19 @@ impl Event {
     }
 
     /// Add `key=value`; the value is escaped as needed.
-    pub fn field(mut self, key: &str, value: impl AsRef<str>) -> Event {
+    pub(crate) fn field(mut self, key: &str, value: impl AsRef<str>) -> Event {
         let _ = write!(self.line, " {key}={}", escape(value.as_ref()));
         self
     }
 
     /// Add `key=value` for raw bytes (the guest's request may not be UTF-8).
-    pub fn field_bytes(mut self, key: &str, value: &[u8]) -> Event {
+    pub(crate) fn field_bytes(mut self, key: &str, value: &[u8]) -> Event {
         let _ = write!(self.line, " {key}={}", escape_bytes(value));
         self
     }
 
     /// Add `key=value` when there is a value.
-    pub fn opt(self, key: &str, value: Option<impl AsRef<str>>) -> Event {
+    pub(crate) fn opt(self, key: &str, value: Option<impl AsRef<str>>) -> Event {
         match value {
             Some(v) => self.field(key, v),
             None => self,
@@ -70,13 +70,13 @@ impl Event {
     }
 
     #[cfg(test)]
-    pub fn line(&self) -> &str {
+    pub(crate) fn line(&self) -> &str {
         &self.line
     }
 }
 
 use crate::core::text::is_plain;
-pub use crate::core::text::{escape, escape_bytes, printable};
+pub(crate) use crate::core::text::{escape, escape_bytes, printable};
 
 /// Reads a line's `key=value` pairs back, undoing [`escape`]; values are
 /// bytes, since `\xNN` may stand for any byte.
@@ -87,7 +87,7 @@ pub use crate::core::text::{escape, escape_bytes, printable};
 /// `None` when the text is not in the shape [`Event`] writes: a key other
 /// than `[a-z0-9_]+`, a bare value that [`escape`] would have quoted, a raw
 /// control byte or an unknown escape inside quotes, a key given twice.
-pub fn parse_fields(message: &str) -> Option<Vec<(&str, Vec<u8>)>> {
+pub(crate) fn parse_fields(message: &str) -> Option<Vec<(&str, Vec<u8>)>> {
     let mut fields: Vec<(&str, Vec<u8>)> = Vec::new();
     let mut rest = message;
     loop {
@@ -153,7 +153,7 @@ fn unquote(text: &str) -> Option<(Vec<u8>, &str)> {
 }
 
 /// Where audit lines go, and whether failing to write one stops a login.
-pub struct Audit {
+pub(crate) struct Audit {
     socket: PathBuf,
     required: bool,
     logger: Option<Logger<LoggerBackend, Formatter3164>>,
@@ -167,15 +167,15 @@ pub struct Audit {
 }
 
 /// The window of `audit.refusals_per_minute`, in seconds.
-pub const REFUSAL_WINDOW_S: i64 = 60;
+pub(crate) const REFUSAL_WINDOW_S: i64 = 60;
 
 /// One key's refusals in the current window: `start count suppressed`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RefusalCount {
-    pub start: i64,
-    pub count: u64,
+pub(crate) struct RefusalCount {
+    pub(crate) start: i64,
+    pub(crate) count: u64,
     /// Refusals not written since the last line that was.
-    pub suppressed: u64,
+    pub(crate) suppressed: u64,
 }
 
 impl RefusalCount {
@@ -199,7 +199,7 @@ impl RefusalCount {
 ///
 /// Guards against: a guest (or a script with a guest's key) flooding the
 /// trail, and the admin's log with it, with refused requests.
-pub fn judge_refusal(
+pub(crate) fn judge_refusal(
     last: Option<RefusalCount>,
     now: i64,
     limit: u64,
@@ -243,13 +243,13 @@ const MAX_GAP_FILE: u64 = 256 << 10;
 
 /// A line that had to be written and could not be.
 #[derive(Debug)]
-pub struct AuditUnavailable {
-    pub socket: PathBuf,
-    pub reason: String,
+pub(crate) struct AuditUnavailable {
+    pub(crate) socket: PathBuf,
+    pub(crate) reason: String,
 }
 
 impl Audit {
-    pub fn new(socket: &Path, required: bool) -> Audit {
+    pub(crate) fn new(socket: &Path, required: bool) -> Audit {
         Audit {
             socket: socket.to_path_buf(),
             required,
@@ -269,13 +269,13 @@ impl Audit {
     /// must be a regular file owned by this user (opened with O_NOFOLLOW),
     /// so a link planted in its place cannot make pairshell write elsewhere
     /// or replay someone else's lines.
-    pub fn with_gap_file(mut self, path: PathBuf) -> Audit {
+    pub(crate) fn with_gap_file(mut self, path: PathBuf) -> Audit {
         self.gap_file = Some(path);
         self
     }
 
     /// See [`Audit::write_refusal`].
-    pub fn with_refusal_limit(mut self, per_minute: u64) -> Audit {
+    pub(crate) fn with_refusal_limit(mut self, per_minute: u64) -> Audit {
         self.refusals_per_minute = per_minute;
         self
     }
@@ -283,14 +283,14 @@ impl Audit {
     /// Audit to `/dev/log`: used before the config is known. Treated as
     /// required, so a line that cannot be sent is dropped rather than shown
     /// to the guest (it may hold config details meant for the admin).
-    pub fn fallback() -> Audit {
+    pub(crate) fn fallback() -> Audit {
         Audit::new(Path::new("/dev/log"), true)
     }
 
     /// Write one line. When it cannot be sent: if audit is required, the
     /// error is returned (the caller refuses the login); otherwise the line
     /// goes to stderr.
-    pub fn write(&mut self, event: Event) -> Result<(), AuditUnavailable> {
+    pub(crate) fn write(&mut self, event: Event) -> Result<(), AuditUnavailable> {
         match self.send_and_replay(&event) {
             Ok(()) => Ok(()),
             Err(reason) if self.required => Err(AuditUnavailable {
@@ -309,7 +309,7 @@ impl Audit {
     /// written after some were left out carries `suppressed=N`. The counts
     /// live beside the gap file, one small file per key, owned by the pair
     /// account; without a gap file (no config yet) every line is written.
-    pub fn write_refusal(&mut self, event: Event, key: Option<&str>) {
+    pub(crate) fn write_refusal(&mut self, event: Event, key: Option<&str>) {
         let counts = key
             .zip(self.gap_file.as_ref().and_then(|g| g.parent()))
             .filter(|_| self.refusals_per_minute > 0);
@@ -361,14 +361,14 @@ impl Audit {
     /// if there is one, and goes to stderr if audit is optional; a required
     /// audit's refusals stay off the guest's screen (they may hold details
     /// meant for the admin).
-    pub fn write_best_effort(&mut self, event: Event) {
+    pub(crate) fn write_best_effort(&mut self, event: Event) {
         let _ = self.write(event);
     }
 
     /// Write a line that concerns only the person on the terminal (their
     /// own `leave`): when it cannot be sent it also goes to stderr, so the
     /// guest keeps a copy, and waits in the gap file for the admin.
-    pub fn write_or_show(&mut self, event: Event) {
+    pub(crate) fn write_or_show(&mut self, event: Event) {
         if self.send_and_replay(&event).is_err() {
             eprintln!("pairshell: audit: {}", event.line);
         }

@@ -26,23 +26,23 @@ const MAX_AUTH_INFO: u64 = 64 << 10;
 
 /// A key from `SSH_USER_AUTH`, reduced to what the policy compares.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PresentedKey {
+pub(crate) struct PresentedKey {
     /// The plain public key's type (for a certificate: the certified key's).
-    pub key_type: String,
+    pub(crate) key_type: String,
     /// The plain public key, canonical base64.
-    pub base64: String,
+    pub(crate) base64: String,
     /// `SHA256:…`, as `ssh-keygen -lf` prints it.
-    pub fingerprint: String,
-    pub certificate: Option<CertInfo>,
+    pub(crate) fingerprint: String,
+    pub(crate) certificate: Option<CertInfo>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CertInfo {
-    pub key_id: String,
-    pub serial: u64,
-    pub principals: Vec<String>,
+pub(crate) struct CertInfo {
+    pub(crate) key_id: String,
+    pub(crate) serial: u64,
+    pub(crate) principals: Vec<String>,
     /// The certificate itself, to check against the trusted CAs.
-    pub cert: Box<Certificate>,
+    pub(crate) cert: Box<Certificate>,
 }
 
 impl CertInfo {
@@ -50,7 +50,7 @@ impl CertInfo {
     /// at `now`. Checked here, not only by sshd: sshd may have accepted
     /// the certificate's plain key without looking at the certificate at
     /// all, and then its principals are whatever its holder wrote.
-    pub fn trusted(&self, cas: &[PublicKey], now: Timestamp) -> bool {
+    pub(crate) fn trusted(&self, cas: &[PublicKey], now: Timestamp) -> bool {
         let Ok(now) = u64::try_from(now.as_second()) else {
             return false;
         };
@@ -62,23 +62,23 @@ impl CertInfo {
 
 /// The guest, as established from a verified key.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Identity {
-    pub guest: String,
-    pub fingerprint: String,
-    pub key_type: String,
+pub(crate) struct Identity {
+    pub(crate) guest: String,
+    pub(crate) fingerprint: String,
+    pub(crate) key_type: String,
     /// The plain public key, canonical base64: what the live re-check looks
     /// up again.
-    pub base64: String,
+    pub(crate) base64: String,
     /// The certificate principal that identified the guest, when a trusted
     /// certificate did (then the re-check looks that up instead).
-    pub principal: Option<String>,
+    pub(crate) principal: Option<String>,
     /// The certificate's key id and serial, for the audit line.
-    pub cert: Option<(String, u64)>,
+    pub(crate) cert: Option<(String, u64)>,
 }
 
 /// Why a login could not be tied to a guest.
 #[derive(Debug)]
-pub enum IdentityError {
+pub(crate) enum IdentityError {
     /// `SSH_USER_AUTH` is not set: sshd lacks `ExposeAuthInfo yes`.
     Missing,
     /// The file failed its checks or could not be read.
@@ -101,7 +101,7 @@ pub enum IdentityError {
 
 impl IdentityError {
     /// The audit line's `reason`.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             IdentityError::Missing => "no-auth-info",
             IdentityError::Unsafe(_) => "unsafe-auth-info",
@@ -116,7 +116,7 @@ impl IdentityError {
     }
 
     /// The admin's explanation, for the audit line.
-    pub fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         match self {
             IdentityError::Missing => {
                 "SSH_USER_AUTH is not set: sshd needs `ExposeAuthInfo yes` for the pair account"
@@ -148,7 +148,7 @@ impl IdentityError {
     }
 
     /// What the guest is told.
-    pub fn to_guest(&self) -> String {
+    pub(crate) fn to_guest(&self) -> String {
         match self {
             IdentityError::Missing | IdentityError::Unsafe(_) | IdentityError::Malformed(_) => {
                 "cannot tell which guest you are; the admin needs to check the sshd setup".into()
@@ -170,7 +170,7 @@ impl IdentityError {
     }
 
     /// The key concerned, when there was one, for the audit line.
-    pub fn key(&self) -> Option<&PresentedKey> {
+    pub(crate) fn key(&self) -> Option<&PresentedKey> {
         match self {
             IdentityError::UnknownKey(k)
             | IdentityError::Expired(_, k)
@@ -181,7 +181,7 @@ impl IdentityError {
 }
 
 /// Read and parse the file named by `SSH_USER_AUTH`.
-pub fn read_auth_info(
+pub(crate) fn read_auth_info(
     path: Option<&Path>,
     pair_uid: Uid,
 ) -> Result<Vec<PresentedKey>, IdentityError> {
@@ -193,7 +193,7 @@ pub fn read_auth_info(
 
 /// Parse `SSH_USER_AUTH` text. Lines for other methods (`password`,
 /// `keyboard-interactive`) are allowed alongside keys but prove nothing.
-pub fn parse_auth_info(text: &str) -> Result<Vec<PresentedKey>, IdentityError> {
+pub(crate) fn parse_auth_info(text: &str) -> Result<Vec<PresentedKey>, IdentityError> {
     let mut keys = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         let (method, rest) = line.split_once(' ').unwrap_or((line, ""));
@@ -242,7 +242,7 @@ fn parse_key(text: &str) -> Result<PresentedKey, String> {
 /// the "valid forever" expiry `ssh-keygen -s` writes without `-V`; such a
 /// certificate is refused with that said, so the admin can re-sign it with
 /// a validity interval.
-pub fn parse_certificate(text: &str) -> Result<Certificate, String> {
+pub(crate) fn parse_certificate(text: &str) -> Result<Certificate, String> {
     Certificate::from_openssh(text).map_err(|e| match e {
         ssh_key::Error::Time => "certificate is valid forever, which pairshell cannot read; \
                                  sign it with a validity interval (ssh-keygen -s CA -V …)"
@@ -271,7 +271,7 @@ fn presented(key: &PublicKey) -> Option<PresentedKey> {
 /// A certificate signed by a CA in `cas` (the admin's
 /// `trusted_user_ca_keys`) is looked up by its principals; any other key,
 /// or a certificate no trusted CA signed, by the plain public key.
-pub fn identify(
+pub(crate) fn identify(
     config: &Config,
     keys: &[PresentedKey],
     cas: &[PublicKey],

@@ -16,7 +16,7 @@ use crate::core::request::Target;
 /// What the config says about a key.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use]
-pub enum KeyOwner<'a> {
+pub(crate) enum KeyOwner<'a> {
     Current(&'a str, &'a Guest),
     Expired(&'a str, &'a Guest),
     /// Listed under two guests: no way to tell who this is, so nobody.
@@ -27,7 +27,7 @@ pub enum KeyOwner<'a> {
 /// Find the guest whose `keys` list holds this key. Keys are compared by type
 /// and base64 text: sshd and `ssh-keygen` both write the canonical encoding,
 /// so equal keys have equal text, and nothing needs decoding.
-pub fn guest_for_key<'a>(
+pub(crate) fn guest_for_key<'a>(
     config: &'a Config,
     key_type: &str,
     base64: &str,
@@ -54,7 +54,7 @@ pub fn guest_for_key<'a>(
 /// Find the guest one of whose `principals` the certificate names. The
 /// certificate must already have been checked against the trusted CAs.
 /// Principals of two different guests in one certificate identify nobody.
-pub fn guest_for_principals<'a>(
+pub(crate) fn guest_for_principals<'a>(
     config: &'a Config,
     principals: &[String],
     now: Timestamp,
@@ -86,28 +86,28 @@ pub fn guest_for_principals<'a>(
 }
 
 /// A guest is current until the instant their `expires` names.
-pub fn is_current(expires: Option<Timestamp>, now: Timestamp) -> bool {
+pub(crate) fn is_current(expires: Option<Timestamp>, now: Timestamp) -> bool {
     expires.is_none_or(|t| now < t)
 }
 
 /// One session a guest may join.
 #[derive(Clone, Copy, Debug)]
-pub struct Grant<'a> {
-    pub host: &'a str,
-    pub session: &'a str,
-    pub share: &'a Share,
-    pub mode: Mode,
+pub(crate) struct Grant<'a> {
+    pub(crate) host: &'a str,
+    pub(crate) session: &'a str,
+    pub(crate) share: &'a Share,
+    pub(crate) mode: Mode,
 }
 
 impl Grant<'_> {
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         format!("{}/{}", self.host, self.session)
     }
 }
 
 /// The mode `share` grants to `guest`, if any. Read-write wins when a guest
 /// is in both lists: the host named them as a writer.
-pub fn mode_for(share: &Share, guest: &str, now: Timestamp) -> Option<Mode> {
+pub(crate) fn mode_for(share: &Share, guest: &str, now: Timestamp) -> Option<Mode> {
     let guest_ends = share.guest_expires.get(guest).map(|e| e.0);
     if !is_current(share.expires, now) || !is_current(guest_ends, now) {
         return None;
@@ -129,7 +129,7 @@ fn listed_mode(share: &Share, guest: &str) -> Option<Mode> {
 /// What the live re-check of a joined guest found.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Still granted; access ends at `ends`, if ever.
     Granted { ends: Option<Timestamp> },
     /// The host or admin took the access away; the text is for the guest.
@@ -140,17 +140,17 @@ pub enum Verdict {
 
 /// What a joined guest holds, to be checked again while they are attached.
 #[derive(Clone, Debug)]
-pub struct Joined {
-    pub key_type: String,
-    pub base64: String,
+pub(crate) struct Joined {
+    pub(crate) key_type: String,
+    pub(crate) base64: String,
     /// The certificate principal that identified the guest, if one did:
     /// then that, not the key, is looked up again.
-    pub principal: Option<String>,
-    pub guest: String,
-    pub host: String,
-    pub session: String,
-    pub socket: std::path::PathBuf,
-    pub mode: Mode,
+    pub(crate) principal: Option<String>,
+    pub(crate) guest: String,
+    pub(crate) host: String,
+    pub(crate) session: String,
+    pub(crate) socket: std::path::PathBuf,
+    pub(crate) mode: Mode,
 }
 
 /// Whether a join in `mode` may go ahead when the kernel cannot confine the
@@ -160,7 +160,7 @@ pub struct Joined {
 /// shell as the pair account (`detach-client -E sh`), out of the session and
 /// onto the machine. That takes the admin's explicit
 /// `allow_unconfined_read_write`; a read-only client cannot run commands.
-pub fn unconfined_join_allowed(mode: Mode, allow_unconfined_read_write: bool) -> bool {
+pub(crate) fn unconfined_join_allowed(mode: Mode, allow_unconfined_read_write: bool) -> bool {
     mode == Mode::ReadOnly || allow_unconfined_read_write
 }
 
@@ -171,7 +171,7 @@ pub fn unconfined_join_allowed(mode: Mode, allow_unconfined_read_write: bool) ->
 /// Whether the key (or certificate principal) that identified `name` at
 /// login still belongs to that guest, who is still current: the guest's
 /// entry, or why access has ended.
-pub fn still_theirs<'a>(
+pub(crate) fn still_theirs<'a>(
     config: &'a Config,
     name: &str,
     key_type: &str,
@@ -194,7 +194,7 @@ pub fn still_theirs<'a>(
     }
 }
 
-pub fn recheck(
+pub(crate) fn recheck(
     config: &Config,
     host_file: Option<&HostFile>,
     joined: &Joined,
@@ -237,7 +237,7 @@ pub fn recheck(
 }
 
 /// Every session shared with `guest`, in host order then session order.
-pub fn grants<'a>(hosts: &'a [Host], guest: &str, now: Timestamp) -> Vec<Grant<'a>> {
+pub(crate) fn grants<'a>(hosts: &'a [Host], guest: &str, now: Timestamp) -> Vec<Grant<'a>> {
     hosts
         .iter()
         .flat_map(|host| {
@@ -256,7 +256,7 @@ pub fn grants<'a>(hosts: &'a [Host], guest: &str, now: Timestamp) -> Vec<Grant<'
 /// The outcome of matching a request against the guest's grants.
 #[derive(Debug)]
 #[must_use]
-pub enum Resolution<'a> {
+pub(crate) enum Resolution<'a> {
     Join(Grant<'a>),
     /// No grant has that name (exact match; `api` never matches `api-secret`).
     NotShared,
@@ -264,7 +264,7 @@ pub enum Resolution<'a> {
     Ambiguous(Vec<Grant<'a>>),
 }
 
-pub fn resolve<'a>(grants: &[Grant<'a>], target: &Target) -> Resolution<'a> {
+pub(crate) fn resolve<'a>(grants: &[Grant<'a>], target: &Target) -> Resolution<'a> {
     let mut matching: Vec<Grant<'a>> = grants
         .iter()
         .filter(|g| {

@@ -42,7 +42,7 @@ use serde_json::Value as Json;
 /// Something that sees the session as it passes: what pairshell forwarded
 /// from the guest, what the guest's terminal received, resizes. The relay
 /// (`guest::relay`) wakes for [`Observer::due`] and then calls [`Observer::flush`].
-pub trait Observer {
+pub(crate) trait Observer {
     /// Bytes forwarded to the client (never a read-only guest's).
     fn input(&mut self, bytes: &[u8]);
     /// Bytes written to the guest's terminal.
@@ -59,9 +59,9 @@ pub trait Observer {
 
 /// Why an [`Observer`] stopped (a full disk, a size cap, an error).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Stopped {
-    pub reason: &'static str,
-    pub detail: String,
+pub(crate) struct Stopped {
+    pub(crate) reason: &'static str,
+    pub(crate) detail: String,
 }
 
 /// Written out at least this often while something is buffered.
@@ -71,25 +71,25 @@ const FLUSH_AT: usize = 256 * 1024;
 
 /// Who, where and how: the header's title and the file's name.
 #[derive(Clone, Debug)]
-pub struct Meta {
-    pub guest: String,
-    pub host: String,
-    pub session: String,
-    pub mode: &'static str,
-    pub term: String,
-    pub pid: u32,
+pub(crate) struct Meta {
+    pub(crate) guest: String,
+    pub(crate) host: String,
+    pub(crate) session: String,
+    pub(crate) mode: &'static str,
+    pub(crate) term: String,
+    pub(crate) pid: u32,
 }
 
 /// The recording's file name: `<UTC date>-<guest>-<pid>.cast`, with a
 /// date that sorts (`20261121T160211Z`).
-pub fn file_name(meta: &Meta, now: Timestamp) -> String {
+pub(crate) fn file_name(meta: &Meta, now: Timestamp) -> String {
     let date = now.strftime("%Y%m%dT%H%M%SZ");
     format!("{date}-{}-{}.cast", meta.guest, meta.pid)
 }
 
 /// The guest named in a recording's file name (guest names may hold `-`,
 /// the date and the pid cannot).
-pub fn guest_of(file_name: &str) -> Option<&str> {
+pub(crate) fn guest_of(file_name: &str) -> Option<&str> {
     let stem = file_name.strip_suffix(".cast")?;
     let (_, rest) = stem.split_once('-')?;
     let (guest, pid) = rest.rsplit_once('-')?;
@@ -154,7 +154,7 @@ fn sub_dir(dir: &OwnedFd, name: &str, uid: u32) -> Result<OwnedFd, Stopped> {
 /// Open a new recording for `meta` under `dir` and write its header.
 /// `size` is the guest's terminal (columns, rows); `cap` the most bytes
 /// the file may hold (0: no cap).
-pub fn open(
+pub(crate) fn open(
     dir: &Path,
     meta: &Meta,
     size: (u16, u16),
@@ -234,7 +234,7 @@ fn header(buf: &mut Vec<u8>, meta: &Meta, (cols, rows): (u16, u16), now: Timesta
 
 /// `s` as a JSON string (serde_json: quotes, backslashes and control
 /// characters escaped, everything else as it is, UTF-8).
-pub fn json_string(buf: &mut Vec<u8>, s: &str) {
+pub(crate) fn json_string(buf: &mut Vec<u8>, s: &str) {
     // Writing a string into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *buf, s);
 }
@@ -275,7 +275,7 @@ fn complete_text(carry: &mut Vec<u8>, bytes: &[u8]) -> String {
 
 /// One join's recording, fed by the relay.
 #[derive(Debug)]
-pub struct Recorder {
+pub(crate) struct Recorder {
     file: File,
     path: PathBuf,
     started: Instant,
@@ -292,7 +292,7 @@ pub struct Recorder {
 }
 
 impl Recorder {
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -409,36 +409,36 @@ impl Observer for Recorder {
 
 /// One event of a recording: seconds since its start, code, data.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CastEvent {
-    pub t: f64,
-    pub code: String,
-    pub data: String,
+pub(crate) struct CastEvent {
+    pub(crate) t: f64,
+    pub(crate) code: String,
+    pub(crate) data: String,
 }
 
 /// A recording as read back.
 #[derive(Debug)]
-pub struct Cast {
-    pub path: PathBuf,
-    pub width: u64,
-    pub height: u64,
+pub(crate) struct Cast {
+    pub(crate) path: PathBuf,
+    pub(crate) width: u64,
+    pub(crate) height: u64,
     /// When it started.
-    pub start: Timestamp,
-    pub guest: String,
-    pub host: String,
-    pub session: String,
-    pub mode: String,
-    pub events: Vec<CastEvent>,
+    pub(crate) start: Timestamp,
+    pub(crate) guest: String,
+    pub(crate) host: String,
+    pub(crate) session: String,
+    pub(crate) mode: String,
+    pub(crate) events: Vec<CastEvent>,
 }
 
 impl Cast {
     /// Read `path`. A line that does not parse ends the events (a
     /// recording cut short), a header that does not is an error.
-    pub fn read(path: &Path) -> Result<Cast, String> {
+    pub(crate) fn read(path: &Path) -> Result<Cast, String> {
         let file = File::open(path).map_err(|e| format!("{}: {e}", path.display()))?;
         Cast::parse(path, io::BufReader::new(file))
     }
 
-    pub fn parse(path: &Path, reader: impl BufRead) -> Result<Cast, String> {
+    pub(crate) fn parse(path: &Path, reader: impl BufRead) -> Result<Cast, String> {
         let mut lines = reader.lines();
         let bad = |why: &str| format!("{}: {why}", path.display());
         let first = lines
@@ -484,20 +484,20 @@ impl Cast {
     }
 
     /// When the last event happened.
-    pub fn end(&self) -> Timestamp {
+    pub(crate) fn end(&self) -> Timestamp {
         let last = self.events.last().map_or(0.0, |e| e.t);
         self.at(last)
     }
 
     /// The instant `t` seconds into the recording.
-    pub fn at(&self, t: f64) -> Timestamp {
+    pub(crate) fn at(&self, t: f64) -> Timestamp {
         let d = jiff::SignedDuration::try_from_secs_f64(t).unwrap_or_default();
         self.start.checked_add(d).unwrap_or(self.start)
     }
 }
 
 /// `[t, "code", "data"]`.
-pub fn parse_event(line: &str) -> Option<CastEvent> {
+pub(crate) fn parse_event(line: &str) -> Option<CastEvent> {
     let Json::Array(items) = serde_json::from_str(line).ok()? else {
         return None;
     };
@@ -513,7 +513,11 @@ pub fn parse_event(line: &str) -> Option<CastEvent> {
 
 /// The recordings under `dir`: `HOST/SESSION/*.cast`, sorted by name
 /// (date first) within each directory.
-pub fn list(dir: &Path, host: Option<&str>, session: Option<&str>) -> io::Result<Vec<PathBuf>> {
+pub(crate) fn list(
+    dir: &Path,
+    host: Option<&str>,
+    session: Option<&str>,
+) -> io::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let subdirs = |d: &Path, only: Option<&str>| -> io::Result<Vec<PathBuf>> {
         if let Some(name) = only {
@@ -546,7 +550,7 @@ pub fn list(dir: &Path, host: Option<&str>, session: Option<&str>) -> io::Result
 /// Why `dir` breaks the recordings' guarantee (only the pair account, and
 /// root, can reach what is in it), for `pairshell check`; `None` when it
 /// holds, or when it does not exist yet (the first recording will say).
-pub fn dir_problem(dir: &Path, pair_uid: u32) -> Option<String> {
+pub(crate) fn dir_problem(dir: &Path, pair_uid: u32) -> Option<String> {
     let meta = match std::fs::symlink_metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {

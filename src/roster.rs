@@ -32,29 +32,29 @@ const MAX_RECORD: u64 = 4096;
 /// One joined client.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Record {
-    pub pid: u32,
+pub(crate) struct Record {
+    pub(crate) pid: u32,
     /// The process's start time, in clock ticks since boot (`/proc/PID/stat`).
-    pub start: u64,
-    pub guest: String,
-    pub host: String,
-    pub session: String,
-    pub socket: PathBuf,
+    pub(crate) start: u64,
+    pub(crate) guest: String,
+    pub(crate) host: String,
+    pub(crate) session: String,
+    pub(crate) socket: PathBuf,
     /// `read-only` or `read-write`.
-    pub mode: String,
+    pub(crate) mode: String,
     /// The guest's address, from `SSH_CONNECTION`.
-    pub from: Option<String>,
-    pub since: String,
+    pub(crate) from: Option<String>,
+    pub(crate) since: String,
 }
 
 impl Record {
-    pub fn since(&self) -> Option<Timestamp> {
+    pub(crate) fn since(&self) -> Option<Timestamp> {
         self.since.parse().ok()
     }
 }
 
 /// The directory of records under `sockets_dir`.
-pub fn dir(sockets_dir: &Path) -> PathBuf {
+pub(crate) fn dir(sockets_dir: &Path) -> PathBuf {
     sockets_dir.join(".clients")
 }
 
@@ -72,7 +72,7 @@ fn path(dir: &Path, pid: u32) -> PathBuf {
 /// entry for its own host: the owner of a file may set its ACL, no root
 /// needed. Where the file system has no ACLs the record stays 0600 and the
 /// host sees the client as `unknown`; the returned note says so.
-pub fn write(dir: &Path, record: &Record, host_uid: Uid) -> Result<Option<String>, String> {
+pub(crate) fn write(dir: &Path, record: &Record, host_uid: Uid) -> Result<Option<String>, String> {
     let text = toml::to_string(record).map_err(|e| e.to_string())?;
     let p = path(dir, record.pid);
     // A record left by a crashed login with this pid: ours replaces it.
@@ -98,12 +98,12 @@ pub fn write(dir: &Path, record: &Record, host_uid: Uid) -> Result<Option<String
 }
 
 /// Remove the record of `pid` (best effort: the login is over either way).
-pub fn remove(dir: &Path, pid: u32) {
+pub(crate) fn remove(dir: &Path, pid: u32) {
     let _ = std::fs::remove_file(path(dir, pid));
 }
 
 /// How many live clients the records give `guest`, on any server.
-pub fn joined_by(dir: &Path, guest: &str, pair_uid: Uid) -> usize {
+pub(crate) fn joined_by(dir: &Path, guest: &str, pair_uid: Uid) -> usize {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return 0;
     };
@@ -124,14 +124,14 @@ fn believed(dir: &Path, pid: u32, pair_uid: Uid) -> Option<Record> {
 }
 
 /// The record for the live client `pid` on `socket`, if one can be believed.
-pub fn read(dir: &Path, pid: u32, pair_uid: Uid, socket: &Path) -> Option<Record> {
+pub(crate) fn read(dir: &Path, pid: u32, pair_uid: Uid, socket: &Path) -> Option<Record> {
     believed(dir, pid, pair_uid).filter(|r| r.socket == socket)
 }
 
 /// A process's start time in clock ticks since boot: field 22 of
 /// `/proc/PID/stat`, counted after the command name (which may itself hold
 /// spaces and parentheses, so the fields start after the last `)`).
-pub fn process_start(pid: u32) -> Option<u64> {
+pub(crate) fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     parse_start(&stat)
 }

@@ -8,35 +8,35 @@
 //! otherwise. Errors go to stderr, which sshd logs.
 
 use std::path::Path;
-use std::process::ExitCode;
 
 use jiff::Timestamp;
 
 use crate::config;
+use crate::core::error::Exit;
 use crate::policy::{self, KeyOwner};
 
-pub fn run(config: Option<&Path>, user: &str, key_type: &str, base64: &str) -> ExitCode {
+pub(crate) fn run(config: Option<&Path>, user: &str, key_type: &str, base64: &str) -> Exit {
     let (abs, config) = match config_for(config, user, &[(key_type, base64)], &[]) {
         Ok(Some(found)) => found,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(()) => return ExitCode::FAILURE,
+        Ok(None) => return Exit::Done,
+        Err(()) => return Exit::Failed,
     };
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
             eprintln!("pairshell: cannot find this program's path: {e}");
-            return ExitCode::FAILURE;
+            return Exit::Failed;
         }
     };
     match line(&config, &exe, &abs, key_type, base64, Timestamp::now()) {
         Ok(Some(line)) => {
             println!("{line}");
-            ExitCode::SUCCESS
+            Exit::Done
         }
-        Ok(None) => ExitCode::SUCCESS,
+        Ok(None) => Exit::Done,
         Err(e) => {
             eprintln!("pairshell: {e}");
-            ExitCode::FAILURE
+            Exit::Failed
         }
     }
 }
@@ -73,7 +73,7 @@ fn config_for(
 }
 
 /// The authorized_keys line for this key, if it belongs to a current guest.
-pub fn line(
+pub(crate) fn line(
     config: &config::Config,
     exe: &Path,
     config_path: &Path,
@@ -116,12 +116,12 @@ fn options(guest: &config::Guest, exe: &Path, config_path: &Path) -> Result<Stri
 /// guest, when USER is the pair account and a CA in `trusted_user_ca_keys`
 /// signed the certificate. Like `authorized-keys`, it runs for offered
 /// certificates too, so it never logs or acts.
-pub fn run_principals(
+pub(crate) fn run_principals(
     config: Option<&Path>,
     user: &str,
     cert_type: &str,
     base64: &str,
-) -> ExitCode {
+) -> Exit {
     // Every principal the certificate names may be a guest's; which of them
     // count is decided below, after the CA check, as without an index.
     let cert = crate::identity::parse_certificate(&format!("{cert_type} {base64}")).ok();
@@ -131,28 +131,28 @@ pub fn run_principals(
         .collect();
     let (abs, config) = match config_for(config, user, &[], &names) {
         Ok(Some(found)) => found,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(()) => return ExitCode::FAILURE,
+        Ok(None) => return Exit::Done,
+        Err(()) => return Exit::Failed,
     };
     let Some(ca_path) = &config.trusted_user_ca_keys else {
         eprintln!(
             "pairshell: {}: trusted_user_ca_keys is not set, so no certificate identifies a guest",
             abs.display()
         );
-        return ExitCode::SUCCESS;
+        return Exit::Done;
     };
     let cas = match config::load_ca_keys(ca_path) {
         Ok(cas) => cas,
         Err(e) => {
             eprintln!("pairshell: {e}");
-            return ExitCode::FAILURE;
+            return Exit::Failed;
         }
     };
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
             eprintln!("pairshell: cannot find this program's path: {e}");
-            return ExitCode::FAILURE;
+            return Exit::Failed;
         }
     };
     match principal_lines(
@@ -168,17 +168,17 @@ pub fn run_principals(
             for line in lines {
                 println!("{line}");
             }
-            ExitCode::SUCCESS
+            Exit::Done
         }
         Err(e) => {
             eprintln!("pairshell: {e}");
-            ExitCode::FAILURE
+            Exit::Failed
         }
     }
 }
 
 /// The authorized_principals lines for this certificate.
-pub fn principal_lines(
+pub(crate) fn principal_lines(
     config: &config::Config,
     exe: &Path,
     config_path: &Path,

@@ -287,6 +287,27 @@ fn every_unsafe_block_under_sys_says_why_it_is_sound() {
     );
 }
 
+#[test]
+fn exit_codes_are_chosen_only_in_app() {
+    let t = tree();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let found: Vec<String> = t
+        .uses
+        .iter()
+        .filter(|(file, module, _)| {
+            module != "app" && module != "main" && module != "lib" && !file.ends_with("fuzzing.rs")
+        })
+        .filter(|(file, _, _)| {
+            code(&fs::read_to_string(src.join(file)).unwrap()).contains("ExitCode")
+        })
+        .map(|(file, _, _)| file.display().to_string())
+        .collect();
+    assert!(
+        found.is_empty(),
+        "ExitCode outside src/app.rs (return core::error::Exit or Failure): {found:?}"
+    );
+}
+
 /// `line` with the insides of its string literals blanked, so a reason
 /// such as `"unsafe-dir"` is not taken for the keyword.
 fn without_strings(line: &str) -> String {

@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, ExitCode, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -39,7 +39,7 @@ use nix::unistd::User;
 use ssh_key::{HashAlg, PublicKey};
 
 use crate::config::{self, Config, Host};
-use crate::core::error::{line_column, Error};
+use crate::core::error::{line_column, Error, Exit};
 use crate::sys::trust::{self, Owner};
 
 /// Where Debian's openssh-server installs sshd.
@@ -69,14 +69,14 @@ impl Report {
 }
 
 /// `pairshell check [--sshd-config PATH]`
-pub fn run(config_path: Option<&Path>, sshd_config: Option<&Path>) -> ExitCode {
+pub(crate) fn run(config_path: Option<&Path>, sshd_config: Option<&Path>) -> Exit {
     let path = config::main_path(config_path);
     let mut r = Report::default();
     let exe = match std::env::current_exe() {
         Ok(exe) => exe,
         Err(e) => {
             eprintln!("pairshell: cannot find this program: {e}");
-            return ExitCode::FAILURE;
+            return Exit::Failed;
         }
     };
     match config::load_main(&path) {
@@ -97,9 +97,9 @@ pub fn run(config_path: Option<&Path>, sshd_config: Option<&Path>) -> ExitCode {
         eprintln!("pairshell: {p}");
     }
     if r.problems.is_empty() {
-        ExitCode::SUCCESS
+        Exit::Done
     } else {
-        ExitCode::FAILURE
+        Exit::Failed
     }
 }
 
@@ -1048,7 +1048,7 @@ fn named_path_problems(config: &Config, main: &Locator, r: &mut Report) {
 /// syslog socket, `hosts_dir`), the pair account, and every host file
 /// against the guests it declares. Not sshd, tmux's version or Landlock,
 /// which no edit of this file changes (`pairshell check` looks at those).
-pub fn main_text_problems(
+pub(crate) fn main_text_problems(
     shown: &Path,
     text: &str,
     installed: &Path,
@@ -1080,7 +1080,7 @@ pub fn main_text_problems(
 /// their own sessions: a socket not there yet must be in a directory the
 /// host owns and nobody else can write (so it can only ever be the host's
 /// own server, never another host's), and two sessions cannot share one.
-pub fn host_text_problems(
+pub(crate) fn host_text_problems(
     config: &Config,
     main_path: &Path,
     login: &str,
@@ -1166,7 +1166,7 @@ pub fn host_text_problems(
 /// column, which move as lines are added above it. `pairshell edit` holds
 /// back only what its edit brought in; a problem the file had already is
 /// shown, not held against the edit.
-pub fn problem_key(problem: &str) -> String {
+pub(crate) fn problem_key(problem: &str) -> String {
     let Some((place, rest)) = problem.split_once(": ") else {
         return problem.to_string();
     };

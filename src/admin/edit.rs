@@ -36,11 +36,11 @@ use nix::unistd::User;
 use crate::admin::check;
 use crate::audit::{Audit, Event};
 use crate::config::{self, host_file::replace_whole, main_file::LockedMain, MAX_HOST};
-use crate::core::error::Failure;
+use crate::core::error::{failure, Failure};
 use crate::sys::trust::{self, Owner};
 
 /// `pairshell edit`: the main config as root, the host's own file otherwise.
-pub fn run(config_path: Option<&Path>) -> Result<(), Failure> {
+pub(crate) fn run(config_path: Option<&Path>) -> Result<(), Failure> {
     let path = config::main_path(config_path);
     if nix::unistd::geteuid().is_root() {
         edit_main(&path)
@@ -147,7 +147,7 @@ fn run_editor(file: &Path) -> Result<(), Failure> {
         .status()
         .map_err(|e| format!("cannot run the editor ({editor}): {e}"))?;
     if !status.success() {
-        return Err(format!("the editor ({editor}) failed: {status}"));
+        return Err(failure!("the editor ({editor}) failed: {status}"));
     }
     Ok(())
 }
@@ -197,7 +197,7 @@ impl Copy {
             .map_err(|e| format!("{shown}: {e}"))?;
         let meta = f.metadata().map_err(|e| format!("{shown}: {e}"))?;
         if !meta.is_file() || meta.len() > 64 << 20 {
-            return Err(format!("{shown}: not a regular file of a config's size"));
+            return Err(failure!("{shown}: not a regular file of a config's size"));
         }
         let mut text = String::new();
         (&f).read_to_string(&mut text)
@@ -249,7 +249,7 @@ fn edit_until_clean(
         }
         if ask(installed) == Choice::Leave {
             copy.keep = true;
-            return Err(format!(
+            return Err(failure!(
                 "{} left as it was ({} in the edit, which is kept in {})",
                 installed.display(),
                 count(verdict.new.len(), "problem"),
@@ -265,7 +265,7 @@ fn count(n: usize, what: &str) -> String {
 
 /// Root: the main config, like visudo.
 fn edit_main(path: &Path) -> Result<(), Failure> {
-    let locked = LockedMain::open(path).map_err(|e| e.to_string())?;
+    let locked = LockedMain::open(path).map_err(Failure::from)?;
     let installed = locked.path().to_path_buf();
     let original = locked.text().to_string();
     let name = installed
@@ -310,19 +310,19 @@ fn edit_host(path: &Path) -> Result<(), Failure> {
         .flatten()
         .map(|u| u.name)
         .ok_or_else(|| format!("uid {uid} has no name on this system"))?;
-    let (main_path, config) = config::load_main(path).map_err(|e| e.to_string())?;
+    let (main_path, config) = config::load_main(path).map_err(Failure::from)?;
     let file = config::host_path(&config.hosts_dir, &login);
     let original = match trust::read_trusted(&file, Owner::UserOrRoot(uid), MAX_HOST) {
         Ok(text) => text,
         Err(e) if e.is_not_found() => {
-            return Err(format!(
+            return Err(failure!(
                 "{login} is not set up as a pairshell host (there is no {}); ask an admin to \
                  run `sudo pairshell host add {login}`; as root, `pairshell edit` edits the \
                  main config",
                 file.display()
             ))
         }
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(Failure::from(e.to_string())),
     };
     let mut copy = Copy::new(&format!("{login}.toml"), &original)?;
     let shown = copy.file.clone();

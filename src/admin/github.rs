@@ -28,7 +28,7 @@ const MAX_ANSWER: u64 = 1 << 20;
 /// Fetch `login`'s keys and check every line. Returns the keys as canonical
 /// `TYPE BASE64` text (GitHub gives no comments), without duplicates, in
 /// GitHub's order; or why not, for a person to read.
-pub fn fetch(template: &str, login: &str, timeout: Duration) -> Result<Vec<String>, String> {
+pub(crate) fn fetch(template: &str, login: &str, timeout: Duration) -> Result<Vec<String>, String> {
     check_login(login)?;
     check_url_template(template)?;
     let url = keys_url(template, login);
@@ -97,7 +97,7 @@ fn system_roots() -> Option<ureq::tls::RootCerts> {
 
 /// GitHub's answer: one public key per line. An empty answer means the user
 /// has no keys; any line that is not a key makes the whole answer malformed.
-pub fn parse_answer(login: &str, url: &str, body: &str) -> Result<Vec<String>, String> {
+pub(crate) fn parse_answer(login: &str, url: &str, body: &str) -> Result<Vec<String>, String> {
     let mut keys: Vec<String> = Vec::new();
     for (n, line) in body.lines().enumerate() {
         let line = line.trim();

@@ -28,7 +28,7 @@ use crate::admin::github;
 use crate::audit::{Audit, Event};
 use crate::config::main_file::MainEdit;
 use crate::config::{self, Config, KeyText};
-use crate::core::error::Failure;
+use crate::core::error::{failure, Failure};
 use crate::core::request::is_guest_name;
 use crate::policy;
 
@@ -51,7 +51,7 @@ impl NewKey {
     fn parse(line: &str, origin: &str) -> Result<NewKey, Failure> {
         let line = line.trim();
         if line.chars().any(char::is_control) {
-            return Err(format!(
+            return Err(failure!(
                 "{origin}: a key line cannot hold control characters"
             ));
         }
@@ -66,7 +66,7 @@ impl NewKey {
             .map_err(|e| format!("{origin}: cannot encode the key: {e}"))?;
         let mut words = text.split_ascii_whitespace();
         let (Some(key_type), Some(base64)) = (words.next(), words.next()) else {
-            return Err(format!("{origin}: cannot encode the key"));
+            return Err(failure!("{origin}: cannot encode the key"));
         };
         Ok(NewKey {
             key_type: key_type.to_string(),
@@ -92,7 +92,7 @@ fn need_root(what: &str) -> Result<(), Failure> {
     if nix::unistd::geteuid().is_root() {
         Ok(())
     } else {
-        Err(format!(
+        Err(failure!(
             "{what} needs root (sudo): it edits the main config"
         ))
     }
@@ -130,7 +130,7 @@ fn held_by_another(
 }
 
 /// Fetch `login`'s keys with the config's URL and timeout, checked.
-fn fetch(config: &Config, login: &str) -> Result<Vec<NewKey>, String> {
+fn fetch(config: &Config, login: &str) -> Result<Vec<NewKey>, Failure> {
     let timeout = Duration::from_secs(config.github_timeout_s);
     let url = crate::core::github::keys_url(&config.github_keys_url, login);
     github::fetch(&config.github_keys_url, login, timeout)?
@@ -149,7 +149,7 @@ fn read_key_file(path: &Path) -> Result<Vec<NewKey>, Failure> {
         .read_to_string(&mut text)
         .map_err(|e| format!("{shown}: {e}"))?;
     if text.contains("PRIVATE KEY") {
-        return Err(format!(
+        return Err(failure!(
             "{shown} is a private key; give the public one ({shown}.pub)"
         ));
     }
@@ -160,7 +160,7 @@ fn read_key_file(path: &Path) -> Result<Vec<NewKey>, Failure> {
         .map(|(i, l)| NewKey::parse(l, &format!("{shown}:{}", i + 1)))
         .collect::<Result<Vec<_>, _>>()?;
     if keys.is_empty() {
-        return Err(format!("{shown} holds no public keys"));
+        return Err(failure!("{shown} holds no public keys"));
     }
     Ok(keys)
 }
@@ -191,7 +191,7 @@ fn count(n: usize) -> String {
 }
 
 /// `pairshell guest add NAME …`
-pub fn add(
+pub(crate) fn add(
     config_path: Option<&Path>,
     name: &str,
     keys: &[String],
@@ -201,7 +201,7 @@ pub fn add(
 ) -> Result<(), Failure> {
     need_root("guest add")?;
     if !is_guest_name(name) {
-        return Err(format!(
+        return Err(failure!(
             "{name:?} is not a guest name: use letters, digits, '_', '.' and '-', \
              starting with a letter, digit or '_'"
         ));
@@ -233,7 +233,7 @@ pub fn add(
     let path = config::main_path(config_path);
     let fetched = match github_login {
         Some(login) => {
-            let (_, config) = config::load_main(&path).map_err(|e| e.to_string())?;
+            let (_, config) = config::load_main(&path).map_err(Failure::from)?;
             let keys = fetch(&config, login).map_err(|e| {
                 format!("cannot add {name} from GitHub user {login}: {e}; nothing changed")
             })?;
@@ -242,12 +242,12 @@ pub fn add(
         None => None,
     };
 
-    let mut edit = MainEdit::open(&path).map_err(|e| e.to_string())?;
+    let mut edit = MainEdit::open(&path).map_err(Failure::from)?;
     let config = edit.config();
     let existing = config.guests.get(name);
     if let (Some(old), Some((login, _))) = (existing.and_then(|g| g.github.as_ref()), &fetched) {
         if old.as_str() != *login {
-            return Err(format!(
+            return Err(failure!(
                 "{name} already takes keys from GitHub user {old}; to switch to {login}, \
                  `pairshell guest remove {name}` and add them again"
             ));
@@ -258,7 +258,7 @@ pub fn add(
     if let Some(why) = held_by_another(&owners, name, &given)
         .or_else(|| held_by_another(&owners, name, fetched_keys))
     {
-        return Err(why);
+        return Err(Failure::from(why));
     }
     let holds = |k: &NewKey| {
         existing.is_some_and(|g| {
@@ -306,7 +306,7 @@ pub fn add(
         edit.set_expires(name, Some(t));
     }
     let file = edit.path().to_path_buf();
-    let saved = edit.save().map_err(|e| e.to_string())?;
+    let saved = edit.save().map_err(Failure::from)?;
     crate::admin::hosts::reindex(&file);
     let guest = &saved.guests[name];
     let total = guest.all_keys().count();
@@ -362,14 +362,14 @@ pub fn add(
 }
 
 /// `pairshell guest remove NAME`
-pub fn remove(config_path: Option<&Path>, name: &str) -> Result<(), Failure> {
+pub(crate) fn remove(config_path: Option<&Path>, name: &str) -> Result<(), Failure> {
     need_root("guest remove")?;
     let path = config::main_path(config_path);
-    let mut edit = MainEdit::open(&path).map_err(|e| e.to_string())?;
+    let mut edit = MainEdit::open(&path).map_err(Failure::from)?;
     let keys = edit.config().guests.get(name).map(|g| g.all_keys().count());
     let Some(keys) = keys else {
         let known: Vec<&str> = edit.config().guests.keys().map(|g| g.as_str()).collect();
-        return Err(format!(
+        return Err(failure!(
             "there is no guest {name} in {} (guests: {})",
             edit.path().display(),
             if known.is_empty() {
@@ -380,13 +380,13 @@ pub fn remove(config_path: Option<&Path>, name: &str) -> Result<(), Failure> {
         ));
     };
     if !edit.remove_guest(name) {
-        return Err(format!(
+        return Err(failure!(
             "guest {name} is not a table of its own in {}; remove it by hand",
             edit.path().display()
         ));
     }
     let file = edit.path().to_path_buf();
-    let saved = edit.save().map_err(|e| e.to_string())?;
+    let saved = edit.save().map_err(Failure::from)?;
     crate::admin::hosts::reindex(&file);
     Audit::new(&saved.audit.syslog_socket, false).write_best_effort(
         Event::new("guest-remove")
@@ -402,9 +402,9 @@ pub fn remove(config_path: Option<&Path>, name: &str) -> Result<(), Failure> {
 }
 
 /// `pairshell guest list`
-pub fn list(config_path: Option<&Path>) -> Result<(), Failure> {
+pub(crate) fn list(config_path: Option<&Path>) -> Result<(), Failure> {
     let (abs, config) =
-        config::load_main(&config::main_path(config_path)).map_err(|e| e.to_string())?;
+        config::load_main(&config::main_path(config_path)).map_err(Failure::from)?;
     let now = Timestamp::now();
     let rows: Vec<[String; 5]> = config
         .guests
@@ -467,10 +467,10 @@ enum Synced {
 }
 
 /// `pairshell guest sync [NAME]`
-pub fn sync(config_path: Option<&Path>, only: Option<&str>) -> Result<(), Failure> {
+pub(crate) fn sync(config_path: Option<&Path>, only: Option<&str>) -> Result<(), Failure> {
     need_root("guest sync")?;
     let path = config::main_path(config_path);
-    let (_, config) = config::load_main(&path).map_err(|e| e.to_string())?;
+    let (_, config) = config::load_main(&path).map_err(Failure::from)?;
     let targets: Vec<(String, String)> = match only {
         Some(name) => {
             let guest = config
@@ -493,12 +493,12 @@ pub fn sync(config_path: Option<&Path>, only: Option<&str>) -> Result<(), Failur
         return Ok(());
     }
     // The network first, with nothing locked.
-    let fetched: Vec<Result<Vec<NewKey>, String>> = targets
+    let fetched: Vec<Result<Vec<NewKey>, Failure>> = targets
         .iter()
         .map(|(_, login)| fetch(&config, login))
         .collect();
 
-    let mut edit = MainEdit::open(&path).map_err(|e| e.to_string())?;
+    let mut edit = MainEdit::open(&path).map_err(Failure::from)?;
     let mut owners = key_owners(edit.config());
     let mut outcomes = Vec::new();
     for ((name, login), result) in targets.iter().zip(fetched) {
@@ -509,7 +509,7 @@ pub fn sync(config_path: Option<&Path>, only: Option<&str>) -> Result<(), Failur
             (Some(g), _) if g.github.as_ref().map(|l| l.as_str()) != Some(login.as_str()) => {
                 Synced::Failed("changed while its keys were fetched".into(), kept)
             }
-            (Some(_), Err(why)) => Synced::Failed(why, kept),
+            (Some(_), Err(why)) => Synced::Failed(why.to_string(), kept),
             (Some(g), Ok(keys)) => match held_by_another(&owners, name, &keys) {
                 Some(why) => Synced::Failed(why, kept),
                 None => {
@@ -561,7 +561,7 @@ pub fn sync(config_path: Option<&Path>, only: Option<&str>) -> Result<(), Failur
     let audit_socket = edit.config().audit.syslog_socket.clone();
     if changed {
         let file = edit.path().to_path_buf();
-        edit.save().map_err(|e| e.to_string())?;
+        edit.save().map_err(Failure::from)?;
         crate::admin::hosts::reindex(&file);
     } else {
         drop(edit);
@@ -612,7 +612,7 @@ pub fn sync(config_path: Option<&Path>, only: Option<&str>) -> Result<(), Failur
         println!("{name} (github:{login}): {line}");
     }
     if failed > 0 {
-        return Err(format!(
+        return Err(failure!(
             "{failed} of {} GitHub fetches failed; those guests kept their old keys",
             targets.len()
         ));
@@ -639,7 +639,7 @@ mod tests {
             "restrict ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBa2mVXo3JFm9t1ixaTN0CNnxdtZs+XDA4y7gCg3vVY",
         ] {
             let err = NewKey::parse(bad, "--key 'x'").unwrap_err();
-            assert!(err.starts_with("--key 'x': not an SSH public key"), "{err}");
+            assert!(err.to_string().starts_with("--key 'x': not an SSH public key"), "{err}");
         }
         assert!(NewKey::parse(&format!("{KEY}\u{1b}[2J"), "k").is_err());
     }

@@ -28,16 +28,16 @@ use nix::unistd::{Gid, Group, Uid, User};
 
 use crate::audit::{Audit, Event};
 use crate::config::{self, host_file, Config};
-use crate::core::error::Failure;
+use crate::core::error::{failure, Failure};
 use crate::core::request::is_login_name;
 use crate::sys::trust;
 
 /// `pairshell index`: rebuild the main config's lookup index.
-pub fn index(config_path: Option<&Path>) -> Result<(), Failure> {
+pub(crate) fn index(config_path: Option<&Path>) -> Result<(), Failure> {
     if !nix::unistd::geteuid().is_root() {
         return Err("index needs root (sudo): it writes beside the main config".into());
     }
-    let built = config::index::build(&config::main_path(config_path)).map_err(|e| e.to_string())?;
+    let built = config::index::build(&config::main_path(config_path)).map_err(Failure::from)?;
     println!(
         "pairshell: indexed {} guests, {} keys and {} principals in {} ({} bytes)",
         built.guests,
@@ -52,7 +52,7 @@ pub fn index(config_path: Option<&Path>) -> Result<(), Failure> {
 /// After an admin command rewrote the main config: rebuild its index, or
 /// say why not. The edit itself stands either way; a stale index is never
 /// used, so logins stay right, only slower until `pairshell index` works.
-pub fn reindex(config_path: &Path) {
+pub(crate) fn reindex(config_path: &Path) {
     if let Err(e) = config::index::build(config_path) {
         eprintln!(
             "pairshell: warning: the lookup index was not rebuilt: {e}; \
@@ -72,34 +72,34 @@ fn setup(config_path: Option<&Path>, login: &str) -> Result<Setup, Failure> {
     if !nix::unistd::geteuid().is_root() {
         return Err("host add and host remove need root (sudo)".into());
     }
-    let (_, config) =
-        config::load_main(&config::main_path(config_path)).map_err(|e| e.to_string())?;
+    let (_, config) = config::load_main(&config::main_path(config_path)).map_err(Failure::from)?;
     if !is_login_name(login) {
-        return Err(format!("{login:?} is not a login name"));
+        return Err(Failure::user(login, "not a login name"));
     }
     let host = User::from_name(login)
         .ok()
         .flatten()
-        .ok_or_else(|| format!("there is no user {login:?} on this system"))?;
+        .ok_or_else(|| Failure::user(login, "no such user on this system"))?;
     if host.uid.is_root() || login == config.pair_user {
-        return Err(format!(
-            "{login} cannot be a host: a host is a person's own account"
+        return Err(Failure::user(
+            login,
+            "cannot be a host: a host is a person's own account",
         ));
     }
     let pair = User::from_name(&config.pair_user)
         .ok()
         .flatten()
         .ok_or_else(|| {
-            format!(
-                "the pair account {:?} does not exist; create it first",
-                config.pair_user
+            Failure::user(
+                &config.pair_user,
+                "the pair account does not exist; create it first",
             )
         })?;
     Ok(Setup { config, host, pair })
 }
 
 /// `pairshell host add LOGIN`
-pub fn host_add(config_path: Option<&Path>, login: &str) -> Result<(), Failure> {
+pub(crate) fn host_add(config_path: Option<&Path>, login: &str) -> Result<(), Failure> {
     let s = setup(config_path, login)?;
     let c = &s.config;
     let group = ensure_group(&c.socket_group)?;
@@ -108,7 +108,7 @@ pub fn host_add(config_path: Option<&Path>, login: &str) -> Result<(), Failure> 
     }
 
     root_dir(&c.hosts_dir)?;
-    trust::check_root_path(&c.hosts_dir).map_err(|e| e.to_string())?;
+    trust::check_root_path(&c.hosts_dir).map_err(Failure::from)?;
     let file = config::host_path(&c.hosts_dir, login);
     let created = create_host_file(&file, &s.host, &c.sockets_dir)?;
 
@@ -142,14 +142,14 @@ pub fn host_add(config_path: Option<&Path>, login: &str) -> Result<(), Failure> 
 }
 
 /// `pairshell host remove LOGIN`
-pub fn host_remove(config_path: Option<&Path>, login: &str) -> Result<(), Failure> {
+pub(crate) fn host_remove(config_path: Option<&Path>, login: &str) -> Result<(), Failure> {
     let s = setup(config_path, login)?;
     let c = &s.config;
     let file = config::host_path(&c.hosts_dir, login);
     let removed = match std::fs::remove_file(&file) {
         Ok(()) => true,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(format!("{}: {e}", file.display())),
+        Err(e) => return Err(failure!("{}: {e}", file.display())),
     };
     write_tmpfiles(c)?;
     // Not a member any more is fine: removal is idempotent.
@@ -187,11 +187,11 @@ fn roster_dir(c: &Config) -> std::path::PathBuf {
 fn run(cmd: &mut Command) -> Result<(), Failure> {
     let out = cmd
         .output()
-        .map_err(|e| format!("cannot run {:?}: {e}", cmd.get_program()))?;
+        .map_err(|e| failure!("cannot run {:?}: {e}", cmd.get_program()))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!(
+        Err(failure!(
             "{:?} failed: {}",
             cmd.get_program(),
             String::from_utf8_lossy(&out.stderr).trim()
@@ -208,7 +208,7 @@ fn ensure_group(name: &str) -> Result<Gid, Failure> {
         .ok()
         .flatten()
         .map(|g| g.gid)
-        .ok_or_else(|| format!("group {name} was created but cannot be found"))
+        .ok_or_else(|| failure!("group {name} was created but cannot be found"))
 }
 
 /// Create a root-owned 0755 directory (and its parents) if missing.
@@ -217,10 +217,10 @@ fn root_dir(dir: &Path) -> Result<(), Failure> {
         .recursive(true)
         .mode(0o755)
         .create(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        .map_err(|e| failure!("{}: {e}", dir.display()))?;
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| failure!("{}: {e}", dir.display()))?;
     if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
-        return Err(format!(
+        return Err(failure!(
             "{} must be a directory owned by root and writable only by root",
             dir.display()
         ));
@@ -237,15 +237,16 @@ fn owned_dir(dir: &Path, uid: Uid, gid: Gid, mode: u32) -> Result<(), Failure> {
     match DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(format!("{}: {e}", dir.display())),
+        Err(e) => return Err(failure!("{}: {e}", dir.display())),
     }
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let meta = std::fs::symlink_metadata(dir).map_err(|e| failure!("{}: {e}", dir.display()))?;
     if !meta.is_dir() {
-        return Err(format!("{} exists and is not a directory", dir.display()));
+        return Err(failure!("{} exists and is not a directory", dir.display()));
     }
-    nix::unistd::chown(dir, Some(uid), Some(gid)).map_err(|e| format!("{}: {e}", dir.display()))?;
+    nix::unistd::chown(dir, Some(uid), Some(gid))
+        .map_err(|e| failure!("{}: {e}", dir.display()))?;
     std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("{}: {e}", dir.display()))
+        .map_err(|e| failure!("{}: {e}", dir.display()))
 }
 
 /// Create the host's file with the commented example, owned by the host.
@@ -261,16 +262,16 @@ fn create_host_file(path: &Path, host: &User, sockets_dir: &Path) -> Result<bool
     match opened {
         Ok(mut file) => {
             file.write_all(host_file::example(&host.name, sockets_dir).as_bytes())
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(|e| failure!("{}: {e}", path.display()))?;
             nix::unistd::fchown(&file, Some(host.uid), Some(host.gid))
-                .map_err(|e| format!("{}: {e}", path.display()))?;
+                .map_err(|e| failure!("{}: {e}", path.display()))?;
             Ok(true)
         }
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let meta =
-                std::fs::symlink_metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+                std::fs::symlink_metadata(path).map_err(|e| failure!("{}: {e}", path.display()))?;
             if !meta.is_file() || (meta.uid() != host.uid.as_raw() && meta.uid() != 0) {
-                return Err(format!(
+                return Err(failure!(
                     "{} exists but is not a file owned by {}; move it away first",
                     path.display(),
                     host.name
@@ -278,13 +279,13 @@ fn create_host_file(path: &Path, host: &User, sockets_dir: &Path) -> Result<bool
             }
             Ok(false)
         }
-        Err(e) => Err(format!("{}: {e}", path.display())),
+        Err(e) => Err(failure!("{}: {e}", path.display())),
     }
 }
 
 /// Rewrite the tmpfiles file from the hosts that have a file now.
 fn write_tmpfiles(c: &Config) -> Result<(), Failure> {
-    let logins = config::host_logins(&c.hosts_dir).map_err(|e| e.to_string())?;
+    let logins = config::host_logins(&c.hosts_dir).map_err(Failure::from)?;
     let mut text = String::from(
         "# Written by `pairshell host add` and `host remove`: the runtime\n\
          # directories of pairshell's hosts, recreated at boot. Do not edit.\n",
@@ -307,8 +308,8 @@ fn write_tmpfiles(c: &Config) -> Result<(), Failure> {
         root_dir(dir)?;
     }
     let tmp = c.tmpfiles.with_extension("tmp");
-    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::write(&tmp, text).map_err(|e| failure!("{}: {e}", tmp.display()))?;
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o644))
-        .map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &c.tmpfiles).map_err(|e| format!("{}: {e}", c.tmpfiles.display()))
+        .map_err(|e| failure!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &c.tmpfiles).map_err(|e| failure!("{}: {e}", c.tmpfiles.display()))
 }

@@ -26,10 +26,10 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use crate::audit;
-use crate::core::error::Failure;
+use crate::core::error::{failure, Failure};
 
 /// The syslog file read when there is no journal and no `--file`.
-pub const DEFAULT_FILE: &str = "/var/log/auth.log";
+pub(crate) const DEFAULT_FILE: &str = "/var/log/auth.log";
 
 const JOURNALCTL: [&str; 2] = ["/usr/bin/journalctl", "/bin/journalctl"];
 /// Exists while journald runs (it is on the tmpfs `/run`).
@@ -37,12 +37,12 @@ const JOURNALD_RUNTIME: &str = "/run/systemd/journal";
 
 /// Which lines to keep.
 #[derive(Debug, Default)]
-pub struct Filter {
+pub(crate) struct Filter {
     /// Only lines whose `guest` field is exactly this.
-    pub guest: Option<String>,
+    pub(crate) guest: Option<String>,
     /// Only lines stamped at or after this. Applied to files; journalctl
     /// applies it to the journal itself.
-    pub since: Option<Timestamp>,
+    pub(crate) since: Option<Timestamp>,
 }
 
 /// One of pairshell's lines: when it was written (if the stamp could be
@@ -62,7 +62,11 @@ struct Tally {
 }
 
 /// `pairshell log [GUEST] [--since TIME] [--file PATH]`
-pub fn run(guest: Option<String>, since: Option<&str>, file: Option<&Path>) -> Result<(), Failure> {
+pub(crate) fn run(
+    guest: Option<String>,
+    since: Option<&str>,
+    file: Option<&Path>,
+) -> Result<(), Failure> {
     let now = Timestamp::now();
     let since = since
         .map(|text| crate::core::time::parse_since(text, now))
@@ -145,7 +149,7 @@ fn from_journal(
         .map_err(|e| format!("{}: {e}", journalctl.display()))?;
     let tally = finish(copied, "the journal")?;
     if !status.success() && !reader_gone {
-        return Err(format!("{} failed ({status})", journalctl.display()));
+        return Err(failure!("{} failed ({status})", journalctl.display()));
     }
     Ok(tally)
 }
@@ -156,7 +160,7 @@ fn finish(copied: io::Result<Tally>, what: &str) -> Result<Tally, Failure> {
     match copied {
         Ok(tally) => Ok(tally),
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(Tally::default()),
-        Err(e) => Err(format!("reading {what}: {e}")),
+        Err(e) => Err(failure!("reading {what}: {e}")),
     }
 }
 
@@ -500,7 +504,7 @@ Nov 21 11:30:00 devbox pairshell[10]: event=leave guest=al fingerprint=SHA256:a 
         let mut tally = from_journal(&fake, Some(since), &filter, &mut out, now(), &utc());
         for _ in 0..20 {
             match &tally {
-                Err(e) if e.contains("busy") => {
+                Err(e) if e.to_string().contains("busy") => {
                     std::thread::sleep(std::time::Duration::from_millis(50))
                 }
                 _ => break,

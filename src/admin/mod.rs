@@ -2,11 +2,11 @@
 //! `edit`): hosts and guests in the main config, GitHub keys, the index, the
 //! trail and recordings.
 
-pub mod check;
-pub mod edit;
-pub mod github;
-pub mod guests;
-pub mod hosts;
-pub mod log;
-pub mod replay;
-pub mod typed;
+pub(crate) mod check;
+pub(crate) mod edit;
+pub(crate) mod github;
+pub(crate) mod guests;
+pub(crate) mod hosts;
+pub(crate) mod log;
+pub(crate) mod replay;
+pub(crate) mod typed;

@@ -14,21 +14,21 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use crate::core::error::Failure;
+use crate::core::error::{failure, Failure};
 use crate::record::{self, Cast};
 
 /// What `replay` was asked to play.
-pub struct Options<'a> {
-    pub target: &'a str,
-    pub since: Option<&'a str>,
-    pub speed: f64,
-    pub idle_limit: Option<f64>,
+pub(crate) struct Options<'a> {
+    pub(crate) target: &'a str,
+    pub(crate) since: Option<&'a str>,
+    pub(crate) speed: f64,
+    pub(crate) idle_limit: Option<f64>,
 }
 
 /// `pairshell replay …`
-pub fn run(config_path: Option<&Path>, o: &Options<'_>) -> Result<(), Failure> {
+pub(crate) fn run(config_path: Option<&Path>, o: &Options<'_>) -> Result<(), Failure> {
     if !(o.speed.is_finite() && o.speed > 0.0) {
-        return Err(format!("--speed {}: give a number above 0", o.speed));
+        return Err(failure!("--speed {}: give a number above 0", o.speed));
     }
     if o.idle_limit.is_some_and(|s| !(s.is_finite() && s >= 0.0)) {
         return Err("--idle-limit: give seconds, 0 or more".into());
@@ -40,7 +40,7 @@ pub fn run(config_path: Option<&Path>, o: &Options<'_>) -> Result<(), Failure> {
         .transpose()?;
     let files = resolve(config_path, o.target)?;
     if files.is_empty() {
-        return Err(format!("no recordings of {}", o.target));
+        return Err(failure!("no recordings of {}", o.target));
     }
     let mut out = std::io::stdout().lock();
     for file in files {
@@ -85,20 +85,20 @@ fn resolve(config_path: Option<&Path>, target: &str) -> Result<Vec<PathBuf>, Fai
     if as_path.is_file() {
         return Ok(vec![as_path.to_path_buf()]);
     }
-    let (_, config) = crate::config::load_main(&crate::config::main_path(config_path))
-        .map_err(|e| e.to_string())?;
+    let (_, config) =
+        crate::config::load_main(&crate::config::main_path(config_path)).map_err(Failure::from)?;
     let dir = &config.recordings_dir;
     let err = |e: std::io::Error| crate::admin::typed::recordings_error(dir, &e);
     if let Some((host, session)) = target.split_once('/') {
         if crate::core::request::is_login_name(host)
             && crate::core::request::is_session_name(session)
         {
-            return record::list(dir, Some(host), Some(session)).map_err(err);
+            return record::list(dir, Some(host), Some(session)).map_err(|e| Failure::from(err(e)));
         }
-        return Err(format!("{target}: no such file, and not HOST/SESSION"));
+        return Err(failure!("{target}: no such file, and not HOST/SESSION"));
     }
     if !crate::core::request::is_guest_name(target) {
-        return Err(format!("{target}: no such file, and not a guest's name"));
+        return Err(failure!("{target}: no such file, and not a guest's name"));
     }
     let mut files: Vec<PathBuf> = record::list(dir, None, None)
         .map_err(err)?
@@ -116,12 +116,12 @@ fn resolve(config_path: Option<&Path>, target: &str) -> Result<Vec<PathBuf>, Fai
 }
 
 /// `pairshell replay --prune DAYS`
-pub fn prune(config_path: Option<&Path>, days: u32) -> Result<(), Failure> {
+pub(crate) fn prune(config_path: Option<&Path>, days: u32) -> Result<(), Failure> {
     if !nix::unistd::geteuid().is_root() {
         return Err("replay --prune needs root (sudo): recordings are root's to manage".into());
     }
-    let (_, config) = crate::config::load_main(&crate::config::main_path(config_path))
-        .map_err(|e| e.to_string())?;
+    let (_, config) =
+        crate::config::load_main(&crate::config::main_path(config_path)).map_err(Failure::from)?;
     let dir = &config.recordings_dir;
     let cutoff = std::time::SystemTime::now()
         .checked_sub(Duration::from_secs(u64::from(days) * 86_400))

@@ -17,7 +17,7 @@ use std::path::Path;
 
 use jiff::Timestamp;
 
-use crate::core::error::Failure;
+use crate::core::error::{failure, Failure};
 use crate::record::Cast;
 
 /// A line ends after this long without a key from its guest.
@@ -25,7 +25,7 @@ const PAUSE_S: f64 = 5.0;
 
 /// One thing a guest typed.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Key {
+pub(crate) enum Key {
     /// Printable text, as typed.
     Text(String),
     /// Enter (CR or LF).
@@ -40,7 +40,7 @@ pub enum Key {
 
 impl Key {
     /// How the key reads: no control characters, whatever was typed.
-    pub fn render(&self, out: &mut String) {
+    pub(crate) fn render(&self, out: &mut String) {
         match self {
             Key::Text(t) => out.extend(t.chars().map(visible)),
             Key::Enter => out.push('⏎'),
@@ -86,7 +86,7 @@ fn visible(c: char) -> char {
 }
 
 /// Render keys as one line of text.
-pub fn render(keys: &[Key]) -> String {
+pub(crate) fn render(keys: &[Key]) -> String {
     let mut s = String::new();
     for k in keys {
         k.render(&mut s);
@@ -96,7 +96,7 @@ pub fn render(keys: &[Key]) -> String {
 
 /// Decodes one guest's input, chunk by chunk (a paste may span chunks).
 #[derive(Default)]
-pub struct Decoder {
+pub(crate) struct Decoder {
     /// Inside a bracketed paste: what it holds so far.
     paste: Option<String>,
 }
@@ -106,7 +106,7 @@ const PASTE_END: &str = "\x1b[201~";
 
 impl Decoder {
     /// The keys in one chunk of input.
-    pub fn feed(&mut self, chunk: &str) -> Vec<Key> {
+    pub(crate) fn feed(&mut self, chunk: &str) -> Vec<Key> {
         let mut keys = Vec::new();
         let mut rest = chunk;
         loop {
@@ -139,7 +139,7 @@ impl Decoder {
     }
 
     /// A paste never closed (the recording ended inside it).
-    pub fn finish(&mut self) -> Option<Key> {
+    pub(crate) fn finish(&mut self) -> Option<Key> {
         self.paste.take().map(Key::Paste)
     }
 }
@@ -316,14 +316,14 @@ fn csi(after: &[char]) -> Option<(Key, usize)> {
 
 /// One line of `typed`'s output.
 #[derive(Debug, PartialEq)]
-pub struct Line {
-    pub time: Timestamp,
-    pub guest: String,
-    pub text: String,
+pub(crate) struct Line {
+    pub(crate) time: Timestamp,
+    pub(crate) guest: String,
+    pub(crate) text: String,
 }
 
 /// Merge `casts` (each one guest's join) into lines, in time order.
-pub fn lines(casts: &[Cast], since: Option<Timestamp>) -> Vec<Line> {
+pub(crate) fn lines(casts: &[Cast], since: Option<Timestamp>) -> Vec<Line> {
     // Every input event of every read-write recording, with its instant.
     let mut events: Vec<(Timestamp, usize, &str)> = Vec::new();
     for (n, cast) in casts.iter().enumerate() {
@@ -388,20 +388,20 @@ pub fn lines(casts: &[Cast], since: Option<Timestamp>) -> Vec<Line> {
 }
 
 /// `pairshell typed HOST/SESSION [--since T] [--json]`
-pub fn run(
+pub(crate) fn run(
     config_path: Option<&Path>,
     target: &str,
     since: Option<&str>,
     json: bool,
 ) -> Result<(), Failure> {
-    let (_, config) = crate::config::load_main(&crate::config::main_path(config_path))
-        .map_err(|e| e.to_string())?;
+    let (_, config) =
+        crate::config::load_main(&crate::config::main_path(config_path)).map_err(Failure::from)?;
     let Some((host, session)) = target.split_once('/') else {
-        return Err(format!("{target:?}: give HOST/SESSION"));
+        return Err(failure!("{target:?}: give HOST/SESSION"));
     };
     if !crate::core::request::is_login_name(host) || !crate::core::request::is_session_name(session)
     {
-        return Err(format!("{target:?} is not HOST/SESSION"));
+        return Err(failure!("{target:?} is not HOST/SESSION"));
     }
     let now = Timestamp::now();
     let since = since
@@ -447,7 +447,7 @@ pub fn run(
 }
 
 /// A failure to read `recordings_dir`, with the likely cause.
-pub fn recordings_error(dir: &Path, e: &std::io::Error) -> String {
+pub(crate) fn recordings_error(dir: &Path, e: &std::io::Error) -> String {
     if e.kind() == std::io::ErrorKind::PermissionDenied {
         format!(
             "{}: {e}; recordings are readable by root alone (run with sudo)",

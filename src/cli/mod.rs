@@ -24,24 +24,24 @@ writes every decision to syslog (facility authpriv, ident pairshell).\n\n\
 A guest never runs pairshell by hand: `ssh -t pair@host` opens a chooser, \
 `ssh -t pair@host SESSION` joins directly, `ssh pair@host list` lists."
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     /// Main config file [default: /etc/pairshell/pairshell.toml]. It counts
     /// only if it is owned by root and not writable by group or other.
     #[arg(long, global = true, value_name = "PATH")]
-    pub config: Option<PathBuf>,
+    pub(crate) config: Option<PathBuf>,
 
     /// Run as a shell, the way sshd runs a forced command: TEXT is either
     /// pairshell's own `… login` line (the guest's request is then
     /// SSH_ORIGINAL_COMMAND) or the guest's request itself.
     #[arg(short = 'c', value_name = "TEXT", allow_hyphen_values = true)]
-    pub command_text: Option<String>,
+    pub(crate) command_text: Option<String>,
 
     #[command(subcommand)]
-    pub command: Option<Command>,
+    pub(crate) command: Option<Command>,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Run the guest flow (what sshd runs)
     ///
     /// Identify the guest from SSH_USER_AUTH, then list, choose or join as
@@ -268,7 +268,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum HostAction {
+pub(crate) enum HostAction {
     /// Let LOGIN share sessions
     ///
     /// Creates hosts_dir/LOGIN.toml (owned by LOGIN, with a commented
@@ -283,7 +283,7 @@ pub enum HostAction {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum GuestAction {
+pub(crate) enum GuestAction {
     /// Declare guest NAME with keys, or give an existing guest more
     ///
     /// Declares guest NAME with these keys, or gives an existing guest more
@@ -335,17 +335,17 @@ pub enum GuestAction {
 /// `--ro` or `--rw`, exactly one.
 #[derive(Debug, clap::Args)]
 #[group(required = true, multiple = false)]
-pub struct ModeArg {
+pub(crate) struct ModeArg {
     /// The guest may watch.
     #[arg(long)]
-    pub ro: bool,
+    pub(crate) ro: bool,
     /// The guest may type.
     #[arg(long)]
-    pub rw: bool,
+    pub(crate) rw: bool,
 }
 
 impl ModeArg {
-    pub fn mode(&self) -> crate::core::mode::Mode {
+    pub(crate) fn mode(&self) -> crate::core::mode::Mode {
         if self.rw {
             crate::core::mode::Mode::ReadWrite
         } else {
@@ -357,26 +357,26 @@ impl ModeArg {
 /// When access ends: `--for DURATION` or `--until TIME`.
 #[derive(Debug, Default, clap::Args)]
 #[group(required = false, multiple = false)]
-pub struct Expiry {
+pub(crate) struct Expiry {
     /// For this long from now: `45s`, `30m`, `2h`, `1h30m`, `3d`.
     #[arg(long = "for", value_name = "DURATION")]
-    pub for_: Option<String>,
+    pub(crate) for_: Option<String>,
     /// Until then: `2026-11-21T18:00:00Z`, `2026-11-21 18:00` or `18:00`
     /// (local time; a time already past today means tomorrow).
     #[arg(long, value_name = "TIME")]
-    pub until: Option<String>,
+    pub(crate) until: Option<String>,
 }
 
 impl Expiry {
     /// The instant access ends, if one was given.
-    pub fn resolve(&self, now: jiff::Timestamp) -> Result<Option<jiff::Timestamp>, String> {
+    pub(crate) fn resolve(&self, now: jiff::Timestamp) -> Result<Option<jiff::Timestamp>, String> {
         crate::core::time::ends(self.for_.as_deref(), self.until.as_deref(), now)
     }
 }
 
 /// How this process was started, decided before clap sees anything.
 #[derive(Debug)]
-pub enum Invocation {
+pub(crate) enum Invocation {
     /// Started by sshd as a shell: never parsed as options.
     Shell(ShellStart),
     /// A person (or sshd's AuthorizedKeysCommand) ran it with arguments.
@@ -384,7 +384,7 @@ pub enum Invocation {
 }
 
 impl Invocation {
-    pub fn from_args(args: &[OsString]) -> Invocation {
+    pub(crate) fn from_args(args: &[OsString]) -> Invocation {
         let argv0 = args.first().map(|a| a.as_bytes()).unwrap_or_default();
         if argv0.starts_with(b"-") {
             // A login shell: sshd passes no arguments; anything else is ignored
@@ -406,13 +406,13 @@ impl Invocation {
 
 /// A start as a shell: the optional `-c` text, not yet interpreted.
 #[derive(Debug)]
-pub struct ShellStart {
+pub(crate) struct ShellStart {
     config: Option<PathBuf>,
     text: Option<String>,
 }
 
 impl ShellStart {
-    pub fn from_text(config: Option<PathBuf>, text: String) -> ShellStart {
+    pub(crate) fn from_text(config: Option<PathBuf>, text: String) -> ShellStart {
         ShellStart {
             config,
             text: Some(text),
@@ -421,7 +421,7 @@ impl ShellStart {
 
     /// Decide where the config and the guest's request come from:
     /// `(config, request)`.
-    pub fn into_start(self) -> (Option<PathBuf>, Option<OsString>) {
+    pub(crate) fn into_start(self) -> (Option<PathBuf>, Option<OsString>) {
         let original = || std::env::var_os("SSH_ORIGINAL_COMMAND");
         match self.text {
             None => (self.config, original()),
@@ -447,7 +447,7 @@ impl ShellStart {
 /// steering the flow. The first word must be this very binary, and the only
 /// thing the line can choose is a config path, which must still pass the
 /// ownership checks when it is loaded.
-pub fn own_login_line(text: &str, self_exe: &Path) -> Option<Option<PathBuf>> {
+pub(crate) fn own_login_line(text: &str, self_exe: &Path) -> Option<Option<PathBuf>> {
     let words: Vec<&str> = text.split_ascii_whitespace().collect();
     let (exe, config) = match words.as_slice() {
         [exe, "login"] => (*exe, None),

@@ -29,7 +29,7 @@ use crate::core::mode::Mode;
 use crate::sys::trust::{self, Owner};
 
 /// A host file opened for editing, locked until saved or dropped.
-pub struct HostEdit {
+pub(crate) struct HostEdit {
     path: PathBuf,
     file: File,
     /// Held until the edit is saved or dropped.
@@ -42,7 +42,7 @@ const LOCK_WAIT_WRITE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// What a change to the grants did.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     Added,
     /// The guest was already there in another mode, or with another expiry.
     Changed,
@@ -51,7 +51,7 @@ pub enum Change {
 
 impl HostEdit {
     /// Open, check and lock `path`, which must belong to `owner`.
-    pub fn open(path: &Path, owner: Uid) -> Result<HostEdit, Error> {
+    pub(crate) fn open(path: &Path, owner: Uid) -> Result<HostEdit, Error> {
         let file = trust::open_trusted_rw(path, Owner::UserOrRoot(owner))?;
         // Another `share` of the same host finishes in milliseconds; a lock
         // held longer is someone else's, and is not waited for.
@@ -77,7 +77,7 @@ impl HostEdit {
     }
 
     /// The file as the schema sees it now.
-    pub fn parsed(&self) -> Result<HostFile, Error> {
+    pub(crate) fn parsed(&self) -> Result<HostFile, Error> {
         parse_host(&self.path, &self.doc.to_string())
     }
 
@@ -105,7 +105,7 @@ impl HostEdit {
 
     /// Make sure `[sessions.SESSION]` exists, with `socket` if it is new.
     /// Returns the socket the file names for it.
-    pub fn ensure_session(&mut self, session: &str, socket: &Path) -> PathBuf {
+    pub(crate) fn ensure_session(&mut self, session: &str, socket: &Path) -> PathBuf {
         // Comments at the end of the file (all of them, in a new file made
         // by `host add`) belong above the new table, not below it.
         let is_new = self.session(session).is_none();
@@ -148,7 +148,7 @@ impl HostEdit {
     /// off the other. `ends`: `None` keeps the guest's own end of access
     /// within this share as it is, `Some(None)` clears it, `Some(Some(t))`
     /// sets it.
-    pub fn grant(
+    pub(crate) fn grant(
         &mut self,
         session: &str,
         guest: &str,
@@ -173,7 +173,7 @@ impl HostEdit {
     }
 
     /// Take `guest` off both lists of `session`. Returns whether they were on one.
-    pub fn revoke(&mut self, session: &str, guest: &str) -> bool {
+    pub(crate) fn revoke(&mut self, session: &str, guest: &str) -> bool {
         let Some(table) = self.session(session) else {
             return false;
         };
@@ -184,7 +184,7 @@ impl HostEdit {
     }
 
     /// Set or clear the end of the whole share.
-    pub fn set_share_expiry(&mut self, session: &str, ends: Option<Timestamp>) {
+    pub(crate) fn set_share_expiry(&mut self, session: &str, ends: Option<Timestamp>) {
         let table = self.session(session).expect("ensure_session first");
         match ends {
             Some(t) => {
@@ -197,12 +197,12 @@ impl HostEdit {
     }
 
     /// Remove `[sessions.SESSION]` entirely. Returns whether it was there.
-    pub fn unshare(&mut self, session: &str) -> bool {
+    pub(crate) fn unshare(&mut self, session: &str) -> bool {
         self.sessions().remove(session).is_some()
     }
 
     /// Check the edited text against the schema and write it back in place.
-    pub fn save(mut self) -> Result<HostFile, Error> {
+    pub(crate) fn save(mut self) -> Result<HostFile, Error> {
         let text = self.doc.to_string();
         let parsed = parse_host(&self.path, &text)?;
         let write = |file: &mut File| -> std::io::Result<()> {
@@ -220,7 +220,7 @@ impl HostEdit {
 /// same lock as `share`, and only if it still holds `before`: a `share` or
 /// `grant` made while the host's editor was open would otherwise be lost
 /// unseen. The caller has checked `after`; the schema is checked again here.
-pub fn replace_whole(
+pub(crate) fn replace_whole(
     path: &Path,
     owner: Uid,
     before: &str,
@@ -340,7 +340,7 @@ fn set_guest_expiry(table: &mut Table, guest: &str, ends: Option<Timestamp>) -> 
 }
 
 /// The commented example `host add` puts in a new host file.
-pub fn example(login: &str, sockets_dir: &Path) -> String {
+pub(crate) fn example(login: &str, sockets_dir: &Path) -> String {
     let socket = sockets_dir.join(login).join("api.sock");
     format!(
         "# pairshell: the tmux sessions {login} shares with guests.\n\

@@ -87,7 +87,7 @@ const SETTLE: Duration = Duration::from_millis(1100);
 const MAX_WAIT: Duration = Duration::from_secs(3);
 
 /// The index file for the config at `config` (an absolute path).
-pub fn path_for(config: &Path) -> PathBuf {
+pub(crate) fn path_for(config: &Path) -> PathBuf {
     let mut name = config.file_name().unwrap_or_default().to_os_string();
     name.push(".index");
     config.with_file_name(name)
@@ -95,7 +95,7 @@ pub fn path_for(config: &Path) -> PathBuf {
 
 /// What identifies one version of a file, without reading it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Stamp {
+pub(crate) struct Stamp {
     dev: u64,
     ino: u64,
     size: u64,
@@ -104,7 +104,7 @@ pub struct Stamp {
 }
 
 impl Stamp {
-    pub fn of(meta: &Metadata) -> Stamp {
+    pub(crate) fn of(meta: &Metadata) -> Stamp {
         Stamp {
             dev: meta.dev(),
             ino: meta.ino(),
@@ -165,17 +165,17 @@ fn principal_digest(principal: &str) -> [u8; 32] {
 
 /// What [`build`] wrote.
 #[derive(Debug)]
-pub struct Built {
-    pub path: PathBuf,
-    pub guests: usize,
-    pub keys: usize,
-    pub principals: usize,
-    pub bytes: usize,
+pub(crate) struct Built {
+    pub(crate) path: PathBuf,
+    pub(crate) guests: usize,
+    pub(crate) keys: usize,
+    pub(crate) principals: usize,
+    pub(crate) bytes: usize,
 }
 
 /// Build the index for the config at `config_path` and replace the old one
 /// atomically. Run as root (it writes beside the root-owned config).
-pub fn build(config_path: &Path) -> Result<Built, Error> {
+pub(crate) fn build(config_path: &Path) -> Result<Built, Error> {
     for _ in 0..5 {
         let (abs, file, before) = trust::open_root_file(config_path)?;
         // Hold the config still against pairshell's own editors while its
@@ -378,7 +378,7 @@ fn parse_guests(file: &Path, text: &str) -> Result<BTreeMap<GuestName, Guest>, E
 
 /// Why an index was not used.
 #[derive(Debug)]
-pub enum Unused {
+pub(crate) enum Unused {
     /// There is none (`pairshell index` was never run): not a problem.
     Missing(PathBuf),
     /// There is one, but it is stale, untrusted or malformed.
@@ -403,7 +403,7 @@ fn content_digest(text: &str) -> [u8; 32] {
 }
 
 /// An open index that matched its config.
-pub struct Index {
+pub(crate) struct Index {
     file: File,
     path: PathBuf,
     content: [u8; 32],
@@ -416,7 +416,7 @@ pub struct Index {
 impl Index {
     /// Open the index for the config whose checked metadata is `config`;
     /// `Err` says why it cannot be used (then read the whole config).
-    pub fn open(config_abs: &Path, config: &Metadata) -> Result<Index, Unused> {
+    pub(crate) fn open(config_abs: &Path, config: &Metadata) -> Result<Index, Unused> {
         let path = path_for(config_abs);
         let (file, meta) = match trust::open_trusted(&path, Owner::Root) {
             Ok(opened) => opened,
@@ -466,18 +466,18 @@ impl Index {
 
     /// Whether the index was built from exactly this config text (for
     /// `check`, which reads the config anyway; see "Freshness" above).
-    pub fn built_from(&self, text: &str) -> bool {
+    pub(crate) fn built_from(&self, text: &str) -> bool {
         self.content == content_digest(text)
     }
 
     /// The config's settings, as TOML text without `[guests]`.
-    pub fn settings(&self) -> &str {
+    pub(crate) fn settings(&self) -> &str {
         &self.settings
     }
 
     /// The guests holding any of these keys (`(type, base64)`) or
     /// principals, parsed from their own tables.
-    pub fn guests_for(
+    pub(crate) fn guests_for(
         &self,
         keys: &[(&str, &str)],
         principals: &[&str],
@@ -619,12 +619,12 @@ impl Header {
 
 /// The main config as a command needs it: from the index when one matches
 /// the config, restricted to the guests asked for; or read whole.
-pub struct Loaded {
-    pub path: PathBuf,
-    pub config: Config,
+pub(crate) struct Loaded {
+    pub(crate) path: PathBuf,
+    pub(crate) config: Config,
     index: Option<Index>,
     /// Why an index that exists was not used, for the admin (sshd's log).
-    pub index_note: Option<String>,
+    pub(crate) index_note: Option<String>,
     /// The config file as opened and checked, read only if the index fails.
     file: File,
     /// That file's version, for [`Loaded::index_note_once`].
@@ -636,7 +636,7 @@ impl Loaded {
     /// and its index; read the whole config only when the index cannot be
     /// used. Until [`Loaded::add_guests_for`] is called, an indexed config
     /// has no guests.
-    pub fn load(path: &Path) -> Result<Loaded, Error> {
+    pub(crate) fn load(path: &Path) -> Result<Loaded, Error> {
         let (abs, mut file, meta) = trust::open_root_file(path)?;
         if meta.len() > MAX_MAIN {
             return Err(Error::untrusted(
@@ -684,7 +684,7 @@ impl Loaded {
     /// process's user. Guards against: a host, or anyone, silencing the
     /// note; a file that cannot be trusted or written means the note is
     /// written, as before.
-    pub fn index_note_once(&self, dir: &Path) -> Option<String> {
+    pub(crate) fn index_note_once(&self, dir: &Path) -> Option<String> {
         let note = self.index_note.as_ref()?;
         let line = version_line(&self.stamp, note);
         if remember_once(&dir.join(".index-unused"), &line) {
@@ -696,7 +696,7 @@ impl Loaded {
 
     /// The config, closing the files behind it (a login keeps its config
     /// for the whole session; the index and config files need not stay open).
-    pub fn into_config(self) -> Config {
+    pub(crate) fn into_config(self) -> Config {
         self.config
     }
 
@@ -704,7 +704,7 @@ impl Loaded {
     /// this, the config answers every question about them exactly as the
     /// whole config would. A config read whole already has every guest.
     /// Keys are `(type, base64)`, compared as text like the config does.
-    pub fn add_guests_for(
+    pub(crate) fn add_guests_for(
         &mut self,
         keys: &[(&str, &str)],
         principals: &[&str],

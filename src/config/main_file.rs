@@ -28,7 +28,7 @@ use crate::sys::trust;
 const LOCK_WAIT: Duration = Duration::from_secs(10);
 
 /// The main config opened for editing, locked until saved or dropped.
-pub struct MainEdit {
+pub(crate) struct MainEdit {
     path: PathBuf,
     meta: Metadata,
     _lock: Flock<File>,
@@ -70,7 +70,7 @@ fn lock_main(path: &Path) -> Result<(PathBuf, Metadata, Flock<File>, String), Er
 /// command's edit for as long as the admin's editor is open (visudo's
 /// shape), with the text it had then, parsed or not (an edit is the way to
 /// repair a config that no longer parses).
-pub struct LockedMain {
+pub(crate) struct LockedMain {
     path: PathBuf,
     meta: Metadata,
     _lock: Flock<File>,
@@ -79,7 +79,7 @@ pub struct LockedMain {
 
 impl LockedMain {
     /// Open, check, lock and read the main config at `path`.
-    pub fn open(path: &Path) -> Result<LockedMain, Error> {
+    pub(crate) fn open(path: &Path) -> Result<LockedMain, Error> {
         let (path, meta, lock, text) = lock_main(path)?;
         Ok(LockedMain {
             path,
@@ -89,12 +89,12 @@ impl LockedMain {
         })
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// The text as it was when locked.
-    pub fn text(&self) -> &str {
+    pub(crate) fn text(&self) -> &str {
         &self.text
     }
 
@@ -103,7 +103,7 @@ impl LockedMain {
     /// parse, and when the file changed since it was locked (an edit that
     /// ignored the lock, by hand or by config management): that edit would
     /// be lost without anyone having seen it.
-    pub fn install(self, text: &str) -> Result<Config, Error> {
+    pub(crate) fn install(self, text: &str) -> Result<Config, Error> {
         let config = parse_main(&self.path, text)?;
         let now = std::fs::symlink_metadata(&self.path).map_err(|e| Error::io(&self.path, e))?;
         if super::index::Stamp::of(&now) != super::index::Stamp::of(&self.meta) {
@@ -127,7 +127,7 @@ impl LockedMain {
 
 impl MainEdit {
     /// Open, check, lock and parse the main config at `path`.
-    pub fn open(path: &Path) -> Result<MainEdit, Error> {
+    pub(crate) fn open(path: &Path) -> Result<MainEdit, Error> {
         let (abs, meta, lock, text) = lock_main(path)?;
         // The schema first: it gives the errors with line and column.
         let config = parse_main(&abs, &text)?;
@@ -145,11 +145,11 @@ impl MainEdit {
     }
 
     /// The config as it was when opened (and locked).
-    pub fn config(&self) -> &Config {
+    pub(crate) fn config(&self) -> &Config {
         &self.config
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
@@ -184,7 +184,7 @@ impl MainEdit {
 
     /// Add `keys` (canonical texts) to the guest's own `keys`, making the
     /// guest if needed. The caller has left out keys the guest already has.
-    pub fn add_keys(&mut self, name: &str, keys: &[String]) {
+    pub(crate) fn add_keys(&mut self, name: &str, keys: &[String]) {
         let guest = self.guest(name);
         let list = array_mut(guest, "keys");
         for key in keys {
@@ -193,12 +193,12 @@ impl MainEdit {
     }
 
     /// Make the guest (with no keys) if it does not exist.
-    pub fn ensure_guest(&mut self, name: &str) {
+    pub(crate) fn ensure_guest(&mut self, name: &str) {
         self.guest(name);
     }
 
     /// Set or clear the guest's `expires`.
-    pub fn set_expires(&mut self, name: &str, expires: Option<Timestamp>) {
+    pub(crate) fn set_expires(&mut self, name: &str, expires: Option<Timestamp>) {
         let guest = self.guest(name);
         match expires {
             Some(t) => {
@@ -217,7 +217,7 @@ impl MainEdit {
 
     /// Record the guest's GitHub login and make `github_keys` exactly
     /// `keys`, keeping the entries (and their comments) that stay.
-    pub fn set_github(&mut self, name: &str, login: &str, keys: &[String]) {
+    pub(crate) fn set_github(&mut self, name: &str, login: &str, keys: &[String]) {
         let guest = self.guest(name);
         insert_value(guest, "github", Value::from(login));
         let list = array_mut(guest, "github_keys");
@@ -235,7 +235,7 @@ impl MainEdit {
     /// Remove `[guests.NAME]`. Returns whether it was there. Comments right
     /// above it go with it; a paragraph of comments separated from it by a
     /// blank line (about the guests in general, say) stays.
-    pub fn remove_guest(&mut self, name: &str) -> bool {
+    pub(crate) fn remove_guest(&mut self, name: &str) -> bool {
         let Some(guests) = self.doc.get_mut("guests").and_then(Item::as_table_like_mut) else {
             return false;
         };
@@ -294,7 +294,7 @@ impl MainEdit {
 
     /// Check the edited text against the schema and replace the file with
     /// it atomically. Returns the new config.
-    pub fn save(self) -> Result<Config, Error> {
+    pub(crate) fn save(self) -> Result<Config, Error> {
         let text = self.doc.to_string();
         let config = parse_main(&self.path, &text)?;
         let (uid, gid, mode) = (self.meta.uid(), self.meta.gid(), self.meta.mode());

@@ -18,9 +18,9 @@
 //! split is what lets a sync replace GitHub's keys without ever touching
 //! one the admin typed.
 
-pub mod host_file;
-pub mod index;
-pub mod main_file;
+pub(crate) mod host_file;
+pub(crate) mod index;
+pub(crate) mod main_file;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -35,10 +35,10 @@ use crate::core::request::{is_guest_name, is_login_name, is_session_name};
 use crate::sys::trust::{self, Owner};
 
 /// The admin's config file when `--config` is not given.
-pub const DEFAULT_PATH: &str = "/etc/pairshell/pairshell.toml";
+pub(crate) const DEFAULT_PATH: &str = "/etc/pairshell/pairshell.toml";
 
 /// The config path to use: the one given, or the default.
-pub fn main_path(given: Option<&Path>) -> PathBuf {
+pub(crate) fn main_path(given: Option<&Path>) -> PathBuf {
     given.map_or_else(|| PathBuf::from(DEFAULT_PATH), Path::to_path_buf)
 }
 
@@ -49,56 +49,56 @@ pub(crate) const MAX_HOST: u64 = 1 << 20;
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Config {
+pub(crate) struct Config {
     /// The shared account guests log in as.
-    pub pair_user: String,
+    pub(crate) pair_user: String,
     #[serde(default = "default_tmux", deserialize_with = "absolute_path")]
-    pub tmux: PathBuf,
+    pub(crate) tmux: PathBuf,
     #[serde(default = "default_hosts_dir", deserialize_with = "absolute_path")]
-    pub hosts_dir: PathBuf,
+    pub(crate) hosts_dir: PathBuf,
     /// Where hosts' socket directories live: `sockets_dir/LOGIN/SESSION.sock`,
     /// and the guest flow's client records in `sockets_dir/.clients`.
     #[serde(default = "default_sockets_dir", deserialize_with = "absolute_path")]
-    pub sockets_dir: PathBuf,
+    pub(crate) sockets_dir: PathBuf,
     /// The group that lets the pair account open hosts' sockets.
     #[serde(default = "default_socket_group")]
-    pub socket_group: String,
+    pub(crate) socket_group: String,
     /// The systemd-tmpfiles file `host add` keeps, so hosts' socket
     /// directories come back after a reboot.
     #[serde(default = "default_tmpfiles", deserialize_with = "absolute_path")]
-    pub tmpfiles: PathBuf,
+    pub(crate) tmpfiles: PathBuf,
     /// Let read-write guests join on a kernel without Landlock, where their
     /// tmux client cannot be kept from running other programs.
     #[serde(default)]
-    pub allow_unconfined_read_write: bool,
+    pub(crate) allow_unconfined_read_write: bool,
     /// Most sessions one guest may have joined at once on this host (0: no
     /// limit).
     #[serde(default = "default_max_connections_per_guest")]
-    pub max_connections_per_guest: u32,
+    pub(crate) max_connections_per_guest: u32,
     /// For tests only: decide joins as if the kernel had no Landlock (the
     /// tmux client is still confined where Landlock exists). No kernel the
     /// tests run on lacks Landlock, and the refusal must be shown.
     #[serde(default)]
-    pub test_pretend_no_landlock: bool,
+    pub(crate) test_pretend_no_landlock: bool,
     /// Where `guest add --github USER` and `guest sync` fetch a GitHub
     /// user's public keys; `{user}` is replaced by the login. `https://`,
     /// or `http://` to a loopback address only.
     #[serde(default = "default_github_keys_url", deserialize_with = "keys_url")]
-    pub github_keys_url: String,
+    pub(crate) github_keys_url: String,
     /// Seconds a fetch from `github_keys_url` may take, connecting included.
     #[serde(default = "default_github_timeout", deserialize_with = "timeout_s")]
-    pub github_timeout_s: u64,
+    pub(crate) github_timeout_s: u64,
     /// The file sshd's `TrustedUserCAKeys` names. A certificate signed by
     /// one of these keys identifies the guest whose `principals` it names.
     #[serde(default, deserialize_with = "optional_absolute_path")]
-    pub trusted_user_ca_keys: Option<PathBuf>,
+    pub(crate) trusted_user_ca_keys: Option<PathBuf>,
     /// Which joins are recorded (`src/record.rs`).
     #[serde(default)]
-    pub record: RecordMode,
+    pub(crate) record: RecordMode,
     /// Where recordings go: `recordings_dir/HOST/SESSION/*.cast`. The pair
     /// account's, mode 0700, in root's directories.
     #[serde(default = "default_recordings_dir", deserialize_with = "absolute_path")]
-    pub recordings_dir: PathBuf,
+    pub(crate) recordings_dir: PathBuf,
     /// Most megabytes (MiB, fractions allowed) one recording may hold (0:
     /// no cap); past it the recording stops, not the guest.
     /// Kept in bytes.
@@ -107,21 +107,21 @@ pub struct Config {
         default = "default_record_max_bytes",
         deserialize_with = "megabytes"
     )]
-    pub record_max_bytes: u64,
+    pub(crate) record_max_bytes: u64,
     /// Let the guest go when their recording cannot be started or stops,
     /// as `audit.required` does for the trail.
     #[serde(default)]
-    pub record_required: bool,
+    pub(crate) record_required: bool,
     #[serde(default)]
-    pub audit: AuditConfig,
+    pub(crate) audit: AuditConfig,
     #[serde(default)]
-    pub guests: BTreeMap<GuestName, Guest>,
+    pub(crate) guests: BTreeMap<GuestName, Guest>,
 }
 
 /// `record = "off" | "read-write" | "all"`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum RecordMode {
+pub(crate) enum RecordMode {
     #[default]
     Off,
     /// Joins of read-write guests (whose input can change the session).
@@ -132,7 +132,7 @@ pub enum RecordMode {
 
 impl RecordMode {
     /// Whether a join in `mode` is recorded.
-    pub fn records(self, mode: crate::core::mode::Mode) -> bool {
+    pub(crate) fn records(self, mode: crate::core::mode::Mode) -> bool {
         match self {
             RecordMode::Off => false,
             RecordMode::ReadWrite => mode == crate::core::mode::Mode::ReadWrite,
@@ -162,16 +162,16 @@ fn megabytes<'de, D: Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AuditConfig {
+pub(crate) struct AuditConfig {
     #[serde(default = "default_syslog_socket", deserialize_with = "absolute_path")]
-    pub syslog_socket: PathBuf,
+    pub(crate) syslog_socket: PathBuf,
     /// Refuse a login whose audit line cannot be written.
     #[serde(default = "yes")]
-    pub required: bool,
+    pub(crate) required: bool,
     /// Most refusals of one key written per minute (0: no limit); the next
     /// line written says how many were left out (`suppressed=N`).
     #[serde(default = "default_refusals_per_minute")]
-    pub refusals_per_minute: u64,
+    pub(crate) refusals_per_minute: u64,
 }
 
 fn default_max_connections_per_guest() -> u32 {
@@ -194,27 +194,27 @@ impl Default for AuditConfig {
 
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Guest {
+pub(crate) struct Guest {
     /// The admin's keys for this guest.
     #[serde(default)]
-    pub keys: Vec<KeyText>,
+    pub(crate) keys: Vec<KeyText>,
     /// The guest's GitHub login, whose keys `guest sync` refreshes.
     #[serde(default)]
-    pub github: Option<GithubLogin>,
+    pub(crate) github: Option<GithubLogin>,
     /// The keys GitHub last gave for `github` (rewritten by `guest sync`).
     #[serde(default)]
-    pub github_keys: Vec<KeyText>,
+    pub(crate) github_keys: Vec<KeyText>,
     /// Certificate principals that identify this guest (a certificate from
     /// a CA in `trusted_user_ca_keys` naming one of them).
     #[serde(default)]
-    pub principals: Vec<Principal>,
+    pub(crate) principals: Vec<Principal>,
     #[serde(default, deserialize_with = "timestamp")]
-    pub expires: Option<Timestamp>,
+    pub(crate) expires: Option<Timestamp>,
 }
 
 impl Guest {
     /// Every key that logs in as this guest: `keys`, then `github_keys`.
-    pub fn all_keys(&self) -> impl Iterator<Item = &KeyText> {
+    pub(crate) fn all_keys(&self) -> impl Iterator<Item = &KeyText> {
         self.keys.iter().chain(&self.github_keys)
     }
 }
@@ -222,34 +222,34 @@ impl Guest {
 /// A host's file: the sessions that host shares.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HostFile {
+pub(crate) struct HostFile {
     #[serde(default)]
-    pub sessions: BTreeMap<SessionName, Share>,
+    pub(crate) sessions: BTreeMap<SessionName, Share>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Share {
+pub(crate) struct Share {
     #[serde(deserialize_with = "absolute_path")]
-    pub socket: PathBuf,
+    pub(crate) socket: PathBuf,
     #[serde(default)]
-    pub read_write: Vec<GuestName>,
+    pub(crate) read_write: Vec<GuestName>,
     #[serde(default)]
-    pub read_only: Vec<GuestName>,
+    pub(crate) read_only: Vec<GuestName>,
     #[serde(default, deserialize_with = "timestamp")]
-    pub expires: Option<Timestamp>,
+    pub(crate) expires: Option<Timestamp>,
     /// Per-guest ends of access within this share (`grant --for`).
     #[serde(default)]
-    pub guest_expires: BTreeMap<GuestName, Expiry>,
+    pub(crate) guest_expires: BTreeMap<GuestName, Expiry>,
     /// Serve guests even when the session's tmux server holds other
     /// sessions too (the server's hooks still keep guests on this one).
     #[serde(default)]
-    pub allow_other_sessions: bool,
+    pub(crate) allow_other_sessions: bool,
 }
 
 /// An instant at which access ends, written as a TOML offset date-time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Expiry(pub Timestamp);
+pub(crate) struct Expiry(pub Timestamp);
 
 impl<'de> Deserialize<'de> for Expiry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -260,26 +260,26 @@ impl<'de> Deserialize<'de> for Expiry {
 
 /// A host's login and what their file says.
 #[derive(Debug)]
-pub struct Host {
-    pub login: String,
-    pub uid: Uid,
-    pub file: HostFile,
+pub(crate) struct Host {
+    pub(crate) login: String,
+    pub(crate) uid: Uid,
+    pub(crate) file: HostFile,
 }
 
 /// A public key as written in the config: `TYPE BASE64 [COMMENT]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KeyText {
-    pub key_type: String,
-    pub base64: String,
+pub(crate) struct KeyText {
+    pub(crate) key_type: String,
+    pub(crate) base64: String,
 }
 
 macro_rules! name_type {
     ($name:ident, $check:path, $what:literal) => {
         #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub struct $name(String);
+        pub(crate) struct $name(String);
 
         impl $name {
-            pub fn as_str(&self) -> &str {
+            pub(crate) fn as_str(&self) -> &str {
                 &self.0
             }
         }
@@ -319,16 +319,16 @@ name_type!(SessionName, is_session_name, "session name");
 /// quotes (sshd's principals lists are comma-separated; the printed
 /// `authorized-principals` line is space-separated), at most 256 bytes.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Principal(String);
+pub(crate) struct Principal(String);
 
 impl Principal {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
 
 /// Whether `s` can be a principal pairshell maps (see [`Principal`]).
-pub fn is_principal(s: &str) -> bool {
+pub(crate) fn is_principal(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 256
         && s.bytes()
@@ -351,10 +351,10 @@ impl<'de> Deserialize<'de> for Principal {
 /// A GitHub login: letters, digits and single hyphens, at most 39, neither
 /// starting nor ending with a hyphen.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GithubLogin(String);
+pub(crate) struct GithubLogin(String);
 
 impl GithubLogin {
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -382,7 +382,7 @@ impl<'de> Deserialize<'de> for KeyText {
 
 impl KeyText {
     /// Check the shape of `TYPE BASE64 [COMMENT]` without decoding the key.
-    pub fn parse(s: &str) -> Result<KeyText, String> {
+    pub(crate) fn parse(s: &str) -> Result<KeyText, String> {
         let mut words = s.split_ascii_whitespace();
         let (Some(key_type), Some(base64)) = (words.next(), words.next()) else {
             return Err(format!(
@@ -481,7 +481,7 @@ fn optional_absolute_path<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Path
 /// per line, `#` comments), believed only from a root-owned file that no
 /// one else can write: whoever could add a key there could sign their way
 /// in as any guest.
-pub fn load_ca_keys(path: &Path) -> Result<Vec<ssh_key::PublicKey>, Error> {
+pub(crate) fn load_ca_keys(path: &Path) -> Result<Vec<ssh_key::PublicKey>, Error> {
     let text = trust::read_trusted(path, Owner::Root, MAX_HOST)?;
     let mut keys = Vec::new();
     for (n, line) in text.lines().enumerate() {
@@ -514,14 +514,14 @@ fn timestamp<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Timestamp>, D::Er
 
 /// Load the main config. Refuses a file not owned by root, writable by group
 /// or other, or in a directory others could write.
-pub fn load_main(path: &Path) -> Result<(PathBuf, Config), Error> {
+pub(crate) fn load_main(path: &Path) -> Result<(PathBuf, Config), Error> {
     let (abs, text) = trust::read_root_file(path, MAX_MAIN)?;
     let config = parse_main(&abs, &text)?;
     Ok((abs, config))
 }
 
 /// Parse a main config's text (no file checks); `file` is for messages.
-pub fn parse_main(file: &Path, text: &str) -> Result<Config, Error> {
+pub(crate) fn parse_main(file: &Path, text: &str) -> Result<Config, Error> {
     let config: Config = toml::from_str(text).map_err(|e| Error::from_toml(file, text, &e))?;
     if !is_login_name(&config.socket_group) {
         return Err(Error::Invalid {
@@ -542,18 +542,18 @@ pub fn parse_main(file: &Path, text: &str) -> Result<Config, Error> {
 }
 
 /// Parse a host file's text (no file checks).
-pub fn parse_host(file: &Path, text: &str) -> Result<HostFile, Error> {
+pub(crate) fn parse_host(file: &Path, text: &str) -> Result<HostFile, Error> {
     toml::from_str(text).map_err(|e| Error::from_toml(file, text, &e))
 }
 
 /// The path of `login`'s file in `hosts_dir`.
-pub fn host_path(hosts_dir: &Path, login: &str) -> PathBuf {
+pub(crate) fn host_path(hosts_dir: &Path, login: &str) -> PathBuf {
     hosts_dir.join(format!("{login}.toml"))
 }
 
 /// Load one host's file. It must be owned by that host (or root) and not
 /// writable by group or other; the host must exist as a Unix user.
-pub fn load_host(hosts_dir: &Path, login: &str) -> Result<Host, Error> {
+pub(crate) fn load_host(hosts_dir: &Path, login: &str) -> Result<Host, Error> {
     let path = host_path(hosts_dir, login);
     let user = User::from_name(login)
         .map_err(|e| Error::io(&path, e.into()))?
@@ -586,7 +586,7 @@ pub fn load_host(hosts_dir: &Path, login: &str) -> Result<Host, Error> {
 ///
 /// `buf` is scratch space, reused from one file to the next; `lock_wait`
 /// is how long to wait for a writer's lock.
-pub fn host_file_may_name(
+pub(crate) fn host_file_may_name(
     hosts_dir: &Path,
     login: &str,
     guest: &str,
@@ -618,7 +618,7 @@ pub fn host_file_may_name(
 
 /// The hosts that have a file in `hosts_dir`, sorted by login. A file whose
 /// name is not `<valid login>.toml` is not a host file and is ignored.
-pub fn host_logins(hosts_dir: &Path) -> Result<Vec<String>, Error> {
+pub(crate) fn host_logins(hosts_dir: &Path) -> Result<Vec<String>, Error> {
     trust::check_root_path(hosts_dir)?;
     let entries = std::fs::read_dir(hosts_dir).map_err(|e| Error::io(hosts_dir, e))?;
     let mut logins = Vec::new();

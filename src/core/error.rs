@@ -8,11 +8,88 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-/// A host's or admin's command failed; the text is for the person who ran it.
-pub type Failure = String;
+use crate::core::text::printable;
+
+/// How a command that reports for itself (a login, `check`, a hook, sshd's
+/// key lookup) ended; `app` turns it into the exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub(crate) enum Exit {
+    /// Done: exit 0.
+    Done,
+    /// It failed, and has said why where it should: exit 1.
+    Failed,
+}
+
+/// Why a host's or admin's command failed, for the person who ran it.
+/// `app` prints it, in one place, and picks the exit code from it.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// A file did not load or failed its checks: the file, line and column.
+    File(Error),
+    /// A guest named on the command line is not one the command can use.
+    Guest { name: String, why: String },
+    /// A Unix user named on the command line (a host, the pair account).
+    User { login: String, why: String },
+    /// Anything else, said whole.
+    Said(String),
+}
+
+/// `Failure::Said(format!(...))`: a command's failure in a sentence.
+macro_rules! failure {
+    ($($arg:tt)*) => {
+        $crate::core::error::Failure::Said(format!($($arg)*))
+    };
+}
+pub(crate) use failure;
+
+impl Failure {
+    pub(crate) fn guest(name: &str, why: impl Into<String>) -> Failure {
+        Failure::Guest {
+            name: name.to_string(),
+            why: why.into(),
+        }
+    }
+
+    pub(crate) fn user(login: &str, why: impl Into<String>) -> Failure {
+        Failure::User {
+            login: login.to_string(),
+            why: why.into(),
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::File(e) => e.fmt(f),
+            Failure::Guest { name, why } => write!(f, "guest {}: {why}", printable(name)),
+            Failure::User { login, why } => write!(f, "user {}: {why}", printable(login)),
+            Failure::Said(text) => f.write_str(text),
+        }
+    }
+}
+
+impl From<Error> for Failure {
+    fn from(e: Error) -> Failure {
+        Failure::File(e)
+    }
+}
+
+impl From<String> for Failure {
+    fn from(text: String) -> Failure {
+        Failure::Said(text)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(text: &str) -> Failure {
+        Failure::Said(text.to_string())
+    }
+}
 
 #[derive(Debug)]
-pub enum Error {
+pub(crate) enum Error {
     /// A file did not parse or did not validate.
     Parse {
         file: PathBuf,
@@ -29,7 +106,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: io::Error) -> Error {
         Error::Io {
             path: path.into(),
             source,
@@ -37,11 +114,11 @@ impl Error {
     }
 
     /// The file (or socket) is not there at all.
-    pub fn is_not_found(&self) -> bool {
+    pub(crate) fn is_not_found(&self) -> bool {
         matches!(self, Error::Io { source, .. } if source.kind() == io::ErrorKind::NotFound)
     }
 
-    pub fn untrusted(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
+    pub(crate) fn untrusted(path: impl Into<PathBuf>, reason: impl Into<String>) -> Error {
         Error::Untrusted {
             path: path.into(),
             reason: reason.into(),
@@ -49,7 +126,11 @@ impl Error {
     }
 
     /// A TOML error from `source`, located by line and column.
-    pub fn from_toml(file: impl Into<PathBuf>, source: &str, err: &toml::de::Error) -> Error {
+    pub(crate) fn from_toml(
+        file: impl Into<PathBuf>,
+        source: &str,
+        err: &toml::de::Error,
+    ) -> Error {
         let (line, column) = match err.span() {
             Some(span) => line_column(source, span.start),
             None => (1, 1),
@@ -64,7 +145,7 @@ impl Error {
 }
 
 /// One-based line and column (in characters) of a byte offset.
-pub fn line_column(source: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_column(source: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(source.len());
     let offset = (0..=offset)
         .rev()
@@ -100,6 +181,20 @@ impl std::error::Error for Error {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failure_names_the_file_the_guest_or_the_user() {
+        let file = Failure::from(Error::untrusted("/etc/x.toml", "is writable by others"));
+        assert_eq!(
+            file.to_string(),
+            "/etc/x.toml: not trusted: is writable by others"
+        );
+        let guest = Failure::guest("bob\u{202E}", "not declared");
+        assert_eq!(guest.to_string(), "guest bob\\u{202E}: not declared");
+        let user = Failure::user("maria", "no such user on this system");
+        assert_eq!(user.to_string(), "user maria: no such user on this system");
+        assert_eq!(failure!("{} left", 2).to_string(), "2 left");
+    }
 
     #[test]
     fn line_and_column_are_one_based_and_count_characters() {

@@ -1,11 +1,11 @@
 //! What a GitHub login and a keys URL template look like.
 
 /// `github_keys_url` when the config does not say.
-pub const DEFAULT_KEYS_URL: &str = "https://github.com/{user}.keys";
+pub(crate) const DEFAULT_KEYS_URL: &str = "https://github.com/{user}.keys";
 
 /// Check `login` is a GitHub login: letters, digits and single hyphens, at
 /// most 39, not starting or ending with a hyphen.
-pub fn check_login(login: &str) -> Result<(), String> {
+pub(crate) fn check_login(login: &str) -> Result<(), String> {
     let ok = !login.is_empty()
         && login.len() <= 39
         && login
@@ -25,7 +25,7 @@ pub fn check_login(login: &str) -> Result<(), String> {
 
 /// Check a `github_keys_url`: it names `{user}`, and is `https://`, or
 /// `http://` to 127.0.0.1, ::1 or localhost.
-pub fn check_url_template(template: &str) -> Result<(), String> {
+pub(crate) fn check_url_template(template: &str) -> Result<(), String> {
     if !template.contains("{user}") {
         return Err(format!(
             "github_keys_url {template:?} must contain {{user}}, e.g. {DEFAULT_KEYS_URL:?}"
@@ -53,7 +53,7 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// The URL of `login`'s keys.
-pub fn keys_url(template: &str, login: &str) -> String {
+pub(crate) fn keys_url(template: &str, login: &str) -> String {
     template.replace("{user}", login)
 }
 

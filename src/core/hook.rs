@@ -2,7 +2,7 @@
 
 /// What a hook was told happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum HookEvent {
+pub(crate) enum HookEvent {
     /// A client changed session: detach every guest not on the shared one.
     Enforce,
     /// A client attached: tell the host's clients who joined.

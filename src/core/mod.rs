@@ -3,10 +3,10 @@
 
 #![forbid(unsafe_code)]
 
-pub mod error;
-pub mod github;
-pub mod hook;
-pub mod mode;
-pub mod request;
-pub mod text;
-pub mod time;
+pub(crate) mod error;
+pub(crate) mod github;
+pub(crate) mod hook;
+pub(crate) mod mode;
+pub(crate) mod request;
+pub(crate) mod text;
+pub(crate) mod time;

@@ -4,13 +4,13 @@ use std::fmt;
 
 /// Watch, or watch and type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     ReadOnly,
     ReadWrite,
 }
 
 impl Mode {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Mode::ReadOnly => "read-only",
             Mode::ReadWrite => "read-write",

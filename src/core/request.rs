@@ -20,7 +20,7 @@
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Request {
+pub(crate) enum Request {
     Choose,
     List,
     Help,
@@ -29,9 +29,9 @@ pub enum Request {
 
 /// A session the guest asked for by name.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
-    pub host: Option<String>,
-    pub session: String,
+pub(crate) struct Target {
+    pub(crate) host: Option<String>,
+    pub(crate) session: String,
 }
 
 impl fmt::Display for Target {
@@ -44,7 +44,7 @@ impl fmt::Display for Target {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RequestError {
+pub(crate) enum RequestError {
     /// Control characters (newline, escape, NUL…).
     ControlCharacter,
     /// Not valid UTF-8.
@@ -55,7 +55,7 @@ pub enum RequestError {
 
 impl RequestError {
     /// Stable word for the audit line's `reason`.
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             RequestError::ControlCharacter => "control-character",
             RequestError::NotText => "not-text",
@@ -65,7 +65,7 @@ impl RequestError {
 }
 
 /// Parse the guest's raw request bytes.
-pub fn parse(raw: &[u8]) -> Result<Request, RequestError> {
+pub(crate) fn parse(raw: &[u8]) -> Result<Request, RequestError> {
     if raw.iter().any(|b| b.is_ascii_control()) {
         return Err(RequestError::ControlCharacter);
     }
@@ -101,17 +101,17 @@ fn name(s: &str, max: usize, extra: &[u8]) -> bool {
 
 /// A tmux session name a host may share. No `.` or `:` (tmux target syntax),
 /// no leading `-` (an option to tmux).
-pub fn is_session_name(s: &str) -> bool {
+pub(crate) fn is_session_name(s: &str) -> bool {
     name(s, 64, b"")
 }
 
 /// A Unix login as used for host files and `pair_user`.
-pub fn is_login_name(s: &str) -> bool {
+pub(crate) fn is_login_name(s: &str) -> bool {
     name(s, 32, b".")
 }
 
 /// A guest's name in the config.
-pub fn is_guest_name(s: &str) -> bool {
+pub(crate) fn is_guest_name(s: &str) -> bool {
     name(s, 64, b".")
 }
 

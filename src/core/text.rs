@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 /// Escape a value for a `key=value` line. Safe text passes unchanged;
 /// anything else is quoted, with control and non-ASCII bytes as `\xNN`.
-pub fn escape(value: &str) -> String {
+pub(crate) fn escape(value: &str) -> String {
     escape_bytes(value.as_bytes())
 }
 
@@ -35,7 +35,7 @@ fn is_deceptive(c: char) -> bool {
 /// Guards against: a string a user influenced (a forged syslog line, a
 /// guest name, an address) that looks different on the screen from what it
 /// says, with U+202E (right-to-left override) or a zero-width space.
-pub fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if c.is_control() {
@@ -53,14 +53,14 @@ pub fn printable(text: &str) -> String {
 }
 
 /// A value written as it is, unquoted.
-pub fn is_plain(value: &[u8]) -> bool {
+pub(crate) fn is_plain(value: &[u8]) -> bool {
     !value.is_empty()
         && value
             .iter()
             .all(|b| b.is_ascii_alphanumeric() || b"._:/@+-,".contains(b))
 }
 
-pub fn escape_bytes(value: &[u8]) -> String {
+pub(crate) fn escape_bytes(value: &[u8]) -> String {
     if is_plain(value) {
         // All bytes are ASCII, so this is valid UTF-8.
         return String::from_utf8_lossy(value).into_owned();
@@ -85,7 +85,7 @@ pub fn escape_bytes(value: &[u8]) -> String {
 /// Shared by `guest list` and the host's `who`.
 /// Cells are shown through [`printable`]: a guest name, an
 /// address or a session name must not reorder or hide what follows.
-pub fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+pub(crate) fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
     let rows: Vec<[String; N]> = rows
         .iter()
         .map(|row| row.clone().map(|cell| printable(&cell)))

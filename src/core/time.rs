@@ -2,7 +2,7 @@
 
 /// `--for DURATION` or `--until TIME` (at most one is given): the instant
 /// access ends, in whole seconds and in the future, or `None` for neither.
-pub fn ends(
+pub(crate) fn ends(
     for_: Option<&str>,
     until: Option<&str>,
     now: jiff::Timestamp,
@@ -27,7 +27,7 @@ pub fn ends(
 /// `pairshell log --since TIME`: a moment in the past. A duration (`2h`)
 /// means that long ago; otherwise TIME takes the forms of `--until`, and a
 /// bare time of day still to come today means yesterday's.
-pub fn parse_since(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, String> {
+pub(crate) fn parse_since(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, String> {
     if let Ok(d) = parse_duration(text) {
         return now
             .checked_sub(d)
@@ -43,7 +43,7 @@ pub fn parse_since(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, 
 
 /// `--expires TIME`: an instant, a local time (as `--until`) or a duration
 /// from now (as `--for`), in whole seconds and in the future.
-pub fn parse_expires(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, String> {
+pub(crate) fn parse_expires(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp, String> {
     let t = match parse_duration(text) {
         Ok(d) => now
             .checked_add(d)

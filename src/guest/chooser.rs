@@ -14,15 +14,15 @@ use dialoguer::theme::ColorfulTheme;
 use dialoguer::Select;
 
 /// One line in the chooser.
-pub struct Item {
-    pub label: String,
-    pub mode: &'static str,
-    pub state: State,
+pub(crate) struct Item {
+    pub(crate) label: String,
+    pub(crate) mode: &'static str,
+    pub(crate) state: State,
 }
 
 /// What a probe of the session's server found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     Running,
     NotRunning,
     /// The server took longer than tmux's deadline to answer.
@@ -41,7 +41,7 @@ impl Item {
 }
 
 /// Show the chooser; `Ok(Some(index))` when the guest picked one.
-pub fn choose(guest: &str, items: &[Item]) -> io::Result<Option<usize>> {
+pub(crate) fn choose(guest: &str, items: &[Item]) -> io::Result<Option<usize>> {
     let term = Term::stderr();
     // console raises SIGINT on Ctrl-C in raw mode; catch it so the prompt
     // returns an error we handle (and the cursor comes back) instead of the

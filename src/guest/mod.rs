@@ -13,7 +13,7 @@ use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::io::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, ExitStatus};
+use std::process::{Command, ExitStatus};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -22,8 +22,9 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::unistd::{Uid, User};
 
 use crate::audit::{Audit, Event};
-pub mod chooser;
-pub mod relay;
+use crate::core::error::Exit;
+pub(crate) mod chooser;
+pub(crate) mod relay;
 
 use crate::config::index::Stamp;
 use crate::config::{self, Config, Host};
@@ -43,13 +44,13 @@ use relay::{Event as Happened, Input, Relay, Stopped};
 
 /// Where the flow starts: which config, and the guest's raw request.
 #[derive(Debug)]
-pub struct Start {
+pub(crate) struct Start {
     config: Option<PathBuf>,
     request: Vec<u8>,
 }
 
 impl Start {
-    pub fn new(config: Option<PathBuf>, request: Option<OsString>) -> Start {
+    pub(crate) fn new(config: Option<PathBuf>, request: Option<OsString>) -> Start {
         Start {
             config,
             request: request.map(OsString::into_vec).unwrap_or_default(),
@@ -57,7 +58,7 @@ impl Start {
     }
 
     /// `pairshell login`: the request is what the guest typed after the host.
-    pub fn login(config: Option<PathBuf>) -> Start {
+    pub(crate) fn login(config: Option<PathBuf>) -> Start {
         Start::new(config, std::env::var_os("SSH_ORIGINAL_COMMAND"))
     }
 }
@@ -165,7 +166,7 @@ impl Trail {
 }
 
 /// Run the guest flow and turn its outcome into an exit code.
-pub fn run(start: Start) -> ExitCode {
+pub(crate) fn run(start: Start) -> Exit {
     let mut trail = Trail {
         from: ssh_client_address(),
         request: start.request.clone(),
@@ -190,12 +191,12 @@ pub fn run(start: Start) -> ExitCode {
                 audit.write_refusal(deny(&trail), key.as_deref());
             }
             eprintln!("pairshell: {}", refusal.to_guest);
-            ExitCode::FAILURE
+            Exit::Failed
         }
     }
 }
 
-fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode, Refusal> {
+fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<Exit, Refusal> {
     let now = Timestamp::now();
 
     // Load: the admin's config, believed only if root owns it.
@@ -234,7 +235,7 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
     match request {
         Request::Help => {
             print_help(&config, &id);
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Done)
         }
         Request::List => {
             let hosts = load_hosts(&config, &id.guest, None, trail, audit)?;
@@ -246,14 +247,14 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
             if grants.is_empty() {
                 eprintln!("pairshell: {}", nothing_shared(&id.guest));
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(Exit::Done)
         }
         Request::Choose => {
             let hosts = load_hosts(&config, &id.guest, None, trail, audit)?;
             let grants = policy::grants(&hosts, &id.guest, now);
             if grants.is_empty() {
                 eprintln!("pairshell: {}", nothing_shared(&id.guest));
-                return Ok(ExitCode::SUCCESS);
+                return Ok(Exit::Done);
             }
             need_terminal()?;
             let items = probe_all(&config, &hosts, &grants);
@@ -261,7 +262,7 @@ fn flow(start: &Start, trail: &mut Trail, audit: &mut Audit) -> Result<ExitCode,
                 Refusal::new("chooser-failed", "the chooser failed").detail(e.to_string())
             })?;
             let Some(i) = picked else {
-                return Ok(ExitCode::SUCCESS);
+                return Ok(Exit::Done);
             };
             // The guest may have sat in the chooser for hours: decide again,
             // now, from the host's file as it is now.
@@ -354,7 +355,7 @@ fn join_target(
     now: Timestamp,
     trail: &mut Trail,
     audit: &mut Audit,
-) -> Result<ExitCode, Refusal> {
+) -> Result<Exit, Refusal> {
     let hosts = load_hosts(config, &id.guest, target.host.as_deref(), trail, audit)?;
     let grants = policy::grants(&hosts, &id.guest, now);
     match policy::resolve(&grants, target) {
@@ -594,7 +595,7 @@ fn join(
     grant: Grant,
     trail: &mut Trail,
     audit: &mut Audit,
-) -> Result<ExitCode, Refusal> {
+) -> Result<Exit, Refusal> {
     trail.host = Some(grant.host.to_string());
     trail.session = Some(grant.session.to_string());
     trail.mode = Some(grant.mode.as_str());
@@ -792,9 +793,9 @@ fn join(
             .opt("detail", ending.detail.as_deref()),
     );
     Ok(if status.success() || ending.reason == "detached" {
-        ExitCode::SUCCESS
+        Exit::Done
     } else {
-        ExitCode::FAILURE
+        Exit::Failed
     })
 }
 
@@ -1515,39 +1516,39 @@ fn terminal_alive() -> bool {
 /// the parent to open the gate, take the inner pty (stdin) as the
 /// controlling terminal, enter the tmux client's jail, then become the tmux
 /// client (same pid).
-pub fn exec_client(
+pub(crate) fn exec_client(
     gate: i32,
     socket_fd: i32,
     require_confinement: bool,
     argv: &[OsString],
-) -> ExitCode {
+) -> Exit {
     use std::io::Read;
     use std::os::fd::AsFd;
     use std::os::unix::process::CommandExt;
     // The read end of the gate pipe, and the checked socket, which stays
     // open (and inherited by tmux) for this process's whole life.
     let (Some(gate), Some(socket)) = (fd::inherited(gate), fd::inherited(socket_fd)) else {
-        return ExitCode::FAILURE;
+        return Exit::Failed;
     };
     let mut file = std::fs::File::from(gate);
     let mut byte = [0u8; 1];
     if !matches!(file.read(&mut byte), Ok(1)) {
         // The parent closed the gate: the login was refused.
-        return ExitCode::FAILURE;
+        return Exit::Failed;
     }
     drop(file);
     let Some((program, args)) = argv.split_first() else {
-        return ExitCode::FAILURE;
+        return Exit::Failed;
     };
     if let Err(e) = relay::take_terminal() {
         eprintln!("pairshell: cannot take the terminal: {e}");
-        return ExitCode::FAILURE;
+        return Exit::Failed;
     }
     let jail = match Jail::tmux_client(Path::new(program), Some(socket.as_fd())) {
         Ok(jail) => jail,
         Err(e) => {
             eprintln!("pairshell: cannot confine the tmux client: {e}");
-            return ExitCode::FAILURE;
+            return Exit::Failed;
         }
     };
     match jail.enter() {
@@ -1555,23 +1556,23 @@ pub fn exec_client(
         Ok(Confinement::Unavailable) if !require_confinement => {}
         Ok(Confinement::Unavailable) => {
             eprintln!("pairshell: the tmux client cannot be confined on this host");
-            return ExitCode::FAILURE;
+            return Exit::Failed;
         }
         Err(e) => {
             eprintln!("pairshell: cannot confine the tmux client: {e}");
-            return ExitCode::FAILURE;
+            return Exit::Failed;
         }
     }
     if let Err(e) = sandbox::reset_own_signals() {
         eprintln!("pairshell: cannot reset signals: {e}");
-        return ExitCode::FAILURE;
+        return Exit::Failed;
     }
     let err = Command::new(program).args(args).exec();
     eprintln!(
         "pairshell: cannot start {}: {err}",
         Path::new(program).display()
     );
-    ExitCode::FAILURE
+    Exit::Failed
 }
 
 /// The guest's address, from `SSH_CONNECTION` (set by sshd).

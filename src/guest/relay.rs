@@ -36,22 +36,22 @@ use nix::sys::signalfd::SignalFd;
 use nix::sys::termios::{self, SetArg, Termios};
 
 use crate::sys::pty::set_window_size;
-pub use crate::sys::pty::{inner_pty, reopen_terminal, take_terminal, window_size};
+pub(crate) use crate::sys::pty::{inner_pty, reopen_terminal, take_terminal, window_size};
 
 /// What becomes of the guest's input.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Input {
+pub(crate) enum Input {
     /// Every byte goes to the tmux client as it is (read-write).
     Forward,
     /// No byte goes to the client; only the leave keys are acted on.
     Drop,
 }
 
-pub use crate::record::{Observer, Stopped};
+pub(crate) use crate::record::{Observer, Stopped};
 
 /// What a [`Relay::step`] saw, for the caller to act on.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Event {
+pub(crate) enum Event {
     Signal(Signal),
     /// The guest's terminal hung up (ssh went away).
     GuestGone,
@@ -106,7 +106,7 @@ impl Banner {
 /// reverse video, and put the cursor, its attributes and the character set
 /// back as tmux left them (DECSC/DECRC), so tmux's own idea of the screen
 /// stays right everywhere but on that line.
-pub fn banner_bytes(text: &str, rows: u16, cols: u16) -> Vec<u8> {
+pub(crate) fn banner_bytes(text: &str, rows: u16, cols: u16) -> Vec<u8> {
     let cols = usize::from(cols.max(1));
     let mut line: String = text
         .chars()
@@ -131,13 +131,13 @@ const PREFIX: u8 = 0x02;
 /// Recognises the leave keys, the prefix then `d`, in a read-only guest's
 /// input (split across reads or not).
 #[derive(Default)]
-pub struct LeaveKeys {
+pub(crate) struct LeaveKeys {
     after_prefix: bool,
 }
 
 impl LeaveKeys {
     /// Whether `bytes` complete the leave keys.
-    pub fn feed(&mut self, bytes: &[u8]) -> bool {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> bool {
         for &b in bytes {
             if self.after_prefix && b == b'd' {
                 self.after_prefix = false;
@@ -150,7 +150,7 @@ impl LeaveKeys {
 }
 
 /// The two terminals and the loop between them.
-pub struct Relay {
+pub(crate) struct Relay {
     /// The guest's terminal, opened anew so that its nonblocking flag is
     /// ours alone (stderr shares the original description).
     guest: OwnedFd,
@@ -175,7 +175,7 @@ impl Relay {
     /// Hold `guest` (made raw until the relay is dropped) and `client`,
     /// an inner pty master. Both become nonblocking. The inner pty gets the
     /// guest's size at once.
-    pub fn new(
+    pub(crate) fn new(
         guest: OwnedFd,
         client: OwnedFd,
         signals: Option<SignalFd>,
@@ -210,32 +210,32 @@ impl Relay {
 
     /// Give the inner pty the guest's window size (the kernel then signals
     /// the client with SIGWINCH).
-    pub fn resize(&self) {
+    pub(crate) fn resize(&self) {
         if let Ok(size) = window_size(self.guest.as_fd()) {
             let _ = set_window_size(self.client.as_fd(), &size);
         }
     }
 
     /// Let `observer` see the session from now on.
-    pub fn observe(&mut self, observer: Box<dyn Observer>) {
+    pub(crate) fn observe(&mut self, observer: Box<dyn Observer>) {
         self.observer = Some(observer);
     }
 
     /// A marker for the observer.
-    pub fn mark(&mut self, label: &str) {
+    pub(crate) fn mark(&mut self, label: &str) {
         if let Some(o) = &mut self.observer {
             o.marker(label);
         }
     }
 
     /// Flush the observer for the last time; whether it stopped.
-    pub fn finish(&mut self) -> Option<Stopped> {
+    pub(crate) fn finish(&mut self) -> Option<Stopped> {
         self.observer.as_mut().and_then(|o| o.flush())
     }
 
     /// Draw `text` over the guest's bottom line once the client's first
     /// output has settled, for `shown_for`; then [`Event::Redraw`].
-    pub fn show_banner(&mut self, text: &str, shown_for: Duration) {
+    pub(crate) fn show_banner(&mut self, text: &str, shown_for: Duration) {
         self.banner = Some(Banner {
             text: text.to_string(),
             shown_for,
@@ -245,7 +245,7 @@ impl Relay {
 
     /// Wait up to `timeout` for something to happen, move what can be
     /// moved, and say what the caller must act on.
-    pub fn step(&mut self, timeout: Duration) -> io::Result<Vec<Event>> {
+    pub(crate) fn step(&mut self, timeout: Duration) -> io::Result<Vec<Event>> {
         let mut events = Vec::new();
         let due = [
             self.banner.as_ref().and_then(Banner::due),
@@ -510,7 +510,7 @@ impl Relay {
     /// After the client exited: pass on what it wrote last (its goodbye
     /// line), for at most `limit`, then stop. A host's server may keep the
     /// inner pty open and write forever, so this never waits for the end.
-    pub fn drain(&mut self, limit: Duration) {
+    pub(crate) fn drain(&mut self, limit: Duration) {
         let until = std::time::Instant::now() + limit;
         let mut buf = [0u8; CHUNK];
         while self.guest_open && std::time::Instant::now() < until {

@@ -9,7 +9,6 @@
 use std::fmt::Write as _;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::ExitCode;
 
 use jiff::{SignedDuration, Timestamp};
 use nix::unistd::{Uid, User};
@@ -17,7 +16,7 @@ use nix::unistd::{Uid, User};
 use crate::audit::{Audit, Event};
 use crate::config::host_file::{Change, HostEdit};
 use crate::config::{self, Config, HostFile};
-use crate::core::error::Failure;
+use crate::core::error::{failure, Exit, Failure};
 use crate::core::mode::Mode;
 use crate::core::request::is_session_name;
 use crate::roster;
@@ -45,9 +44,9 @@ impl Host {
             .ok()
             .flatten()
             .map(|u| u.name)
-            .ok_or_else(|| format!("uid {uid} has no name on this system"))?;
+            .ok_or_else(|| failure!("uid {uid} has no name on this system"))?;
         let path = config::main_path(config_path);
-        let (config_path, config) = config::load_main(&path).map_err(|e| e.to_string())?;
+        let (config_path, config) = config::load_main(&path).map_err(Failure::from)?;
         let pair_uid = User::from_name(&config.pair_user)
             .ok()
             .flatten()
@@ -68,7 +67,7 @@ impl Host {
     }
 
     fn not_a_host(&self) -> Failure {
-        format!(
+        failure!(
             "{login} is not set up as a pairshell host (there is no {file}); \
              ask an admin to run `sudo pairshell host add {login}`",
             login = self.login,
@@ -82,7 +81,7 @@ impl Host {
         if std::fs::symlink_metadata(&path).is_err() {
             return Err(self.not_a_host());
         }
-        HostEdit::open(&path, self.uid).map_err(|e| e.to_string())
+        HostEdit::open(&path, self.uid).map_err(Failure::from)
     }
 
     /// The host's file as it is now.
@@ -90,7 +89,7 @@ impl Host {
         match config::load_host(&self.config.hosts_dir, &self.login) {
             Ok(h) => Ok(h.file),
             Err(e) if e.is_not_found() => Err(self.not_a_host()),
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Failure::from(e.to_string())),
         }
     }
 
@@ -115,14 +114,17 @@ impl Host {
             return Ok(());
         }
         let known: Vec<&str> = self.config.guests.keys().map(|g| g.as_str()).collect();
-        Err(format!(
-            "there is no guest named {guest:?} in {}; {}",
-            self.config_path.display(),
-            if known.is_empty() {
-                "no guests are declared yet (an admin adds them)".to_string()
-            } else {
-                format!("guests: {}", known.join(", "))
-            }
+        Err(Failure::guest(
+            guest,
+            format!(
+                "not declared in {}; {}",
+                self.config_path.display(),
+                if known.is_empty() {
+                    "no guests are declared yet (an admin adds them)".to_string()
+                } else {
+                    format!("guests: {}", known.join(", "))
+                }
+            ),
         ))
     }
 
@@ -169,14 +171,14 @@ fn check_session_name(session: &str) -> Result<(), Failure> {
     if is_session_name(session) {
         Ok(())
     } else {
-        Err(format!(
+        Err(failure!(
             "{session:?} is not a session name pairshell can share: use letters, digits, '_' and '-', starting with a letter, digit or '_'"
         ))
     }
 }
 
 /// `pairshell share SESSION [--rw G]… [--ro G]… [--for D | --until T] [--detach]`
-pub fn share(
+pub(crate) fn share(
     config_path: Option<&Path>,
     session: &str,
     rw: &[String],
@@ -190,7 +192,7 @@ pub fn share(
         host.known_guest(guest)?;
     }
     if let Some(both) = rw.iter().find(|g| ro.contains(g)) {
-        return Err(format!("{both} is named both --rw and --ro; pick one"));
+        return Err(failure!("{both} is named both --rw and --ro; pick one"));
     }
 
     let mut edit = host.edit()?;
@@ -203,7 +205,7 @@ pub fn share(
     if ends.is_some() {
         edit.set_share_expiry(session, ends);
     }
-    let file = edit.parsed().map_err(|e| e.to_string())?;
+    let file = edit.parsed().map_err(Failure::from)?;
     // One server per shared session: the hooks and `server-access` are set
     // for one session, so two shared sessions on one socket would each
     // undo the other's.
@@ -212,12 +214,12 @@ pub fn share(
         .iter()
         .find(|(name, s)| name.as_str() != session && s.socket == socket)
     {
-        return Err(format!(
+        return Err(failure!(
             "{other} is already shared on {}; give {session} a socket of its own in your file",
             socket.display()
         ));
     }
-    let file = edit.save().map_err(|e| e.to_string())?;
+    let file = edit.save().map_err(Failure::from)?;
     let share = &file.sessions[session];
 
     let server = host.server(&socket);
@@ -283,7 +285,7 @@ pub fn share(
 fn start_server(host: &Host, server: &Server, session: &str) -> Result<(), Failure> {
     let dir = server.socket.parent().unwrap_or(Path::new("/"));
     if !dir.is_dir() {
-        return Err(format!(
+        return Err(failure!(
             "the socket directory {} does not exist; ask an admin to run `sudo pairshell host add {}`",
             dir.display(),
             host.login
@@ -292,24 +294,24 @@ fn start_server(host: &Host, server: &Server, session: &str) -> Result<(), Failu
     if !server.running() {
         server
             .start(session)
-            .map_err(|e| format!("cannot start tmux on {}: {e}", server.socket.display()))?;
+            .map_err(|e| failure!("cannot start tmux on {}: {e}", server.socket.display()))?;
     } else if !server.has_session(session) {
         server
             .new_session(session)
-            .map_err(|e| format!("cannot create session {session}: {e}"))?;
+            .map_err(|e| failure!("cannot create session {session}: {e}"))?;
     }
     // The socket must be ours (the guest flow refuses any other), and the
     // group (inherited from the set-group-id directory) may connect.
     let meta = std::fs::symlink_metadata(server.socket)
-        .map_err(|e| format!("{}: {e}", server.socket.display()))?;
+        .map_err(|e| failure!("{}: {e}", server.socket.display()))?;
     if !meta.file_type().is_socket() || meta.uid() != host.uid.as_raw() {
-        return Err(format!(
+        return Err(failure!(
             "{} is not a tmux socket of yours; remove it or pick another socket in your file",
             server.socket.display()
         ));
     }
     std::fs::set_permissions(server.socket, std::fs::Permissions::from_mode(0o660))
-        .map_err(|e| format!("{}: {e}", server.socket.display()))
+        .map_err(|e| failure!("{}: {e}", server.socket.display()))
 }
 
 /// `server-access` for the pair account as the grants now say, and the hooks.
@@ -335,13 +337,13 @@ fn open_to_guests(
         (false, _) => {
             server
                 .allow(pair, want_write)
-                .map_err(|e| format!("tmux server-access for {pair}: {e}"))?;
+                .map_err(|e| failure!("tmux server-access for {pair}: {e}"))?;
             if want_write {
                 restore_read_only(host, server, session);
             }
         }
     }
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| failure!("cannot find this program: {e}"))?;
     for path in [
         &exe,
         &host.config_path,
@@ -349,7 +351,7 @@ fn open_to_guests(
         &server.socket.to_path_buf(),
     ] {
         if !plain_path(path) {
-            return Err(format!(
+            return Err(failure!(
                 "cannot install the server's hooks: {} has characters they cannot carry",
                 path.display()
             ));
@@ -363,7 +365,7 @@ fn open_to_guests(
             session,
             pair_user: pair,
         })
-        .map_err(|e| format!("cannot install the server's hooks: {e}"))
+        .map_err(|e| failure!("cannot install the server's hooks: {e}"))
 }
 
 /// After the pair account was made writable: make read-only again every
@@ -447,7 +449,7 @@ fn attach(server: &Server, session: &str, line: &str) -> Result<(), Failure> {
         .arg("-t")
         .arg(format!("={session}"))
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", server.tmux.display()))?;
+        .map_err(|e| failure!("cannot run {}: {e}", server.tmux.display()))?;
     let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while std::time::Instant::now() < until && matches!(child.try_wait(), Ok(None)) {
         if let Some(c) = server.clients().iter().find(|c| c.pid == child.id()) {
@@ -456,16 +458,18 @@ fn attach(server: &Server, session: &str, line: &str) -> Result<(), Failure> {
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    let status = child.wait().map_err(|e| format!("waiting for tmux: {e}"))?;
+    let status = child
+        .wait()
+        .map_err(|e| failure!("waiting for tmux: {e}"))?;
     if status.success() {
         Ok(())
     } else {
-        Err(format!("tmux attach ended with {status}"))
+        Err(failure!("tmux attach ended with {status}"))
     }
 }
 
 /// `pairshell grant SESSION GUEST --ro|--rw [--for D | --until T]`
-pub fn grant(
+pub(crate) fn grant(
     config_path: Option<&Path>,
     session: &str,
     guest: &str,
@@ -480,7 +484,7 @@ pub fn grant(
         return Err(not_shared(session));
     };
     let change = edit.grant(session, guest, mode, Some(ends));
-    let file = edit.save().map_err(|e| e.to_string())?;
+    let file = edit.save().map_err(Failure::from)?;
     let share = &file.sessions[session];
     let server = host.server(&socket);
     if server.running() {
@@ -518,14 +522,14 @@ pub fn grant(
 fn shared_socket(edit: &HostEdit, session: &str) -> Result<Option<PathBuf>, Failure> {
     Ok(edit
         .parsed()
-        .map_err(|e| e.to_string())?
+        .map_err(Failure::from)?
         .sessions
         .get(session)
         .map(|s| s.socket.clone()))
 }
 
 fn not_shared(session: &str) -> Failure {
-    format!("{session} is not shared; share it first with `pairshell share {session} --ro GUEST`")
+    failure!("{session} is not shared; share it first with `pairshell share {session} --ro GUEST`")
 }
 
 /// Detach (with SIGHUP to their pairshell) the pair-account clients on
@@ -542,7 +546,11 @@ fn end_clients(host: &Host, socket: &Path, which: impl Fn(&roster::Record) -> bo
 }
 
 /// `pairshell revoke SESSION GUEST`
-pub fn revoke(config_path: Option<&Path>, session: &str, guest: &str) -> Result<(), Failure> {
+pub(crate) fn revoke(
+    config_path: Option<&Path>,
+    session: &str,
+    guest: &str,
+) -> Result<(), Failure> {
     let mut host = Host::new(config_path)?;
     check_session_name(session)?;
     let mut edit = host.edit()?;
@@ -550,9 +558,9 @@ pub fn revoke(config_path: Option<&Path>, session: &str, guest: &str) -> Result<
         return Err(not_shared(session));
     };
     if !edit.revoke(session, guest) {
-        return Err(format!("{guest} has no grant on {session}"));
+        return Err(failure!("{guest} has no grant on {session}"));
     }
-    let file = edit.save().map_err(|e| e.to_string())?;
+    let file = edit.save().map_err(Failure::from)?;
     let share = &file.sessions[session];
     let server = host.server(&socket);
     let mut ended = 0;
@@ -577,15 +585,15 @@ pub fn revoke(config_path: Option<&Path>, session: &str, guest: &str) -> Result<
 }
 
 /// `pairshell unshare SESSION`
-pub fn unshare(config_path: Option<&Path>, session: &str) -> Result<(), Failure> {
+pub(crate) fn unshare(config_path: Option<&Path>, session: &str) -> Result<(), Failure> {
     let mut host = Host::new(config_path)?;
     check_session_name(session)?;
     let mut edit = host.edit()?;
     let Some(socket) = shared_socket(&edit, session)? else {
-        return Err(format!("{session} is not shared"));
+        return Err(failure!("{session} is not shared"));
     };
     edit.unshare(session);
-    edit.save().map_err(|e| e.to_string())?;
+    edit.save().map_err(Failure::from)?;
     let server = host.server(&socket);
     let mut ended = 0;
     if server.running() {
@@ -614,7 +622,7 @@ pub fn unshare(config_path: Option<&Path>, session: &str) -> Result<(), Failure>
 }
 
 /// `pairshell who`
-pub fn who(config_path: Option<&Path>) -> Result<(), Failure> {
+pub(crate) fn who(config_path: Option<&Path>) -> Result<(), Failure> {
     let host = Host::new(config_path)?;
     let file = host.file()?;
     let mut rows = Vec::new();
@@ -657,13 +665,17 @@ pub fn who(config_path: Option<&Path>) -> Result<(), Failure> {
 }
 
 /// `pairshell kick GUEST [SESSION]`
-pub fn kick(config_path: Option<&Path>, guest: &str, session: Option<&str>) -> Result<(), Failure> {
+pub(crate) fn kick(
+    config_path: Option<&Path>,
+    guest: &str,
+    session: Option<&str>,
+) -> Result<(), Failure> {
     let mut host = Host::new(config_path)?;
     let file = host.file()?;
     if let Some(s) = session {
         check_session_name(s)?;
         if !file.sessions.contains_key(s) {
-            return Err(format!("{s} is not one of your shared sessions"));
+            return Err(failure!("{s} is not one of your shared sessions"));
         }
     }
     let mut total = 0;
@@ -682,7 +694,7 @@ pub fn kick(config_path: Option<&Path>, guest: &str, session: Option<&str>) -> R
         }
     }
     if total == 0 {
-        return Err(format!(
+        return Err(failure!(
             "{guest} is not connected to {}",
             session.map_or("any of your sessions".to_string(), |s| format!(
                 "{}/{s}",
@@ -701,12 +713,12 @@ pub fn kick(config_path: Option<&Path>, guest: &str, session: Option<&str>) -> R
 // Hooks: run by the shared server (as the host) through `run-shell`.
 // ---------------------------------------------------------------------------
 
-pub use crate::core::hook::HookEvent;
+pub(crate) use crate::core::hook::HookEvent;
 
 /// `pairshell hook EVENT SOCKET ARG` (ARG: the shared session for
 /// `enforce`, tmux's client name otherwise). Never prints: `run-shell` would
 /// show its output in the host's pane.
-pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &str) -> ExitCode {
+pub(crate) fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &str) -> Exit {
     let me = nix::unistd::getuid();
     let login = User::from_uid(me).ok().flatten().map(|u| u.name);
     match event {
@@ -714,7 +726,7 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
             // Without our own name we cannot tell the host's clients from
             // guests': do nothing rather than detach the host.
             let Some(login) = login else {
-                return ExitCode::FAILURE;
+                return Exit::Failed;
             };
             // No config needed, so this works even when the config does not
             // load: every client of another user goes if it is not on the
@@ -737,7 +749,7 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
         }
         HookEvent::Joined | HookEvent::Left => {
             let Ok((_, config)) = config::load_main(&config::main_path(config_path)) else {
-                return ExitCode::FAILURE;
+                return Exit::Failed;
             };
             let server = Server {
                 tmux: &config.tmux,
@@ -747,10 +759,10 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
             let clients = server.clients();
             let message = if event == HookEvent::Joined {
                 let Some(client) = clients.iter().find(|c| c.name == arg) else {
-                    return ExitCode::SUCCESS;
+                    return Exit::Done;
                 };
                 if client.user != config.pair_user {
-                    return ExitCode::SUCCESS;
+                    return Exit::Done;
                 }
                 let pair_uid = User::from_name(&config.pair_user)
                     .ok()
@@ -779,11 +791,11 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
                 format!("{guest} joined ({mode}){from}")
             } else {
                 let Some(value) = server.option(&option) else {
-                    return ExitCode::SUCCESS;
+                    return Exit::Done;
                 };
                 server.unset_option(&option);
                 let Some((guest, since)) = value.split_once('|') else {
-                    return ExitCode::SUCCESS;
+                    return Exit::Done;
                 };
                 let stayed = since
                     .parse::<i64>()
@@ -799,7 +811,7 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
             }
         }
     }
-    ExitCode::SUCCESS
+    Exit::Done
 }
 
 /// `45s`, `12m`, `2h 5m`.

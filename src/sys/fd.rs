@@ -8,7 +8,7 @@ use nix::fcntl::{fcntl, FcntlArg};
 /// process (`exec-client --gate N --socket-fd M`). Refuses the standard
 /// streams and a number that is not open, so a wrong number fails here and
 /// not as a stray close of something else later.
-pub fn inherited(fd: RawFd) -> Option<OwnedFd> {
+pub(crate) fn inherited(fd: RawFd) -> Option<OwnedFd> {
     if fd < 3 {
         return None;
     }

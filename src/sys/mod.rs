@@ -2,7 +2,7 @@
 //! sockets, the Landlock jail, and the pty's ioctls. Each unsafe block says
 //! why it is sound.
 
-pub mod fd;
-pub mod pty;
-pub mod sandbox;
-pub mod trust;
+pub(crate) mod fd;
+pub(crate) mod pty;
+pub(crate) mod sandbox;
+pub(crate) mod trust;

@@ -13,7 +13,7 @@ nix::ioctl_write_ptr_bad!(tiocswinsz, libc::TIOCSWINSZ, Winsize);
 nix::ioctl_write_int_bad!(tiocsctty, libc::TIOCSCTTY);
 
 /// The window size of a terminal.
-pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<Winsize> {
+pub(crate) fn window_size(fd: BorrowedFd<'_>) -> io::Result<Winsize> {
     let mut size = Winsize {
         ws_row: 0,
         ws_col: 0,
@@ -26,7 +26,7 @@ pub fn window_size(fd: BorrowedFd<'_>) -> io::Result<Winsize> {
     Ok(size)
 }
 
-pub fn set_window_size(fd: BorrowedFd<'_>, size: &Winsize) -> io::Result<()> {
+pub(crate) fn set_window_size(fd: BorrowedFd<'_>, size: &Winsize) -> io::Result<()> {
     // SAFETY: TIOCSWINSZ reads one `struct winsize` from a live reference.
     unsafe { tiocswinsz(fd.as_raw_fd(), size) }?;
     Ok(())
@@ -34,7 +34,7 @@ pub fn set_window_size(fd: BorrowedFd<'_>, size: &Winsize) -> io::Result<()> {
 
 /// Open the guest's terminal (`fd`, normally stdin) anew: the same device,
 /// a description of our own, so nonblocking I/O on it leaves stderr alone.
-pub fn reopen_terminal(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
+pub(crate) fn reopen_terminal(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
     let name = nix::unistd::ttyname(fd)?;
     let own = nix::fcntl::open(
         &name,
@@ -52,7 +52,7 @@ pub fn reopen_terminal(fd: BorrowedFd<'_>) -> io::Result<OwnedFd> {
 }
 
 /// A new inner pty: `(master, slave)`, close-on-exec both.
-pub fn inner_pty() -> io::Result<(OwnedFd, OwnedFd)> {
+pub(crate) fn inner_pty() -> io::Result<(OwnedFd, OwnedFd)> {
     let pty = nix::pty::openpty(None, None)?;
     for fd in [&pty.master, &pty.slave] {
         fcntl(fd, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC))?;
@@ -63,7 +63,7 @@ pub fn inner_pty() -> io::Result<(OwnedFd, OwnedFd)> {
 /// For `exec-client`, whose stdin is the inner pty's slave: start a new
 /// session with that terminal as its controlling terminal, so the client
 /// gets SIGWINCH when the relay resizes it.
-pub fn take_terminal() -> io::Result<()> {
+pub(crate) fn take_terminal() -> io::Result<()> {
     nix::unistd::setsid()?;
     // SAFETY: TIOCSCTTY with argument 0 on stdin takes no pointer.
     unsafe { tiocsctty(0, 0) }?;

@@ -72,7 +72,7 @@ const PARENT_READS: &[&str] = &["/etc"];
 
 /// Whether a Landlock ruleset is in force, and at which ABI.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Confinement {
+pub(crate) enum Confinement {
     /// Every filesystem right of this ABI is handled.
     Landlock { abi: u32 },
     /// The kernel has no (usable) Landlock.
@@ -81,7 +81,7 @@ pub enum Confinement {
 
 impl Confinement {
     /// For the `join` line: `landlock-abi5`, or `none`.
-    pub fn label(self) -> String {
+    pub(crate) fn label(self) -> String {
         match self {
             Confinement::Landlock { abi } => format!("landlock-abi{abi}"),
             Confinement::Unavailable => "none".into(),
@@ -91,7 +91,7 @@ impl Confinement {
 
 /// A Landlock ruleset built in advance, entered by a process (or by a
 /// child between fork and exec, see [`Jail::prepare`]).
-pub struct Jail {
+pub(crate) struct Jail {
     ruleset: Option<OwnedFd>,
     abi: u32,
 }
@@ -99,7 +99,7 @@ pub struct Jail {
 impl Jail {
     /// The ruleset of a tmux client: see the module doc. `socket` is the
     /// checked socket, opened `O_PATH`, which the client may connect to.
-    pub fn tmux_client(tmux: &Path, socket: Option<BorrowedFd<'_>>) -> Result<Jail, String> {
+    pub(crate) fn tmux_client(tmux: &Path, socket: Option<BorrowedFd<'_>>) -> Result<Jail, String> {
         let mut rules = Rules::new()?;
         rules.executable(tmux)?;
         for path in CLIENT_READS {
@@ -116,7 +116,7 @@ impl Jail {
     /// config's directory and the hosts' files, connecting to the syslog
     /// socket, and writing under the roster directory only (its own record
     /// and the audit gap file live there).
-    pub fn guest_parent(
+    pub(crate) fn guest_parent(
         tmux: &Path,
         socket: BorrowedFd<'_>,
         reads: &[&Path],
@@ -156,7 +156,7 @@ impl Jail {
         rules.build()
     }
 
-    pub fn confinement(&self) -> Confinement {
+    pub(crate) fn confinement(&self) -> Confinement {
         match self.ruleset {
             Some(_) => Confinement::Landlock { abi: self.abi },
             None => Confinement::Unavailable,
@@ -164,7 +164,7 @@ impl Jail {
     }
 
     /// Enter the jail in this process, for good.
-    pub fn enter(&self) -> io::Result<Confinement> {
+    pub(crate) fn enter(&self) -> io::Result<Confinement> {
         enter(self.ruleset.as_ref().map(AsRawFd::as_raw_fd))?;
         Ok(self.confinement())
     }
@@ -172,7 +172,7 @@ impl Jail {
     /// Arrange for `cmd`'s child to start confined: default signals, an
     /// empty mask, `no_new_privs`, this jail, and `keep` (the checked
     /// socket, named to tmux as `/proc/self/fd/N`) left open across exec.
-    pub fn prepare(&self, cmd: &mut Command, keep: Option<RawFd>) {
+    pub(crate) fn prepare(&self, cmd: &mut Command, keep: Option<RawFd>) {
         let ruleset = self.ruleset.as_ref().map(AsRawFd::as_raw_fd);
         // SAFETY: the closure runs in the forked child before exec. It only
         // makes async-signal-safe system calls (sigaction, sigprocmask,
@@ -191,7 +191,7 @@ impl Jail {
 
 /// Leave `fd` open across the exec of `cmd`'s child (for `exec-client`,
 /// which confines itself and hands the checked socket to tmux).
-pub fn keep_open(cmd: &mut Command, fd: RawFd) {
+pub(crate) fn keep_open(cmd: &mut Command, fd: RawFd) {
     // SAFETY: the closure runs in the forked child before exec and makes
     // only one async-signal-safe call (fcntl).
     unsafe {
@@ -318,7 +318,7 @@ fn inherit(fd: RawFd) -> io::Result<()> {
 
 /// Whether this kernel can confine the tmux client, for `pairshell check`.
 /// Builds a ruleset and drops it without applying it.
-pub fn landlock_available() -> Result<u32, String> {
+pub(crate) fn landlock_available() -> Result<u32, String> {
     Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(AccessFs::Execute)
@@ -329,7 +329,7 @@ pub fn landlock_available() -> Result<u32, String> {
 
 /// The `PT_INTERP` path of an ELF executable (e.g. `/lib64/ld-linux-x86-64.so.2`),
 /// or `None` for a static binary.
-pub fn elf_interpreter(program: &Path) -> io::Result<Option<PathBuf>> {
+pub(crate) fn elf_interpreter(program: &Path) -> io::Result<Option<PathBuf>> {
     // The ELF header and program headers, where PT_INTERP's string also
     // sits in every binary a linker makes, are in the first pages; a join
     // reads this three times, so not the whole megabyte of tmux.
@@ -399,7 +399,7 @@ fn reset_signals() -> io::Result<()> {
 
 /// For `exec-client`: reset signals in this (single-threaded) process
 /// before it becomes the tmux client.
-pub fn reset_own_signals() -> io::Result<()> {
+pub(crate) fn reset_own_signals() -> io::Result<()> {
     reset_signals()
 }
 

@@ -25,7 +25,7 @@ const STICKY: u32 = 0o1000;
 
 /// Who may own a file for it to be believed.
 #[derive(Clone, Copy, Debug)]
-pub enum Owner {
+pub(crate) enum Owner {
     /// Only root (the main config, `hosts_dir`).
     Root,
     /// This user or root (a host's own file or socket).
@@ -58,12 +58,16 @@ impl Owner {
 /// Guards against: a file another user can rewrite (a guest or a different
 /// host granting themselves access), a symlink pointing at a file someone
 /// else controls, and a FIFO or device that would block or feed endless data.
-pub fn read_trusted(path: &Path, owner: Owner, max_len: u64) -> Result<String, Error> {
+pub(crate) fn read_trusted(path: &Path, owner: Owner, max_len: u64) -> Result<String, Error> {
     read_checked(path, owner, max_len, false)
 }
 
 /// [`read_trusted`], first waiting briefly for a writer's lock (host files).
-pub fn read_trusted_locked(path: &Path, owner: Owner, max_len: u64) -> Result<String, Error> {
+pub(crate) fn read_trusted_locked(
+    path: &Path,
+    owner: Owner,
+    max_len: u64,
+) -> Result<String, Error> {
     read_checked(path, owner, max_len, true)
 }
 
@@ -99,7 +103,7 @@ const LOCK_WAIT_READ: Duration = Duration::from_millis(100);
 /// forever stopping logins or a host's `revoke` (at worst they add `wait`).
 /// A read that did catch a half-written file fails to parse and is retried
 /// or refused, as any invalid file is.
-pub fn lock_briefly(file: &File, how: FlockArg, wait: Duration) -> Option<Flock<File>> {
+pub(crate) fn lock_briefly(file: &File, how: FlockArg, wait: Duration) -> Option<Flock<File>> {
     let deadline = Instant::now() + wait;
     loop {
         let dup = file.try_clone().ok()?;
@@ -116,13 +120,13 @@ pub fn lock_briefly(file: &File, how: FlockArg, wait: Duration) -> Option<Flock<
 /// Open `path` for reading and writing after the same checks as
 /// [`read_trusted`] (no symlink, a regular file owned as required, not
 /// writable by group or other). For the host's own edits of their file.
-pub fn open_trusted_rw(path: &Path, owner: Owner) -> Result<File, Error> {
+pub(crate) fn open_trusted_rw(path: &Path, owner: Owner) -> Result<File, Error> {
     open_checked(path, owner, true).map(|(file, _)| file)
 }
 
 /// Open `path` for reading after the same checks as [`read_trusted`],
 /// without reading it (the lookup index, read a few bytes at a time).
-pub fn open_trusted(path: &Path, owner: Owner) -> Result<(File, Metadata), Error> {
+pub(crate) fn open_trusted(path: &Path, owner: Owner) -> Result<(File, Metadata), Error> {
     open_checked(path, owner, false)
 }
 
@@ -174,7 +178,7 @@ fn check_file_meta(path: &Path, meta: &Metadata, owner: Owner) -> Result<(), Err
 ///
 /// Guards against: an unprivileged user renaming a directory on the way to
 /// the config and putting a config of their own in its place.
-pub fn check_root_path(dir: &Path) -> Result<(), Error> {
+pub(crate) fn check_root_path(dir: &Path) -> Result<(), Error> {
     let dir = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     for ancestor in dir.ancestors() {
         let meta = std::fs::metadata(ancestor).map_err(|e| Error::io(ancestor, e))?;
@@ -202,7 +206,7 @@ pub fn check_root_path(dir: &Path) -> Result<(), Error> {
 }
 
 /// Read a root-owned file whose directories are root's too (the main config).
-pub fn read_root_file(path: &Path, max_len: u64) -> Result<(PathBuf, String), Error> {
+pub(crate) fn read_root_file(path: &Path, max_len: u64) -> Result<(PathBuf, String), Error> {
     let abs = absolute(path)?;
     if let Some(parent) = abs.parent() {
         check_root_path(parent)?;
@@ -214,7 +218,7 @@ pub fn read_root_file(path: &Path, max_len: u64) -> Result<(PathBuf, String), Er
 /// Open a root-owned file whose directories are root's too, after the same
 /// checks as [`read_root_file`], for an edit that will replace it (the main
 /// config). Returns its absolute path, the open file and its metadata.
-pub fn open_root_file(path: &Path) -> Result<(PathBuf, File, Metadata), Error> {
+pub(crate) fn open_root_file(path: &Path) -> Result<(PathBuf, File, Metadata), Error> {
     let abs = absolute(path)?;
     if let Some(parent) = abs.parent() {
         check_root_path(parent)?;
@@ -225,7 +229,7 @@ pub fn open_root_file(path: &Path) -> Result<(PathBuf, File, Metadata), Error> {
 
 /// `path` made absolute against the working directory, without resolving
 /// symlinks (so messages show the name the admin wrote).
-pub fn absolute(path: &Path) -> Result<PathBuf, Error> {
+pub(crate) fn absolute(path: &Path) -> Result<PathBuf, Error> {
     std::path::absolute(path).map_err(|e| Error::io(path, e))
 }
 
@@ -235,7 +239,7 @@ pub fn absolute(path: &Path) -> Result<PathBuf, Error> {
 /// a socket created by someone other than the host who shared it, and a
 /// socket in a directory the pair account itself could write (where a
 /// confined-but-compromised client could plant its own server).
-pub fn check_socket(socket: &Path, owner: Owner) -> Result<(), Error> {
+pub(crate) fn check_socket(socket: &Path, owner: Owner) -> Result<(), Error> {
     check_socket_with(socket, owner, |dir, _| writable_by_me(dir))
 }
 
@@ -243,7 +247,7 @@ pub fn check_socket(socket: &Path, owner: Owner) -> Result<(), Error> {
 /// `pairshell check`, which runs as root (who can write everywhere). Whether
 /// `pair` can write a directory is worked out from its owner, group and
 /// mode bits, and `pair`'s groups (ACLs are not looked at).
-pub fn check_socket_for(socket: &Path, owner: Owner, pair: &User) -> Result<(), Error> {
+pub(crate) fn check_socket_for(socket: &Path, owner: Owner, pair: &User) -> Result<(), Error> {
     let groups = CString::new(pair.name.as_str())
         .ok()
         .and_then(|name| getgrouplist(&name, pair.gid).ok())
@@ -314,7 +318,7 @@ fn check_socket_with(
 /// ([`PinnedSocket::proc_path`]) it connects to the very object that was
 /// checked, whatever the path names by then.
 #[derive(Debug)]
-pub struct PinnedSocket {
+pub(crate) struct PinnedSocket {
     fd: std::os::fd::OwnedFd,
     path: PathBuf,
     owner: Owner,
@@ -323,30 +327,30 @@ pub struct PinnedSocket {
 impl PinnedSocket {
     /// The name tmux connects through, in this process and in every child
     /// that inherits the descriptor (see `sandbox::Jail::prepare`).
-    pub fn proc_path(&self) -> PathBuf {
+    pub(crate) fn proc_path(&self) -> PathBuf {
         use std::os::fd::AsRawFd;
         PathBuf::from(format!("/proc/self/fd/{}", self.fd.as_raw_fd()))
     }
 
-    pub fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+    pub(crate) fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         use std::os::fd::AsFd;
         self.fd.as_fd()
     }
 
-    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+    pub(crate) fn raw_fd(&self) -> std::os::fd::RawFd {
         use std::os::fd::AsRawFd;
         self.fd.as_raw_fd()
     }
 
     /// Check the opened object again: still a socket of its owner.
-    pub fn recheck(&self) -> Result<(), Error> {
+    pub(crate) fn recheck(&self) -> Result<(), Error> {
         check_opened_socket(&self.path, &self.fd, self.owner)
     }
 }
 
 /// Check `socket` as [`check_socket`] does, then open it without following
 /// a symlink and check the opened object: a socket, owned as required.
-pub fn open_socket(socket: &Path, owner: Owner) -> Result<PinnedSocket, Error> {
+pub(crate) fn open_socket(socket: &Path, owner: Owner) -> Result<PinnedSocket, Error> {
     check_socket(socket, owner)?;
     let fd = nix::fcntl::open(
         socket,
@@ -396,7 +400,7 @@ const ACL_XATTR: &std::ffi::CStr = c"system.posix_acl_access";
 
 /// Make `file` readable and writable by its owner and readable by `uid`
 /// alone: the ACL `u::rw-, u:UID:r--, g::---, m::r--, o::---`.
-pub fn grant_read(file: &File, uid: Uid) -> std::io::Result<()> {
+pub(crate) fn grant_read(file: &File, uid: Uid) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let entries = [
         (ACL_USER_OBJ, 6u16, ACL_NO_ID),
@@ -431,7 +435,7 @@ pub fn grant_read(file: &File, uid: Uid) -> std::io::Result<()> {
 
 /// The ACL entries of `path`, as `(tag, perm, id)`, for tests.
 #[cfg(test)]
-pub fn read_acl(path: &Path) -> std::io::Result<Vec<(u16, u16, u32)>> {
+pub(crate) fn read_acl(path: &Path) -> std::io::Result<Vec<(u16, u16, u32)>> {
     use std::os::unix::ffi::OsStrExt;
     let name = CString::new(path.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
     let mut buf = [0u8; 256];

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::core::mode::Mode;
 use crate::sys::sandbox::{Confinement, Jail};
-pub mod terminfo;
+pub(crate) mod terminfo;
 use crate::sys::trust::PinnedSocket;
 
 /// Environment variables a tmux client may keep. Everything else — `TMUX`,
@@ -41,7 +41,7 @@ fn target(session: &str) -> String {
 /// Nonblocking, so it can never hang: a stopped server whose queue of
 /// unaccepted connections is full would make a blocking `connect` wait
 /// forever. A full queue (`EAGAIN`) still means a server is there.
-pub fn server_running(path: &Path) -> bool {
+pub(crate) fn server_running(path: &Path) -> bool {
     use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
     use std::os::fd::AsRawFd;
     let Ok(addr) = UnixAddr::new(path) else {
@@ -63,7 +63,7 @@ pub fn server_running(path: &Path) -> bool {
 
 /// How long any tmux command pairshell runs for a guest may take. A host's
 /// server that is stopped, or busy forever in a hook, must not hang a guest.
-pub const DEADLINE: Duration = Duration::from_secs(5);
+pub(crate) const DEADLINE: Duration = Duration::from_secs(5);
 
 /// Most of a command client's stdout or stderr that is kept; a hostile
 /// server can print without end.
@@ -71,7 +71,7 @@ const MAX_OUTPUT: usize = 1 << 20;
 
 /// What `has-session` found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum SessionState {
+pub(crate) enum SessionState {
     Running,
     /// No server on the socket, or the server has no such session.
     NotRunning,
@@ -85,7 +85,7 @@ pub enum SessionState {
 
 /// What a question about our own client found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Seen<T> {
+pub(crate) enum Seen<T> {
     Yes(T),
     /// The server answered, and our client is not in its list (yet).
     NotListed,
@@ -96,14 +96,14 @@ pub enum Seen<T> {
 /// One shared server as the pair account reaches it: through the socket
 /// pairshell checked (never its path again), every client confined, every
 /// command bounded by [`DEADLINE`].
-pub struct PairTmux {
+pub(crate) struct PairTmux {
     tmux: PathBuf,
     socket: PinnedSocket,
     jail: Jail,
 }
 
 impl PairTmux {
-    pub fn new(tmux: &Path, socket: PinnedSocket) -> Result<PairTmux, String> {
+    pub(crate) fn new(tmux: &Path, socket: PinnedSocket) -> Result<PairTmux, String> {
         let jail = Jail::tmux_client(tmux, Some(socket.as_fd()))?;
         Ok(PairTmux {
             tmux: tmux.to_path_buf(),
@@ -112,15 +112,15 @@ impl PairTmux {
         })
     }
 
-    pub fn socket(&self) -> &PinnedSocket {
+    pub(crate) fn socket(&self) -> &PinnedSocket {
         &self.socket
     }
 
-    pub fn tmux(&self) -> &Path {
+    pub(crate) fn tmux(&self) -> &Path {
         &self.tmux
     }
 
-    pub fn confinement(&self) -> Confinement {
+    pub(crate) fn confinement(&self) -> Confinement {
         self.jail.confinement()
     }
 
@@ -147,7 +147,7 @@ impl PairTmux {
     }
 
     /// Whether the server answers on the checked socket at all.
-    pub fn server_running(&self) -> bool {
+    pub(crate) fn server_running(&self) -> bool {
         server_running(&self.socket.proc_path())
     }
 
@@ -158,7 +158,7 @@ impl PairTmux {
     /// a read-only user may run only the few commands tmux marks read-only,
     /// of which `list-clients` is one. It fails the same way for a missing
     /// session.
-    pub fn has_session(&self, session: &str) -> SessionState {
+    pub(crate) fn has_session(&self, session: &str) -> SessionState {
         let t = target(session);
         match self.run(&["list-clients", "-F", "", "-t", &t]) {
             Err(e) => SessionState::Failed(e),
@@ -188,7 +188,7 @@ impl PairTmux {
     /// attached. tmux 3.3 has no `server_sessions` format, so the count is
     /// the length of a loop over all sessions (`#{S:.}` prints one dot per
     /// session).
-    pub fn server_sessions(&self, pid: u32) -> Seen<usize> {
+    pub(crate) fn server_sessions(&self, pid: u32) -> Seen<usize> {
         match self.own_client(pid, "#{S:.}") {
             Seen::Yes(dots) => Seen::Yes(dots.len()),
             Seen::NotListed => Seen::NotListed,
@@ -197,7 +197,7 @@ impl PairTmux {
     }
 
     /// Whether our client `pid` is read-only right now.
-    pub fn client_read_only(&self, pid: u32) -> Seen<bool> {
+    pub(crate) fn client_read_only(&self, pid: u32) -> Seen<bool> {
         match self.own_client(pid, "#{client_readonly}") {
             Seen::Yes(ro) => Seen::Yes(ro == "1"),
             Seen::NotListed => Seen::NotListed,
@@ -208,7 +208,7 @@ impl PairTmux {
     /// Detach our client, named by its terminal (`/dev/pts/N`). False when
     /// the server refused (a read-only server-access user may not) or did
     /// not answer.
-    pub fn detach(&self, client: &str) -> bool {
+    pub(crate) fn detach(&self, client: &str) -> bool {
         matches!(
             self.run(&["detach-client", "-t", client]),
             Ok(Some(out)) if out.status.success()
@@ -223,7 +223,7 @@ impl PairTmux {
     /// `TERM` is the one `term` chose (the host may lack the guest's own),
     /// and `-u` draws UTF-8 for a guest who sent no locale.
     /// The caller confines the client before it runs (`exec-client`).
-    pub fn attach(&self, session: &str, mode: Mode, term: &terminfo::Choice) -> Command {
+    pub(crate) fn attach(&self, session: &str, mode: Mode, term: &terminfo::Choice) -> Command {
         attach_on(&self.tmux, &self.socket.proc_path(), session, mode, term)
     }
 }
@@ -255,7 +255,7 @@ fn attach_on(
 /// Run `cmd` with piped stdout and stderr (each kept up to [`MAX_OUTPUT`])
 /// and `/dev/null` as stdin; `None`, with the child killed, when it has not
 /// finished within `limit`.
-pub fn output_within(cmd: &mut Command, limit: Duration) -> std::io::Result<Option<Output>> {
+pub(crate) fn output_within(cmd: &mut Command, limit: Duration) -> std::io::Result<Option<Output>> {
     use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
     use std::io::Read;
     use std::os::fd::{AsFd, OwnedFd};
@@ -357,22 +357,22 @@ fn classify(stderr: &str) -> SessionState {
 // ---------------------------------------------------------------------------
 
 /// A tmux server a host owns, driven by that host's `pairshell` commands.
-pub struct Server<'a> {
-    pub tmux: &'a Path,
-    pub socket: &'a Path,
+pub(crate) struct Server<'a> {
+    pub(crate) tmux: &'a Path,
+    pub(crate) socket: &'a Path,
 }
 
 /// One client of a server, from `list-clients`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ClientInfo {
+pub(crate) struct ClientInfo {
     /// tmux's name for it: its terminal, e.g. `/dev/pts/3`.
-    pub name: String,
-    pub pid: u32,
-    pub user: String,
-    pub readonly: bool,
-    pub session: String,
+    pub(crate) name: String,
+    pub(crate) pid: u32,
+    pub(crate) user: String,
+    pub(crate) readonly: bool,
+    pub(crate) session: String,
     /// When it attached (seconds since the epoch).
-    pub created: i64,
+    pub(crate) created: i64,
 }
 
 /// Fields separated by `|`, not a tab: tmux replaces control characters in
@@ -413,7 +413,7 @@ fn single_quote(s: &str) -> String {
 ///
 /// Guards against: a value in a join message (a guest name, an address)
 /// making the host's server run a command as the host.
-pub fn message_text(s: &str) -> String {
+pub(crate) fn message_text(s: &str) -> String {
     s.replace('#', "##")
 }
 
@@ -430,7 +430,7 @@ impl Server<'_> {
     }
 
     /// Run a command on the server; its stdout, or tmux's error text.
-    pub fn run(&self, args: &[&str]) -> Result<String, String> {
+    pub(crate) fn run(&self, args: &[&str]) -> Result<String, String> {
         let out = self
             .command(false)
             .args(args)
@@ -444,13 +444,13 @@ impl Server<'_> {
         }
     }
 
-    pub fn running(&self) -> bool {
+    pub(crate) fn running(&self) -> bool {
         server_running(self.socket)
     }
 
     /// Start the server with one detached session, NAME, in the caller's
     /// working directory and environment.
-    pub fn start(&self, session: &str) -> Result<(), String> {
+    pub(crate) fn start(&self, session: &str) -> Result<(), String> {
         let out = self
             .command(true)
             .args(["new-session", "-d", "-s", session])
@@ -464,22 +464,22 @@ impl Server<'_> {
         }
     }
 
-    pub fn has_session(&self, session: &str) -> bool {
+    pub(crate) fn has_session(&self, session: &str) -> bool {
         self.run(&["has-session", "-t", &target(session)]).is_ok()
     }
 
     /// The names of the server's sessions.
-    pub fn sessions(&self) -> Vec<String> {
+    pub(crate) fn sessions(&self) -> Vec<String> {
         self.run(&["list-sessions", "-F", "#{session_name}"])
             .map(|out| out.lines().map(str::to_string).collect())
             .unwrap_or_default()
     }
 
-    pub fn new_session(&self, session: &str) -> Result<(), String> {
+    pub(crate) fn new_session(&self, session: &str) -> Result<(), String> {
         self.run(&["new-session", "-d", "-s", session]).map(|_| ())
     }
 
-    pub fn clients(&self) -> Vec<ClientInfo> {
+    pub(crate) fn clients(&self) -> Vec<ClientInfo> {
         self.run(&["list-clients", "-F", CLIENT_FORMAT])
             .map(|out| out.lines().filter_map(parse_client).collect())
             .unwrap_or_default()
@@ -488,14 +488,14 @@ impl Server<'_> {
     /// Let `user` connect: read-write or read-only (`server-access -w|-r`,
     /// which adds the user when missing and changes the mode of one already
     /// there, including its attached clients).
-    pub fn allow(&self, user: &str, write: bool) -> Result<(), String> {
+    pub(crate) fn allow(&self, user: &str, write: bool) -> Result<(), String> {
         let flag = if write { "-w" } else { "-r" };
         self.run(&["server-access", flag, user]).map(|_| ())
     }
 
     /// Whether `user` may connect, and how: `Some(true)` read-write,
     /// `Some(false)` read-only, `None` not at all (`server-access -l`).
-    pub fn access(&self, user: &str) -> Option<bool> {
+    pub(crate) fn access(&self, user: &str) -> Option<bool> {
         let out = self.run(&["server-access", "-l"]).ok()?;
         out.lines().find_map(|l| {
             let (name, mode) = l.trim().split_once(' ')?;
@@ -506,13 +506,13 @@ impl Server<'_> {
     /// Flip one client's read-only flag (`switch-client -r`). The session
     /// is named too: without `-t`, switch-client would also move the client
     /// to tmux's idea of the current session.
-    pub fn toggle_read_only(&self, client: &str, session: &str) -> Result<(), String> {
+    pub(crate) fn toggle_read_only(&self, client: &str, session: &str) -> Result<(), String> {
         self.run(&["switch-client", "-c", client, "-r", "-t", &target(session)])
             .map(|_| ())
     }
 
     /// Take `user`'s access away (tmux also ends its clients).
-    pub fn deny(&self, user: &str) -> Result<(), String> {
+    pub(crate) fn deny(&self, user: &str) -> Result<(), String> {
         match self.run(&["server-access", "-d", user]) {
             Err(e) if e.contains("not found") => Ok(()),
             other => other.map(|_| ()),
@@ -520,7 +520,7 @@ impl Server<'_> {
     }
 
     /// Move one client to session NAME (exactly).
-    pub fn switch(&self, client: &str, session: &str) -> Result<(), String> {
+    pub(crate) fn switch(&self, client: &str, session: &str) -> Result<(), String> {
         self.run(&["switch-client", "-c", client, "-t", &target(session)])
             .map(|_| ())
     }
@@ -528,7 +528,7 @@ impl Server<'_> {
     /// Detach one client. With `hangup`, the client also sends SIGHUP to
     /// its parent: for a guest, that is pairshell, which then re-checks the
     /// grant and tells the guest why they were let go.
-    pub fn detach(&self, client: &str, hangup: bool) -> Result<(), String> {
+    pub(crate) fn detach(&self, client: &str, hangup: bool) -> Result<(), String> {
         let mut args = vec!["detach-client"];
         if hangup {
             args.push("-P");
@@ -538,7 +538,7 @@ impl Server<'_> {
     }
 
     /// Show `text` on one client's status line for five seconds.
-    pub fn tell(&self, client: &str, text: &str) {
+    pub(crate) fn tell(&self, client: &str, text: &str) {
         let _ = self.run(&[
             "display-message",
             "-c",
@@ -554,7 +554,7 @@ impl Server<'_> {
     /// clipboard with OSC 52 (`set-buffer -w`, which tmux sends when the
     /// terminal's terminfo or `terminal-features` has the `Ms`/clipboard
     /// capability; `xterm*` has it by default).
-    pub fn show_line(&self, client: &str, line: &str) {
+    pub(crate) fn show_line(&self, client: &str, line: &str) {
         let _ = self.run(&[
             "set-buffer",
             "-b",
@@ -575,25 +575,25 @@ impl Server<'_> {
         ]);
     }
 
-    pub fn set_option(&self, name: &str, value: &str) -> Result<(), String> {
+    pub(crate) fn set_option(&self, name: &str, value: &str) -> Result<(), String> {
         self.run(&["set-option", "-s", name, value]).map(|_| ())
     }
 
-    pub fn option(&self, name: &str) -> Option<String> {
+    pub(crate) fn option(&self, name: &str) -> Option<String> {
         self.run(&["show-options", "-sqv", name])
             .ok()
             .map(|v| v.trim_end_matches('\n').to_string())
             .filter(|v| !v.is_empty())
     }
 
-    pub fn unset_option(&self, name: &str) {
+    pub(crate) fn unset_option(&self, name: &str) {
         let _ = self.run(&["set-option", "-su", name]);
     }
 
     /// Install the hooks that keep guests inside their grant and tell the
     /// host who comes and goes. Each sits at its own index of the hook
     /// array, so re-running replaces ours and leaves the host's own hooks.
-    pub fn install_hooks(&self, hooks: &Hooks) -> Result<(), String> {
+    pub(crate) fn install_hooks(&self, hooks: &Hooks) -> Result<(), String> {
         for (name, command) in hooks.commands() {
             self.run(&["set-hook", "-g", &name, &command])?;
         }
@@ -602,13 +602,13 @@ impl Server<'_> {
 }
 
 /// What the shared server's hooks need to know.
-pub struct Hooks<'a> {
+pub(crate) struct Hooks<'a> {
     /// This pairshell binary, which the hooks run as the host.
-    pub exe: &'a Path,
-    pub config: &'a Path,
-    pub socket: &'a Path,
-    pub session: &'a str,
-    pub pair_user: &'a str,
+    pub(crate) exe: &'a Path,
+    pub(crate) config: &'a Path,
+    pub(crate) socket: &'a Path,
+    pub(crate) session: &'a str,
+    pub(crate) pair_user: &'a str,
 }
 
 /// Where our hooks sit in tmux's hook arrays (high, to stay clear of a
@@ -644,7 +644,7 @@ impl Hooks<'_> {
     ///
     /// Formats in these commands expand only to tmux's own values (client
     /// names such as `/dev/pts/3`, pids); nothing a guest types reaches them.
-    pub fn commands(&self) -> Vec<(String, String)> {
+    pub(crate) fn commands(&self) -> Vec<(String, String)> {
         let i = HOOK_INDEX;
         let socket = self.socket.to_string_lossy();
         let off_session = format!(

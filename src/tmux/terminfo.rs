@@ -25,7 +25,7 @@ use std::path::Path;
 /// entries when no `TERMINFO`, `TERMINFO_DIRS` or `~/.terminfo` applies:
 /// its compiled-in `TERMINFO_DIRS` (`infocmp -D`), then the default
 /// `TERMINFO`, and `/usr/lib/terminfo` where other systems keep it.
-pub const SYSTEM_DIRS: &[&str] = &[
+pub(crate) const SYSTEM_DIRS: &[&str] = &[
     "/etc/terminfo",
     "/lib/terminfo",
     "/usr/share/terminfo",
@@ -43,19 +43,19 @@ const MULTIPLEXER_FALLBACKS: &[&str] = &["tmux-256color", "screen-256color", "sc
 
 /// The terminal the guest's tmux client runs with.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Choice {
+pub(crate) struct Choice {
     /// The guest's own TERM.
-    pub asked: String,
+    pub(crate) asked: String,
     /// The TERM the client gets: `asked`, or a fallback the host has.
-    pub used: String,
+    pub(crate) used: String,
     /// Whether the client is told the terminal is UTF-8 (tmux's `-u`):
     /// the guest sent no locale.
-    pub utf8: bool,
+    pub(crate) utf8: bool,
 }
 
 /// Why a guest's terminal cannot show a session.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Unsuitable {
+pub(crate) enum Unsuitable {
     /// The ssh client sent no terminal type.
     NoTerm,
     /// `dumb`: a terminal that cannot move its cursor.
@@ -66,7 +66,7 @@ pub enum Unsuitable {
 
 impl Unsuitable {
     /// The guest's words: what is wrong and what to do.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Unsuitable::NoTerm => "your ssh client sent no terminal type (TERM is empty), \
                  so a tmux session cannot be drawn; run ssh from a terminal, \
@@ -84,7 +84,7 @@ impl Unsuitable {
     }
 
     /// The `reason` of the `deny` line.
-    pub fn reason(&self) -> &'static str {
+    pub(crate) fn reason(&self) -> &'static str {
         match self {
             Unsuitable::NoTerm | Unsuitable::Dumb => "unsuitable-terminal",
             Unsuitable::NoneInstalled(_) => "no-terminfo",
@@ -95,7 +95,7 @@ impl Unsuitable {
 /// Decide the client's terminal from the guest's TERM and locale
 /// (`var` reads one variable of pairshell's environment), with `have`
 /// saying whether the host has an entry for a name.
-pub fn choose(
+pub(crate) fn choose(
     var: impl Fn(&str) -> Option<String>,
     have: impl Fn(&str) -> bool,
 ) -> Result<Choice, Unsuitable> {
@@ -133,7 +133,7 @@ pub fn choose(
 
 /// The choice for this process's environment and the host's system
 /// terminfo directories.
-pub fn choose_here() -> Result<Choice, Unsuitable> {
+pub(crate) fn choose_here() -> Result<Choice, Unsuitable> {
     choose(
         |name| std::env::var(name).ok(),
         |term| installed(term, SYSTEM_DIRS),
@@ -162,7 +162,7 @@ fn valid_name(term: &str) -> bool {
 /// Whether one of `dirs` holds an entry for `term`, as ncurses finds it:
 /// `DIR/<first letter>/TERM`, or `DIR/<first byte in hex>/TERM` (the
 /// layout of case-insensitive file systems).
-pub fn installed(term: &str, dirs: &[impl AsRef<Path>]) -> bool {
+pub(crate) fn installed(term: &str, dirs: &[impl AsRef<Path>]) -> bool {
     if !valid_name(term) {
         return false;
     }
