@@ -1,0 +1,344 @@
+//! The join: check the server, narrow pairshell itself, open the terminal,
+//! start the confined client and relay it until it ends.
+
+use super::*;
+
+/// Verify the socket and the session, write `join`, run the client, write
+/// `leave`.
+pub(super) fn join(
+    config_path: &Path,
+    config: &Config,
+    id: &Identity,
+    hosts: &[Host],
+    grant: Grant,
+    trail: &mut Context,
+    audit: &mut Audit,
+) -> Result<Exit, Refusal> {
+    trail.host = Some(grant.host.to_string());
+    trail.session = Some(grant.session.to_string());
+    trail.mode = Some(grant.mode.as_str());
+    let label = grant.label();
+    let term = terminal_choice()?;
+    let host = hosts
+        .iter()
+        .find(|h| h.login == grant.host)
+        .expect("a grant comes from a loaded host");
+    let tmux = checked_server(config, host, &grant)?;
+    let confinement = if config.test_pretend_no_landlock {
+        Confinement::Unavailable
+    } else {
+        tmux.confinement()
+    };
+    if confinement == Confinement::Unavailable
+        && !policy::unconfined_join_allowed(grant.mode, config.allow_unconfined_read_write)
+    {
+        return Err(Refusal::new(
+            "unconfined-read-write",
+            format!("{label} cannot be joined read-write on this host right now; the admin has been told"),
+        )
+        .detail(
+            "the kernel has no Landlock, so the tmux client cannot be confined \
+             (allow_unconfined_read_write = true would let read-write guests in unconfined)",
+        ));
+    }
+    match tmux.has_session(grant.session) {
+        SessionState::Running => {}
+        SessionState::NotRunning => return Err(Refusal::not_running(&label, grant.host)),
+        SessionState::Stuck => return Err(Refusal::stuck(&label)),
+        SessionState::AccessDenied(why) => {
+            return Err(Refusal::new(
+                "no-server-access",
+                format!("{} has not opened {label} to guests yet", grant.host),
+            )
+            .detail(why))
+        }
+        SessionState::Failed(why) => {
+            return Err(Refusal::new(
+                "tmux-error",
+                format!("{label} cannot be joined: tmux failed"),
+            )
+            .detail(why))
+        }
+    }
+
+    let exe = std::env::current_exe()
+        .map_err(|e| Refusal::setup("spawn-failed", format!("cannot find this program: {e}")))?;
+    let terminal = Terminal::open()
+        .map_err(|e| Refusal::new("spawn-failed", "the session could not be started").detail(e))?;
+    let client = Client::spawn(
+        &exe,
+        &tmux,
+        &grant,
+        &term,
+        confinement,
+        terminal.client_side,
+    )?;
+    let pid = client.pid();
+    // Who is behind this client, for the host's `who`, `kick` and messages.
+    let roster_dir = roster::dir(&config.sockets_dir);
+    let record = roster::process_start(pid).map(|start| roster::Record {
+        pid,
+        start,
+        guest: id.guest.clone(),
+        host: grant.host.to_string(),
+        session: grant.session.to_string(),
+        socket: grant.share.socket.clone(),
+        mode: grant.mode.as_str().to_string(),
+        from: trail.from.clone(),
+        // Whole seconds, rounded down: never later than the join itself.
+        since: Timestamp::from_second(Timestamp::now().as_second())
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+            .to_string(),
+    });
+    let recorded = match record.map(|r| roster::write(&roster_dir, &r, host.uid)) {
+        Some(Ok(note)) => note,
+        Some(Err(e)) => Some(e),
+        None => Some(format!("no /proc entry for client {pid}")),
+    };
+    // From here on this process only re-reads the config and the host's
+    // file, asks tmux about its client and writes under the roster
+    // directory: narrow it to that (see `sandbox::Jail::guest_parent`).
+    // The recording is opened before this process narrows itself, which
+    // then may write to it but create nothing (see `record`).
+    let recording = match start_recording(config, id, &grant, &term, pid) {
+        None => None,
+        Some(Ok(recorder)) => Some(Some(recorder)),
+        Some(Err(stop)) => {
+            audit.write_best_effort(record_stopped(trail, pid, &stop));
+            if config.record_required {
+                client.abort();
+                roster::remove(&roster_dir, pid);
+                return Err(Refusal::new(
+                    "record-unavailable",
+                    "this session is recorded and the recording cannot be written, so pairshell cannot let you in; the admin has been told",
+                )
+                .detail(format!("{}: {}", stop.reason, stop.detail)));
+            }
+            Some(None)
+        }
+    };
+    if let Err(e) = narrow_self(config_path, config, &tmux, &roster_dir) {
+        client.abort();
+        roster::remove(&roster_dir, pid);
+        return Err(Refusal::setup("spawn-failed", e));
+    }
+    let recorded_at = recording.as_ref().map(|r| match r {
+        Some(r) => r.path().to_string_lossy().into_owned(),
+        None => "none".to_string(),
+    });
+    let joined = trail
+        .event("join")
+        .field("pid", pid.to_string())
+        .field("confinement", confinement.label())
+        .field("term", logged_term(&term.asked))
+        .field("term_used", &term.used)
+        .opt("roster", recorded.as_deref())
+        .opt("recording", recorded_at.as_deref());
+    if let Err(e) = audit.write(joined) {
+        client.abort();
+        roster::remove(&roster_dir, pid);
+        return Err(Refusal::new(
+            "audit-unavailable",
+            "the audit log cannot be written, so pairshell cannot let you in; the admin has been told",
+        )
+        .detail(format!("{}: {}", e.socket.display(), e.reason)));
+    }
+    let started = Instant::now();
+    let input = match grant.mode {
+        Mode::ReadWrite => Input::Forward,
+        Mode::ReadOnly => Input::Drop,
+    };
+    let relay = Relay::new(
+        terminal.guest,
+        terminal.client,
+        Some(terminal.signals),
+        input,
+    )
+    .map_err(|e| {
+        Refusal::new("spawn-failed", "the session could not be started").detail(e.to_string())
+    });
+    let mut relay = match relay {
+        Ok(relay) => relay,
+        Err(refusal) => {
+            client.abort();
+            roster::remove(&roster_dir, pid);
+            return Err(refusal);
+        }
+    };
+    let is_recorded = matches!(recording, Some(Some(_)));
+    if let Some(Some(recorder)) = recording {
+        relay.observe(Box::new(recorder));
+        relay.mark("join");
+    }
+    // Printed now it would be gone the moment tmux takes the screen: the
+    // relay draws it once tmux has drawn.
+    relay.show_banner(
+        &banner(&label, grant.mode, term.utf8, is_recorded),
+        BANNER_FOR,
+    );
+    let mut watch = Watch::new(config_path, config, id, &grant, pid, tmux);
+    let mut note = |name: &str, stop: Option<&Stopped>| {
+        audit.write_best_effort(match stop {
+            Some(stop) => record_stopped(trail, pid, stop),
+            None => trail.event(name).field("pid", pid.to_string()),
+        });
+    };
+    let (status, ending) = client.run(
+        &mut relay,
+        &mut watch,
+        &terminal.client_name,
+        config.record_required,
+        &mut note,
+    );
+    relay.mark(&format!("leave: {}", ending.reason));
+    if let Some(stop) = relay.finish() {
+        audit.write_best_effort(record_stopped(trail, pid, &stop));
+    }
+    // The guest's terminal gets its mode back before any message.
+    drop(relay);
+    roster::remove(&roster_dir, pid);
+    if let Some(message) = &ending.message {
+        eprintln!("pairshell: {message}");
+    }
+    // If syslog is gone now, the guest's own leave line goes to their
+    // screen and waits in the gap file for the next line that can be sent.
+    audit.write_or_show(
+        trail
+            .event("leave")
+            .field("pid", pid.to_string())
+            .field("duration_s", started.elapsed().as_secs().to_string())
+            .field("reason", ending.reason)
+            .opt("detail", ending.detail.as_deref()),
+    );
+    Ok(if status.success() || ending.reason == "detached" {
+        Exit::Done
+    } else {
+        Exit::Failed
+    })
+}
+
+/// How long the guest's banner stays on their bottom line.
+pub(super) const BANNER_FOR: Duration = Duration::from_secs(6);
+
+/// The guest's banner: the session, the mode, whether it is recorded, and
+/// how to leave.
+pub(super) fn banner(label: &str, mode: Mode, utf8: bool, recorded: bool) -> String {
+    let dash = if utf8 { "—" } else { "-" };
+    let recorded = if recorded {
+        format!(" {dash} this session is recorded")
+    } else {
+        String::new()
+    };
+    format!("pairshell: you joined {label} {mode}{recorded} {dash} Ctrl-b d to leave")
+}
+
+/// This join's recording, when the config asks for one: `None` when it
+/// does not, `Some(Err)` when it cannot be started.
+pub(super) fn start_recording(
+    config: &Config,
+    id: &Identity,
+    grant: &Grant,
+    term: &terminfo::Choice,
+    pid: u32,
+) -> Option<Result<record::Recorder, Stopped>> {
+    if !config.record.records(grant.mode) {
+        return None;
+    }
+    let meta = record::Meta {
+        guest: id.guest.clone(),
+        host: grant.host.to_string(),
+        session: grant.session.to_string(),
+        mode: grant.mode.as_str(),
+        term: term.used.clone(),
+        pid,
+    };
+    let size =
+        relay::window_size(std::io::stdin().as_fd()).map_or((80, 24), |s| (s.ws_col, s.ws_row));
+    let cap = config.record_max_bytes;
+    Some(record::open(
+        &config.recordings_dir,
+        &meta,
+        size,
+        cap,
+        Timestamp::now(),
+    ))
+}
+
+/// The trail's line for a recording that stopped or never started.
+pub(super) fn record_stopped(trail: &Context, pid: u32, stop: &Stopped) -> Event {
+    trail
+        .event("record-stopped")
+        .field("pid", pid.to_string())
+        .field("reason", stop.reason)
+        .field("detail", &stop.detail)
+}
+
+/// The terminal the guest's tmux client gets (see `terminfo`); a TERM that
+/// cannot show a session is refused with a reason the guest can act on.
+pub(super) fn terminal_choice() -> Result<terminfo::Choice, Refusal> {
+    terminfo::choose_here().map_err(|why| {
+        let asked = std::env::var("TERM").unwrap_or_default();
+        Refusal::new(why.reason(), why.message()).detail(format!(
+            "TERM={}; looked in {}",
+            logged_term(&asked),
+            terminfo::SYSTEM_DIRS.join(":")
+        ))
+    })
+}
+
+/// The guest's TERM as the trail records it: at most 64 characters (the
+/// audit line escapes the rest of what a guest could put in it).
+pub(super) fn logged_term(term: &str) -> String {
+    term.chars().take(64).collect()
+}
+
+/// Open the session's socket once and check the opened object; every
+/// tmux client of this join talks to it (see `trust::PinnedSocket`).
+///
+/// Only the host who shares a session may own its socket (root's sockets
+/// only in root's own file). Guards against: a host naming another user's,
+/// or root's, server in their file and handing it to a guest, and a host
+/// swapping the socket's path after the check.
+pub(super) fn checked_server(
+    config: &Config,
+    host: &Host,
+    grant: &Grant,
+) -> Result<PairTmux, Refusal> {
+    let label = grant.label();
+    let socket =
+        trust::open_socket(&grant.share.socket, Owner::Exactly(host.uid)).map_err(|e| {
+            if e.is_not_found() {
+                Refusal::not_running(&label, grant.host)
+            } else {
+                Refusal::new(
+                    "unsafe-socket",
+                    format!("{label} cannot be joined safely right now; the admin has been told"),
+                )
+            }
+            .detail(e.to_string())
+        })?;
+    PairTmux::new(&config.tmux, socket).map_err(|e| Refusal::setup("spawn-failed", e))
+}
+
+/// Narrow this process to what it still needs once a guest is joined.
+pub(super) fn narrow_self(
+    config_path: &Path,
+    config: &Config,
+    tmux: &PairTmux,
+    roster_dir: &Path,
+) -> Result<(), String> {
+    let mut reads: Vec<&Path> = vec![config.hosts_dir.as_path()];
+    // The config and its index are replaced by rename when edited, so the
+    // rule is on their directory, not on today's files.
+    reads.extend(config_path.parent());
+    let jail = Jail::guest_parent(
+        tmux.tmux(),
+        tmux.socket().as_fd(),
+        &reads,
+        &config.audit.syslog_socket,
+        roster_dir,
+    )?;
+    jail.enter()
+        .map(drop)
+        .map_err(|e| format!("cannot narrow the guest's pairshell: {e}"))
+}
