@@ -8,14 +8,13 @@
 //! `grep guest=alice` is then one guest's whole trail.
 
 use std::fmt::Write as _;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, Write as _};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use nix::fcntl::FlockArg;
-use nix::libc;
 
 use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
 
@@ -320,12 +319,11 @@ impl Audit {
         let digest = sha2::Sha256::digest(key.as_bytes());
         let name: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
         let path = dir.join(format!(".refusals-{name}"));
-        let file = OpenOptions::new()
+        let file = crate::sys::fs::no_follow()
             .read(true)
             .write(true)
             .create(true)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(&path)
             .ok()
             .filter(|f| {
@@ -393,12 +391,11 @@ impl Audit {
 
     fn open_gap(&self, create: bool) -> Option<File> {
         let path = self.gap_file.as_ref()?;
-        let file = OpenOptions::new()
+        let file = crate::sys::fs::no_follow()
             .read(true)
             .append(true)
             .create(create)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK)
             .open(path)
             .ok()?;
         let meta = file.metadata().ok()?;

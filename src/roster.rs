@@ -14,13 +14,11 @@
 //! by a crashed login never attaches to a later process that reuses the pid.
 //! Anything that does not match is shown as `unknown`, never as a guess.
 
-use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use jiff::Timestamp;
-use nix::libc;
 use nix::unistd::Uid;
 use serde::{Deserialize, Serialize};
 
@@ -77,11 +75,10 @@ pub(crate) fn write(dir: &Path, record: &Record, host_uid: Uid) -> Result<Option
     let p = path(dir, record.pid);
     // A record left by a crashed login with this pid: ours replaces it.
     let _ = std::fs::remove_file(&p);
-    let mut file = OpenOptions::new()
+    let mut file = crate::sys::fs::no_follow()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&p)
         .map_err(|e| format!("{}: {e}", p.display()))?;
     let note = crate::sys::trust::grant_read(&file, host_uid)

@@ -232,7 +232,7 @@ fn recordings_check(config: &Config, abs: &Path, pair: Option<&User>, r: &mut Re
 
 fn pair_account(config: &Config, abs: &Path, exe: &Path, r: &mut Report) -> Option<User> {
     let name = &config.pair_user;
-    let Some(pair) = User::from_name(name).ok().flatten() else {
+    let Some(pair) = crate::sys::accounts::user(name) else {
         r.problem(format!(
             "{}: pair_user {name:?} does not exist on this system; fix: useradd -m -s {} {name}",
             abs.display(),
@@ -272,7 +272,7 @@ fn host_problems(
     };
     for login in &logins {
         let path = config::host_path(&config.hosts_dir, login);
-        let Some(user) = User::from_name(login).ok().flatten() else {
+        let Some(user) = crate::sys::accounts::user(login) else {
             r.problem(format!(
                 "{}: there is no user {login:?} on this system; fix: rm {}",
                 path.display(),
@@ -853,25 +853,7 @@ fn trusted_program(path: &Path) -> Result<(), Error> {
         trust::check_root_path(dir)?;
     }
     let meta = std::fs::metadata(&real).map_err(|e| Error::io(&real, e))?;
-    if !meta.is_file() {
-        return Err(Error::untrusted(real, "is not a regular file"));
-    }
-    if meta.uid() != 0 {
-        return Err(Error::untrusted(
-            real,
-            format!("is owned by uid {}, must be root", meta.uid()),
-        ));
-    }
-    if meta.permissions().mode() & 0o022 != 0 {
-        return Err(Error::untrusted(
-            real,
-            format!(
-                "is writable by group or other (mode {:o})",
-                meta.permissions().mode() & 0o7777
-            ),
-        ));
-    }
-    Ok(())
+    trust::check_file_meta(&real, &meta, Owner::Root)
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -1059,7 +1041,7 @@ pub(crate) fn main_text_problems(
     let main = Locator::new(shown, text);
     guest_problems(&config, &main, now, &mut r);
     named_path_problems(&config, &main, &mut r);
-    let pair = User::from_name(&config.pair_user).ok().flatten();
+    let pair = crate::sys::accounts::user(&config.pair_user);
     if pair.is_none() {
         r.problem(format!(
             "{}: pair_user {:?} does not exist on this system, so nobody can log in; fix: name \
@@ -1096,7 +1078,7 @@ pub(crate) fn host_text_problems(
     };
     let mut r = Report::default();
     let loc = Locator::new(shown, text);
-    let pair = User::from_name(&config.pair_user).ok().flatten();
+    let pair = crate::sys::accounts::user(&config.pair_user);
     share_problems(
         config,
         main_path,

@@ -30,9 +30,6 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nix::libc;
-use nix::unistd::User;
-
 use crate::admin::check;
 use crate::audit::{Audit, Event};
 use crate::config::{self, host_file::replace_whole, main_file::LockedMain, MAX_HOST};
@@ -174,11 +171,10 @@ impl Copy {
             file,
             keep: false,
         };
-        let mut f = std::fs::OpenOptions::new()
+        let mut f = crate::sys::fs::no_follow()
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&copy.file)
             .map_err(|e| format!("{}: {e}", copy.file.display()))?;
         f.write_all(text.as_bytes())
@@ -190,9 +186,8 @@ impl Copy {
     /// rename it over the old one, so it is opened by name again).
     fn read(&self) -> Result<String, Failure> {
         let shown = self.file.display();
-        let f = std::fs::OpenOptions::new()
+        let f = crate::sys::fs::no_follow()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
             .open(&self.file)
             .map_err(|e| format!("{shown}: {e}"))?;
         let meta = f.metadata().map_err(|e| format!("{shown}: {e}"))?;
@@ -305,9 +300,7 @@ fn edit_main(path: &Path) -> Result<(), Failure> {
 /// A host: their own file in `hosts_dir`, under `share`'s lock.
 fn edit_host(path: &Path) -> Result<(), Failure> {
     let uid = nix::unistd::getuid();
-    let login = User::from_uid(uid)
-        .ok()
-        .flatten()
+    let login = crate::sys::accounts::user_by_uid(uid)
         .map(|u| u.name)
         .ok_or_else(|| format!("uid {uid} has no name on this system"))?;
     let (main_path, config) = config::load_main(path).map_err(Failure::from)?;

@@ -17,14 +17,13 @@
 //! - the `tmpfiles` file, so those directories come back after a reboot
 //!   (`/run` is emptied at boot).
 
-use std::fs::{DirBuilder, OpenOptions};
+use std::fs::DirBuilder;
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
-use nix::libc;
-use nix::unistd::{Gid, Group, Uid, User};
+use nix::unistd::{Gid, Uid, User};
 
 use crate::audit::{Audit, Event};
 use crate::config::{self, host_file, Config};
@@ -76,9 +75,7 @@ fn setup(config_path: Option<&Path>, login: &str) -> Result<Setup, Failure> {
     if !is_login_name(login) {
         return Err(Failure::user(login, "not a login name"));
     }
-    let host = User::from_name(login)
-        .ok()
-        .flatten()
+    let host = crate::sys::accounts::user(login)
         .ok_or_else(|| Failure::user(login, "no such user on this system"))?;
     if host.uid.is_root() || login == config.pair_user {
         return Err(Failure::user(
@@ -86,15 +83,12 @@ fn setup(config_path: Option<&Path>, login: &str) -> Result<Setup, Failure> {
             "cannot be a host: a host is a person's own account",
         ));
     }
-    let pair = User::from_name(&config.pair_user)
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            Failure::user(
-                &config.pair_user,
-                "the pair account does not exist; create it first",
-            )
-        })?;
+    let pair = crate::sys::accounts::user(&config.pair_user).ok_or_else(|| {
+        Failure::user(
+            &config.pair_user,
+            "the pair account does not exist; create it first",
+        )
+    })?;
     Ok(Setup { config, host, pair })
 }
 
@@ -200,13 +194,11 @@ fn run(cmd: &mut Command) -> Result<(), Failure> {
 }
 
 fn ensure_group(name: &str) -> Result<Gid, Failure> {
-    if let Some(g) = Group::from_name(name).ok().flatten() {
+    if let Some(g) = crate::sys::accounts::group(name) {
         return Ok(g.gid);
     }
     run(Command::new("groupadd").args(["--system", name]))?;
-    Group::from_name(name)
-        .ok()
-        .flatten()
+    crate::sys::accounts::group(name)
         .map(|g| g.gid)
         .ok_or_else(|| failure!("group {name} was created but cannot be found"))
 }
@@ -218,14 +210,15 @@ fn root_dir(dir: &Path) -> Result<(), Failure> {
         .mode(0o755)
         .create(dir)
         .map_err(|e| failure!("{}: {e}", dir.display()))?;
-    let meta = std::fs::symlink_metadata(dir).map_err(|e| failure!("{}: {e}", dir.display()))?;
-    if !meta.is_dir() || meta.uid() != 0 || meta.mode() & 0o022 != 0 {
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
         return Err(failure!(
-            "{} must be a directory owned by root and writable only by root",
+            "{} must be a directory, not a symbolic link",
             dir.display()
         ));
     }
-    Ok(())
+    trust::check_root_path(dir).map_err(|e| {
+        failure!("{e}: it must be a directory owned by root and writable only by root")
+    })
 }
 
 /// Create `dir` if missing and set its owner, group and mode. Refuses a
@@ -253,11 +246,10 @@ fn owned_dir(dir: &Path, uid: Uid, gid: Gid, mode: u32) -> Result<(), Failure> {
 /// An existing file is left as it is, if it belongs to the host. Returns
 /// whether it was created.
 fn create_host_file(path: &Path, host: &User, sockets_dir: &Path) -> Result<bool, Failure> {
-    let opened = OpenOptions::new()
+    let opened = crate::sys::fs::no_follow()
         .write(true)
         .create_new(true)
         .mode(0o644)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(path);
     match opened {
         Ok(mut file) => {

@@ -251,7 +251,7 @@ pub(crate) enum Command {
         socket: PathBuf,
         arg: String,
     },
-    /// Internal: the gated start of the tmux client (see guest.rs).
+    /// Internal: the gated start of the tmux client (see guest/client.rs).
     #[command(hide = true)]
     ExecClient {
         #[arg(long)]

@@ -750,12 +750,11 @@ fn version_line(stamp: &Stamp, note: &str) -> String {
 fn remember_once(path: &Path, line: &str) -> bool {
     use std::io::{Seek, Write};
     use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
+    let file = crate::sys::fs::no_follow()
         .read(true)
         .write(true)
         .create(true)
         .mode(0o600)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_CLOEXEC | nix::libc::O_NONBLOCK)
         .open(path)
         .ok()
         .filter(|f| {

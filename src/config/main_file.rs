@@ -9,7 +9,7 @@
 //! apart by an exclusive `flock` on the config, taken again on the new file
 //! when the one waited for was replaced meanwhile.
 
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -17,7 +17,6 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use nix::fcntl::{Flock, FlockArg};
-use nix::libc;
 use toml_edit::{Array, DocumentMut, InlineTable, Item, Table, TableLike, Value};
 
 use super::{parse_main, Config, MAX_MAIN};
@@ -335,11 +334,10 @@ pub(super) fn replace(
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
         _ => {}
     }
-    let mut file = OpenOptions::new()
+    let mut file = crate::sys::fs::no_follow()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
         .open(&tmp)?;
     let written = (|| {
         file.write_all(bytes)?;

@@ -408,7 +408,8 @@ impl KeyText {
     }
 }
 
-fn default_tmux() -> PathBuf {
+/// `tmux` when the config does not say (or cannot be read).
+pub(crate) fn default_tmux() -> PathBuf {
     PathBuf::from("/usr/bin/tmux")
 }
 
@@ -594,13 +595,9 @@ pub(crate) fn host_file_may_name(
     buf: &mut Vec<u8>,
 ) -> bool {
     use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
+
     let path = host_path(hosts_dir, login);
-    let Ok(file) = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK | nix::libc::O_CLOEXEC)
-        .open(&path)
-    else {
+    let Ok(file) = crate::sys::fs::no_follow().read(true).open(&path) else {
         return true;
     };
     let len = match file.metadata() {

@@ -1,7 +1,7 @@
 //! Errors that name the file, the line and the reason.
 //!
 //! `Display` is written for the admin who has to fix the file; a guest never
-//! sees these texts (they see a short, polite refusal from `guest.rs`), but
+//! sees these texts (they see a short, polite refusal from `guest/refusal.rs`), but
 //! the audit line and `pairshell check` carry them whole.
 
 use std::fmt;

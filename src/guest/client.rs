@@ -347,8 +347,9 @@ pub(super) trait Aftermath {
     fn terminal_alive(&self) -> bool;
     /// Access, decided again now: how it ended, if it did.
     fn recheck(&mut self) -> Option<Ending>;
-    /// Has the server, or the session on it, gone away?
-    fn session_gone(&self) -> bool;
+    /// Has the server, or the session on it, gone away? `exited` is how the
+    /// client ended: a failed client makes a dying server likely.
+    fn session_gone(&self, exited: Exited) -> bool;
     /// The joined session's host, and `HOST/SESSION`.
     fn names(&self) -> (&str, String);
 }
@@ -403,7 +404,7 @@ impl EndState {
             })
         } else if exited == Exited::Signalled {
             Ending::new("killed")
-        } else if world.session_gone() {
+        } else if world.session_gone(exited) {
             // The server went away under the client (killed, or its last
             // session ended; tmux's client then exits with an error), or the
             // session was killed on a server that keeps running.
@@ -435,9 +436,22 @@ impl Aftermath for Watch {
         self.ending(verdict)
     }
 
-    fn session_gone(&self) -> bool {
-        !self.tmux.server_running()
-            || self.tmux.has_session(&self.joined.session) == SessionState::NotRunning
+    fn session_gone(&self, exited: Exited) -> bool {
+        // A server killed under the client can close the client's
+        // connection before its listening socket, and a `connect` to that
+        // socket still succeeds for a moment. So after a failed client,
+        // look again a few times before asking the server (which would
+        // then never answer) about the session.
+        let looks = if exited == Exited::Failure { 10 } else { 1 };
+        for look in 0..looks {
+            if !self.tmux.server_running() {
+                return true;
+            }
+            if look + 1 < looks {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        self.tmux.has_session(&self.joined.session) == SessionState::NotRunning
     }
 
     fn names(&self) -> (&str, String) {
@@ -559,7 +573,7 @@ mod tests {
             self.asked_recheck += 1;
             self.recheck.take()
         }
-        fn session_gone(&self) -> bool {
+        fn session_gone(&self, _: Exited) -> bool {
             self.gone
         }
         fn names(&self) -> (&str, String) {

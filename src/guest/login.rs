@@ -99,15 +99,12 @@ pub(super) fn within_connection_limit(config: &Config, guest: &str) -> Result<()
 /// Guards against: another local user running `pairshell login` with a
 /// forged `SSH_USER_AUTH` to write a false `join` line under a guest's name.
 pub(super) fn pair_account(config: &Config) -> Result<Uid, Refusal> {
-    let user = User::from_name(&config.pair_user)
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            Refusal::setup(
-                "config-error",
-                format!("pair_user {} does not exist", config.pair_user),
-            )
-        })?;
+    let user = crate::sys::accounts::user(&config.pair_user).ok_or_else(|| {
+        Refusal::setup(
+            "config-error",
+            format!("pair_user {} does not exist", config.pair_user),
+        )
+    })?;
     let me = nix::unistd::geteuid();
     if me != user.uid {
         return Err(Refusal::setup(

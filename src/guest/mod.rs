@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use jiff::Timestamp;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::unistd::{Uid, User};
+use nix::unistd::Uid;
 
 use crate::audit::{Audit, Event};
 use crate::core::error::Exit;

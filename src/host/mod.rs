@@ -11,7 +11,7 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp};
-use nix::unistd::{Uid, User};
+use nix::unistd::Uid;
 
 use crate::audit::{Audit, Event};
 use crate::config::host_file::{Change, HostEdit};
@@ -40,17 +40,12 @@ impl Host {
                  (e.g. `sudo -u LOGIN pairshell share …`)"
                 .into());
         }
-        let login = User::from_uid(uid)
-            .ok()
-            .flatten()
+        let login = crate::sys::accounts::user_by_uid(uid)
             .map(|u| u.name)
             .ok_or_else(|| failure!("uid {uid} has no name on this system"))?;
         let path = config::main_path(config_path);
         let (config_path, config) = config::load_main(&path).map_err(Failure::from)?;
-        let pair_uid = User::from_name(&config.pair_user)
-            .ok()
-            .flatten()
-            .map(|u| u.uid);
+        let pair_uid = crate::sys::accounts::user(&config.pair_user).map(|u| u.uid);
         let audit = Audit::new(&config.audit.syslog_socket, config.audit.required);
         Ok(Host {
             config_path,
@@ -442,12 +437,8 @@ fn join_line(pair_user: &str, session: &str) -> String {
 /// server lists it (a message sent with the attach itself is drawn over),
 /// and what scrolled away can be printed again after it ends.
 fn attach(server: &Server, session: &str, line: &str) -> Result<(), Failure> {
-    let mut child = std::process::Command::new(server.tmux)
-        .arg("-S")
-        .arg(server.socket)
-        .arg("attach-session")
-        .arg("-t")
-        .arg(format!("={session}"))
+    let mut child = server
+        .attach(session)
         .spawn()
         .map_err(|e| failure!("cannot run {}: {e}", server.tmux.display()))?;
     let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
@@ -720,7 +711,7 @@ pub(crate) use crate::core::hook::HookEvent;
 /// show its output in the host's pane.
 pub(crate) fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &str) -> Exit {
     let me = nix::unistd::getuid();
-    let login = User::from_uid(me).ok().flatten().map(|u| u.name);
+    let login = crate::sys::accounts::user_by_uid(me).map(|u| u.name);
     match event {
         HookEvent::Enforce => {
             // Without our own name we cannot tell the host's clients from
@@ -733,7 +724,7 @@ pub(crate) fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, 
             // shared session.
             let tmux = config::load_main(&config::main_path(config_path))
                 .map(|(_, c)| c.tmux)
-                .unwrap_or_else(|_| PathBuf::from("/usr/bin/tmux"));
+                .unwrap_or_else(|_| config::default_tmux());
             let server = Server {
                 tmux: &tmux,
                 socket,
@@ -764,10 +755,7 @@ pub(crate) fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, 
                 if client.user != config.pair_user {
                     return Exit::Done;
                 }
-                let pair_uid = User::from_name(&config.pair_user)
-                    .ok()
-                    .flatten()
-                    .map(|u| u.uid);
+                let pair_uid = crate::sys::accounts::user(&config.pair_user).map(|u| u.uid);
                 let record = pair_uid.and_then(|uid| {
                     roster::read(&roster::dir(&config.sockets_dir), client.pid, uid, socket)
                 });

@@ -2,7 +2,9 @@
 //! sockets, the Landlock jail, and the pty's ioctls. Each unsafe block says
 //! why it is sound.
 
+pub(crate) mod accounts;
 pub(crate) mod fd;
+pub(crate) mod fs;
 pub(crate) mod pty;
 pub(crate) mod sandbox;
 pub(crate) mod trust;

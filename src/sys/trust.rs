@@ -7,12 +7,12 @@
 //! checked. Failing a check is a refusal, never a warning (fail closed).
 
 use std::ffi::CString;
-use std::fs::{File, Metadata, OpenOptions};
+use std::fs::{File, Metadata};
 use std::time::{Duration, Instant};
 
 use nix::fcntl::{Flock, FlockArg};
 use std::io::Read;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use nix::libc;
@@ -132,10 +132,9 @@ pub(crate) fn open_trusted(path: &Path, owner: Owner) -> Result<(File, Metadata)
 
 /// Open without following a final symlink, and check the opened file.
 fn open_checked(path: &Path, owner: Owner, write: bool) -> Result<(File, Metadata), Error> {
-    let file = OpenOptions::new()
+    let file = crate::sys::fs::no_follow()
         .read(true)
         .write(write)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
         .map_err(|e| match e.raw_os_error() {
             Some(libc::ELOOP) => Error::untrusted(path, "is a symbolic link"),
@@ -146,7 +145,8 @@ fn open_checked(path: &Path, owner: Owner, write: bool) -> Result<(File, Metadat
     Ok((file, meta))
 }
 
-fn check_file_meta(path: &Path, meta: &Metadata, owner: Owner) -> Result<(), Error> {
+/// A regular file, owned as `owner` says, writable by nobody else.
+pub(crate) fn check_file_meta(path: &Path, meta: &Metadata, owner: Owner) -> Result<(), Error> {
     if !meta.file_type().is_file() {
         return Err(Error::untrusted(path, "is not a regular file"));
     }

@@ -429,6 +429,17 @@ impl Server<'_> {
         cmd
     }
 
+    /// `tmux attach-session -t =SESSION` as the host, on the terminal the
+    /// host runs it from, with the host's whole environment (so tmux's own
+    /// refusal to nest inside another session still speaks).
+    pub(crate) fn attach(&self, session: &str) -> Command {
+        let mut cmd = Command::new(self.tmux);
+        cmd.arg("-S")
+            .arg(self.socket)
+            .args(["attach-session", "-t", &target(session)]);
+        cmd
+    }
+
     /// Run a command on the server; its stdout, or tmux's error text.
     pub(crate) fn run(&self, args: &[&str]) -> Result<String, String> {
         let out = self
