@@ -30,10 +30,10 @@
 //!      marker reaches the guest's pty.
 //!
 //!    The guest's terminal is read straight from the pty master (poll, then
-//!    read; `tests/support/bench_io.rs`), so the resolution is microseconds.
+//!    read; `lab/src/bench_io.rs`), so the resolution is microseconds.
 //!    The echoed letters, the pane's line and the end marker are checked.
 //! 4. Load: 50 guests join one session at once and leave again
-//!    (`tests/support/load.rs`, which `tests/load.rs` runs with 10).
+//!    (`lab/src/load.rs`, which `tests/load.rs` runs with 10).
 //!
 //! Targets are printed as PASS or FAIL; a missed target never aborts the
 //! run. A full run writes `BENCHMARKS.md` at the repository root.
@@ -43,8 +43,7 @@
 //! ignored. Run without `--bench` (`cargo test --benches`), it does a quick
 //! run.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use pairshell_lab as support;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -347,7 +346,7 @@ fn run(plan: &Plan) {
          ```sh\n{COMMAND}\n```\n\n\
          (`{COMMAND} -- --quick` is a shorter run that leaves this file alone.) \
          The harness is `benches/login.rs`; it builds the same throwaway lab as the \
-         integration tests (`tests/support`) and removes it afterwards. This run took \
+         integration tests (`lab/`) and removes it afterwards. This run took \
          {:.0} s.\n\n\
          ## Machine\n\n{}\n\n\
          ## Targets\n\n\

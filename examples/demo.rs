@@ -10,11 +10,10 @@
 //! Unix users it created and removes its directory. It never touches
 //! /etc/ssh or the system's sshd.
 //!
-//! It is built on the same lab as the integration tests (`tests/support`),
+//! It is built on the same lab as the integration tests (`lab/`),
 //! so what the demo shows is what the tests check.
 
-#[path = "../tests/support/mod.rs"]
-mod support;
+use pairshell_lab as support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

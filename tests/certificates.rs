@@ -2,17 +2,17 @@
 //! with the shipped `contrib/sshd_config.d/pairshell-certificates.conf`
 //! (`TrustedUserCAKeys` and `AuthorizedPrincipalsCommand … authorized-principals`)
 //! and a test CA made with `ssh-keygen`, whose certificates `ssh-keygen -s`
-//! signs. See `tests/support/mod.rs`.
+//! signs. See `lab/src/lib.rs`.
 //!
 //! These tests need root; without it they print `SKIPPED:` and pass (unless
 //! `CI` is set, where they fail).
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
+use pairshell_lab::lab;
 
 use std::fs;
 
-use support::{Lab, WAIT};
+use support::WAIT;
 
 #[test]
 fn certificate_login_maps_its_principal_to_the_guest_and_audits_key_id_and_serial() {

@@ -5,13 +5,12 @@
 //! next, and check must pass again, so each line is pinned to its cause.
 //!
 //! check is pointed at the lab's sshd config (`--sshd-config`); sshd cases
-//! use a copy of it whose drop-in was changed. See `tests/support/mod.rs`.
+//! use a copy of it whose drop-in was changed. See `lab/src/lib.rs`.
 //!
 //! These tests need root; without it they print `SKIPPED:` and pass (unless
 //! `CI` is set, where they fail).
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
 
 use std::fs;
 use std::os::unix::fs::{chown, PermissionsExt};

@@ -3,8 +3,8 @@
 //! systemd units, on the real binary. The editor is a script (`EDITOR`);
 //! the answers to edit's question come on stdin. Issue 18.
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
+use pairshell_lab::lab;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;

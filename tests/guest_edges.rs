@@ -1,15 +1,15 @@
 //! What a guest meets at the edges of the happy path, through the real sshd:
 //! leaving the chooser, having nothing shared, forgetting `-t`, asking for a
 //! wrong or ambiguous name, a host file or main config that fails its checks,
-//! and an audit log that cannot be written. See `tests/support/mod.rs`.
+//! and an audit log that cannot be written. See `lab/src/lib.rs`.
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
+use pairshell_lab::lab;
 
 use std::os::unix::fs::{chown, PermissionsExt};
 use std::time::Duration;
 
-use support::{prompt, Lab, WAIT};
+use support::{prompt, WAIT};
 
 const SHOW_CURSOR: &[u8] = b"\x1b[?25h";
 const HIDE_CURSOR: &[u8] = b"\x1b[?25l";

@@ -1,12 +1,12 @@
 //! The guest's side, end to end: the real binary behind a real sshd, joining
 //! real tmux servers owned by another Unix user, with every audit line caught
-//! by a syslog receiver. See `tests/support/mod.rs` for the lab.
+//! by a syslog receiver. See `lab/src/lib.rs` for the lab.
 //!
 //! These tests need root; without it they print `SKIPPED:` and pass (unless
 //! `CI` is set, where they fail).
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
+use pairshell_lab::lab;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -2,13 +2,13 @@
 //! `list` and `sync` run as root against the lab's main config, GitHub
 //! played by a tiny HTTP server on 127.0.0.1, and what they write proven by
 //! `pairshell check`, `authorized-keys` and a real ssh login through the
-//! lab's sshd. See `tests/support/mod.rs`.
+//! lab's sshd. See `lab/src/lib.rs`.
 //!
 //! These tests need root; without it they print `SKIPPED:` and pass (unless
 //! `CI` is set, where they fail).
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
+use pairshell_lab::lab;
 
 use std::collections::HashMap;
 use std::io::{Read, Write};

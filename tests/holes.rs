@@ -3,8 +3,8 @@
 //! a positive control: the same step where the hole is open, or the step
 //! that shows the attack path was taken.
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
+use pairshell_lab::lab;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

@@ -1,7 +1,7 @@
 //! The host's side, end to end: `pairshell host add` run by root, then
 //! `share`, `grant`, `revoke`, `unshare`, `who` and `kick` run by a throwaway
 //! host account, with guests joining through the real sshd and every audit
-//! line caught by the lab's syslog receiver. See `tests/support/mod.rs`.
+//! line caught by the lab's syslog receiver. See `lab/src/lib.rs`.
 //!
 //! Nothing here writes a host file or starts a tmux server the way
 //! `guest_sshd.rs` does: the host's commands must do it, and the guest flow
@@ -10,8 +10,8 @@
 //! These tests need root; without it they print `SKIPPED:` and pass (unless
 //! `CI` is set, where they fail).
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
+use pairshell_lab::lab;
 
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};

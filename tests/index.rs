@@ -4,8 +4,8 @@
 //! lists. The index's format and its ownership checks have unit tests in
 //! `src/config/index.rs`.
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
+use pairshell_lab::lab;
 
 use std::time::Duration;
 

@@ -13,7 +13,7 @@
 //! install.sh had to start is stopped again at the end, by its pid; one
 //! that was running before is left running.
 
-mod support;
+use pairshell_lab as support;
 
 use std::fs;
 use std::io::Write as _;

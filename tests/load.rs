@@ -1,16 +1,16 @@
 //! Many guests on one shared session at once, through the lab's real sshd:
 //! all join together, stay attached while the host keeps working, and leave
 //! together, with exactly one `join` and one `leave` audit line each. The
-//! scenario lives in `tests/support/load.rs`, which `cargo bench --bench
+//! scenario lives in `lab/src/load.rs`, which `cargo bench --bench
 //! login` runs with 50 guests and timings; this test asserts behaviour only.
 //!
 //! Needs root; without it, it prints `SKIPPED:` and passes (unless `CI` is
 //! set, where it fails).
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
+use pairshell_lab::lab;
 
-use support::{load, Lab};
+use support::load;
 
 #[test]
 fn ten_guests_join_one_session_at_once_and_leave_with_a_clean_trail() {

@@ -5,15 +5,15 @@
 //! datagrams pairshell sent to the lab's syslog receiver, written out the
 //! way rsyslog writes them to /var/log/auth.log.
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
+use pairshell_lab::lab;
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
-use support::{parse_fields, run_with_timeout, Lab, Run};
+use support::{parse_fields, run_with_timeout, Run};
 
 fn pairshell_log(args: &[&str]) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pairshell"));

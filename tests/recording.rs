@@ -1,14 +1,14 @@
 //! Session recordings (issue 16), end to end: real sshd, real tmux servers
 //! owned by a host account, the real binary recording each join as the
 //! pair account; files judged by Python's json module and played by the
-//! real asciinema. See `tests/support/mod.rs` for the lab and
-//! `tests/support/recording.rs` for the helpers.
+//! real asciinema. See `lab/src/lib.rs` for the lab and
+//! `lab/src/recording.rs` for the helpers.
 //!
 //! These tests need root; without it they print `SKIPPED:` and pass (unless
 //! `CI` is set, where they fail).
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
+use pairshell_lab::lab;
 
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

@@ -10,8 +10,8 @@
 //! These tests need root; without it they print `SKIPPED:` and pass (unless
 //! `CI` is set, where they fail).
 
-#[macro_use]
-mod support;
+use pairshell_lab as support;
+use pairshell_lab::lab;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
