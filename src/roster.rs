@@ -144,24 +144,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(name: &str) -> Scratch {
-            let dir = std::env::temp_dir()
-                .join(format!("pairshell-roster-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir(&dir).unwrap();
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-            Scratch(dir)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::sys::scratch::Scratch;
 
     fn record_for(pid: u32) -> Record {
         Record {
@@ -190,7 +173,7 @@ mod tests {
 
     #[test]
     fn a_record_is_read_back_for_its_own_live_process() {
-        let s = Scratch::new("ok");
+        let s = Scratch::new("roster", "ok");
         let me_pid = std::process::id();
         let r = record_for(me_pid);
         write(&s.0, &r, me()).unwrap();
@@ -203,7 +186,7 @@ mod tests {
     /// is 0600, and readable through its ACL by its own host alone.
     #[test]
     fn record_is_readable_by_its_own_host_only() {
-        let s = Scratch::new("acl");
+        let s = Scratch::new("roster", "acl");
         let me_pid = std::process::id();
         let r = record_for(me_pid);
         let host = Uid::from_raw(4242);
@@ -232,7 +215,7 @@ mod tests {
 
     #[test]
     fn live_records_are_counted_per_guest() {
-        let s = Scratch::new("count");
+        let s = Scratch::new("roster", "count");
         let r = record_for(std::process::id());
         write(&s.0, &r, me()).unwrap();
         // A stale record (no such process start) and junk do not count.
@@ -248,7 +231,7 @@ mod tests {
     fn recycled_pid_is_never_attributed_to_the_old_guest() {
         // A record left behind by a login that crashed: same pid, but the
         // process now running under it started at another time.
-        let s = Scratch::new("recycled");
+        let s = Scratch::new("roster", "recycled");
         let pid = std::process::id();
         let mut r = record_for(pid);
         r.start += 1;
@@ -258,7 +241,7 @@ mod tests {
 
     #[test]
     fn record_for_another_server_or_owner_is_not_believed() {
-        let s = Scratch::new("other");
+        let s = Scratch::new("roster", "other");
         let pid = std::process::id();
         let r = record_for(pid);
         write(&s.0, &r, me()).unwrap();

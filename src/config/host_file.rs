@@ -361,35 +361,22 @@ pub(crate) fn example(login: &str, sockets_dir: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
-    struct Scratch(PathBuf);
+    use crate::sys::scratch::Scratch;
 
-    impl Scratch {
-        fn with(name: &str, text: &str) -> Scratch {
-            let dir =
-                std::env::temp_dir().join(format!("pairshell-edit-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir(&dir).unwrap();
-            let path = dir.join("maria.toml");
-            std::fs::write(&path, text).unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
-            Scratch(dir)
-        }
-
-        fn path(&self) -> PathBuf {
-            self.0.join("maria.toml")
-        }
-
-        fn text(&self) -> String {
-            std::fs::read_to_string(self.path()).unwrap()
-        }
+    /// A scratch directory holding `maria.toml` with `text`, mode 0644.
+    fn with(name: &str, text: &str) -> Scratch {
+        let s = Scratch::new("host-file", name);
+        s.write("maria.toml", text, 0o644);
+        s
     }
 
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    fn path(s: &Scratch) -> PathBuf {
+        s.0.join("maria.toml")
+    }
+
+    fn read_back(s: &Scratch) -> String {
+        std::fs::read_to_string(path(s)).unwrap()
     }
 
     fn me() -> Uid {
@@ -401,8 +388,8 @@ mod tests {
     #[test]
     fn share_into_the_commented_example_keeps_every_comment() {
         let example = example("maria", Path::new("/run/pairshell"));
-        let s = Scratch::with("example", &example);
-        let mut e = HostEdit::open(&s.path(), me()).unwrap();
+        let s = with("example", &example);
+        let mut e = HostEdit::open(&path(&s), me()).unwrap();
         e.ensure_session("api", Path::new(SOCK));
         assert_eq!(
             e.grant("api", "alice", Mode::ReadWrite, None),
@@ -410,20 +397,20 @@ mod tests {
         );
         let parsed = e.save().unwrap();
         assert_eq!(parsed.sessions["api"].read_write[0].as_str(), "alice");
-        let text = s.text();
+        let text = read_back(&s);
         assert!(text.starts_with(&example), "{text}");
         assert!(text.contains("[sessions.api]\nsocket = "), "{text}");
     }
 
     #[test]
     fn regrant_moves_between_lists_and_keeps_comments_and_order() {
-        let s = Scratch::with(
+        let s = with(
             "move",
             &format!(
                 "# top\n[sessions.web]\nsocket = \"/s/web.sock\"\n\n[sessions.api] # api!\nsocket = \"{SOCK}\"\nread_write = [\"alice\", \"carol\"] # writers\nread_only = [] # watchers\n# keep me\n"
             ),
         );
-        let mut e = HostEdit::open(&s.path(), me()).unwrap();
+        let mut e = HostEdit::open(&path(&s), me()).unwrap();
         assert_eq!(
             e.ensure_session("api", Path::new("/other")),
             PathBuf::from(SOCK)
@@ -437,7 +424,7 @@ mod tests {
             Change::Unchanged
         );
         e.save().unwrap();
-        let text = s.text();
+        let text = read_back(&s);
         for kept in ["# top", "# api!", "# writers", "# watchers", "# keep me"] {
             assert!(text.contains(kept), "lost {kept:?}:\n{text}");
         }
@@ -451,8 +438,8 @@ mod tests {
 
     #[test]
     fn expiries_are_written_as_toml_datetimes_and_cleared() {
-        let s = Scratch::with("expiry", "");
-        let mut e = HostEdit::open(&s.path(), me()).unwrap();
+        let s = with("expiry", "");
+        let mut e = HostEdit::open(&path(&s), me()).unwrap();
         e.ensure_session("api", Path::new(SOCK));
         let t: Timestamp = "2026-11-21T18:00:00.25Z".parse().unwrap();
         e.grant("api", "bob", Mode::ReadOnly, Some(Some(t)));
@@ -461,7 +448,7 @@ mod tests {
         let want: Timestamp = "2026-11-21T18:00:00Z".parse().unwrap();
         assert_eq!(parsed.sessions["api"].expires, Some(want));
         assert_eq!(parsed.sessions["api"].guest_expires["bob"].0, want);
-        let mut e = HostEdit::open(&s.path(), me()).unwrap();
+        let mut e = HostEdit::open(&path(&s), me()).unwrap();
         assert_eq!(
             e.grant("api", "bob", Mode::ReadOnly, None),
             Change::Unchanged
@@ -474,22 +461,26 @@ mod tests {
         let parsed = e.save().unwrap();
         assert!(parsed.sessions["api"].guest_expires.is_empty());
         assert_eq!(parsed.sessions["api"].expires, None);
-        assert!(!s.text().contains("guest_expires"), "{}", s.text());
+        assert!(
+            !read_back(&s).contains("guest_expires"),
+            "{}",
+            read_back(&s)
+        );
     }
 
     #[test]
     fn revoke_and_unshare() {
-        let s = Scratch::with(
+        let s = with(
             "revoke",
             &format!("[sessions.api]\nsocket = \"{SOCK}\"\nread_write = [\"alice\"]\nread_only = [\"bob\"]\n"),
         );
-        let mut e = HostEdit::open(&s.path(), me()).unwrap();
+        let mut e = HostEdit::open(&path(&s), me()).unwrap();
         assert!(e.revoke("api", "bob"));
         assert!(!e.revoke("api", "bob"));
         assert!(!e.revoke("web", "alice"));
         let parsed = e.save().unwrap();
         assert!(parsed.sessions["api"].read_only.is_empty());
-        let mut e = HostEdit::open(&s.path(), me()).unwrap();
+        let mut e = HostEdit::open(&path(&s), me()).unwrap();
         assert!(e.unshare("api"));
         assert!(!e.unshare("api"));
         assert!(e.save().unwrap().sessions.is_empty());
@@ -497,9 +488,9 @@ mod tests {
 
     #[test]
     fn a_file_that_does_not_parse_is_never_rewritten() {
-        let s = Scratch::with("broken", "[sessions.api]\nsocket = \"x\"\n");
-        let err = HostEdit::open(&s.path(), me()).err().unwrap();
+        let s = with("broken", "[sessions.api]\nsocket = \"x\"\n");
+        let err = HostEdit::open(&path(&s), me()).err().unwrap();
         assert!(err.to_string().contains(":2:"), "{err}");
-        assert_eq!(s.text(), "[sessions.api]\nsocket = \"x\"\n");
+        assert_eq!(read_back(&s), "[sessions.api]\nsocket = \"x\"\n");
     }
 }

@@ -488,42 +488,30 @@ mod tests {
 
     /// A scratch config in a root-owned temporary directory. Without root
     /// there is none to be had: the test says SKIPPED, or fails under CI.
-    struct Scratch(PathBuf);
+    use crate::sys::scratch::Scratch;
 
-    impl Scratch {
-        fn with(name: &str, text: &str) -> Option<Scratch> {
-            if !nix::unistd::geteuid().is_root() {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "main_edit tests need root for a root-owned file, and CI is set: refusing to skip"
-                );
-                eprintln!("SKIPPED: main_edit tests need root for a root-owned file");
-                return None;
-            }
-            let dir = std::env::temp_dir()
-                .join(format!("pairshell-main-edit-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir(&dir).unwrap();
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-            let s = Scratch(dir);
-            std::fs::write(s.path(), text).unwrap();
-            std::fs::set_permissions(s.path(), std::fs::Permissions::from_mode(0o640)).unwrap();
-            Some(s)
+    /// A scratch directory holding a root-owned `pairshell.toml` with
+    /// `text`, mode 0640; `None` (loudly) when not root, outside CI.
+    fn with(name: &str, text: &str) -> Option<Scratch> {
+        if !nix::unistd::geteuid().is_root() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "main_file tests need root for a root-owned file, and CI is set: refusing to skip"
+            );
+            eprintln!("SKIPPED: main_file tests need root for a root-owned file");
+            return None;
         }
-
-        fn path(&self) -> PathBuf {
-            self.0.join("pairshell.toml")
-        }
-
-        fn text(&self) -> String {
-            std::fs::read_to_string(self.path()).unwrap()
-        }
+        let s = Scratch::new("main-file", name);
+        s.write("pairshell.toml", text, 0o640);
+        Some(s)
     }
 
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    fn path(s: &Scratch) -> PathBuf {
+        s.0.join("pairshell.toml")
+    }
+
+    fn read_back(s: &Scratch) -> String {
+        std::fs::read_to_string(path(s)).unwrap()
     }
 
     fn head() -> String {
@@ -533,15 +521,15 @@ mod tests {
 
     #[test]
     fn add_to_a_config_without_guests_then_a_second_key() {
-        let Some(s) = Scratch::with("add", &head()) else {
+        let Some(s) = with("add", &head()) else {
             return;
         };
-        let mut e = MainEdit::open(&s.path()).unwrap();
+        let mut e = MainEdit::open(&path(&s)).unwrap();
         e.add_keys("alice", &[A.to_string()]);
         e.set_expires("alice", Some("2030-01-01T00:00:00.5Z".parse().unwrap()));
         let c = e.save().unwrap();
         assert_eq!(c.guests["alice"].keys.len(), 1);
-        let text = s.text();
+        let text = read_back(&s);
         assert!(text.starts_with(&head()), "{text}");
         assert!(
             text.ends_with(&format!(
@@ -549,13 +537,13 @@ mod tests {
             )),
             "{text}"
         );
-        let mode = std::fs::metadata(s.path()).unwrap().permissions().mode() & 0o7777;
+        let mode = std::fs::metadata(path(&s)).unwrap().permissions().mode() & 0o7777;
         assert_eq!(mode, 0o640, "the mode is kept");
 
-        let mut e = MainEdit::open(&s.path()).unwrap();
+        let mut e = MainEdit::open(&path(&s)).unwrap();
         e.add_keys("alice", &[B.to_string(), C.to_string()]);
         e.save().unwrap();
-        let text = s.text();
+        let text = read_back(&s);
         assert!(
             text.contains(&format!(
                 "keys = [\n    \"{A}\",\n    \"{B}\",\n    \"{C}\",\n]\n"
@@ -570,14 +558,14 @@ mod tests {
             "{}\n# alice\n[guests.alice] # she\nkeys = [\n  \"{A}\", # laptop\n] # end\n",
             head()
         );
-        let Some(s) = Scratch::with("multi", &text) else {
+        let Some(s) = with("multi", &text) else {
             return;
         };
-        let mut e = MainEdit::open(&s.path()).unwrap();
+        let mut e = MainEdit::open(&path(&s)).unwrap();
         e.add_keys("alice", &[B.to_string()]);
         e.save().unwrap();
         assert_eq!(
-            s.text(),
+            read_back(&s),
             format!(
                 "{}\n# alice\n[guests.alice] # she\nkeys = [\n  \"{A}\", # laptop\n  \"{B}\",\n] # end\n",
                 head()
@@ -588,13 +576,13 @@ mod tests {
     #[test]
     fn github_keys_are_replaced_and_the_admins_keys_kept() {
         let text = format!("{}\n[guests.bob]\nkeys = [\"{A}\"]\n", head());
-        let Some(s) = Scratch::with("github", &text) else {
+        let Some(s) = with("github", &text) else {
             return;
         };
-        let mut e = MainEdit::open(&s.path()).unwrap();
+        let mut e = MainEdit::open(&path(&s)).unwrap();
         e.set_github("bob", "bob-gh", &[B.to_string(), C.to_string()]);
         e.save().unwrap();
-        let mut e = MainEdit::open(&s.path()).unwrap();
+        let mut e = MainEdit::open(&path(&s)).unwrap();
         e.set_github("bob", "bob-gh", &[C.to_string()]);
         let c = e.save().unwrap();
         let bob = &c.guests["bob"];
@@ -609,9 +597,9 @@ mod tests {
             C
         );
         assert!(
-            s.text().contains(&format!("keys = [\"{A}\"]\n")),
+            read_back(&s).contains(&format!("keys = [\"{A}\"]\n")),
             "{}",
-            s.text()
+            read_back(&s)
         );
     }
 
@@ -621,25 +609,25 @@ mod tests {
             "{}\n# Guests: see the wiki.\n\n# alice, until June\n[guests.alice]\nkeys = [\"{A}\"]\n\n# bob\n[guests.bob]\nkeys = [\"{B}\"]\n# the end\n",
             head()
         );
-        let Some(s) = Scratch::with("remove", &text) else {
+        let Some(s) = with("remove", &text) else {
             return;
         };
-        let mut e = MainEdit::open(&s.path()).unwrap();
+        let mut e = MainEdit::open(&path(&s)).unwrap();
         assert!(e.remove_guest("alice"));
         assert!(!e.remove_guest("carol"));
         e.save().unwrap();
         assert_eq!(
-            s.text(),
+            read_back(&s),
             format!(
                 "{}\n# Guests: see the wiki.\n\n# bob\n[guests.bob]\nkeys = [\"{B}\"]\n# the end\n",
                 head()
             )
         );
-        let mut e = MainEdit::open(&s.path()).unwrap();
+        let mut e = MainEdit::open(&path(&s)).unwrap();
         assert!(e.remove_guest("bob"));
         let c = e.save().unwrap();
         assert!(c.guests.is_empty());
-        let text = s.text();
+        let text = read_back(&s);
         for kept in [
             "# the pair account",
             "# keep",
@@ -655,43 +643,42 @@ mod tests {
     #[test]
     fn inline_guests_stay_inline() {
         let text = format!("{}\n[guests]\nbob = {{ keys = [\"{B}\"] }}\n", head());
-        let Some(s) = Scratch::with("inline", &text) else {
+        let Some(s) = with("inline", &text) else {
             return;
         };
-        let mut e = MainEdit::open(&s.path()).unwrap();
+        let mut e = MainEdit::open(&path(&s)).unwrap();
         e.add_keys("alice", &[A.to_string()]);
         let c = e.save().unwrap();
         assert_eq!(c.guests.len(), 2);
         assert!(
-            s.text()
-                .contains(&format!("alice = {{ keys = [\"{A}\"] }}")),
+            read_back(&s).contains(&format!("alice = {{ keys = [\"{A}\"] }}")),
             "{}",
-            s.text()
+            read_back(&s)
         );
     }
 
     #[test]
     fn an_edit_the_schema_refuses_is_never_written() {
-        let Some(s) = Scratch::with("refuse", &head()) else {
+        let Some(s) = with("refuse", &head()) else {
             return;
         };
-        let mut e = MainEdit::open(&s.path()).unwrap();
+        let mut e = MainEdit::open(&path(&s)).unwrap();
         e.add_keys("alice", &["not a key".to_string()]);
         assert!(e.text().contains("not a key"));
         let err = e.save().unwrap_err();
         assert!(err.to_string().contains("invalid key"), "{err}");
-        assert_eq!(s.text(), head());
+        assert_eq!(read_back(&s), head());
         let leftovers: Vec<_> = std::fs::read_dir(&s.0).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary file is left behind");
     }
 
     #[test]
     fn a_group_writable_config_is_not_edited() {
-        let Some(s) = Scratch::with("perm", &head()) else {
+        let Some(s) = with("perm", &head()) else {
             return;
         };
-        std::fs::set_permissions(s.path(), std::fs::Permissions::from_mode(0o664)).unwrap();
-        let err = MainEdit::open(&s.path()).err().unwrap();
+        std::fs::set_permissions(path(&s), std::fs::Permissions::from_mode(0o664)).unwrap();
+        let err = MainEdit::open(&path(&s)).err().unwrap();
         assert!(err.to_string().contains("writable by group"), "{err}");
     }
 

@@ -24,42 +24,8 @@ pub(super) fn join(
         .find(|h| h.login == grant.host)
         .expect("a grant comes from a loaded host");
     let tmux = checked_server(config, host, &grant)?;
-    let confinement = if config.test_pretend_no_landlock {
-        Confinement::Unavailable
-    } else {
-        tmux.confinement()
-    };
-    if confinement == Confinement::Unavailable
-        && !policy::unconfined_join_allowed(grant.mode, config.allow_unconfined_read_write)
-    {
-        return Err(Refusal::new(
-            "unconfined-read-write",
-            format!("{label} cannot be joined read-write on this host right now; the admin has been told"),
-        )
-        .detail(
-            "the kernel has no Landlock, so the tmux client cannot be confined \
-             (allow_unconfined_read_write = true would let read-write guests in unconfined)",
-        ));
-    }
-    match tmux.has_session(grant.session) {
-        SessionState::Running => {}
-        SessionState::NotRunning => return Err(Refusal::not_running(&label, grant.host)),
-        SessionState::Stuck => return Err(Refusal::stuck(&label)),
-        SessionState::AccessDenied(why) => {
-            return Err(Refusal::new(
-                "no-server-access",
-                format!("{} has not opened {label} to guests yet", grant.host),
-            )
-            .detail(why))
-        }
-        SessionState::Failed(why) => {
-            return Err(Refusal::new(
-                "tmux-error",
-                format!("{label} cannot be joined: tmux failed"),
-            )
-            .detail(why))
-        }
-    }
+    let confinement = confinement_for(config, &tmux, &grant)?;
+    session_ready(&tmux, &grant)?;
 
     let exe = std::env::current_exe()
         .map_err(|e| Refusal::setup("spawn-failed", format!("cannot find this program: {e}")))?;
@@ -74,99 +40,53 @@ pub(super) fn join(
         terminal.client_side,
     )?;
     let pid = client.pid();
-    // Who is behind this client, for the host's `who`, `kick` and messages.
+    // From here on, a refusal also takes the client down, gate closed, and
+    // its roster record with it.
     let roster_dir = roster::dir(&config.sockets_dir);
-    let record = roster::process_start(pid).map(|start| roster::Record {
-        pid,
-        start,
-        guest: id.guest.clone(),
-        host: grant.host.to_string(),
-        session: grant.session.to_string(),
-        socket: grant.share.socket.clone(),
-        mode: grant.mode.as_str().to_string(),
-        from: trail.from.clone(),
-        // Whole seconds, rounded down: never later than the join itself.
-        since: Timestamp::from_second(Timestamp::now().as_second())
-            .unwrap_or(Timestamp::UNIX_EPOCH)
-            .to_string(),
-    });
-    let recorded = match record.map(|r| roster::write(&roster_dir, &r, host.uid)) {
-        Some(Ok(note)) => note,
-        Some(Err(e)) => Some(e),
-        None => Some(format!("no /proc entry for client {pid}")),
-    };
-    // From here on this process only re-reads the config and the host's
-    // file, asks tmux about its client and writes under the roster
-    // directory: narrow it to that (see `sandbox::Jail::guest_parent`).
-    // The recording is opened before this process narrows itself, which
-    // then may write to it but create nothing (see `record`).
-    let recording = match start_recording(config, id, &grant, &term, pid) {
-        None => None,
-        Some(Ok(recorder)) => Some(Some(recorder)),
-        Some(Err(stop)) => {
-            audit.write_best_effort(record_stopped(trail, pid, &stop));
-            if config.record_required {
-                client.abort();
-                roster::remove(&roster_dir, pid);
-                return Err(Refusal::new(
-                    "record-unavailable",
-                    "this session is recorded and the recording cannot be written, so pairshell cannot let you in; the admin has been told",
-                )
-                .detail(format!("{}: {}", stop.reason, stop.detail)));
-            }
-            Some(None)
-        }
-    };
-    if let Err(e) = narrow_self(config_path, config, &tmux, &roster_dir) {
+    let undo = |client: Client, refusal: Refusal| {
         client.abort();
         roster::remove(&roster_dir, pid);
-        return Err(Refusal::setup("spawn-failed", e));
+        Err(refusal)
+    };
+    let roster_note = write_roster(config, id, &grant, trail, pid, host.uid);
+    let recording = match open_recording(config, id, &grant, &term, pid, trail, audit) {
+        Ok(recording) => recording,
+        Err(refusal) => return undo(client, refusal),
+    };
+    if let Err(e) = narrow_self(config_path, config, &tmux, &roster_dir) {
+        return undo(client, Refusal::setup("spawn-failed", e));
     }
-    let recorded_at = recording.as_ref().map(|r| match r {
-        Some(r) => r.path().to_string_lossy().into_owned(),
-        None => "none".to_string(),
-    });
     let joined = trail
         .event("join")
         .field("pid", pid.to_string())
         .field("confinement", confinement.label())
         .field("term", logged_term(&term.asked))
         .field("term_used", &term.used)
-        .opt("roster", recorded.as_deref())
-        .opt("recording", recorded_at.as_deref());
+        .opt("roster", roster_note.as_deref())
+        .opt(
+            "recording",
+            recording.as_ref().map(Recording::shown).as_deref(),
+        );
     if let Err(e) = audit.write(joined) {
-        client.abort();
-        roster::remove(&roster_dir, pid);
-        return Err(Refusal::new(
+        return undo(client, Refusal::new(
             "audit-unavailable",
             "the audit log cannot be written, so pairshell cannot let you in; the admin has been told",
         )
         .detail(format!("{}: {}", e.socket.display(), e.reason)));
     }
+
     let started = Instant::now();
-    let input = match grant.mode {
-        Mode::ReadWrite => Input::Forward,
-        Mode::ReadOnly => Input::Drop,
-    };
-    let relay = Relay::new(
+    let mut relay = match open_relay(
         terminal.guest,
         terminal.client,
-        Some(terminal.signals),
-        input,
-    )
-    .map_err(|e| {
-        Refusal::new("spawn-failed", "the session could not be started").detail(e.to_string())
-    });
-    let mut relay = match relay {
+        terminal.signals,
+        grant.mode,
+    ) {
         Ok(relay) => relay,
-        Err(refusal) => {
-            client.abort();
-            roster::remove(&roster_dir, pid);
-            return Err(refusal);
-        }
+        Err(refusal) => return undo(client, refusal),
     };
-    let is_recorded = matches!(recording, Some(Some(_)));
-    if let Some(Some(recorder)) = recording {
+    let is_recorded = matches!(recording, Some(Recording::On(_)));
+    if let Some(Recording::On(recorder)) = recording {
         relay.observe(Box::new(recorder));
         relay.mark("join");
     }
@@ -190,6 +110,7 @@ pub(super) fn join(
         config.record_required,
         &mut note,
     );
+
     relay.mark(&format!("leave: {}", ending.reason));
     if let Some(stop) = relay.finish() {
         audit.write_best_effort(record_stopped(trail, pid, &stop));
@@ -214,6 +135,152 @@ pub(super) fn join(
         Exit::Done
     } else {
         Exit::Failed
+    })
+}
+
+/// How the tmux client will be confined, or the refusal when it cannot be
+/// and the grant needs it (a read-write join without Landlock).
+fn confinement_for(
+    config: &Config,
+    tmux: &PairTmux,
+    grant: &Grant,
+) -> Result<Confinement, Refusal> {
+    let confinement = if config.test_pretend_no_landlock {
+        Confinement::Unavailable
+    } else {
+        tmux.confinement()
+    };
+    if confinement == Confinement::Unavailable
+        && !policy::unconfined_join_allowed(grant.mode, config.allow_unconfined_read_write)
+    {
+        return Err(Refusal::new(
+            "unconfined-read-write",
+            format!(
+                "{} cannot be joined read-write on this host right now; the admin has been told",
+                grant.label()
+            ),
+        )
+        .detail(
+            "the kernel has no Landlock, so the tmux client cannot be confined \
+             (allow_unconfined_read_write = true would let read-write guests in unconfined)",
+        ));
+    }
+    Ok(confinement)
+}
+
+/// The session is there, answering, and open to the pair account.
+fn session_ready(tmux: &PairTmux, grant: &Grant) -> Result<(), Refusal> {
+    let label = grant.label();
+    match tmux.has_session(grant.session) {
+        SessionState::Running => Ok(()),
+        SessionState::NotRunning => Err(Refusal::not_running(&label, grant.host)),
+        SessionState::Stuck => Err(Refusal::stuck(&label)),
+        SessionState::AccessDenied(why) => Err(Refusal::new(
+            "no-server-access",
+            format!("{} has not opened {label} to guests yet", grant.host),
+        )
+        .detail(why)),
+        SessionState::Failed(why) => Err(Refusal::new(
+            "tmux-error",
+            format!("{label} cannot be joined: tmux failed"),
+        )
+        .detail(why)),
+    }
+}
+
+/// Write who is behind client `pid`, for the host's `who`, `kick` and
+/// messages. Returns what the join line's `roster=` says when it could not
+/// be written whole.
+fn write_roster(
+    config: &Config,
+    id: &Identity,
+    grant: &Grant,
+    trail: &Context,
+    pid: u32,
+    host_uid: Uid,
+) -> Option<String> {
+    let record = roster::process_start(pid).map(|start| roster::Record {
+        pid,
+        start,
+        guest: id.guest.clone(),
+        host: grant.host.to_string(),
+        session: grant.session.to_string(),
+        socket: grant.share.socket.clone(),
+        mode: grant.mode.as_str().to_string(),
+        from: trail.from.clone(),
+        // Whole seconds, rounded down: never later than the join itself.
+        since: Timestamp::from_second(Timestamp::now().as_second())
+            .unwrap_or(Timestamp::UNIX_EPOCH)
+            .to_string(),
+    });
+    match record.map(|r| roster::write(&roster::dir(&config.sockets_dir), &r, host_uid)) {
+        Some(Ok(note)) => note,
+        Some(Err(e)) => Some(e),
+        None => Some(format!("no /proc entry for client {pid}")),
+    }
+}
+
+/// A join's recording, when the config asks for one.
+pub(super) enum Recording {
+    On(record::Recorder),
+    /// Asked for, but it could not be started (and is not required).
+    Failed,
+}
+
+impl Recording {
+    /// The join line's `recording=`.
+    fn shown(&self) -> String {
+        match self {
+            Recording::On(r) => r.path().to_string_lossy().into_owned(),
+            Recording::Failed => "none".to_string(),
+        }
+    }
+}
+
+/// Start this join's recording, if the config asks for one. It is opened
+/// before this process narrows itself, which then may write to it but
+/// create nothing (see `record`). A recording that cannot start is noted
+/// in the trail, and refuses the join only with `record_required`.
+fn open_recording(
+    config: &Config,
+    id: &Identity,
+    grant: &Grant,
+    term: &terminfo::Choice,
+    pid: u32,
+    trail: &Context,
+    audit: &mut Audit,
+) -> Result<Option<Recording>, Refusal> {
+    match start_recording(config, id, grant, term, pid) {
+        None => Ok(None),
+        Some(Ok(recorder)) => Ok(Some(Recording::On(recorder))),
+        Some(Err(stop)) => {
+            audit.write_best_effort(record_stopped(trail, pid, &stop));
+            if config.record_required {
+                return Err(Refusal::new(
+                    "record-unavailable",
+                    "this session is recorded and the recording cannot be written, so pairshell cannot let you in; the admin has been told",
+                )
+                .detail(format!("{}: {}", stop.reason, stop.detail)));
+            }
+            Ok(Some(Recording::Failed))
+        }
+    }
+}
+
+/// The relay between the guest's terminal and the client's pty; a
+/// read-only guest's input is dropped in it.
+fn open_relay(
+    guest: OwnedFd,
+    client: OwnedFd,
+    signals: SignalFd,
+    mode: Mode,
+) -> Result<Relay, Refusal> {
+    let input = match mode {
+        Mode::ReadWrite => Input::Forward,
+        Mode::ReadOnly => Input::Drop,
+    };
+    Relay::new(guest, client, Some(signals), input).map_err(|e| {
+        Refusal::new("spawn-failed", "the session could not be started").detail(e.to_string())
     })
 }
 

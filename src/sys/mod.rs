@@ -7,4 +7,6 @@ pub(crate) mod fd;
 pub(crate) mod fs;
 pub(crate) mod pty;
 pub(crate) mod sandbox;
+#[cfg(test)]
+pub(crate) mod scratch;
 pub(crate) mod trust;

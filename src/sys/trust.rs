@@ -472,30 +472,11 @@ mod tests {
     use std::os::unix::net::UnixListener;
 
     /// A fresh directory under the system temp dir, removed on drop.
-    struct Scratch(PathBuf);
+    use crate::sys::scratch::Scratch;
 
-    impl Scratch {
-        fn new(name: &str) -> Scratch {
-            let dir =
-                std::env::temp_dir().join(format!("pairshell-trust-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir(&dir).unwrap();
-            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-            Scratch(dir)
-        }
-
-        fn file(&self, name: &str, mode: u32) -> PathBuf {
-            let path = self.0.join(name);
-            std::fs::write(&path, "publickey ssh-ed25519 AAAA\n").unwrap();
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-            path
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+    /// A small auth-info-like file of `mode` in `s`.
+    fn file(s: &Scratch, name: &str, mode: u32) -> PathBuf {
+        s.write(name, "publickey ssh-ed25519 AAAA\n", mode)
     }
 
     fn me() -> Owner {
@@ -515,8 +496,8 @@ mod tests {
 
     #[test]
     fn trusted_file_is_read() {
-        let s = Scratch::new("ok");
-        let f = s.file("auth", 0o600);
+        let s = Scratch::new("trust", "ok");
+        let f = file(&s, "auth", 0o600);
         assert!(read_trusted(&f, me(), 1024)
             .unwrap()
             .starts_with("publickey"));
@@ -524,8 +505,8 @@ mod tests {
 
     #[test]
     fn symlink_to_a_file_someone_else_controls_is_refused() {
-        let s = Scratch::new("link");
-        let target = s.file("real", 0o600);
+        let s = Scratch::new("trust", "link");
+        let target = file(&s, "real", 0o600);
         let link = s.0.join("auth");
         std::os::unix::fs::symlink(&target, &link).unwrap();
         untrusted(read_trusted(&link, me(), 1024), "symbolic link");
@@ -533,23 +514,23 @@ mod tests {
 
     #[test]
     fn file_forged_by_another_user_is_refused() {
-        let s = Scratch::new("owner");
-        let f = s.file("auth", 0o600);
+        let s = Scratch::new("trust", "owner");
+        let f = file(&s, "auth", 0o600);
         untrusted(read_trusted(&f, someone_else(), 1024), "owned by uid");
     }
 
     #[test]
     fn file_others_can_rewrite_is_refused() {
-        let s = Scratch::new("mode");
+        let s = Scratch::new("trust", "mode");
         for mode in [0o620, 0o602, 0o666] {
-            let f = s.file("cfg", mode);
+            let f = file(&s, "cfg", mode);
             untrusted(read_trusted(&f, me(), 1024), "writable by group or other");
         }
     }
 
     #[test]
     fn fifo_or_directory_in_place_of_a_file_is_refused() {
-        let s = Scratch::new("type");
+        let s = Scratch::new("trust", "type");
         untrusted(read_trusted(&s.0, me(), 1024), "not a regular file");
     }
 
@@ -557,8 +538,8 @@ mod tests {
     fn lock_held_forever_by_another_user_does_not_stop_reading_a_host_file() {
         // Anyone who can read a file can flock it; that must cost a reader
         // a moment, never the read.
-        let s = Scratch::new("lock");
-        let f = s.file("maria.toml", 0o644);
+        let s = Scratch::new("trust", "lock");
+        let f = file(&s, "maria.toml", 0o644);
         let other = std::fs::File::open(&f).unwrap();
         let _held = Flock::lock(other, FlockArg::LockExclusive).unwrap();
         let started = Instant::now();
@@ -573,8 +554,8 @@ mod tests {
 
     #[test]
     fn oversized_file_is_refused() {
-        let s = Scratch::new("size");
-        let f = s.file("auth", 0o600);
+        let s = Scratch::new("trust", "size");
+        let f = file(&s, "auth", 0o600);
         untrusted(read_trusted(&f, me(), 4), "larger than");
     }
 
@@ -582,7 +563,7 @@ mod tests {
     fn config_in_a_directory_others_can_write_is_refused() {
         // Anyone could rename the directory's entries and put their own
         // config in place of the admin's.
-        let s = Scratch::new("dir");
+        let s = Scratch::new("trust", "dir");
         let sub = s.0.join("etc");
         std::fs::create_dir(&sub).unwrap();
         std::fs::set_permissions(&sub, std::fs::Permissions::from_mode(0o777)).unwrap();
@@ -591,7 +572,7 @@ mod tests {
 
     #[test]
     fn socket_replaced_by_a_symlink_is_refused() {
-        let s = Scratch::new("socklink");
+        let s = Scratch::new("trust", "socklink");
         let real = s.0.join("real.sock");
         let _server = UnixListener::bind(&real).unwrap();
         let link = s.0.join("api.sock");
@@ -601,7 +582,7 @@ mod tests {
 
     #[test]
     fn socket_owned_by_another_user_is_refused() {
-        let s = Scratch::new("sockowner");
+        let s = Scratch::new("trust", "sockowner");
         let sock = s.0.join("api.sock");
         let _server = UnixListener::bind(&sock).unwrap();
         untrusted(check_socket(&sock, someone_else()), "owned by uid");
@@ -609,8 +590,8 @@ mod tests {
 
     #[test]
     fn regular_file_in_place_of_a_socket_is_refused() {
-        let s = Scratch::new("socktype");
-        let f = s.file("api.sock", 0o600);
+        let s = Scratch::new("trust", "socktype");
+        let f = file(&s, "api.sock", 0o600);
         untrusted(check_socket(&f, me()), "not a socket");
     }
 
@@ -618,7 +599,7 @@ mod tests {
     fn socket_in_a_directory_the_pair_account_can_write_is_refused() {
         // The pair account could plant a server of its own there. This test
         // runs as the directory's owner, which can write it.
-        let s = Scratch::new("sockdir");
+        let s = Scratch::new("trust", "sockdir");
         let sock = s.0.join("api.sock");
         let _server = UnixListener::bind(&sock).unwrap();
         untrusted(check_socket(&sock, me()), "writable by the pair account");
@@ -628,7 +609,7 @@ mod tests {
     fn socket_directory_is_judged_for_the_pair_account_not_for_root() {
         // `check` runs as root, who may write anywhere; what matters is
         // whether the pair account could plant a server there.
-        let s = Scratch::new("sockfor");
+        let s = Scratch::new("trust", "sockfor");
         let sock = s.0.join("api.sock");
         let _server = UnixListener::bind(&sock).unwrap();
         let nobody = User::from_name("nobody")
