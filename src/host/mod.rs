@@ -22,8 +22,9 @@ use crate::core::request::is_session_name;
 use crate::roster;
 use crate::tmux::{ClientInfo, Hooks, Server};
 
-/// What every host command starts from: who is running it, and the config.
-struct Host {
+/// The host running this command (every host command starts from it): who
+/// they are, and the config.
+struct Caller {
     config_path: PathBuf,
     config: Config,
     login: String,
@@ -32,8 +33,8 @@ struct Host {
     audit: Audit,
 }
 
-impl Host {
-    fn new(config_path: Option<&Path>) -> Result<Host, Failure> {
+impl Caller {
+    fn new(config_path: Option<&Path>) -> Result<Caller, Failure> {
         let uid = nix::unistd::getuid();
         if uid.is_root() {
             return Err("run this as the host who shares the session, not as root \
@@ -47,7 +48,7 @@ impl Host {
         let (config_path, config) = config::load_main(&path).map_err(Failure::from)?;
         let pair_uid = crate::sys::accounts::user(&config.pair_user).map(|u| u.uid);
         let audit = Audit::new(&config.audit.syslog_socket, config.audit.required);
-        Ok(Host {
+        Ok(Caller {
             config_path,
             config,
             login,
@@ -181,7 +182,7 @@ pub(crate) fn share(
     ends: Option<Timestamp>,
     detach: bool,
 ) -> Result<(), Failure> {
-    let mut host = Host::new(config_path)?;
+    let mut host = Caller::new(config_path)?;
     check_session_name(session)?;
     for guest in rw.iter().chain(ro) {
         host.known_guest(guest)?;
@@ -277,7 +278,7 @@ pub(crate) fn share(
 
 /// Start the dedicated server for `session` if it is not running, or add
 /// the session to a running one, and make the socket openable by the group.
-fn start_server(host: &Host, server: &Server, session: &str) -> Result<(), Failure> {
+fn start_server(host: &Caller, server: &Server, session: &str) -> Result<(), Failure> {
     let dir = server.socket.parent().unwrap_or(Path::new("/"));
     if !dir.is_dir() {
         return Err(failure!(
@@ -311,7 +312,7 @@ fn start_server(host: &Host, server: &Server, session: &str) -> Result<(), Failu
 
 /// `server-access` for the pair account as the grants now say, and the hooks.
 fn open_to_guests(
-    host: &Host,
+    host: &Caller,
     server: &Server,
     session: &str,
     share: &config::Share,
@@ -366,7 +367,7 @@ fn open_to_guests(
 /// After the pair account was made writable: make read-only again every
 /// pair-account client that is not a read-write guest's (a client nobody can
 /// attribute counts as read-only), and let go any that stays writable.
-fn restore_read_only(host: &Host, server: &Server, session: &str) {
+fn restore_read_only(host: &Caller, server: &Server, session: &str) {
     let should_watch = |record: &Option<roster::Record>| {
         record
             .as_ref()
@@ -467,7 +468,7 @@ pub(crate) fn grant(
     mode: Mode,
     ends: Option<Timestamp>,
 ) -> Result<(), Failure> {
-    let mut host = Host::new(config_path)?;
+    let mut host = Caller::new(config_path)?;
     check_session_name(session)?;
     host.known_guest(guest)?;
     let mut edit = host.edit()?;
@@ -525,7 +526,7 @@ fn not_shared(session: &str) -> Failure {
 
 /// Detach (with SIGHUP to their pairshell) the pair-account clients on
 /// `socket` whose record satisfies `which`. Returns how many.
-fn end_clients(host: &Host, socket: &Path, which: impl Fn(&roster::Record) -> bool) -> usize {
+fn end_clients(host: &Caller, socket: &Path, which: impl Fn(&roster::Record) -> bool) -> usize {
     let server = host.server(socket);
     let mut n = 0;
     for (client, record) in host.guests_on(socket) {
@@ -542,7 +543,7 @@ pub(crate) fn revoke(
     session: &str,
     guest: &str,
 ) -> Result<(), Failure> {
-    let mut host = Host::new(config_path)?;
+    let mut host = Caller::new(config_path)?;
     check_session_name(session)?;
     let mut edit = host.edit()?;
     let Some(socket) = shared_socket(&edit, session)? else {
@@ -577,7 +578,7 @@ pub(crate) fn revoke(
 
 /// `pairshell unshare SESSION`
 pub(crate) fn unshare(config_path: Option<&Path>, session: &str) -> Result<(), Failure> {
-    let mut host = Host::new(config_path)?;
+    let mut host = Caller::new(config_path)?;
     check_session_name(session)?;
     let mut edit = host.edit()?;
     let Some(socket) = shared_socket(&edit, session)? else {
@@ -614,7 +615,7 @@ pub(crate) fn unshare(config_path: Option<&Path>, session: &str) -> Result<(), F
 
 /// `pairshell who`
 pub(crate) fn who(config_path: Option<&Path>) -> Result<(), Failure> {
-    let host = Host::new(config_path)?;
+    let host = Caller::new(config_path)?;
     let file = host.file()?;
     let mut rows = Vec::new();
     for (session, share) in &file.sessions {
@@ -661,7 +662,7 @@ pub(crate) fn kick(
     guest: &str,
     session: Option<&str>,
 ) -> Result<(), Failure> {
-    let mut host = Host::new(config_path)?;
+    let mut host = Caller::new(config_path)?;
     let file = host.file()?;
     if let Some(s) = session {
         check_session_name(s)?;
