@@ -30,8 +30,7 @@ use std::collections::HashMap;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -40,6 +39,7 @@ use ssh_key::{HashAlg, PublicKey};
 
 use crate::config::{self, Config, Host};
 use crate::core::error::{line_column, Error, Exit};
+use crate::sys::process::output_within;
 use crate::sys::trust::{self, Owner};
 
 /// Where Debian's openssh-server installs sshd.
@@ -954,27 +954,13 @@ fn landlock_check(config: &Config, abs: &Path, r: &mut Report) {
 fn probe(mut cmd: Command) -> io::Result<Output> {
     cmd.env_clear()
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
-        .current_dir("/")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let child = cmd.spawn()?;
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(PROBE_TIMEOUT) {
-        Ok(out) => out,
-        Err(_) => {
-            // Our own child, not reaped yet (the thread is still waiting).
-            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
-            Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
-            ))
-        }
-    }
+        .current_dir("/");
+    output_within(&mut cmd, PROBE_TIMEOUT)?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("no answer within {} s", PROBE_TIMEOUT.as_secs()),
+        )
+    })
 }
 
 // ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@
 pub(crate) mod accounts;
 pub(crate) mod fd;
 pub(crate) mod fs;
+pub(crate) mod process;
 pub(crate) mod pty;
 pub(crate) mod sandbox;
 #[cfg(test)]
