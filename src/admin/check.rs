@@ -16,9 +16,9 @@
 //!   reading this config, `ExposeAuthInfo yes`, forwarding off, no passwords;
 //! - the tmux binary (root's, 3.3 or later, for `server-access`) and Landlock.
 //!
-//! Facts are gathered first (files, the passwd entry, `sshd -T`, `tmux -V`)
-//! and judged by plain functions, which the unit tests drive with made-up
-//! facts. `check` changes nothing: it reads, and runs `sshd -T` and
+//! Facts are gathered first (files, the passwd entry, each host file and
+//! its sockets, `sshd -T`, `tmux -V`) and judged by plain functions, which
+//! the unit tests drive with made-up facts. `check` changes nothing: it reads, and runs `sshd -T` and
 //! `tmux -V` (the latter only once the tmux binary passes the checks a
 //! program root runs must pass).
 //!
@@ -26,10 +26,10 @@
 //! to stdout. A problem names its file, with line and column where the
 //! file says it, as `FILE:LINE:COLUMN: what; fix: how`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -255,7 +255,76 @@ fn pair_account(config: &Config, abs: &Path, exe: &Path, r: &mut Report) -> Opti
 // Host files
 // ---------------------------------------------------------------------------
 
-/// Every host file; returns how many hosts have one.
+/// What `check` learns about one host file before judging it.
+struct HostFacts {
+    login: String,
+    path: PathBuf,
+    /// The file as a login loads it (owner, mode, schema), with its text
+    /// for locating problems; or why it does not load.
+    loaded: Result<(Host, String), Error>,
+    /// The host's account's uid; `None` when there is no such user.
+    uid: Option<u32>,
+    /// Each session's socket, checked as a join checks it.
+    sockets: BTreeMap<String, SocketFacts>,
+}
+
+/// A session's socket as a join would find it.
+struct SocketFacts {
+    /// [`trust::check_socket_for`]'s verdict; `None` without a pair account
+    /// (nothing can join anyway).
+    checked: Option<Result<(), Error>>,
+    /// The path is a symlink or not a socket at all (what to tell the host).
+    not_a_socket: bool,
+}
+
+/// Read every host file in `hosts_dir`, their owners and their sockets.
+fn gather_hosts(config: &Config, pair: Option<&User>) -> Result<Vec<HostFacts>, Error> {
+    let logins = config::host_logins(&config.hosts_dir)?;
+    Ok(logins
+        .iter()
+        .map(|login| {
+            let path = config::host_path(&config.hosts_dir, login);
+            let uid = crate::sys::accounts::user(login).map(|u| u.uid.as_raw());
+            let loaded = config::load_host(&config.hosts_dir, login)
+                .map(|host| (host, std::fs::read_to_string(&path).unwrap_or_default()));
+            let sockets = match &loaded {
+                Ok((host, _)) => socket_facts(host, pair),
+                Err(_) => BTreeMap::new(),
+            };
+            HostFacts {
+                login: login.clone(),
+                path,
+                loaded,
+                uid,
+                sockets,
+            }
+        })
+        .collect())
+}
+
+/// Each of `host`'s sessions' sockets, checked as a join checks them.
+fn socket_facts(host: &Host, pair: Option<&User>) -> BTreeMap<String, SocketFacts> {
+    host.file
+        .sessions
+        .iter()
+        .map(|(session, share)| {
+            let checked = pair
+                .map(|pair| trust::check_socket_for(&share.socket, Owner::Exactly(host.uid), pair));
+            let not_a_socket = std::fs::symlink_metadata(&share.socket)
+                .is_ok_and(|m| m.file_type().is_symlink() || !m.file_type().is_socket());
+            (
+                session.to_string(),
+                SocketFacts {
+                    checked,
+                    not_a_socket,
+                },
+            )
+        })
+        .collect()
+}
+
+/// Every host file: its owner and mode, then its sessions. Returns how many
+/// host files there are.
 fn host_problems(
     config: &Config,
     main_path: &Path,
@@ -263,35 +332,44 @@ fn host_problems(
     now: Timestamp,
     r: &mut Report,
 ) -> usize {
-    let logins = match config::host_logins(&config.hosts_dir) {
-        Ok(logins) => logins,
+    match gather_hosts(config, pair) {
+        Ok(facts) => {
+            judge_hosts(config, main_path, &facts, now, r);
+            facts.len()
+        }
         Err(e) => {
             r.problem(with_fix(&e, "root", 0));
-            return 0;
+            0
         }
-    };
-    for login in &logins {
-        let path = config::host_path(&config.hosts_dir, login);
-        let Some(user) = crate::sys::accounts::user(login) else {
+    }
+}
+
+/// The judgement of [`gather_hosts`]'s facts.
+fn judge_hosts(
+    config: &Config,
+    main_path: &Path,
+    facts: &[HostFacts],
+    now: Timestamp,
+    r: &mut Report,
+) {
+    for f in facts {
+        let Some(uid) = f.uid else {
             r.problem(format!(
-                "{}: there is no user {login:?} on this system; fix: rm {}",
-                path.display(),
-                path.display()
+                "{}: there is no user {:?} on this system; fix: rm {}",
+                f.path.display(),
+                f.login,
+                f.path.display()
             ));
             continue;
         };
-        let host = match config::load_host(&config.hosts_dir, login) {
-            Ok(host) => host,
-            Err(e) => {
-                r.problem(with_fix(&e, login, user.uid.as_raw()));
-                continue;
+        match &f.loaded {
+            Err(e) => r.problem(with_fix(e, &f.login, uid)),
+            Ok((host, text)) => {
+                let loc = Locator::new(&f.path, text);
+                share_problems(config, main_path, host, &loc, &f.sockets, now, r);
             }
-        };
-        let text = std::fs::read_to_string(&path).unwrap_or_default();
-        let loc = Locator::new(&path, &text);
-        share_problems(config, main_path, &host, &loc, pair, now, r);
+        }
     }
-    logins.len()
 }
 
 /// One host's sessions: unknown guests, expired entries, unsafe sockets.
@@ -300,7 +378,7 @@ fn share_problems(
     main_path: &Path,
     host: &Host,
     loc: &Locator,
-    pair: Option<&User>,
+    sockets: &BTreeMap<String, SocketFacts>,
     now: Timestamp,
     r: &mut Report,
 ) {
@@ -357,14 +435,16 @@ fn share_problems(
             ));
         }
         // A socket that is not there is a session not running: fine.
-        let Some(pair) = pair else { continue };
-        match trust::check_socket_for(&share.socket, Owner::Exactly(host.uid), pair) {
-            Ok(()) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => r.problem(format!(
+        let Some(facts) = sockets.get(s) else {
+            continue;
+        };
+        match &facts.checked {
+            None | Some(Ok(())) => {}
+            Some(Err(e)) if e.is_not_found() => {}
+            Some(Err(e)) => r.problem(format!(
                 "{}: session {s}: {e}; fix: {}",
                 at(&[Seg::Key("socket")]),
-                socket_fix(&e, &share.socket, login, s, &config.sockets_dir)
+                socket_fix(e, facts, &share.socket, login, s, &config.sockets_dir)
             )),
         }
     }
@@ -372,7 +452,14 @@ fn share_problems(
 
 /// How to fix what [`trust::check_socket_for`] found, from the socket (or
 /// directory) as it is now.
-fn socket_fix(e: &Error, socket: &Path, login: &str, session: &str, sockets_dir: &Path) -> String {
+fn socket_fix(
+    e: &Error,
+    facts: &SocketFacts,
+    socket: &Path,
+    login: &str,
+    session: &str,
+    sockets_dir: &Path,
+) -> String {
     let own = sockets_dir.join(login);
     let restart = format!("then, as {login}, pairshell share {session} starts its server");
     let path = match e {
@@ -387,15 +474,14 @@ fn socket_fix(e: &Error, socket: &Path, login: &str, session: &str, sockets_dir:
             own.display()
         );
     }
-    match std::fs::symlink_metadata(socket) {
-        Ok(m) if m.file_type().is_symlink() || !m.file_type().is_socket() => {
-            format!("remove it (rm {}), {restart}", socket.display())
-        }
-        _ => format!(
+    if facts.not_a_socket {
+        format!("remove it (rm {}), {restart}", socket.display())
+    } else {
+        format!(
             "the server there is not {login}'s: point `socket` at {login}'s own server in {} \
              ({restart})",
             own.display()
-        ),
+        )
     }
 }
 
@@ -1065,12 +1151,13 @@ pub(crate) fn host_text_problems(
     let mut r = Report::default();
     let loc = Locator::new(shown, text);
     let pair = crate::sys::accounts::user(&config.pair_user);
+    let sockets = socket_facts(&host, pair.as_ref());
     share_problems(
         config,
         main_path,
         &host,
         &loc,
-        pair.as_ref(),
+        &sockets,
         Timestamp::now(),
         &mut r,
     );
