@@ -1,30 +1,11 @@
-//! Session recordings: one asciicast v2 file per join, written by the pair
-//! account, readable by root alone.
+//! Session recordings: one asciicast v2 file per join at
+//! `recordings_dir/HOST/SESSION/<UTC date>-<guest>-<pid>.cast`, written by
+//! the pair account, readable by root alone; README's "Recordings" says what
+//! is in them and who can read them.
 //!
-//! Layout: `recordings_dir/HOST/SESSION/<UTC date>-<guest>-<pid>.cast`.
-//! `recordings_dir` is the pair account's, mode 0700, in root's directories
-//! (`install.sh` makes it; `check` reports anything else). The guest's
-//! pairshell creates `HOST/` and `SESSION/` at join, 0700, and the file,
-//! 0600, each with `O_NOFOLLOW` and checked on the opened descriptor. So a
-//! host (another Unix user) cannot list, read or plant anything there, and
-//! a guest never runs anything as the pair account but the confined tmux
-//! client, whose jail reads only system trees.
-//!
-//! The file is opened before the guest's pairshell narrows itself
-//! (`sandbox::Jail::guest_parent`): Landlock checks a file when it is
-//! opened, so the narrowed process writes to this one descriptor and may
-//! create nothing under `recordings_dir`.
-//!
-//! [`Recorder`] is the relay's [`Observer`]: it sees what the guest's
-//! terminal received (`o`), what pairshell forwarded from the guest (`i`;
-//! a read-only guest's input is never forwarded, so it has none), resizes
-//! (`r`) and markers (`m`: join, leave). Events are buffered and written
-//! at least once a second (the relay wakes for [`Observer::due`]) and at
-//! leave. A full disk, `record_max_mb` or any write error stops the
-//! recording, never the guest; the file keeps only whole lines.
-//!
-//! The reading half ([`Cast::read`], serde_json on each line) serves
-//! `replay` and `typed`.
+//! [`open`] makes the directories and the file ([`Recorder`] then writes
+//! it for the relay); [`Cast::read`] reads one back for `replay` and
+//! `typed`; [`dir_problem`] is `check`'s judgement of `recordings_dir`.
 
 use std::fs::File;
 use std::io::{self, BufRead, Write};
@@ -154,6 +135,19 @@ fn sub_dir(dir: &OwnedFd, name: &str, uid: u32) -> Result<OwnedFd, Stopped> {
 /// Open a new recording for `meta` under `dir` and write its header.
 /// `size` is the guest's terminal (columns, rows); `cap` the most bytes
 /// the file may hold (0: no cap).
+///
+/// `recordings_dir` is the pair account's, mode 0700, in root's directories
+/// (`install.sh` makes it; `check` reports anything else). This makes
+/// `HOST/` and `SESSION/` 0700 and the file 0600, each with `O_NOFOLLOW`
+/// and checked on the opened descriptor. Guards against: a host (another
+/// Unix user) listing, reading or planting anything there. A guest never
+/// runs anything as the pair account but the confined tmux client, whose
+/// jail reads only system trees.
+///
+/// The file is opened before the guest's pairshell narrows itself
+/// (`sandbox::Jail::guest_parent`): Landlock checks a file when it is
+/// opened, so the narrowed process writes to this one descriptor and may
+/// create nothing under `recordings_dir`.
 pub(crate) fn open(
     dir: &Path,
     meta: &Meta,
@@ -273,7 +267,13 @@ fn complete_text(carry: &mut Vec<u8>, bytes: &[u8]) -> String {
     text
 }
 
-/// One join's recording, fed by the relay.
+/// One join's recording, fed by the relay as its [`Observer`]: what the
+/// guest's terminal received (`o`), what pairshell forwarded from the guest
+/// (`i`; a read-only guest's input is never forwarded, so it has none),
+/// resizes (`r`) and markers (`m`: join, leave). Events are buffered and
+/// written at least once a second (the relay wakes for [`Observer::due`])
+/// and at leave. A full disk, `record_max_mb` or any write error stops the
+/// recording, never the guest; the file keeps only whole lines.
 #[derive(Debug)]
 pub(crate) struct Recorder {
     file: File,

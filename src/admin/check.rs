@@ -1,30 +1,12 @@
 //! `pairshell check`, in the spirit of `visudo -c` and `sshd -t`: everything a
 //! login depends on, checked at once, one line per problem saying how to fix
-//! it, exit status 1 when there is any.
-//!
-//! What it looks at:
-//! - the main config, loaded the way a login loads it; every key decoded,
-//!   keys held by two guests, guests whose `expires` has passed;
-//! - every host file in `hosts_dir`: its owner and mode, grants that name
-//!   no guest, shares and per-guest grants that have expired, and each
-//!   session's socket when there is one (a socket, not a symlink, owned by
-//!   that host, in a directory the pair account cannot write);
-//! - the pair account: that it exists and that its login shell is this
-//!   binary;
-//! - sshd's effective settings for the pair account (`sshd -T -C user=…`):
-//!   its `AuthorizedKeysCommand` is this binary's `authorized-keys %u %t %k`
-//!   reading this config, `ExposeAuthInfo yes`, forwarding off, no passwords;
-//! - the tmux binary (root's, 3.3 or later, for `server-access`) and Landlock.
-//!
-//! Facts are gathered first (files, the passwd entry, each host file and
-//! its sockets, `sshd -T`, `tmux -V`) and judged by plain functions, which
-//! the unit tests drive with made-up facts. `check` changes nothing: it reads, and runs `sshd -T` and
-//! `tmux -V` (the latter only once the tmux binary passes the checks a
-//! program root runs must pass).
-//!
-//! Problems go to stderr as `pairshell: PROBLEM`, notes and the final `ok`
-//! to stdout. A problem names its file, with line and column where the
-//! file says it, as `FILE:LINE:COLUMN: what; fix: how`.
+//! it (`FILE:LINE:COLUMN: what; fix: how`, on stderr), exit status 1 when
+//! there is any. Facts are gathered first (files, the passwd entry, each
+//! host file and its sockets, `sshd -T`, `tmux -V`) and judged by plain
+//! functions, which the unit tests drive with made-up facts. `check`
+//! changes nothing: it reads, and runs `sshd -T` and `tmux -V` (the latter
+//! only once the tmux binary passes the checks a program root runs must
+//! pass).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -68,7 +50,21 @@ impl Report {
     }
 }
 
-/// `pairshell check [--sshd-config PATH]`
+/// `pairshell check [--sshd-config PATH]`.
+///
+/// What it looks at:
+/// - the main config, loaded the way a login loads it; every key decoded,
+///   keys held by two guests, guests whose `expires` has passed;
+/// - every host file in `hosts_dir`: its owner and mode, grants that name
+///   no guest, shares and per-guest grants that have expired, and each
+///   session's socket when there is one (a socket, not a symlink, owned by
+///   that host, in a directory the pair account cannot write);
+/// - the pair account: that it exists and that its login shell is this
+///   binary;
+/// - sshd's effective settings for the pair account (`sshd -T -C user=…`):
+///   its `AuthorizedKeysCommand` is this binary's `authorized-keys %u %t %k`
+///   reading this config, `ExposeAuthInfo yes`, forwarding off, no passwords;
+/// - the tmux binary (root's, 3.3 or later, for `server-access`) and Landlock.
 pub(crate) fn run(config_path: Option<&Path>, sshd_config: Option<&Path>) -> Exit {
     let path = config::main_path(config_path);
     let mut r = Report::default();

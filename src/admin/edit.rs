@@ -1,29 +1,6 @@
-//! `pairshell edit`: the visudo of pairshell.
-//!
-//! A typo in a hand edit of the main config refuses every guest's login, and
-//! a hand edit leaves the lookup index stale. So root edits the config the
-//! way visudo edits sudoers: the admin commands' lock is taken (and held
-//! while the editor is open), a copy is opened in `$VISUAL`, `$EDITOR` or
-//! `sensible-editor`, and on save the copy is checked with `check`'s rules
-//! ([`check::main_text_problems`]). Each problem is shown with
-//! `FILE:LINE:COLUMN`, and the admin chooses: edit again, or leave the
-//! installed file as it was. Only a copy the checks pass is installed,
-//! atomically, with the old file's owner and mode; then the index is
-//! rebuilt.
-//!
-//! Run by a host, it edits that host's own file in `hosts_dir` the same
-//! way ([`check::host_text_problems`]), and writes it in place under
-//! `share`'s lock, only if nobody changed it meanwhile. Nothing here is
-//! privileged: a host runs it as themselves and could edit the file by
-//! hand; what the checks add is that the result never widens anything
-//! beyond the host's own sessions and never breaks a login.
-//!
-//! The copy lives in a fresh directory only its user can enter (`mkdtemp`
-//! under `$TMPDIR`, else `/tmp`), so nobody else can swap it between the
-//! editor and the check. A problem the file had before the edit is shown
-//! but not held against it ([`check::problem_key`]): the edit must not make
-//! things worse, and an admin cannot be kept from fixing one thing because
-//! a host's file has another.
+//! `pairshell edit`: the visudo of pairshell. Root edits the main config,
+//! a host their own file, in a checked copy that is installed only when it
+//! would refuse no login and widen nothing (README's "Editing the config").
 
 use std::io::{BufRead, Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -37,6 +14,22 @@ use crate::core::error::{failure, Failure};
 use crate::sys::trust::{self, Owner};
 
 /// `pairshell edit`: the main config as root, the host's own file otherwise.
+///
+/// A typo in a hand edit of the main config refuses every guest's login, and
+/// a hand edit leaves the lookup index stale. So root edits the config the
+/// way visudo edits sudoers: the admin commands' lock is taken (and held
+/// while the editor is open), a copy is opened in `$VISUAL`, `$EDITOR` or
+/// `sensible-editor`, and on save the copy is checked with `check`'s rules
+/// ([`check::main_text_problems`]). Each problem is shown with
+/// `FILE:LINE:COLUMN`, and the admin chooses: edit again, or leave the
+/// installed file as it was. Only a copy the checks pass is installed,
+/// atomically, with the old file's owner and mode; then the index is
+/// rebuilt.
+///
+/// A problem the file had before the edit is shown but not held against it
+/// ([`check::problem_key`]): the edit must not make things worse, and an
+/// admin cannot be kept from fixing one thing because a host's file has
+/// another.
 pub(crate) fn run(config_path: Option<&Path>) -> Result<(), Failure> {
     let path = config::main_path(config_path);
     if nix::unistd::geteuid().is_root() {
@@ -150,7 +143,9 @@ fn run_editor(file: &Path) -> Result<(), Failure> {
 }
 
 /// A private copy of `text` named like `name`, in a fresh directory only
-/// this user can enter. Removed when dropped, unless kept.
+/// this user can enter (`mkdtemp` under `$TMPDIR`, else `/tmp`). Removed
+/// when dropped, unless kept. Guards against: someone else swapping the
+/// copy between the editor and the check.
 struct Copy {
     dir: PathBuf,
     file: PathBuf,
@@ -297,7 +292,12 @@ fn edit_main(path: &Path) -> Result<(), Failure> {
     Ok(())
 }
 
-/// A host: their own file in `hosts_dir`, under `share`'s lock.
+/// A host: their own file in `hosts_dir`, under `share`'s lock, checked
+/// with [`check::host_text_problems`] and written in place only if nobody
+/// changed it meanwhile. Nothing here is privileged: a host runs it as
+/// themselves and could edit the file by hand; what the checks add is that
+/// the result never widens anything beyond the host's own sessions and
+/// never breaks a login.
 fn edit_host(path: &Path) -> Result<(), Failure> {
     let uid = nix::unistd::getuid();
     let login = crate::sys::accounts::user_by_uid(uid)

@@ -1,27 +1,8 @@
-//! Confinement of every tmux client pairshell starts, and of the guest's
-//! pairshell itself once it knows what it will touch.
-//!
-//! A host controls their tmux server, and a server can make any of its
-//! clients act as the pair account: `save-buffer`/`load-buffer`/`source-file`
-//! for a client that is not attached are done *by the client* (tmux's
-//! file.c), `detach-client -E` makes an attached client exec a shell and
-//! `lock-client` makes it run `system()`. So before any tmux client runs,
-//! it enters a [`Jail`] built by [`Jail::tmux_client`]: a Landlock ruleset
-//! that handles every filesystem right the kernel offers and allows only
-//! - execute (and read) the tmux binary and its ELF interpreter;
-//! - read the system trees the client itself reads ([`CLIENT_READS`]);
-//! - on kernels with `LANDLOCK_ACCESS_FS_RESOLVE_UNIX`, connect to the one
-//!   socket pairshell checked.
-//!
-//! Nothing may be written, created, removed or truncated. Connecting to the
-//! session's socket still works on kernels without that right (Landlock
-//! ABI < 9 does not restrict `connect(2)` on a path), and on newer ones
-//! through the rule for the checked socket. The ld.so interpreter can itself
-//! run programs given as arguments; that is harmless only because tmux's
-//! exec paths go through `sh -c`, which is denied. Keep it that way.
-//!
-//! `no_new_privs` is set and every signal disposition and the mask are
-//! reset, so nothing pairshell or sshd set up leaks into the client.
+//! Confinement of every tmux client pairshell starts ([`Jail::tmux_client`]),
+//! and of the guest's pairshell itself once it knows what it will touch
+//! ([`Jail::guest_parent`]). A host controls their tmux server, and a server
+//! can make its clients read, write and exec as the pair account; SECURITY.md
+//! says what each jail allows and why.
 
 use std::io::{self, Read};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
@@ -97,8 +78,30 @@ pub(crate) struct Jail {
 }
 
 impl Jail {
-    /// The ruleset of a tmux client: see the module doc. `socket` is the
-    /// checked socket, opened `O_PATH`, which the client may connect to.
+    /// The ruleset of a tmux client. `socket` is the checked socket, opened
+    /// `O_PATH`, which the client may connect to.
+    ///
+    /// Guards against: a host's server making a client act as the pair
+    /// account. `save-buffer`/`load-buffer`/`source-file` for a client that
+    /// is not attached are done *by the client* (tmux's file.c),
+    /// `detach-client -E` makes an attached client exec a shell and
+    /// `lock-client` makes it run `system()`. The ruleset handles every
+    /// filesystem right the kernel offers and allows only:
+    /// - execute (and read) the tmux binary and its ELF interpreter;
+    /// - read the system trees the client itself reads ([`CLIENT_READS`]);
+    /// - on kernels with `LANDLOCK_ACCESS_FS_RESOLVE_UNIX`, connect to the
+    ///   one socket pairshell checked.
+    ///
+    /// Nothing may be written, created, removed or truncated. Connecting to
+    /// the session's socket still works on kernels without that right
+    /// (Landlock ABI < 9 does not restrict `connect(2)` on a path), and on
+    /// newer ones through the rule for the checked socket. The ld.so
+    /// interpreter can itself run programs given as arguments; that is
+    /// harmless only because tmux's exec paths go through `sh -c`, which is
+    /// denied. Keep it that way. Entering also sets `no_new_privs`, and the
+    /// child resets every signal disposition and the mask
+    /// ([`reset_own_signals`]), so nothing pairshell or sshd set up leaks
+    /// into the client.
     pub(crate) fn tmux_client(tmux: &Path, socket: Option<BorrowedFd<'_>>) -> Result<Jail, String> {
         let mut rules = Rules::new()?;
         rules.executable(tmux)?;
