@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{Read, Seek, Write as _};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -327,9 +327,8 @@ impl Audit {
             .open(&path)
             .ok()
             .filter(|f| {
-                f.metadata().is_ok_and(|m| {
-                    m.is_file() && m.uid() == nix::unistd::geteuid().as_raw() && m.len() < 256
-                })
+                f.metadata()
+                    .is_ok_and(|m| crate::sys::trust::is_own_file(&m) && m.len() < 256)
             });
         let Some(mut file) = file else {
             return self.write_best_effort(event);
@@ -399,7 +398,7 @@ impl Audit {
             .open(path)
             .ok()?;
         let meta = file.metadata().ok()?;
-        if !(meta.is_file() && meta.uid() == nix::unistd::geteuid().as_raw()) {
+        if !crate::sys::trust::is_own_file(&meta) {
             return None;
         }
         // Guards against: a host (every host is in the group that owns the

@@ -27,6 +27,14 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::{Group, Pid, User};
 use support::{pid_alive, pids_of_uids, poll, run_with_timeout, Run, Syslog, Tty, UsersLock};
 
+/// The systemd units install.sh puts in place, and where.
+const UNIT_DIR: &str = "/etc/systemd/system";
+const UNITS: [&str; 4] = [
+    "pairshell-index.path",
+    "pairshell-index.service",
+    "pairshell-sync.timer",
+    "pairshell-sync.service",
+];
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/contrib/install.sh");
 const BINARY: &str = "/usr/local/bin/pairshell";
 const CONF_DIR: &str = "/etc/pairshell";
@@ -404,6 +412,37 @@ fn install_sh_lets_a_guest_in_through_the_system_sshd_and_uninstall_removes_it_a
         "{drop_in}"
     );
     assert!(system_sshd().is_some(), "no sshd runs after install.sh");
+    // The systemd units: installed with this binary's path, each one the
+    // shipped unit with only that path swapped; enabled only where systemd
+    // runs, which the output says either way.
+    for unit in UNITS {
+        let path = format!("{UNIT_DIR}/{unit}");
+        assert_eq!(mode_owner(&path), (0o644, 0, 0), "{path}");
+        let installed = fs::read_to_string(&path).unwrap();
+        let shipped = fs::read_to_string(format!(
+            "{}/contrib/systemd/{unit}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        assert_eq!(
+            installed,
+            shipped.replace("/usr/local/bin/pairshell", BINARY),
+            "{path}"
+        );
+        if installed.contains("ExecStart=") {
+            assert!(
+                installed.contains(&format!("ExecStart={BINARY} ")),
+                "{installed}"
+            );
+        }
+    }
+    let systemd_runs = Path::new("/run/systemd/system").is_dir();
+    let said = if systemd_runs {
+        "pairshell-index.path enabled"
+    } else {
+        "the units are installed, not enabled"
+    };
+    assert!(first.stdout.contains(said), "{said:?} is not in:\n{first}");
     let mut check = Command::new(BINARY);
     check.arg("check");
     let check = run_with_timeout(check, Duration::from_secs(20));
@@ -481,6 +520,10 @@ fn install_sh_lets_a_guest_in_through_the_system_sshd_and_uninstall_removes_it_a
     assert!(run.success(), "install.sh --uninstall:\n{run}");
     for gone in [BINARY, DROP_IN, TMPFILES, "/run/pairshell"] {
         assert!(!Path::new(gone).exists(), "{gone} is still there:\n{run}");
+    }
+    for unit in UNITS {
+        let path = format!("{UNIT_DIR}/{unit}");
+        assert!(!Path::new(&path).exists(), "{path} is still there:\n{run}");
     }
     assert!(!user_exists(ACCOUNT), "the account is still there:\n{run}");
     assert!(!group_exists(GROUP), "the group is still there:\n{run}");

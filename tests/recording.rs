@@ -294,20 +294,42 @@ fn pump_until<T>(tty: &mut Tty, mut f: impl FnMut() -> Option<T>) -> Option<T> {
 }
 
 /// The host fills the pane with output, the guest's terminal reading it
-/// all, until the `record-stopped` line with `reason` arrives.
+/// all, until the `record-stopped` line with `reason` arrives. tmux drops
+/// what a slow client has not taken, so how much of one flood reaches the
+/// guest depends on the machine's load: the host floods again (up to ten
+/// times) whenever one has finished without the line.
 fn flood_until_stopped(lab: &Lab, s: &Shared, tty: &mut Tty, reason: &str) -> support::Record {
-    // Full-width lines (tmux sends what changes on the guest's screen, so
-    // short lines would cost it little).
-    lab.host_types_line(
-        s,
-        "yes 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-+ | head -n 20000; echo flood-$((9*9))",
-    );
-    let found = pump_until(tty, || {
+    let stopped = || {
         lab.syslog()
             .records()
             .into_iter()
             .find(|r| r.get("event") == Some("record-stopped") && r.get("reason") == Some(reason))
-    });
+    };
+    let mut found = None;
+    for round in 0..10 {
+        // Full-width lines (tmux sends what changes on the guest's screen,
+        // so short lines would cost it little).
+        let end = format!("flood-{round}-$((9*9))");
+        let shown = format!("flood-{round}-81");
+        lab.host_types_line(
+            s,
+            &format!(
+                "yes 0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-+ | head -n 20000; echo {end}"
+            ),
+        );
+        found = pump_until(tty, || {
+            stopped().map(Some).or_else(|| {
+                lab.capture_pane(s)
+                    .lines()
+                    .any(|l| l.trim() == shown)
+                    .then_some(None)
+            })
+        })
+        .flatten();
+        if found.is_some() {
+            break;
+        }
+    }
     found.unwrap_or_else(|| {
         let ls = Command::new("ls")
             .arg("-lR")

@@ -19,7 +19,7 @@
 
 use std::fs::DirBuilder;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
 
@@ -262,7 +262,7 @@ fn create_host_file(path: &Path, host: &User, sockets_dir: &Path) -> Result<bool
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
             let meta =
                 std::fs::symlink_metadata(path).map_err(|e| failure!("{}: {e}", path.display()))?;
-            if !meta.is_file() || (meta.uid() != host.uid.as_raw() && meta.uid() != 0) {
+            if !meta.is_file() || !trust::owned_as(&meta, trust::Owner::UserOrRoot(host.uid)) {
                 return Err(failure!(
                     "{} exists but is not a file owned by {}; move it away first",
                     path.display(),

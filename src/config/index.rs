@@ -758,9 +758,8 @@ fn remember_once(path: &Path, line: &str) -> bool {
         .open(path)
         .ok()
         .filter(|f| {
-            f.metadata().is_ok_and(|m| {
-                m.is_file() && m.uid() == nix::unistd::geteuid().as_raw() && m.len() < 4096
-            })
+            f.metadata()
+                .is_ok_and(|m| trust::is_own_file(&m) && m.len() < 4096)
         });
     let Some(mut file) = file else {
         return true;

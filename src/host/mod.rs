@@ -7,7 +7,7 @@
 //! privileged; what a host can do with it they could do by hand.
 
 use std::fmt::Write as _;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use jiff::{SignedDuration, Timestamp};
@@ -300,7 +300,9 @@ fn start_server(host: &Caller, server: &Server, session: &str) -> Result<(), Fai
     // group (inherited from the set-group-id directory) may connect.
     let meta = std::fs::symlink_metadata(server.socket)
         .map_err(|e| failure!("{}: {e}", server.socket.display()))?;
-    if !meta.file_type().is_socket() || meta.uid() != host.uid.as_raw() {
+    if !meta.file_type().is_socket()
+        || !crate::sys::trust::owned_as(&meta, crate::sys::trust::Owner::Exactly(host.uid))
+    {
         return Err(failure!(
             "{} is not a tmux socket of yours; remove it or pick another socket in your file",
             server.socket.display()

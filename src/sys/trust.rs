@@ -145,6 +145,19 @@ fn open_checked(path: &Path, owner: Owner, write: bool) -> Result<(File, Metadat
     Ok((file, meta))
 }
 
+/// Whether `meta` is owned as `owner` says.
+pub(crate) fn owned_as(meta: &Metadata, owner: Owner) -> bool {
+    owner.allows(meta.uid())
+}
+
+/// A regular file owned by this process's effective user: a state file
+/// pairshell keeps for itself (the audit gap file, the index-unused note).
+/// Guards against: a link or another user's file planted in its place
+/// making pairshell write elsewhere or believe someone else's lines.
+pub(crate) fn is_own_file(meta: &Metadata) -> bool {
+    meta.is_file() && meta.uid() == nix::unistd::geteuid().as_raw()
+}
+
 /// A regular file, owned as `owner` says, writable by nobody else.
 pub(crate) fn check_file_meta(path: &Path, meta: &Metadata, owner: Owner) -> Result<(), Error> {
     if !meta.file_type().is_file() {
