@@ -138,6 +138,8 @@ pub enum Command {
         /// Do not attach to the session afterwards.
         #[arg(long)]
         detach: bool,
+        #[command(flatten)]
+        reach: crate::nat::Reach,
     },
     /// Let GUEST join SESSION read-only or read-write
     ///
@@ -255,6 +257,14 @@ pub enum Command {
         event: crate::host::HookEvent,
         socket: PathBuf,
         arg: String,
+    },
+    /// Internal: holds share --public's port mapping or --via's tunnel,
+    /// as the host, while the share lasts (see nat/mod.rs).
+    #[command(hide = true)]
+    NatHold {
+        session: String,
+        #[command(flatten)]
+        reach: crate::nat::Reach,
     },
     /// Internal: the gated start of the tmux client (see guest.rs).
     #[command(hide = true)]
@@ -809,6 +819,7 @@ mod tests {
                 ro,
                 expiry,
                 detach,
+                ..
             }) => {
                 assert_eq!(session, "api");
                 assert_eq!(rw, ["alice"]);

@@ -184,6 +184,7 @@ pub fn share(
     ro: &[String],
     expiry: &Expiry,
     detach: bool,
+    reach: &crate::nat::Reach,
 ) -> Result<(), Failure> {
     let mut host = Host::new(config_path)?;
     check_session_name(session)?;
@@ -240,8 +241,21 @@ pub fn share(
     }
     host.audit(event);
 
+    // --public or --via: the holder that keeps the share reachable from
+    // outside the LAN (nat/mod.rs); a share without them shows a running one.
+    let dir = crate::nat::state_dir(&host.config.sockets_dir, &host.login);
+    let outside = match crate::nat::start(&host.config_path, &dir, host.uid, session, reach) {
+        Ok(o) => o,
+        Err(e) => {
+            println!("{}", summary(&host.login, session, share));
+            return Err(e);
+        }
+    };
     let server = host.server(&socket);
-    let line = join_line(&host.config.pair_user, session);
+    let line = outside.as_ref().map_or_else(
+        || join_line(&host.config.pair_user, session),
+        |o| o.line.clone(),
+    );
     let note = (!others.is_empty() && !share.allow_other_sessions).then(|| {
         format!(
             "pairshell: note: this server also holds {}; guests are refused until those are gone or the file says allow_other_sessions = true",
@@ -257,6 +271,9 @@ pub fn share(
         println!("{line}");
     };
     println!("{}", summary(&host.login, session, share));
+    if let Some(o) = &outside {
+        println!("{}", crate::nat::describe(o));
+    }
     print_line();
     // Inside tmux too, where the host can see it once tmux has drawn, and
     // on the clipboard: every client of the host's already there now.
@@ -605,6 +622,12 @@ pub fn unshare(config_path: Option<&Path>, session: &str) -> Result<(), Failure>
         ended = guests.len();
         server.deny(&host.config.pair_user)?;
     }
+    // The mapping or tunnel goes with the share (its holder also
+    // notices by itself; this waits until the gateway has been told).
+    let dir = crate::nat::state_dir(&host.config.sockets_dir, &host.login);
+    if let Some(held) = crate::nat::stop(&dir, session, host.uid) {
+        println!("closed {} ({})", held.external, held.method);
+    }
     host.audit(
         host.event("unshare", session)
             .field("clients", ended.to_string()),
@@ -655,6 +678,10 @@ pub fn who(config_path: Option<&Path>) -> Result<(), Failure> {
     );
     if rows.is_empty() {
         eprintln!("pairshell: no guests are connected to your sessions");
+    }
+    let dir = crate::nat::state_dir(&host.config.sockets_dir, &host.login);
+    for held in crate::nat::all_running(&dir, host.uid) {
+        println!("{}", crate::nat::describe(&held));
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ mod guest;
 mod guest_admin;
 mod host;
 mod identity;
+mod nat;
 mod policy;
 mod record;
 mod relay;
@@ -89,6 +90,7 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             ro,
             expiry,
             detach,
+            reach,
         }) => report(host::share(
             config_path.as_deref(),
             &session,
@@ -96,7 +98,11 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             &ro,
             &expiry,
             detach,
+            &reach,
         )),
+        Some(cli::Command::NatHold { session, reach }) => {
+            nat::hold(config_path.as_deref(), &session, &reach)
+        }
         Some(cli::Command::Grant {
             session,
             guest,
