@@ -546,3 +546,61 @@ fn via_relay_carries_guests_and_the_tunnel_comes_back_after_the_relays_sshd_rest
     );
     lab.wait_audit(&[("event", "port-unmap"), ("method", "ssh-relay")]);
 }
+
+#[test]
+fn the_mapping_goes_at_the_shares_expiry_and_when_its_tmux_session_ends() {
+    let mut lab = nat_lab!();
+    let world = World::new(
+        &lab,
+        Some(Gateway {
+            upnp: true,
+            natpmp: true,
+        }),
+    );
+    let (host, _guest, run) = share_public(&mut lab, &world, &["--for", "4s"]);
+    assert!(run.success(), "share --public --for 4s: {run}");
+    assert_eq!(world.mappings().len(), 1, "{:?}", world.mappings());
+    let gone = poll(Duration::from_secs(15), || {
+        world.mappings().is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "still mapped after the share expired: {:?}",
+        world.mappings()
+    );
+    let unmapped = lab.wait_audit(&[("event", "port-unmap"), ("session", "api")]);
+    assert_eq!(unmapped.field("reason"), "expired");
+
+    // Another session, whose tmux server the host kills: no unshare, the
+    // holder notices.
+    let port = BOX_SSH_PORT.to_string();
+    let run = pairshell_in_lan(
+        &lab,
+        &world,
+        &host,
+        &[
+            "share",
+            "web",
+            "--ro",
+            "alice",
+            "--detach",
+            "--public",
+            "--ssh-port",
+            &port,
+        ],
+    );
+    assert!(run.success(), "share web --public: {run}");
+    assert_eq!(world.mappings().len(), 1, "{:?}", world.mappings());
+    let out = lab.tmux_as(&host, &lab.host_socket(&host, "web"), &["kill-server"]);
+    assert!(out.status.success(), "{out:?}");
+    let gone = poll(Duration::from_secs(10), || {
+        world.mappings().is_empty().then_some(())
+    });
+    assert!(
+        gone.is_some(),
+        "still mapped after the session ended: {:?}",
+        world.mappings()
+    );
+    let unmapped = lab.wait_audit(&[("event", "port-unmap"), ("session", "web")]);
+    assert_eq!(unmapped.field("reason"), "session-ended");
+}
