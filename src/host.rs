@@ -273,6 +273,9 @@ pub fn share(
     println!("{}", summary(&host.login, session, share));
     if let Some(o) = &outside {
         println!("{}", crate::nat::describe(o));
+        if let Some(note) = crate::nat::note(o) {
+            println!("{note}");
+        }
     }
     print_line();
     // Inside tmux too, where the host can see it once tmux has drawn, and

@@ -217,6 +217,24 @@ pub fn describe(s: &State) -> String {
     )
 }
 
+/// What the host should know beyond the line, for `share`.
+pub fn note(s: &State) -> Option<String> {
+    (s.method == "ssh-relay").then(|| {
+        let (host, port) = s.external.rsplit_once(':').unwrap_or((&s.external, "?"));
+        let pair = s
+            .line
+            .split_whitespace()
+            .find_map(|w| w.split_once('@').map(|(u, _)| u))
+            .unwrap_or("pair");
+        format!(
+            "pairshell: note: guests reach port {port} of {host} when its sshd has GatewayPorts yes \
+             (or clientspecified); otherwise guests with an account there can use \
+             `ssh -t -J ACCOUNT@{host} -p {port} {pair}@localhost {}`",
+            s.session
+        )
+    })
+}
+
 /// Stop `session`'s holder, if one runs, and wait (a few seconds) until it
 /// has deleted its mapping. Returns what it held.
 pub fn stop(dir: &Path, session: &str, uid: Uid) -> Option<State> {
