@@ -604,3 +604,112 @@ fn the_mapping_goes_at_the_shares_expiry_and_when_its_tmux_session_ends() {
     let unmapped = lab.wait_audit(&[("event", "port-unmap"), ("session", "web")]);
     assert_eq!(unmapped.field("reason"), "session-ended");
 }
+
+#[test]
+fn an_ipv6_box_gets_a_pcp_pinhole_instead_of_a_mapping() {
+    let mut lab = nat_lab!();
+    let mut world = World::with_ipv6(
+        &lab,
+        Some(Gateway {
+            upnp: true,
+            natpmp: true,
+        }),
+    );
+    world.start_box_sshd(&lab);
+    let (host, guest, run) = share_public(&mut lab, &world, &[]);
+    assert!(
+        run.success(),
+        "share --public: {run}\nminiupnpd:\n{}",
+        world.miniupnpd_log()
+    );
+    assert!(
+        run.stdout.contains("(PCP-pinhole"),
+        "{run}\n{}",
+        world.miniupnpd_log()
+    );
+    let line = format!(
+        "ssh -t -p {BOX_SSH_PORT} {}@{} api",
+        lab.pair,
+        nat::BOX_LAN6
+    );
+    assert!(
+        run.stdout.lines().any(|l| l == line),
+        "no {line:?} in {run}"
+    );
+    // Instead of a mapping: the IPv4 one made meanwhile was deleted.
+    assert!(world.mappings().is_empty(), "{:?}", world.mappings());
+    assert_eq!(
+        world.pinholes().len(),
+        1,
+        "{}\nminiupnpd:\n{}",
+        world.ruleset(),
+        world.miniupnpd_log()
+    );
+    let mapped = lab.wait_audit(&[("event", "port-map"), ("method", "PCP-pinhole")]);
+    assert_eq!(
+        mapped.field("external"),
+        format!("[{}]:{BOX_SSH_PORT}", nat::BOX_LAN6)
+    );
+
+    // The router's firewall lets the WAN in through the pinhole only.
+    let shared = lab.adopt_share(&host, "api");
+    lab.set_prompt(&shared);
+    let key = fs::read_to_string(lab.dir.join("sshd/ssh_host_ed25519_key.pub")).unwrap();
+    let known = lab.dir.join("known_hosts6");
+    fs::write(
+        &known,
+        format!("[{}]:{BOX_SSH_PORT} {}", nat::BOX_LAN6, key.trim()),
+    )
+    .unwrap();
+    let mut cmd = Command::new("ssh");
+    cmd.arg("-F")
+        .arg(lab.ssh_config())
+        .arg("-o")
+        .arg(format!("UserKnownHostsFile={}", known.display()))
+        .arg("-i")
+        .arg(&guest.key)
+        .args(["-t", "-p", &BOX_SSH_PORT.to_string()])
+        .arg(format!("{}@{}", lab.pair, nat::BOX_LAN6))
+        .arg("api")
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin:/usr/sbin:/sbin")
+        .env("HOME", "/root")
+        .env("TERM", "xterm-256color")
+        .env("LANG", "C.UTF-8");
+    let mut tty = Tty::spawn("ssh from the WAN over IPv6", in_netns(&world.wan, &cmd));
+    tty.wait_for(prompt("api", &host).trim_end())
+        .unwrap_or_else(|e| panic!("{e}\n{}", lab.diagnostics()));
+    drop(tty);
+
+    let tcp_from_wan = || {
+        let mut cmd = Command::new("timeout");
+        cmd.args([
+            "2",
+            "bash",
+            "-c",
+            &format!("exec 3<>/dev/tcp/{}/{BOX_SSH_PORT}", nat::BOX_LAN6),
+        ]);
+        in_netns(&world.wan, &cmd)
+            .env("PATH", "/usr/bin:/bin")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    assert!(
+        tcp_from_wan(),
+        "the WAN cannot reach the box's sshd over IPv6"
+    );
+
+    let unshare = lab.pairshell_as(&host, &["unshare", "api"]);
+    assert!(unshare.success(), "{unshare}");
+    assert!(
+        world.pinholes().is_empty(),
+        "after unshare: {:?}",
+        world.pinholes()
+    );
+    lab.wait_audit(&[("event", "port-unmap"), ("method", "PCP-pinhole")]);
+    // The control: without the pinhole the router drops the WAN's attempt.
+    assert!(
+        !tcp_from_wan(),
+        "the WAN still reaches the box's sshd after unshare"
+    );
+}

@@ -14,9 +14,13 @@
 //!
 //! PCP/NAT-PMP go first (one UDP exchange, a real lease, no HTTP); the
 //! UPnP search runs meanwhile so a UPnP-only gateway costs no extra time.
-//! Only one mapping is ever made: the UPnP one only if PCP/NAT-PMP failed.
+//! Only one mapping is kept: the UPnP one only if PCP/NAT-PMP failed. An
+//! IPv6 box also asks its IPv6 default router for a PCP MAP of its own
+//! address meanwhile (a pinhole in the firewall, RFC 6887 §7.1 with no
+//! translation); a granted pinhole is taken instead of the IPv4 mapping,
+//! which is then deleted.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6, UdpSocket};
 use std::num::NonZeroU16;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -25,13 +29,16 @@ use std::time::{Duration, Instant};
 pub const PCP: &str = "PCP";
 pub const NAT_PMP: &str = "NAT-PMP";
 pub const UPNP: &str = "UPnP-IGD";
+/// A PCP MAP over IPv6: the firewall opens this box's own address and
+/// port (a pinhole), nothing is translated.
+pub const PCP_PINHOLE: &str = "PCP-pinhole";
 
 /// The description a UPnP mapping carries on the gateway's list.
 const DESCRIPTION: &str = "pairshell share";
 
 /// A mapping held on the gateway.
 pub struct Mapping {
-    pub gateway: Ipv4Addr,
+    pub gateway: IpAddr,
     /// The address and port guests use.
     pub external: SocketAddr,
     /// [`PCP`], [`NAT_PMP`] or [`UPNP`].
@@ -75,6 +82,37 @@ pub fn default_gateway(route_table: &str) -> Option<Ipv4Addr> {
     None
 }
 
+/// The IPv6 default route in `/proc/net/ipv6_route`'s text: its next hop
+/// and interface.
+pub fn default_gateway6(route_table: &str) -> Option<(Ipv6Addr, String)> {
+    for line in route_table.lines() {
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        let [dest, plen, _src, _splen, next, .., iface] = cols.as_slice() else {
+            continue;
+        };
+        let hex = |h: &str| u128::from_str_radix(h, 16).ok().map(Ipv6Addr::from);
+        let (Some(dest), Some(next)) = (hex(dest), hex(next)) else {
+            continue;
+        };
+        if dest.is_unspecified() && *plen == "00" && !next.is_unspecified() && *iface != "lo" {
+            return Some((next, iface.to_string()));
+        }
+    }
+    None
+}
+
+/// Whether `a` is a global unicast address (not link-local, loopback,
+/// unique-local or multicast): the only kind a pinhole from outside can
+/// reach.
+fn is_global6(a: &Ipv6Addr) -> bool {
+    let first = a.segments()[0];
+    !(a.is_loopback()
+        || a.is_unspecified()
+        || a.is_multicast()
+        || first & 0xffc0 == 0xfe80
+        || first & 0xfe00 == 0xfc00)
+}
+
 /// The port pairshell first asks the gateway for: 40000 + the sshd port's
 /// last four digits (22 → 40022), high enough for gateways that refuse
 /// low ports, and the same each time so a guest's line stays the same
@@ -102,8 +140,35 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 pub fn map(ssh_port: u16, lease: u32, budget: Duration) -> Result<Mapping, NoMapping> {
     let deadline = Instant::now() + budget;
     let table = std::fs::read_to_string("/proc/net/route").unwrap_or_default();
+    // An IPv6 box asks its firewall for a pinhole at the same time; a
+    // pinhole, where offered, is taken instead of a mapping.
+    let (pinhole_tx, pinhole_rx) = mpsc::channel();
+    let table6 = std::fs::read_to_string("/proc/net/ipv6_route").unwrap_or_default();
+    let ipv6 = default_gateway6(&table6);
+    let asked_pinhole = ipv6.is_some();
+    if let Some((gw6, iface)) = ipv6 {
+        std::thread::spawn(move || {
+            let _ = pinhole_tx.send(map_pinhole(gw6, &iface, ssh_port, lease));
+        });
+    }
+    let pinhole = || -> Option<Mapping> {
+        if !asked_pinhole {
+            return None;
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        pinhole_rx.recv_timeout(left).ok()?.ok()
+    };
+    // The pinhole when there is one (and the IPv4 mapping deleted), else
+    // the mapping.
+    let prefer_pinhole = |m: Mapping| match pinhole() {
+        Some(p) => {
+            let _ = m.delete();
+            p
+        }
+        None => m,
+    };
     let Some(gateway) = default_gateway(&table) else {
-        return Err(NoMapping::Silent);
+        return pinhole().ok_or(NoMapping::Silent);
     };
     // The address the gateway sees us at (PCP carries it; UPnP maps to
     // it): the source the kernel picks toward the gateway. No packet
@@ -133,7 +198,7 @@ pub fn map(ssh_port: u16, lease: u32, budget: Duration) -> Result<Mapping, NoMap
 
     let mut refusals = Vec::new();
     match map_pcp(gateway, local, internal, ssh_port, lease) {
-        Ok(m) => return Ok(m),
+        Ok(m) => return Ok(prefer_pinhole(m)),
         Err(NoMapping::Refused(why)) => refusals.push(why),
         Err(NoMapping::Silent) => {}
     }
@@ -141,15 +206,101 @@ pub fn map(ssh_port: u16, lease: u32, budget: Duration) -> Result<Mapping, NoMap
     // No answer to the search by the deadline, or a failed one: no UPnP.
     if let Ok(Ok(gw)) = rx.recv_timeout(left) {
         match map_upnp(gw, gateway, SocketAddrV4::new(local, ssh_port), lease) {
-            Ok(m) => return Ok(m),
+            Ok(m) => return Ok(prefer_pinhole(m)),
             Err(why) => refusals.push(why),
         }
+    }
+    if let Some(p) = pinhole() {
+        return Ok(p);
     }
     if refusals.is_empty() {
         Err(NoMapping::Silent)
     } else {
         Err(NoMapping::Refused(refusals.join("; ")))
     }
+}
+
+/// PCP MAP over IPv6 to the firewall at `gw` (a next hop on `iface`), for
+/// this box's global address and sshd's port: a pinhole.
+fn map_pinhole(gw: Ipv6Addr, iface: &str, ssh_port: u16, lease: u32) -> Result<Mapping, NoMapping> {
+    // A link-local next hop needs its interface's index as scope.
+    let scope = std::fs::read_to_string(format!("/sys/class/net/{iface}/ifindex"))
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    let link_local = gw.segments()[0] & 0xffc0 == 0xfe80;
+    let gw_scope = if link_local { scope } else { None };
+    let local = UdpSocket::bind((Ipv6Addr::UNSPECIFIED, 0))
+        .and_then(|s| {
+            s.connect(SocketAddrV6::new(
+                gw,
+                crab_nat::GATEWAY_PORT,
+                0,
+                gw_scope.unwrap_or(0),
+            ))?;
+            s.local_addr()
+        })
+        .map_err(|e| NoMapping::Refused(format!("no route to the IPv6 gateway {gw}: {e}")))?;
+    let IpAddr::V6(mut ours) = local.ip() else {
+        return Err(NoMapping::Silent);
+    };
+    if !is_global6(&ours) {
+        // Toward a link-local next hop the kernel picks a link-local
+        // source; the pinhole is for the box's global address.
+        let Some(global) = global_address6(iface) else {
+            return Err(NoMapping::Silent);
+        };
+        ours = global;
+    }
+    let internal = NonZeroU16::new(ssh_port)
+        .ok_or_else(|| NoMapping::Refused("sshd's port cannot be 0".into()))?;
+    let rt = runtime().map_err(|e| NoMapping::Refused(format!("tokio: {e}")))?;
+    let options = crab_nat::PortMappingOptions {
+        external_port: Some(internal),
+        lifetime_seconds: Some(lease),
+        timeout_config: Some(pcp_timeouts()),
+    };
+    let mapping = rt
+        .block_on(crab_nat::pcp::port_mapping(
+            crab_nat::pcp::BaseMapRequest::new(
+                crab_nat::GatewayAddress::IpV6(gw, gw_scope),
+                IpAddr::V6(ours),
+                crab_nat::InternetProtocol::Tcp,
+                internal,
+            ),
+            None,
+            None,
+            options,
+        ))
+        .map_err(|e| match e {
+            crab_nat::pcp::Failure::Socket(_) | crab_nat::pcp::Failure::Timeout => {
+                NoMapping::Silent
+            }
+            other => NoMapping::Refused(format!("PCP pinhole: {other}")),
+        })?;
+    let external_ip = match mapping.mapping_type() {
+        crab_nat::PortMappingType::Pcp { external_ip, .. } => external_ip,
+        crab_nat::PortMappingType::NatPmp => IpAddr::V6(ours),
+    };
+    Ok(Mapping {
+        gateway: IpAddr::V6(gw),
+        external: SocketAddr::new(external_ip, mapping.external_port().get()),
+        protocol: PCP_PINHOLE,
+        lease: mapping.lifetime(),
+        kind: Kind::Pcp(mapping),
+    })
+}
+
+/// A global address of this box's on `iface`, from `/proc/net/if_inet6`.
+fn global_address6(iface: &str) -> Option<Ipv6Addr> {
+    let text = std::fs::read_to_string("/proc/net/if_inet6").ok()?;
+    text.lines().find_map(|l| {
+        let cols: Vec<&str> = l.split_whitespace().collect();
+        let [addr, .., name] = cols.as_slice() else {
+            return None;
+        };
+        let a = Ipv6Addr::from(u128::from_str_radix(addr, 16).ok()?);
+        (*name == iface && is_global6(&a)).then_some(a)
+    })
 }
 
 /// How long the PCP/NAT-PMP exchange may take: 250 ms, then two
@@ -207,7 +358,7 @@ fn map_pcp(
         }
     };
     Ok(Mapping {
-        gateway,
+        gateway: gateway.into(),
         external: SocketAddr::new(external_ip, mapping.external_port().get()),
         protocol,
         lease: mapping.lifetime(),
@@ -233,7 +384,7 @@ fn map_upnp(
             .map_err(|e| format!("UPnP mapping: {e}"))?,
     };
     Ok(Mapping {
-        gateway,
+        gateway: gateway.into(),
         external: SocketAddr::new(external_ip, port),
         protocol: UPNP,
         lease,
@@ -313,6 +464,30 @@ mod tests {
         assert_eq!(default_gateway(&table), None);
         assert_eq!(default_gateway(""), None);
         assert_eq!(default_gateway("garbage\nmore garbage here x y z\n"), None);
+    }
+
+    #[test]
+    fn ipv6_default_route_is_read_from_proc_net_ipv6_route() {
+        let table = "20010db8000100000000000000000000 40 00000000000000000000000000000000 00 00000000000000000000000000000000 00000100 00000001 00000000 00000001     lan0\n\
+            00000000000000000000000000000000 00 00000000000000000000000000000000 00 20010db8000100000000000000000001 00000400 00000002 00000000 00000003     lan0\n";
+        assert_eq!(
+            default_gateway6(table),
+            Some(("2001:db8:1::1".parse().unwrap(), "lan0".to_string()))
+        );
+        // The loopback's unreachable default, and no route at all.
+        let lo = "00000000000000000000000000000000 00 00000000000000000000000000000000 00 00000000000000000000000000000000 ffffffff 00000001 00000000 00200200       lo\n";
+        assert_eq!(default_gateway6(lo), None);
+        assert_eq!(default_gateway6(""), None);
+    }
+
+    #[test]
+    fn only_global_ipv6_addresses_can_have_a_pinhole() {
+        for yes in ["2001:db8:1::2", "2a01::1"] {
+            assert!(is_global6(&yes.parse().unwrap()), "{yes}");
+        }
+        for no in ["fe80::1", "fd00::1", "::1", "::", "ff02::1"] {
+            assert!(!is_global6(&no.parse().unwrap()), "{no}");
+        }
     }
 
     #[test]

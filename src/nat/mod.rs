@@ -49,8 +49,8 @@ const RELAY_WAIT: Duration = Duration::from_secs(20);
 #[derive(Clone, Debug, Default, clap::Args)]
 pub struct Reach {
     /// Ask this network's gateway (PCP, NAT-PMP or UPnP IGD) to map a port
-    /// to this box's sshd while the share lasts, and give guests the
-    /// outside address. The lease is renewed while the share lasts and
+    /// to this box's sshd while the share lasts (on IPv6, a PCP pinhole
+    /// where the firewall offers one), and give guests the outside address. The lease is renewed while the share lasts and
     /// deleted when it ends; `who` shows it. When no gateway answers within
     /// 3 s you are told so (try --via).
     #[arg(long, conflicts_with = "via")]
@@ -109,7 +109,7 @@ pub struct State {
     pub start: u64,
     pub session: String,
     pub reach: String,
-    /// `PCP`, `NAT-PMP`, `UPnP-IGD` or `ssh-relay`.
+    /// `PCP`, `NAT-PMP`, `UPnP-IGD`, `PCP-pinhole` or `ssh-relay`.
     pub method: String,
     /// The gateway or relay asked.
     pub gateway: String,

@@ -35,6 +35,12 @@ pub const GUEST_WAN: &str = "198.51.100.2";
 const STUN_OTHER: &str = "198.51.100.3";
 /// The port the box's own sshd listens on inside the LAN.
 pub const BOX_SSH_PORT: u16 = 2222;
+/// IPv6 (documentation prefix 2001:db8::/32), when a world has it: the LAN
+/// is 2001:db8:1::/64 and the WAN 2001:db8:2::/64, routed, not translated.
+pub const ROUTER_LAN6: &str = "2001:db8:1::1";
+pub const BOX_LAN6: &str = "2001:db8:1::2";
+pub const ROUTER_WAN6: &str = "2001:db8:2::1";
+pub const GUEST_WAN6: &str = "2001:db8:2::2";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -80,6 +86,7 @@ pub struct World {
     sshd: Option<Child>,
     stun_stop: Arc<AtomicBool>,
     stun: Option<JoinHandle<()>>,
+    ipv6: bool,
 }
 
 fn ip(args: &[&str]) {
@@ -117,6 +124,15 @@ impl World {
     /// runs on the router; without, the router forwards but answers no
     /// port-mapping request (it drops them, as a silent gateway would).
     pub fn new(lab: &Lab, gateway: Option<Gateway>) -> World {
+        World::build(lab, gateway, false)
+    }
+
+    /// As [`World::new`], with IPv6 on both sides as well.
+    pub fn with_ipv6(lab: &Lab, gateway: Option<Gateway>) -> World {
+        World::build(lab, gateway, true)
+    }
+
+    fn build(lab: &Lab, gateway: Option<Gateway>, ipv6: bool) -> World {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let tag = format!("pst{}n{n}", std::process::id());
         let dir = lab.dir.join(format!("nat{n}"));
@@ -130,6 +146,7 @@ impl World {
             sshd: None,
             stun_stop: Arc::new(AtomicBool::new(false)),
             stun: None,
+            ipv6,
         };
         for ns in [&w.router, &w.lan, &w.wan] {
             ip(&["netns", "add", ns]);
@@ -157,6 +174,43 @@ impl World {
         ip(&["-n", &w.lan, "route", "add", "default", "via", ROUTER_LAN]);
         let out = w.exec(&w.router, "sysctl", &["-qw", "net.ipv4.ip_forward=1"]);
         assert!(out.status.success(), "sysctl: {out:?}");
+        if ipv6 {
+            for (ns, dev, addr) in [
+                (&w.router, "rlan", format!("{ROUTER_LAN6}/64")),
+                (&w.router, "rwan", format!("{ROUTER_WAN6}/64")),
+                (&w.lan, "lan0", format!("{BOX_LAN6}/64")),
+                (&w.wan, "wan0", format!("{GUEST_WAN6}/64")),
+            ] {
+                // nodad: usable at once, no duplicate detection to wait for.
+                ip(&["-n", ns, "addr", "add", &addr, "dev", dev, "nodad"]);
+            }
+            ip(&[
+                "-n",
+                &w.lan,
+                "-6",
+                "route",
+                "add",
+                "default",
+                "via",
+                ROUTER_LAN6,
+            ]);
+            ip(&[
+                "-n",
+                &w.wan,
+                "-6",
+                "route",
+                "add",
+                "2001:db8:1::/64",
+                "via",
+                ROUTER_WAN6,
+            ]);
+            let out = w.exec(
+                &w.router,
+                "sysctl",
+                &["-qw", "net.ipv6.conf.all.forwarding=1"],
+            );
+            assert!(out.status.success(), "sysctl: {out:?}");
+        }
         // The router's firewall: the LAN may go out, the WAN may come in
         // only where miniupnpd opened a port. Without a gateway, it also
         // drops port-mapping requests (PCP/NAT-PMP on 5351, SSDP on 1900),
@@ -257,8 +311,11 @@ impl World {
         let log_path = self.dir.join("miniupnpd.log");
         let log = fs::File::create(&log_path).unwrap();
         let mut cmd = Command::new("/usr/sbin/miniupnpd");
-        // -d: stay in the foreground, log to stderr too.
-        cmd.args(["-d", "-f", &conf_path.display().to_string()]);
+        // -d: stay in the foreground, log to stderr too. -P: a pid file of
+        // its own (the default, /var/run/miniupnpd.pid, would make a second
+        // test's miniupnpd think the first's is the same daemon, and exit).
+        cmd.args(["-d", "-f", &conf_path.display().to_string(), "-P"])
+            .arg(self.dir.join("miniupnpd.pid"));
         let child = in_netns(&self.router, &cmd)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -311,6 +368,10 @@ impl World {
             .arg(lab.sshd_config())
             .arg("-o")
             .arg(format!("ListenAddress={BOX_LAN}:{BOX_SSH_PORT}"));
+        if self.ipv6 {
+            cmd.arg("-o")
+                .arg(format!("ListenAddress=[{BOX_LAN6}]:{BOX_SSH_PORT}"));
+        }
         let child = in_netns(&self.lan, &cmd)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -331,6 +392,30 @@ impl World {
             "the LAN sshd did not start: {}",
             fs::read_to_string(&log_path).unwrap_or_default()
         );
+    }
+
+    /// The IPv6 pinholes miniupnpd opened, one line each: its forward
+    /// chain's rules matching an IPv6 destination, which miniupnpd writes
+    /// as a raw match on the header (`@nh,192,128`, the 16 bytes at bit
+    /// 192 of the IPv6 header).
+    pub fn pinholes(&self) -> Vec<String> {
+        let out = self.exec(
+            &self.router,
+            "nft",
+            &["list", "chain", "inet", "pst", "miniupnpd"],
+        );
+        assert!(out.status.success(), "nft list: {out:?}");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter(|l| l.contains("@nh,192,128") || l.contains("ip6 daddr"))
+            .map(|l| l.trim().to_string())
+            .collect()
+    }
+
+    /// The router's whole nftables ruleset, for failure messages.
+    pub fn ruleset(&self) -> String {
+        let out = self.exec(&self.router, "nft", &["list", "ruleset"]);
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// A known_hosts file for the box's sshd as the WAN sees it.
