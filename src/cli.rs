@@ -124,6 +124,11 @@ pub enum Command {
     /// status line (until a key is pressed) and goes to your terminal's
     /// clipboard (OSC 52). Run it again without --rw/--ro to see the line
     /// again; with them, it adds or changes grants.
+    ///
+    /// With --public or --via, a small process of yours keeps the session
+    /// reachable from outside this network until the share ends (`who`
+    /// shows it, `unshare` closes it), and the line names the outside
+    /// address.
     Share {
         /// The tmux session name (letters, digits, '_' and '-').
         session: String,

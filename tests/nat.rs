@@ -713,3 +713,57 @@ fn an_ipv6_box_gets_a_pcp_pinhole_instead_of_a_mapping() {
         "the WAN still reaches the box's sshd after unshare"
     );
 }
+
+/// The holder runs as the host only: never as root (whose ssh and files
+/// it would use), never as the pair account (guests must not be able to
+/// open the box to the outside), and only for a session the host's own
+/// file shares. Each refusal is its own, not a later failure.
+#[test]
+fn the_holder_refuses_root_the_pair_account_and_sessions_not_shared() {
+    let mut lab = lab!();
+    let host = lab.enable_host();
+    lab.add_guest("alice", None);
+    let as_root = lab.pairshell_root(&["nat-hold", "api", "--public"]);
+    assert!(!as_root.success(), "{as_root}");
+    assert!(
+        as_root.stdout.starts_with("err nat-hold runs as the host"),
+        "{as_root}"
+    );
+    let pair = lab.pair.clone();
+    let as_pair = lab.pairshell_as(&pair, &["nat-hold", "api", "--public"]);
+    assert!(!as_pair.success(), "{as_pair}");
+    assert!(
+        as_pair
+            .stdout
+            .starts_with("err nat-hold does not run as the pair account"),
+        "{as_pair}"
+    );
+    let not_shared = lab.pairshell_as(&host, &["nat-hold", "api", "--public"]);
+    assert!(!not_shared.success(), "{not_shared}");
+    assert!(
+        not_shared
+            .stdout
+            .starts_with(&format!("err api is not shared by {host}")),
+        "{not_shared}"
+    );
+    // And --via's relay is never handed to ssh as an option.
+    let run = lab.pairshell_as(
+        &host,
+        &[
+            "share",
+            "api",
+            "--ro",
+            "alice",
+            "--detach",
+            "--via=-oProxyCommand=id@relay",
+        ],
+    );
+    assert!(!run.success(), "{run}");
+    assert!(run.stderr.contains("the user is not a login name"), "{run}");
+    // Refused while the arguments are parsed, before anything is shared.
+    let file = fs::read_to_string(lab.host_file(&host)).unwrap();
+    assert!(
+        !file.lines().any(|l| l.trim() == "[sessions.api]"),
+        "{file}"
+    );
+}

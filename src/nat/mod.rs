@@ -58,8 +58,8 @@ pub struct Reach {
     /// Keep `ssh -N -R` from this box to your own relay while the share
     /// lasts (your ssh, your keys; reconnects with backoff), and give
     /// guests the relay's port.
-    #[arg(long, value_name = "USER@RELAY[:PORT]")]
-    pub via: Option<String>,
+    #[arg(long, value_name = "USER@RELAY[:PORT]", value_parser = via::parse_relay)]
+    pub via: Option<via::Relay>,
     /// The port this box's sshd listens on, which --public maps and --via
     /// forwards.
     #[arg(long, value_name = "PORT", default_value_t = 22)]
@@ -82,8 +82,7 @@ impl Reach {
             a.push("--public".to_string());
         }
         if let Some(v) = &self.via {
-            a.push("--via".to_string());
-            a.push(v.clone());
+            a.push(format!("--via={v}"));
         }
         a.push(format!("--ssh-port={}", self.ssh_port));
         a.push(format!("--lease={}", self.lease));
@@ -259,9 +258,6 @@ pub fn start(
     session: &str,
     reach: &Reach,
 ) -> Result<Option<State>, Failure> {
-    if let Some(via) = &reach.via {
-        via::parse_relay(via)?;
-    }
     if reach.wanted() && reach.ssh_port == 0 {
         return Err("--ssh-port cannot be 0".into());
     }
@@ -440,8 +436,10 @@ fn hold_inner(config_path: Option<&Path>, session: &str, reach: &Reach) -> Resul
             }
         }
     } else {
-        let spec = reach.via.as_deref().unwrap_or_default();
-        let relay = via::parse_relay(spec)?;
+        let relay = reach
+            .via
+            .clone()
+            .ok_or("nat-hold needs --public or --via")?;
         Held::Tunnel(via::Tunnel::open(relay, reach.ssh_port, RELAY_WAIT)?)
     };
     let (method, external, line, lease_s, relay) = match &held {
@@ -618,7 +616,7 @@ mod tests {
         }
         let reach = Reach {
             public: false,
-            via: Some("m@relay:2222".into()),
+            via: Some(via::parse_relay("m@relay:2222").unwrap()),
             ssh_port: 2200,
             lease: 60,
         };
