@@ -182,6 +182,8 @@ pub fn map(ssh_port: u16, lease: u32, budget: Duration) -> Result<Mapping, NoMap
     let IpAddr::V4(local) = local.ip() else {
         return Err(NoMapping::Silent);
     };
+    // Only sshd's port, and only to this box's own address: the holder
+    // never opens anything else.
     let internal = NonZeroU16::new(ssh_port)
         .ok_or_else(|| NoMapping::Refused("sshd's port cannot be 0".into()))?;
 
@@ -372,6 +374,16 @@ fn map_upnp(
     local: SocketAddrV4,
     lease: u32,
 ) -> Result<Mapping, String> {
+    // Only the default route's gateway is asked. Any device on the LAN can
+    // answer an SSDP search; one that did would choose the "outside
+    // address" in the guests' line, and send them (and a first-time
+    // guest's trust in a host key) wherever it likes.
+    if gw.addr.ip() != IpAddr::V4(gateway) {
+        return Err(format!(
+            "a UPnP device at {} answered, which is not this network's gateway {gateway}; it was not asked",
+            gw.addr.ip()
+        ));
+    }
     let external_ip = gw
         .get_external_ip()
         .map_err(|e| format!("UPnP external address: {e}"))?;
