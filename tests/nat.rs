@@ -767,3 +767,69 @@ fn the_holder_refuses_root_the_pair_account_and_sessions_not_shared() {
         "{file}"
     );
 }
+
+/// share attaches the host; the host detaches from tmux, then the terminal
+/// goes (SIGHUP to share's session): the holder, in a session of its own,
+/// keeps the mapping, and a guest still joins through it.
+#[test]
+fn the_mapping_outlives_the_host_detaching_and_closing_the_terminal() {
+    let mut lab = nat_lab!();
+    let mut world = World::new(
+        &lab,
+        Some(Gateway {
+            upnp: true,
+            natpmp: true,
+        }),
+    );
+    world.start_box_sshd(&lab);
+    let host = lab.enable_host();
+    let guest = lab.add_guest("alice", None);
+    let port = BOX_SSH_PORT.to_string();
+    let mut cmd = lab.command_as(&host, &lab.bin);
+    cmd.arg("--config").arg(&lab.config).args([
+        "share",
+        "api",
+        "--ro",
+        "alice",
+        "--public",
+        "--ssh-port",
+        &port,
+    ]);
+    let mut tty = Tty::spawn("share --public, attached", in_netns(&world.lan, &cmd));
+    tty.wait_for(&format!("{}@{ROUTER_WAN} api", lab.pair))
+        .unwrap();
+    let shared = lab.adopt_share(&host, "api");
+    let attached = poll(WAIT, || {
+        lab.list_clients(&shared)
+            .iter()
+            .any(|c| c.user == host)
+            .then_some(())
+    });
+    assert!(attached.is_some(), "share never attached the host");
+    assert_eq!(world.mappings().len(), 1, "{:?}", world.mappings());
+    tty.tmux_key(b"d");
+    let gone = poll(WAIT, || {
+        (!lab.list_clients(&shared).iter().any(|c| c.user == host)).then_some(())
+    });
+    assert!(gone.is_some(), "the host never detached");
+    drop(tty);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(
+        world.mappings().len(),
+        1,
+        "lost with the terminal: {:?}",
+        world.mappings()
+    );
+    let who = lab.pairshell_as(&host, &["who"]);
+    let external = who
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("api: reachable at "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("who shows no mapping: {who}"))
+        .to_string();
+    let port: u16 = external.rsplit_once(':').unwrap().1.parse().unwrap();
+    lab.set_prompt(&shared);
+    let tty = join_from_wan(&lab, &world, &guest, port, &host, "api");
+    drop(tty);
+}
