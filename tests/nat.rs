@@ -123,6 +123,7 @@ fn public_share_is_joined_from_the_wan_and_unshare_empties_the_gateways_table() 
         Some(Gateway {
             upnp: true,
             natpmp: true,
+            igd_v1: false,
         }),
     );
     world.start_box_sshd(&lab);
@@ -190,6 +191,7 @@ fn a_short_upnp_lease_is_renewed_while_the_share_lasts() {
         Some(Gateway {
             upnp: true,
             natpmp: false,
+            igd_v1: false,
         }),
     );
     let (host, _guest, run) = share_public(&mut lab, &world, &["--lease", "3"]);
@@ -555,6 +557,7 @@ fn the_mapping_goes_at_the_shares_expiry_and_when_its_tmux_session_ends() {
         Some(Gateway {
             upnp: true,
             natpmp: true,
+            igd_v1: false,
         }),
     );
     let (host, _guest, run) = share_public(&mut lab, &world, &["--for", "4s"]);
@@ -613,6 +616,7 @@ fn an_ipv6_box_gets_a_pcp_pinhole_instead_of_a_mapping() {
         Some(Gateway {
             upnp: true,
             natpmp: true,
+            igd_v1: false,
         }),
     );
     world.start_box_sshd(&lab);
@@ -779,6 +783,7 @@ fn the_mapping_outlives_the_host_detaching_and_closing_the_terminal() {
         Some(Gateway {
             upnp: true,
             natpmp: true,
+            igd_v1: false,
         }),
     );
     world.start_box_sshd(&lab);
@@ -832,4 +837,37 @@ fn the_mapping_outlives_the_host_detaching_and_closing_the_terminal() {
     lab.set_prompt(&shared);
     let tty = join_from_wan(&lab, &world, &guest, port, &host, "api");
     drop(tty);
+}
+
+#[test]
+fn a_upnp_igd_v1_gateway_maps_and_unmaps_too() {
+    let mut lab = nat_lab!();
+    let mut world = World::new(
+        &lab,
+        Some(Gateway {
+            upnp: true,
+            natpmp: false,
+            igd_v1: true,
+        }),
+    );
+    world.start_box_sshd(&lab);
+    let (host, guest, run) = share_public(&mut lab, &world, &[]);
+    assert!(
+        run.success(),
+        "share --public: {run}\nminiupnpd:\n{}",
+        world.miniupnpd_log()
+    );
+    assert!(run.stdout.contains("(UPnP-IGD"), "{run}");
+    let port = line_port(&run.stdout, ROUTER_WAN, &lab.pair, "api");
+    assert_eq!(world.mappings().len(), 1, "{:?}", world.mappings());
+    let shared = lab.adopt_share(&host, "api");
+    lab.set_prompt(&shared);
+    drop(join_from_wan(&lab, &world, &guest, port, &host, "api"));
+    let unshare = lab.pairshell_as(&host, &["unshare", "api"]);
+    assert!(unshare.success(), "{unshare}");
+    assert!(
+        world.mappings().is_empty(),
+        "after unshare: {:?}",
+        world.mappings()
+    );
 }

@@ -75,6 +75,8 @@ pub struct Gateway {
     pub upnp: bool,
     /// NAT-PMP and PCP (miniupnpd switches them together).
     pub natpmp: bool,
+    /// Describe itself as IGD v1 (WANIPConnection:1) rather than v2.
+    pub igd_v1: bool,
 }
 
 pub struct World {
@@ -292,6 +294,7 @@ impl World {
              http_port=0\n\
              enable_upnp={}\n\
              enable_natpmp={}\n\
+             force_igd_desc_v1={}\n\
              ext_perform_stun=yes\n\
              ext_stun_host={GUEST_WAN}\n\
              secure_mode=yes\n\
@@ -305,6 +308,7 @@ impl World {
              deny 0-65535 0.0.0.0/0 0-65535\n",
             yes(g.upnp),
             yes(g.natpmp),
+            yes(g.igd_v1),
         );
         let conf_path = self.dir.join("miniupnpd.conf");
         fs::write(&conf_path, conf).unwrap();
