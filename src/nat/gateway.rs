@@ -409,7 +409,9 @@ fn map_upnp(
 
 impl Mapping {
     /// Ask the gateway for the lease again (the same external port).
-    pub fn renew(&mut self) -> Result<(), String> {
+    /// `Ok(Some(note))` when it renewed but something changed that the
+    /// host should know.
+    pub fn renew(&mut self) -> Result<Option<String>, String> {
         match &mut self.kind {
             Kind::Pcp(m) => {
                 let rt = runtime().map_err(|e| format!("tokio: {e}"))?;
@@ -417,14 +419,16 @@ impl Mapping {
                 self.lease = m.lifetime();
                 let port = m.external_port().get();
                 if port != self.external.port() {
-                    // Guests hold the old line: say so rather than let
-                    // the line silently stop working.
-                    return Err(format!(
-                        "the gateway moved the mapping from port {} to {port}",
+                    // Guests hold the old line: say so (in `who`) rather
+                    // than let it silently stop working.
+                    let note = format!(
+                        "the gateway moved the mapping from port {} to {port}; give guests the new line",
                         self.external.port()
-                    ));
+                    );
+                    self.external.set_port(port);
+                    return Ok(Some(note));
                 }
-                Ok(())
+                Ok(None)
             }
             Kind::Upnp { gateway, local } => gateway
                 .add_port(
@@ -434,6 +438,7 @@ impl Mapping {
                     self.lease,
                     DESCRIPTION,
                 )
+                .map(|()| None)
                 .map_err(|e| e.to_string()),
         }
     }

@@ -39,8 +39,9 @@ use crate::config;
 use crate::error::Failure;
 use crate::tmux::Server;
 
-/// How long a gateway has to answer before the host is told there is none.
-pub const GATEWAY_BUDGET: Duration = Duration::from_millis(2500);
+/// How long a gateway has to answer before the host is told there is none:
+/// within the 3 s the host is promised, with room for pairshell's own start.
+pub const GATEWAY_BUDGET: Duration = Duration::from_millis(2200);
 
 /// How long the first ssh connection to a relay may take.
 const RELAY_WAIT: Duration = Duration::from_secs(20);
@@ -297,13 +298,17 @@ pub fn start(
     };
     let line = rx.recv_timeout(wait).unwrap_or_default();
     if let Some(json) = line.strip_prefix("ok ") {
-        // Reap it later is not ours to do: it lives on past this process.
+        // Not waited for: it outlives this process.
         drop(child);
         return serde_json::from_str(json.trim())
             .map(Some)
             .map_err(|e| format!("the port-mapping helper said something odd: {e}"));
     }
-    let _ = child.kill();
+    // SIGTERM, not SIGKILL: a holder still mapping when the wait ran out
+    // deletes what it mapped before it goes.
+    if let Ok(pid) = i32::try_from(child.id()) {
+        let _ = kill(Pid::from_raw(pid), Signal::SIGTERM);
+    }
     let _ = child.wait();
     Err(match line.strip_prefix("err ") {
         Some(why) => why.trim().to_string(),
@@ -482,12 +487,12 @@ fn hold_inner(config_path: Option<&Path>, session: &str, reach: &Reach) -> Resul
         last_error: None,
     };
     let path = state_path(&dir, session);
-    let event = |name: &str| {
+    let event = |name: &str, external: &str| {
         Event::new(name)
             .field("by", &login)
             .field("host", &login)
             .field("session", session)
-            .field("external", &external)
+            .field("external", external)
             .field("method", &method)
             .opt("relay", relay.as_deref())
     };
@@ -495,7 +500,7 @@ fn hold_inner(config_path: Option<&Path>, session: &str, reach: &Reach) -> Resul
         release(held);
         return Err(format!("cannot write {}: {e}", path.display()));
     }
-    let _ = audit.write(event("port-map").field("lease_s", lease_s.to_string()));
+    let _ = audit.write(event("port-map", &external).field("lease_s", lease_s.to_string()));
     {
         let json = serde_json::to_string(&state).map_err(|e| e.to_string())?;
         let mut out = std::io::stdout().lock();
@@ -521,11 +526,20 @@ fn hold_inner(config_path: Option<&Path>, session: &str, reach: &Reach) -> Resul
         match &mut held {
             Held::Mapping(m) if Instant::now() >= next_renewal => {
                 match m.renew() {
-                    Ok(()) => {
+                    Ok(note) => {
                         state.renewals += 1;
                         state.lease_s = m.lease;
                         state.renewed = Timestamp::now().to_string();
-                        state.last_error = None;
+                        if note.is_some() {
+                            state.external = m.external.to_string();
+                            state.line = guest_line(
+                                &config.pair_user,
+                                &m.external.ip().to_string(),
+                                m.external.port(),
+                                session,
+                            );
+                        }
+                        state.last_error = note;
                         lease_ends = Instant::now() + Duration::from_secs(m.lease.into());
                         next_renewal = Instant::now() + renewal_interval(m.lease);
                     }
@@ -561,7 +575,7 @@ fn hold_inner(config_path: Option<&Path>, session: &str, reach: &Reach) -> Resul
     };
     release(held);
     let _ = std::fs::remove_file(&path);
-    let _ = audit.write(event("port-unmap").field("reason", reason));
+    let _ = audit.write(event("port-unmap", &state.external).field("reason", reason));
     Ok(())
 }
 

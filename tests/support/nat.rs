@@ -44,8 +44,15 @@ pub const GUEST_WAN6: &str = "2001:db8:2::2";
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// Why this machine cannot make the namespaces, if it cannot.
+/// Why this machine cannot make the namespaces, if it cannot. Asked once
+/// per test process: the tests of one binary run at once, and a probe
+/// each would race for the probe's name.
 pub fn missing() -> Option<String> {
+    static ANSWER: std::sync::OnceLock<Option<String>> = std::sync::OnceLock::new();
+    ANSWER.get_or_init(probe).clone()
+}
+
+fn probe() -> Option<String> {
     for tool in [
         "/usr/sbin/ip",
         "/usr/bin/nsenter",
@@ -57,13 +64,16 @@ pub fn missing() -> Option<String> {
         }
     }
     let probe = format!("pstprobe{}", std::process::id());
-    let ok = Command::new("ip")
-        .args(["netns", "add", &probe])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        return Some("`ip netns add` failed (not root, or no network namespaces here)".into());
+    let out = Command::new("ip").args(["netns", "add", &probe]).output();
+    match out {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => {
+            return Some(format!(
+                "`ip netns add` failed (not root, or no network namespaces here): {}",
+                String::from_utf8_lossy(&o.stderr).trim()
+            ))
+        }
+        Err(e) => return Some(format!("cannot run ip: {e}")),
     }
     let _ = Command::new("ip").args(["netns", "del", &probe]).status();
     None
