@@ -66,14 +66,26 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             ro,
             expiry,
             detach,
+            reach,
         }) => report(
             expiry
                 .resolve(Timestamp::now())
                 .map_err(Failure::from)
                 .and_then(|ends| {
-                    host::share(config_path.as_deref(), &session, &rw, &ro, ends, detach)
+                    host::share(
+                        config_path.as_deref(),
+                        &session,
+                        &rw,
+                        &ro,
+                        ends,
+                        detach,
+                        &reach,
+                    )
                 }),
         ),
+        Some(cli::Command::NatHold { session, reach }) => {
+            code(host::nat::hold(config_path.as_deref(), &session, &reach))
+        }
         Some(cli::Command::Grant {
             session,
             guest,

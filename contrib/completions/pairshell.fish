@@ -63,8 +63,12 @@ complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l rw -d 'A g
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l ro -d 'A guest who may watch' -r
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l for -d 'For this long from now: `45s`, `30m`, `2h`, `1h30m`, `3d`' -r
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l until -d 'Until then: `2026-11-21T18:00:00Z`, `2026-11-21 18:00` or `18:00` (local time; a time already past today means tomorrow)' -r
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l via -d 'Keep `ssh -N -R` from this box to your own relay while the share lasts (your ssh, your keys; reconnects with backoff), and give guests the relay\'s port' -r
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l ssh-port -d 'The port this box\'s sshd listens on, which --public maps and --via forwards' -r
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l lease -d 'The lease asked of the gateway, in seconds (the gateway may grant another; renewal follows what it grants)' -r
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l detach -d 'Do not attach to the session afterwards'
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l public -d 'Ask this network\'s gateway (PCP, NAT-PMP or UPnP IGD) to map a port to this box\'s sshd while the share lasts (on IPv6, a PCP pinhole where the firewall offers one), and give guests the outside address. The lease is renewed while the share lasts and deleted when it ends; `who` shows it. When no gateway answers within 3 s you are told so (try --via)'
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pairshell -n "__fish_pairshell_using_subcommand grant" -l for -d 'For this long from now: `45s`, `30m`, `2h`, `1h30m`, `3d`' -r
 complete -c pairshell -n "__fish_pairshell_using_subcommand grant" -l until -d 'Until then: `2026-11-21T18:00:00Z`, `2026-11-21 18:00` or `18:00` (local time; a time already past today means tomorrow)' -r

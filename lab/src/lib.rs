@@ -100,6 +100,9 @@ pub mod bench_io;
 pub mod edit;
 /// The many-guests scenario `tests/load.rs` and `benches/login.rs` share.
 pub mod load;
+/// Network namespaces with a router running miniupnpd, a LAN and a WAN
+/// (`tests/nat.rs`).
+pub mod nat;
 pub mod recording;
 /// Helpers for the relay and confinement tests (`tests/relay.rs`).
 pub mod relay;

@@ -119,6 +119,11 @@ pub(crate) enum Command {
     /// status line (until a key is pressed) and goes to your terminal's
     /// clipboard (OSC 52). Run it again without --rw/--ro to see the line
     /// again; with them, it adds or changes grants.
+    ///
+    /// With --public or --via, a small process of yours keeps the session
+    /// reachable from outside this network until the share ends (`who`
+    /// shows it, `unshare` closes it), and the line names the outside
+    /// address.
     Share {
         /// The tmux session name (letters, digits, '_' and '-').
         session: String,
@@ -133,6 +138,8 @@ pub(crate) enum Command {
         /// Do not attach to the session afterwards.
         #[arg(long)]
         detach: bool,
+        #[command(flatten)]
+        reach: crate::core::reach::Reach,
     },
     /// Let GUEST join SESSION read-only or read-write
     ///
@@ -250,6 +257,14 @@ pub(crate) enum Command {
         event: crate::core::hook::HookEvent,
         socket: PathBuf,
         arg: String,
+    },
+    /// Internal: holds share --public's port mapping or --via's tunnel,
+    /// as the host, while the share lasts (see host/nat/mod.rs).
+    #[command(hide = true)]
+    NatHold {
+        session: String,
+        #[command(flatten)]
+        reach: crate::core::reach::Reach,
     },
     /// Internal: the gated start of the tmux client (see guest/client.rs).
     #[command(hide = true)]
@@ -619,6 +634,7 @@ mod tests {
                 ro,
                 expiry,
                 detach,
+                ..
             }) => {
                 assert_eq!(session, "api");
                 assert_eq!(rw, ["alice"]);

@@ -7,6 +7,7 @@ pub(crate) mod error;
 pub(crate) mod github;
 pub(crate) mod hook;
 pub(crate) mod mode;
+pub(crate) mod reach;
 pub(crate) mod request;
 pub(crate) mod text;
 pub(crate) mod time;

@@ -17,6 +17,8 @@ use crate::audit::{Audit, Event};
 use crate::config::host_file::{Change, HostEdit};
 use crate::config::{self, Config, HostFile};
 use crate::core::error::{failure, Exit, Failure};
+pub(crate) mod nat;
+
 use crate::core::mode::Mode;
 use crate::core::request::is_session_name;
 use crate::roster;
@@ -181,6 +183,7 @@ pub(crate) fn share(
     ro: &[String],
     ends: Option<Timestamp>,
     detach: bool,
+    reach: &nat::Reach,
 ) -> Result<(), Failure> {
     let mut host = Caller::new(config_path)?;
     check_session_name(session)?;
@@ -236,8 +239,21 @@ pub(crate) fn share(
     }
     host.audit(event);
 
+    // --public or --via: the holder that keeps the share reachable from
+    // outside the LAN (nat/mod.rs); a share without them shows a running one.
+    let dir = nat::state_dir(&host.config.sockets_dir, &host.login);
+    let outside = match nat::start(&host.config_path, &dir, host.uid, session, reach) {
+        Ok(o) => o,
+        Err(e) => {
+            println!("{}", summary(&host.login, session, share));
+            return Err(e);
+        }
+    };
     let server = host.server(&socket);
-    let line = join_line(&host.config.pair_user, session);
+    let line = outside.as_ref().map_or_else(
+        || join_line(&host.config.pair_user, session),
+        |o| o.line.clone(),
+    );
     let note = (!others.is_empty() && !share.allow_other_sessions).then(|| {
         format!(
             "pairshell: note: this server also holds {}; guests are refused until those are gone or the file says allow_other_sessions = true",
@@ -253,6 +269,12 @@ pub(crate) fn share(
         println!("{line}");
     };
     println!("{}", summary(&host.login, session, share));
+    if let Some(o) = &outside {
+        println!("{}", nat::describe(o));
+        if let Some(note) = nat::note(o) {
+            println!("{note}");
+        }
+    }
     print_line();
     // Inside tmux too, where the host can see it once tmux has drawn, and
     // on the clipboard: every client of the host's already there now.
@@ -604,6 +626,12 @@ pub(crate) fn unshare(config_path: Option<&Path>, session: &str) -> Result<(), F
         ended = guests.len();
         server.deny(&host.config.pair_user)?;
     }
+    // The mapping or tunnel goes with the share (its holder also
+    // notices by itself; this waits until the gateway has been told).
+    let dir = nat::state_dir(&host.config.sockets_dir, &host.login);
+    if let Some(held) = nat::stop(&dir, session, host.uid) {
+        println!("closed {} ({})", held.external, held.method);
+    }
     host.audit(
         host.event("unshare", session)
             .field("clients", ended.to_string()),
@@ -654,6 +682,10 @@ pub(crate) fn who(config_path: Option<&Path>) -> Result<(), Failure> {
     );
     if rows.is_empty() {
         eprintln!("pairshell: no guests are connected to your sessions");
+    }
+    let dir = nat::state_dir(&host.config.sockets_dir, &host.login);
+    for held in nat::all_running(&dir, host.uid) {
+        println!("{}", nat::describe(&held));
     }
     Ok(())
 }
