@@ -268,21 +268,7 @@ fn shells_lists(path: &str) -> bool {
 /// public key is beside it, `.pub`).
 fn make_key(dir: &Path, name: &str) -> PathBuf {
     let key = dir.join(name);
-    let out = Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "alice@install-test",
-            "-f",
-        ])
-        .arg(&key)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ssh-keygen: {out:?}");
+    support::keygen(&key, "alice@install-test");
     key
 }
 

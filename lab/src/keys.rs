@@ -6,14 +6,7 @@ impl Lab {
     /// Generates a key pair for `name` without declaring a guest.
     pub fn make_key(&self, name: &str) -> Guest {
         let key = self.dir.join("keys").join(name);
-        let out = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-C"])
-            .arg(format!("{name}@pairshell-lab"))
-            .arg("-f")
-            .arg(&key)
-            .output()
-            .expect("run ssh-keygen");
-        assert!(out.status.success(), "ssh-keygen: {out:?}");
+        keygen(&key, &format!("{name}@pairshell-lab"));
         let public_line = fs::read_to_string(key.with_extension("pub"))
             .unwrap()
             .trim()
@@ -51,21 +44,7 @@ impl Lab {
     /// CA's private key, for [`Lab::sign`].
     pub fn enable_certificates(&mut self) -> PathBuf {
         let ca = self.dir.join("sshd/user_ca");
-        let out = Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "pairshell-lab-user-ca",
-                "-f",
-            ])
-            .arg(&ca)
-            .output()
-            .expect("run ssh-keygen");
-        assert!(out.status.success(), "ssh-keygen (CA): {out:?}");
+        keygen(&ca, "pairshell-lab-user-ca");
         assert_eq!(ca.with_extension("pub"), self.user_ca_pub());
         fs::set_permissions(self.user_ca_pub(), fs::Permissions::from_mode(0o644)).unwrap();
         let line = format!("trusted_user_ca_keys = {}", toml_path(&self.user_ca_pub()));

@@ -20,21 +20,7 @@ impl Lab {
         }
         let sshd_dir = self.dir.join("sshd");
         let hostkey = sshd_dir.join("ssh_host_ed25519_key");
-        let out = Command::new("ssh-keygen")
-            .args([
-                "-q",
-                "-t",
-                "ed25519",
-                "-N",
-                "",
-                "-C",
-                "pairshell-lab-host",
-                "-f",
-            ])
-            .arg(&hostkey)
-            .output()
-            .expect("run ssh-keygen");
-        assert!(out.status.success(), "ssh-keygen (host key): {out:?}");
+        keygen(&hostkey, "pairshell-lab-host");
         let hostpub = fs::read_to_string(hostkey.with_extension("pub")).unwrap();
         let drop_in = sshd_dir.join("pairshell.conf");
         let mut drop_in_text = self.shipped_drop_in();

@@ -312,3 +312,14 @@ pub(crate) fn ssh_client(args: Vec<String>) -> Command {
         .env("LANG", "C.UTF-8");
     cmd
 }
+
+/// A new ed25519 key pair at `path` (and `path.pub`), no passphrase, with
+/// `comment`.
+pub fn keygen(path: &Path, comment: &str) {
+    let out = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f"])
+        .arg(path)
+        .output()
+        .expect("run ssh-keygen");
+    assert!(out.status.success(), "ssh-keygen {}: {out:?}", path.display());
+}

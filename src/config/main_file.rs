@@ -65,6 +65,14 @@ fn lock_main(path: &Path) -> Result<(PathBuf, Metadata, Flock<File>, String), Er
     })
 }
 
+/// Replace the config at `path` with `text`, atomically, with the owner,
+/// group and mode of the file it replaces (`meta`), never writable by group
+/// or other.
+fn replace_like(path: &Path, meta: &Metadata, text: &str) -> Result<(), Error> {
+    let (uid, gid, mode) = (meta.uid(), meta.gid(), meta.mode());
+    replace(path, uid, gid, mode & 0o7777 & !0o022, text.as_bytes()).map_err(|e| Error::io(path, e))
+}
+
 /// The main config as `pairshell edit` holds it: locked like every admin
 /// command's edit for as long as the admin's editor is open (visudo's
 /// shape), with the text it had then, parsed or not (an edit is the way to
@@ -111,15 +119,7 @@ impl LockedMain {
                 message: "it was changed by something else while you were editing it".into(),
             });
         }
-        let (uid, gid, mode) = (self.meta.uid(), self.meta.gid(), self.meta.mode());
-        replace(
-            &self.path,
-            uid,
-            gid,
-            mode & 0o7777 & !0o022,
-            text.as_bytes(),
-        )
-        .map_err(|e| Error::io(&self.path, e))?;
+        replace_like(&self.path, &self.meta, text)?;
         Ok(config)
     }
 }
@@ -296,15 +296,7 @@ impl MainEdit {
     pub(crate) fn save(self) -> Result<Config, Error> {
         let text = self.doc.to_string();
         let config = parse_main(&self.path, &text)?;
-        let (uid, gid, mode) = (self.meta.uid(), self.meta.gid(), self.meta.mode());
-        replace(
-            &self.path,
-            uid,
-            gid,
-            mode & 0o7777 & !0o022,
-            text.as_bytes(),
-        )
-        .map_err(|e| Error::io(&self.path, e))?;
+        replace_like(&self.path, &self.meta, &text)?;
         Ok(config)
     }
 
