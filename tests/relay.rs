@@ -888,6 +888,171 @@ fn read_only_guest_types_nothing_after_the_hosts_own_server_access_w() {
     );
 }
 
+/// `server-access -l`'s letter for the pair account on `s`'s server: `W`
+/// or `R`.
+fn pair_access(lab: &Lab, s: &Shared) -> Option<char> {
+    let list = lab.host_tmux(s, &["server-access", "-l"]);
+    let prefix = format!("{} (", lab.pair);
+    list.lines()
+        .find_map(|l| l.trim().strip_prefix(&prefix)?.chars().next())
+}
+
+/// Attaches a client of the pair account directly (no pairshell: no relay,
+/// no jail) with `args`, and waits until it shows the host's prompt and is
+/// listed; returns its terminal and whether tmux holds it read-only.
+fn direct_pair_client(lab: &Lab, s: &Shared, args: &[&str]) -> (Tty, bool) {
+    let before: Vec<i32> = lab.pair_clients(s).iter().map(|c| c.pid).collect();
+    let mut tty = lab.unconfined_pair_tmux_tty(&s.socket, args);
+    tty.wait_for(prompt(&s.name, &s.host).trim_end()).unwrap();
+    let client = poll(WAIT, || {
+        lab.pair_clients(s)
+            .into_iter()
+            .find(|c| !before.contains(&c.pid))
+    })
+    .expect("the direct pair-account client never attached");
+    (tty, client.readonly)
+}
+
+/// A direct client types [`GUEST_KEY`]s, tries `C-b :` `switch-client -r`
+/// (tmux's way to make a client writable) and then a command line; once the
+/// host's sentinel made the round trip to its terminal, returns how many of
+/// its keys reached the pane and whether its command ran.
+fn direct_client_types(lab: &Lab, s: &Shared, tty: &mut Tty, word: &str) -> (usize, bool) {
+    type_guest_keys(tty, 40);
+    tty.tmux_key(b":");
+    type_line(tty, "switch-client -r");
+    type_line(tty, &format!("echo {word}-$((6*7))"));
+    let line = host_sentinel(lab, s, &format!("after-{word}"));
+    wait_sentinel(lab, s, tty, &line);
+    let pane = lab.capture_pane(s);
+    let ran = pane.lines().any(|l| l.trim_end() == format!("{word}-42"));
+    (guest_keys_in_pane(lab, s), ran)
+}
+
+/// Pins row 4's second layer on its own, `attach -r`: pairshell attaches a
+/// read-only guest's client with `-r`, and tmux keeps a client attached so
+/// from typing, or from making itself writable with `switch-client -r`,
+/// even where the pair account's own `server-access` entry is writable and
+/// no relay stands in front of it.
+///
+/// The server lets the pair account write (`server-access -w`, as when a
+/// read-write guest is granted too). bob joins through pairshell read-only:
+/// his client is read-only, which on this server only `-r` can make it (so
+/// this fails if pairshell stops passing `-r`). Then a client of the pair
+/// account attached directly, with the relay and the jail both gone but
+/// pairshell's argv (`attach-session -E -r`), types: nothing reaches the
+/// pane.
+///
+/// Positive controls: the entry is `W`; the host's sentinel made the round
+/// trip to the direct client's terminal before the pane is read; the same
+/// direct client attached without `-r` is writable, and its line runs.
+#[test]
+fn read_only_client_on_attach_r_alone_cannot_type_where_the_pair_account_may_write() {
+    let mut lab = lab!();
+    let bob = lab.add_guest("bob", None);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &[], &["bob"]);
+    assert_eq!(pair_access(&lab, &api), Some('W'), "control");
+
+    let mut tty = lab.attach(&bob, "api", &api);
+    let client = lab.wait_pair_client(&api).unwrap();
+    assert!(
+        client.readonly,
+        "bob's client is writable on a server the pair account may write: \
+         pairshell did not attach it with -r: {client:?}"
+    );
+    tty.tmux_key(b"d");
+    wait_gone(&mut tty, WAIT, "bob after C-b d");
+    assert!(lab.wait_no_pair_client(&api));
+
+    let (mut direct, readonly) =
+        direct_pair_client(&lab, &api, &["attach-session", "-E", "-r", "-t", "=api"]);
+    assert!(
+        readonly,
+        "tmux did not hold a client attached with -r read-only"
+    );
+    let (leaked, ran) = direct_client_types(&lab, &api, &mut direct, "ro-direct");
+    let pane = lab.capture_pane(&api);
+    assert_eq!(
+        leaked, 0,
+        "keys of a client attached with -r reached the pane:\n{pane}"
+    );
+    assert!(!ran, "a client attached with -r ran a command:\n{pane}");
+    assert!(
+        lab.pair_clients(&api).iter().all(|c| c.readonly),
+        "switch-client -r made the client writable: {:?}",
+        lab.pair_clients(&api)
+    );
+    direct.tmux_key(b"d");
+    assert!(direct.wait_exit(WAIT).is_some(), "{}", direct.text());
+    assert!(lab.wait_no_pair_client(&api));
+
+    // Control: without -r, the same client types into the pane.
+    let (mut writable, readonly) =
+        direct_pair_client(&lab, &api, &["attach-session", "-E", "-t", "=api"]);
+    assert!(
+        !readonly,
+        "control: a client attached without -r is read-only"
+    );
+    type_line(&mut writable, "echo rw-direct-$((6*7))");
+    assert!(
+        lab.wait_pane_line(&api, "rw-direct-42"),
+        "control: a writable direct client's line never ran:\n{}",
+        lab.capture_pane(&api)
+    );
+}
+
+/// Pins row 4's third layer on its own, tmux's per-user `server-access -r`
+/// (which `share` sets when no guest of the session may write): a client of
+/// the pair account attached *without* `-r`, with no relay and no jail in
+/// front of it, is read-only on such a server and types nothing into the
+/// pane, nor makes itself writable with `switch-client -r`.
+///
+/// Positive controls: the entry is `R`; the host's sentinel made the round
+/// trip to the client's terminal before the pane is read; after the host's
+/// `server-access -w` the same client is writable and its line runs.
+#[test]
+fn client_attached_without_r_cannot_type_where_the_pair_account_is_read_only() {
+    let mut lab = lab!();
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &[], &[]);
+    let pair = lab.pair.clone();
+    lab.host_tmux(&api, &["server-access", "-r", &pair]);
+    assert_eq!(pair_access(&lab, &api), Some('R'), "control");
+
+    let (mut direct, readonly) =
+        direct_pair_client(&lab, &api, &["attach-session", "-E", "-t", "=api"]);
+    assert!(
+        readonly,
+        "tmux did not hold a client of a read-only server-access user read-only"
+    );
+    let (leaked, ran) = direct_client_types(&lab, &api, &mut direct, "ro-user");
+    let pane = lab.capture_pane(&api);
+    assert_eq!(
+        leaked, 0,
+        "keys of a read-only user's client reached the pane:\n{pane}"
+    );
+    assert!(!ran, "a read-only user's client ran a command:\n{pane}");
+    assert!(
+        lab.pair_clients(&api).iter().all(|c| c.readonly),
+        "switch-client -r made the client writable: {:?}",
+        lab.pair_clients(&api)
+    );
+
+    // Control: the host opens the server to writes; the same client types.
+    lab.host_tmux(&api, &["server-access", "-w", &pair]);
+    assert!(
+        lab.pair_clients(&api).iter().all(|c| !c.readonly),
+        "control: server-access -w left the client read-only"
+    );
+    type_line(&mut direct, "echo rw-user-$((6*7))");
+    assert!(
+        lab.wait_pane_line(&api, "rw-user-42"),
+        "control: the now-writable client's line never ran:\n{}",
+        lab.capture_pane(&api)
+    );
+}
+
 /// Pins: confining the guest's own pairshell after the join must not stop
 /// its re-checks from reading the host's file once the admin adds a user.
 /// `useradd` writes a new /etc/passwd and renames it over the old one, and
