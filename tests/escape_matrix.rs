@@ -855,6 +855,10 @@ fn agent_and_x11_forwarding_are_refused_by_the_shipped_drop_in() {
 // Rows 9-13: files, sockets, identity
 // ---------------------------------------------------------------------------
 
+/// Pins row 9: the socket check (`trust::open_socket`: not a symlink, a
+/// socket, owned by the host whose file shares it, opened `O_NOFOLLOW` and
+/// checked again as opened): a socket path that is a symlink to another
+/// host's socket is refused (`unsafe-socket`).
 #[test]
 fn shared_socket_replaced_by_a_symlink_to_another_hosts_socket_is_refused() {
     // Row 9: maria's socket path is a link to omar's live server.
@@ -880,6 +884,9 @@ fn shared_socket_replaced_by_a_symlink_to_another_hosts_socket_is_refused() {
     no_join(&lab);
 }
 
+/// Pins row 10: the ownership and mode checks (`trust::check_file_meta`) on a
+/// host file (group-writable: that host is skipped) and on the main config
+/// (not root's: every login refused).
 #[test]
 fn group_writable_host_file_and_main_config_not_owned_by_root_are_refused() {
     // Row 10 (the other-writable and wrong-owner host file, and the

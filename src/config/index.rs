@@ -993,6 +993,8 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         assert_eq!(Stamp::decode(&bytes), base);
     }
 
+    /// Pins row 16: `Header::fits` itself, field by field. That `Index::open`
+    /// asks it is `forged_index_header_whose_regions_lie_is_never_believed`.
     #[test]
     fn forged_header_with_entries_past_the_end_is_malformed_not_a_panic() {
         let (bytes, _) = encode(Path::new("/c.toml"), &config_text(), stamp(), UNIX_EPOCH).unwrap();
@@ -1053,6 +1055,9 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         (loaded, found)
     }
 
+    /// Pins row 16: the index's own trust check (`open_trusted(.., Owner::Root)`
+    /// in `Index::open`): an index not root's, writable by others, or reached
+    /// through a symlink is not believed, though its bytes would be.
     #[test]
     fn forged_index_not_owned_by_root_is_not_believed() {
         let Some(dir) = root_dir("forged") else {
@@ -1198,6 +1203,9 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Pins row 16: the stamp check in `Index::open` (device, inode, size,
+    /// mtime, ctime): a config rewritten in place after the index was built
+    /// makes the index unused, and the whole config answers.
     #[test]
     fn stale_index_never_grants_a_key_the_config_no_longer_lists() {
         let Some(dir) = root_dir("stale") else { return };
@@ -1240,6 +1248,8 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Pins row 16's fallback: a damaged index makes `add_guests_for` read the
+    /// whole config, so it never refuses a guest the config lists.
     #[test]
     fn damaged_index_never_refuses_a_guest_the_config_lists() {
         let Some(dir) = root_dir("damaged") else {
@@ -1262,6 +1272,9 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Pins row 16: an entry pointing past the end of the file, or at another
+    /// guest's table, is an error (`find`'s bounds, `guests_for`'s check that the
+    /// table holds the key asked for), never an answer.
     #[test]
     fn damaged_entries_are_errors_never_another_guests_table() {
         let text = config_text();
