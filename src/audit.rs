@@ -559,6 +559,10 @@ fn stamp(secs: Option<i64>) -> Option<String> {
 mod refusal_tests {
     use super::*;
 
+    /// Pins row 26's counting rule (`judge_refusal`): past the cap a key's
+    /// refusals are counted, not written, and the next window's first line
+    /// reports them (`suppressed=N`). That `write_refusal` applies it is
+    /// `holes::flood_of_one_keys_refusals_is_capped_in_the_trail`.
     #[test]
     fn a_flood_of_one_keys_refusals_is_capped_and_the_next_window_reports_it() {
         let mut last = None;

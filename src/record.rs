@@ -746,6 +746,8 @@ mod tests {
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Pins row 30: `opened_dir` refuses a recordings directory group or other
+    /// can reach (`unsafe-dir`), checked on the opened descriptor.
     #[test]
     fn a_directory_others_can_reach_is_refused() {
         let dir = tmp("open");

@@ -188,6 +188,16 @@ fn edit_again_after_a_mistake_installs_the_corrected_copy() {
     );
 }
 
+/// Pins the `edit` row: `pairshell edit` run by a host widens nothing
+/// beyond their own sessions. `check`'s judgement of the edited copy
+/// refuses a session naming another host's running server (the socket's
+/// owner) and one naming a new socket in a directory that is not the
+/// host's own, as well as a grant naming no guest and a schema typo; the
+/// installed file is left byte for byte.
+///
+/// Positive control: the same host's edit naming their own new socket is
+/// installed in place, still theirs, and audited (`event=edit`); bob's
+/// session is still listed for alice.
 #[test]
 fn a_host_edits_only_their_own_sessions() {
     let mut lab = lab!();

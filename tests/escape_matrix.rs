@@ -855,6 +855,10 @@ fn agent_and_x11_forwarding_are_refused_by_the_shipped_drop_in() {
 // Rows 9-13: files, sockets, identity
 // ---------------------------------------------------------------------------
 
+/// Pins row 9: the socket check (`trust::open_socket`: not a symlink, a
+/// socket, owned by the host whose file shares it, opened `O_NOFOLLOW` and
+/// checked again as opened): a socket path that is a symlink to another
+/// host's socket is refused (`unsafe-socket`).
 #[test]
 fn shared_socket_replaced_by_a_symlink_to_another_hosts_socket_is_refused() {
     // Row 9: maria's socket path is a link to omar's live server.
@@ -880,6 +884,9 @@ fn shared_socket_replaced_by_a_symlink_to_another_hosts_socket_is_refused() {
     no_join(&lab);
 }
 
+/// Pins row 10: the ownership and mode checks (`trust::check_file_meta`) on a
+/// host file (group-writable: that host is skipped) and on the main config
+/// (not root's: every login refused).
 #[test]
 fn group_writable_host_file_and_main_config_not_owned_by_root_are_refused() {
     // Row 10 (the other-writable and wrong-owner host file, and the
@@ -1135,6 +1142,15 @@ fn guest_whose_key_leaves_the_config_while_connected_is_ended_and_an_expired_gra
 // Row 14: environment
 // ---------------------------------------------------------------------------
 
+/// Pins row 14: the guest's `SSH_AUTH_SOCK`, `DISPLAY`, `TMUX`,
+/// `LD_PRELOAD`, `SSH_CONNECTION` and the rest never reach the host's
+/// session. Two layers, each checked here: pairshell starts the tmux client
+/// with a cleared environment (its `/proc/PID/environ` holds none of them),
+/// and attaches with `-E`, so tmux's `update-environment` copies nothing
+/// from the client (`show-environment` and a fresh pane's `env`).
+///
+/// Positive control: sshd did pass the variables to pairshell (its login
+/// environment holds `PAIRSHELL_LEAK=leak42`).
 #[test]
 fn guest_environment_never_reaches_the_hosts_session() {
     // Row 14. The lab's sshd accepts these variables from the client (a
@@ -1169,7 +1185,7 @@ fn guest_environment_never_reaches_the_hosts_session() {
     let mut tty = Tty::spawn("ssh with a loaded environment as alice", cmd);
     tty.wait_for(support::prompt("api", &host).trim_end())
         .unwrap();
-    assert!(lab.wait_pair_client(&api).is_some());
+    let client = lab.wait_pair_client(&api).expect("alice's client");
     // sshd did pass them to pairshell: the test is not vacuous.
     let env = login_environment(&lab);
     assert!(env.iter().any(|v| v == "PAIRSHELL_LEAK=leak42"), "{env:?}");
@@ -1187,6 +1203,23 @@ fn guest_environment_never_reaches_the_hosts_session() {
         .filter(|needle| text.contains(needle))
         .collect::<Vec<_>>()
     };
+    // The client's own environment, which tmux would copy into the session
+    // but for `attach -E`: pairshell cleared it, so this layer holds even
+    // without `-E`.
+    let environ = fs::read(format!("/proc/{}/environ", client.pid))
+        .expect("read the tmux client's environment");
+    let environ: Vec<String> = environ
+        .split(|b| *b == 0)
+        .map(|v| String::from_utf8_lossy(v).into_owned())
+        .collect();
+    let leaked_vars: Vec<&String> = environ
+        .iter()
+        .filter(|v| !leaked(v).is_empty() || v.starts_with("LD_PRELOAD="))
+        .collect();
+    assert!(
+        leaked_vars.is_empty(),
+        "the tmux client of alice's join started with {leaked_vars:?}: {environ:?}"
+    );
     for args in [
         &["show-environment", "-g"][..],
         &["show-environment", "-t", "=api"][..],

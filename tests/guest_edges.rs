@@ -135,6 +135,8 @@ fn session_name_shared_by_two_hosts_must_be_asked_for_with_its_host() {
     assert!(lab.pair_clients(&m).is_empty());
 }
 
+/// Pins row 10: a host file that fails its ownership checks is skipped
+/// (`skip-host-file`) and grants nothing, while other hosts keep working.
 #[test]
 fn untrusted_host_file_is_skipped_and_other_hosts_keep_working() {
     let mut lab = lab!();
@@ -169,6 +171,9 @@ fn untrusted_host_file_is_skipped_and_other_hosts_keep_working() {
     assert!(r.field("reason").contains("owned by"), "{}", r.raw);
 }
 
+/// Pins row 10's fail-closed reading: a host file that does not parse is
+/// skipped (`skip-host-file`), naming the file, line and column; other hosts
+/// are unaffected.
 #[test]
 fn malformed_host_file_is_skipped_naming_file_line_and_column() {
     let mut lab = lab!();
@@ -190,6 +195,8 @@ fn malformed_host_file_is_skipped_naming_file_line_and_column() {
     assert!(r.field("reason").starts_with(&want), "{}", r.raw);
 }
 
+/// Pins row 10: a main config that is not root's, or is writable by others,
+/// refuses every login.
 #[test]
 fn untrusted_main_config_refuses_every_login() {
     let mut lab = lab!();
@@ -210,6 +217,9 @@ fn untrusted_main_config_refuses_every_login() {
     );
 }
 
+/// Pins row 15: with `audit.required = true`, a join whose `join` line cannot
+/// be written is refused (`audit-unavailable`, in `join.rs`), and the guest is
+/// told why.
 #[test]
 fn audit_unavailable_refuses_the_join_and_tells_the_guest() {
     let mut lab = lab!();
@@ -227,6 +237,8 @@ fn audit_unavailable_refuses_the_join_and_tells_the_guest() {
     assert!(lab.pair_clients(&api).is_empty());
 }
 
+/// Pins row 9: a socket must be owned by exactly the host whose file names
+/// it (`Owner::Exactly` in `trust::open_socket`).
 #[test]
 fn host_naming_another_users_socket_in_their_file_is_refused() {
     // maria's file points at omar's tmux server: maria may not hand out
@@ -261,6 +273,10 @@ fn guest_hanging_up_ends_the_client_and_is_audited_as_hangup() {
     assert!(lab.wait_no_pair_client(&api));
 }
 
+/// Pins row 11: the guest flow runs only as the pair account
+/// (`login::pair_account`, `reason=not-pair-account`), so another local user
+/// cannot write a false `join` line with an `SSH_USER_AUTH` of their own.
+/// (Behind it, that file must be the pair account's: the escape-matrix test.)
 #[test]
 fn local_user_cannot_forge_a_guest_login_with_its_own_ssh_user_auth() {
     // A host runs `pairshell login` themselves with an SSH_USER_AUTH file

@@ -990,6 +990,8 @@ fn grant_removed_by_hand_ends_the_guest_at_the_next_periodic_recheck() {
     assert_eq!(r.get("reason"), Some("revoked"), "{}", r.raw);
 }
 
+/// Pins row 13's re-check on SIGHUP (`Watch::check`): a grant edited away by
+/// hand ends the guest at the next SIGHUP (`reason=revoked`), not 30 s later.
 #[test]
 fn sighup_makes_a_guests_pairshell_recheck_its_grant_at_once() {
     // The host file changes behind pairshell's back (the host edits it by
@@ -1036,6 +1038,9 @@ fn sighup_makes_a_guests_pairshell_recheck_its_grant_at_once() {
 // One shared session per server
 // ---------------------------------------------------------------------------
 
+/// Pins row 2's guest-flow layer (`Watch::other_sessions`): a server that
+/// holds more than the shared session ends the guest (`other-sessions`)
+/// unless the host file allows it.
 #[test]
 fn guest_is_ended_when_the_shared_server_holds_another_session() {
     let mut lab = lab!();

@@ -21,6 +21,8 @@ fn assert_index_current(lab: &Lab) {
     );
 }
 
+/// Pins row 16 through sshd: the stamp check in `Index::open` keeps a stale
+/// index from letting in a guest removed from the config by hand.
 #[test]
 fn stale_index_never_lets_in_a_guest_removed_from_the_config_by_hand() {
     let mut lab = lab!();

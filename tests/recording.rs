@@ -99,6 +99,8 @@ fn read_write_guest_recording_holds_its_input_and_the_hosts_output() {
     assert!(marks.last().unwrap().starts_with("leave: "), "{marks:?}");
 }
 
+/// Pins row 31: only input the relay forwards is recorded, and a read-only
+/// guest's is never forwarded (`Input::Drop`).
 #[test]
 fn read_only_guest_recording_has_no_input_events() {
     let mut lab = lab!();
@@ -226,6 +228,8 @@ fn typed_shows_two_read_write_guests_input_in_time_order_each_attributed() {
     leave(&lab, &mut c, "carol");
 }
 
+/// Pins row 30: recordings are created 0700/0600 by the pair account, so no
+/// host reads one, and `check` reports a `recordings_dir` open to others.
 #[test]
 fn a_host_account_cannot_read_a_recording_and_check_reports_an_open_directory() {
     let mut lab = lab!();

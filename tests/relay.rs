@@ -337,6 +337,201 @@ fn host_swaps_their_socket_after_pairshell_checked_it() {
     let _ = lab.tmux_as(&host_b, &held.socket, &["kill-server"]);
 }
 
+/// Pins row 17 for the command clients: the chooser's probes, the join's
+/// session check, the probes after the attach and the re-checks all name
+/// the checked socket by descriptor (`PairTmux::base`: `-S
+/// /proc/self/fd/N`), never by its path. The test above catches the
+/// attached client going back to the path; this one catches the command
+/// clients doing so, which would send a guest's re-checks to whatever
+/// server the host's path names by then.
+///
+/// Host B shares `api` with alice, read-only; host A's server (the decoy)
+/// admits the pair account and also holds `api`. B's hook on
+/// `list-clients`, which every one of pairshell's command clients runs,
+/// writes the argv of every tmux process of the pair account alive at that
+/// moment (the command client waits for its hooks) to a log; once the test
+/// arms it, the hook also replaces B's socket path with a symlink to A's.
+/// Any hook on A touches a marker.
+///
+/// Positive controls: B's log holds the chooser's probe; the swap ran on
+/// the join's first command client, and B's path names A's socket; command
+/// clients still reached B after the swap, both right after the attach and
+/// on the re-check a SIGHUP asks for; and an unconfined pair-account client
+/// sent to A by path does set off A's marker.
+#[test]
+fn host_swapping_their_socket_cannot_send_pairshells_command_clients_to_another_hosts_server() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host_a = lab.add_host();
+    let host_b = lab.add_host();
+    let a = lab.share(&host_a, "api", &[], &[]);
+    let b = lab.share(&host_b, "api", &[], &["alice"]);
+    let pair = lab.pair.clone();
+
+    // A second name for B's socket, so the lab can still reach B's server
+    // once B's path names A's.
+    let b_dir = b.socket.parent().unwrap().to_path_buf();
+    let held = Shared {
+        socket: b_dir.join("held.sock"),
+        ..b.clone()
+    };
+    fs::hard_link(&b.socket, &held.socket).unwrap();
+
+    let marks = lab.scratch_dir("command-client-marks", None, 0o1777);
+    let log = marks.join("argv-on-b");
+    let armed = marks.join("armed");
+    let swapped = marks.join("swapped");
+    let a_reached = marks.join("a-reached");
+    let x = b_dir.join(".x");
+    // Never a failure or a line of output (see the test above); `run` then
+    // one line per pair-account tmux process, then `swapped` once armed.
+    let on_b = format!(
+        "{{ echo run; ps -ww -u {pair} -o args=; \
+           if [ -e {armed} ]; then ln -sfn {a} {x}.$$ && mv -T {x}.$$ {b} && \
+           echo swapped && touch {swapped}; fi; }} >>{log} 2>/dev/null; true",
+        armed = armed.display(),
+        a = a.socket.display(),
+        x = x.display(),
+        b = b.socket.display(),
+        swapped = swapped.display(),
+        log = log.display(),
+    );
+    lab.host_tmux(
+        &held,
+        &[
+            "set-hook",
+            "-g",
+            "after-list-clients[0]",
+            &format!("run-shell {}", sh_quote(&on_b)),
+        ],
+    );
+    // Every command a client of the pair account would run on A. From here
+    // on the lab runs none of these on A until A's marker has been read.
+    let on_a = format!("touch {} >/dev/null 2>&1; true", a_reached.display());
+    for hook in [
+        "after-list-clients",
+        "after-list-sessions",
+        "after-list-panes",
+        "after-display-message",
+        "after-show-options",
+        "client-attached",
+    ] {
+        lab.host_tmux(
+            &a,
+            &[
+                "set-hook",
+                "-g",
+                &format!("{hook}[0]"),
+                &format!("run-shell {}", sh_quote(&on_a)),
+            ],
+        );
+    }
+    let read_log = || fs::read_to_string(&log).unwrap_or_default();
+    // The pair account's tmux clients seen by B's hook: every one of them
+    // must have named the socket by descriptor.
+    let assert_all_by_descriptor = |when: &str| {
+        let text = read_log();
+        let clients: Vec<&str> = text.lines().filter(|l| l.contains(" -S ")).collect();
+        assert!(
+            clients.iter().any(|l| l.contains("list-clients")),
+            "{when}: B's hook saw no command client of the pair account:\n{text}"
+        );
+        for line in &clients {
+            assert!(
+                line.contains(" -S /proc/self/fd/"),
+                "{when}: a tmux client of pairshell named the socket by its path: \
+                 {line}\n{text}"
+            );
+        }
+    };
+
+    // The chooser probes B (not armed yet: the pick would open the path
+    // again, and that is row 9's check).
+    let mut chooser = lab.ssh_tty(&alice, None);
+    chooser.wait_for(&b.label()).unwrap();
+    assert!(
+        poll(WAIT, || read_log().contains("list-clients").then_some(())).is_some(),
+        "B's hook never saw the chooser's probe:\n{}",
+        chooser.text()
+    );
+    assert_all_by_descriptor("the chooser's probe");
+    // Let the prompt finish drawing before the key (as guest_edges does).
+    thread::sleep(Duration::from_millis(300));
+    chooser.send(b"q");
+    assert_eq!(chooser.wait_exit(WAIT), Some(0), "{}", chooser.text());
+
+    // The join: its first command client sets off the swap.
+    fs::write(&armed, "").unwrap();
+    let mark = lab.audit_mark();
+    let mut tty = lab.ssh_tty(&alice, Some(&b.label()));
+    let outcome = joined_or_denied(&lab, mark, "alice");
+    assert_eq!(outcome.get("event"), Some("join"), "{}", outcome.raw);
+    assert!(
+        poll(WAIT, || swapped.exists().then_some(())).is_some(),
+        "B's hook never swapped the socket: the attack did not run ({})",
+        outcome.raw
+    );
+    assert_eq!(
+        fs::read_link(&b.socket).expect("B's socket path is a symlink after the hook"),
+        a.socket,
+        "B's socket path points elsewhere"
+    );
+    tty.wait_for(prompt("api", &host_b).trim_end()).unwrap();
+
+    // Command clients after the swap still reach B: the probes after the
+    // attach, then the re-check a SIGHUP asks for.
+    let runs_after = |text: &str, marker: &str| {
+        text.split_once(marker).map_or(0, |(_, after)| {
+            after.lines().filter(|l| *l == "run").count()
+        })
+    };
+    assert!(
+        poll(WAIT, || (runs_after(&read_log(), "swapped\n") > 0)
+            .then_some(()))
+        .is_some(),
+        "no command client reached B after the swap:\n{}",
+        read_log()
+    );
+    fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, b"hup\n"))
+        .unwrap();
+    let pid = outcome.pid.expect("the join line carries pairshell's pid");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGHUP)
+        .expect("SIGHUP alice's pairshell");
+    assert!(
+        poll(WAIT, || (runs_after(&read_log(), "hup\n") > 0)
+            .then_some(()))
+        .is_some(),
+        "the re-check after SIGHUP never reached B:\n{}",
+        read_log()
+    );
+    assert_all_by_descriptor("after the swap");
+    assert!(
+        !a_reached.exists(),
+        "a client of pairshell reached A's server through B's swapped path"
+    );
+    assert!(tty.is_alive(), "alice was let go:\n{}", tty.text());
+
+    // Control: a pair-account client that names B's path now reaches A,
+    // and A's hook notices it.
+    let run = lab.unconfined_pair_tmux(&b.socket, &["list-clients"]);
+    assert!(
+        poll(WAIT, || a_reached.exists().then_some(())).is_some(),
+        "control: a client sent by path to A set off no hook on A: {run}"
+    );
+    assert!(
+        lab.pair_clients(&a).is_empty(),
+        "{:?}",
+        lab.pair_clients(&a)
+    );
+    eprintln!("seen by B's hook:\n{}", read_log());
+    tty.send(b"\x02d");
+    wait_gone(&mut tty, WAIT, "alice after C-b d");
+    let _ = lab.tmux_as(&host_b, &held.socket, &["kill-server"]);
+}
+
 // ---------------------------------------------------------------------------
 // Host hooks against pairshell's own command clients
 // ---------------------------------------------------------------------------
@@ -690,6 +885,171 @@ fn read_only_guest_types_nothing_after_the_hosts_own_server_access_w() {
             .any(|r| r.get("event") == Some("leave")),
         "{:?}",
         lab.audit_after(mark)
+    );
+}
+
+/// `server-access -l`'s letter for the pair account on `s`'s server: `W`
+/// or `R`.
+fn pair_access(lab: &Lab, s: &Shared) -> Option<char> {
+    let list = lab.host_tmux(s, &["server-access", "-l"]);
+    let prefix = format!("{} (", lab.pair);
+    list.lines()
+        .find_map(|l| l.trim().strip_prefix(&prefix)?.chars().next())
+}
+
+/// Attaches a client of the pair account directly (no pairshell: no relay,
+/// no jail) with `args`, and waits until it shows the host's prompt and is
+/// listed; returns its terminal and whether tmux holds it read-only.
+fn direct_pair_client(lab: &Lab, s: &Shared, args: &[&str]) -> (Tty, bool) {
+    let before: Vec<i32> = lab.pair_clients(s).iter().map(|c| c.pid).collect();
+    let mut tty = lab.unconfined_pair_tmux_tty(&s.socket, args);
+    tty.wait_for(prompt(&s.name, &s.host).trim_end()).unwrap();
+    let client = poll(WAIT, || {
+        lab.pair_clients(s)
+            .into_iter()
+            .find(|c| !before.contains(&c.pid))
+    })
+    .expect("the direct pair-account client never attached");
+    (tty, client.readonly)
+}
+
+/// A direct client types [`GUEST_KEY`]s, tries `C-b :` `switch-client -r`
+/// (tmux's way to make a client writable) and then a command line; once the
+/// host's sentinel made the round trip to its terminal, returns how many of
+/// its keys reached the pane and whether its command ran.
+fn direct_client_types(lab: &Lab, s: &Shared, tty: &mut Tty, word: &str) -> (usize, bool) {
+    type_guest_keys(tty, 40);
+    tty.tmux_key(b":");
+    type_line(tty, "switch-client -r");
+    type_line(tty, &format!("echo {word}-$((6*7))"));
+    let line = host_sentinel(lab, s, &format!("after-{word}"));
+    wait_sentinel(lab, s, tty, &line);
+    let pane = lab.capture_pane(s);
+    let ran = pane.lines().any(|l| l.trim_end() == format!("{word}-42"));
+    (guest_keys_in_pane(lab, s), ran)
+}
+
+/// Pins row 4's second layer on its own, `attach -r`: pairshell attaches a
+/// read-only guest's client with `-r`, and tmux keeps a client attached so
+/// from typing, or from making itself writable with `switch-client -r`,
+/// even where the pair account's own `server-access` entry is writable and
+/// no relay stands in front of it.
+///
+/// The server lets the pair account write (`server-access -w`, as when a
+/// read-write guest is granted too). bob joins through pairshell read-only:
+/// his client is read-only, which on this server only `-r` can make it (so
+/// this fails if pairshell stops passing `-r`). Then a client of the pair
+/// account attached directly, with the relay and the jail both gone but
+/// pairshell's argv (`attach-session -E -r`), types: nothing reaches the
+/// pane.
+///
+/// Positive controls: the entry is `W`; the host's sentinel made the round
+/// trip to the direct client's terminal before the pane is read; the same
+/// direct client attached without `-r` is writable, and its line runs.
+#[test]
+fn read_only_client_on_attach_r_alone_cannot_type_where_the_pair_account_may_write() {
+    let mut lab = lab!();
+    let bob = lab.add_guest("bob", None);
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &[], &["bob"]);
+    assert_eq!(pair_access(&lab, &api), Some('W'), "control");
+
+    let mut tty = lab.attach(&bob, "api", &api);
+    let client = lab.wait_pair_client(&api).unwrap();
+    assert!(
+        client.readonly,
+        "bob's client is writable on a server the pair account may write: \
+         pairshell did not attach it with -r: {client:?}"
+    );
+    tty.tmux_key(b"d");
+    wait_gone(&mut tty, WAIT, "bob after C-b d");
+    assert!(lab.wait_no_pair_client(&api));
+
+    let (mut direct, readonly) =
+        direct_pair_client(&lab, &api, &["attach-session", "-E", "-r", "-t", "=api"]);
+    assert!(
+        readonly,
+        "tmux did not hold a client attached with -r read-only"
+    );
+    let (leaked, ran) = direct_client_types(&lab, &api, &mut direct, "ro-direct");
+    let pane = lab.capture_pane(&api);
+    assert_eq!(
+        leaked, 0,
+        "keys of a client attached with -r reached the pane:\n{pane}"
+    );
+    assert!(!ran, "a client attached with -r ran a command:\n{pane}");
+    assert!(
+        lab.pair_clients(&api).iter().all(|c| c.readonly),
+        "switch-client -r made the client writable: {:?}",
+        lab.pair_clients(&api)
+    );
+    direct.tmux_key(b"d");
+    assert!(direct.wait_exit(WAIT).is_some(), "{}", direct.text());
+    assert!(lab.wait_no_pair_client(&api));
+
+    // Control: without -r, the same client types into the pane.
+    let (mut writable, readonly) =
+        direct_pair_client(&lab, &api, &["attach-session", "-E", "-t", "=api"]);
+    assert!(
+        !readonly,
+        "control: a client attached without -r is read-only"
+    );
+    type_line(&mut writable, "echo rw-direct-$((6*7))");
+    assert!(
+        lab.wait_pane_line(&api, "rw-direct-42"),
+        "control: a writable direct client's line never ran:\n{}",
+        lab.capture_pane(&api)
+    );
+}
+
+/// Pins row 4's third layer on its own, tmux's per-user `server-access -r`
+/// (which `share` sets when no guest of the session may write): a client of
+/// the pair account attached *without* `-r`, with no relay and no jail in
+/// front of it, is read-only on such a server and types nothing into the
+/// pane, nor makes itself writable with `switch-client -r`.
+///
+/// Positive controls: the entry is `R`; the host's sentinel made the round
+/// trip to the client's terminal before the pane is read; after the host's
+/// `server-access -w` the same client is writable and its line runs.
+#[test]
+fn client_attached_without_r_cannot_type_where_the_pair_account_is_read_only() {
+    let mut lab = lab!();
+    let host = lab.add_host();
+    let api = lab.share(&host, "api", &[], &[]);
+    let pair = lab.pair.clone();
+    lab.host_tmux(&api, &["server-access", "-r", &pair]);
+    assert_eq!(pair_access(&lab, &api), Some('R'), "control");
+
+    let (mut direct, readonly) =
+        direct_pair_client(&lab, &api, &["attach-session", "-E", "-t", "=api"]);
+    assert!(
+        readonly,
+        "tmux did not hold a client of a read-only server-access user read-only"
+    );
+    let (leaked, ran) = direct_client_types(&lab, &api, &mut direct, "ro-user");
+    let pane = lab.capture_pane(&api);
+    assert_eq!(
+        leaked, 0,
+        "keys of a read-only user's client reached the pane:\n{pane}"
+    );
+    assert!(!ran, "a read-only user's client ran a command:\n{pane}");
+    assert!(
+        lab.pair_clients(&api).iter().all(|c| c.readonly),
+        "switch-client -r made the client writable: {:?}",
+        lab.pair_clients(&api)
+    );
+
+    // Control: the host opens the server to writes; the same client types.
+    lab.host_tmux(&api, &["server-access", "-w", &pair]);
+    assert!(
+        lab.pair_clients(&api).iter().all(|c| !c.readonly),
+        "control: server-access -w left the client read-only"
+    );
+    type_line(&mut direct, "echo rw-user-$((6*7))");
+    assert!(
+        lab.wait_pane_line(&api, "rw-user-42"),
+        "control: the now-writable client's line never ran:\n{}",
+        lab.capture_pane(&api)
     );
 }
 

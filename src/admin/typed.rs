@@ -507,6 +507,8 @@ mod tests {
         assert_eq!(shown("\x1b[200~a\x1b[2Jb\x1b[201~"), "[paste] a␛[2Jb");
     }
 
+    /// Pins row 32: `typed` renders keys by name and every control character as
+    /// a visible stand-in (`visible`), so none reaches the admin's terminal.
     #[test]
     fn rendering_never_holds_a_control_character() {
         for input in [
@@ -541,6 +543,8 @@ mod tests {
         }
     }
 
+    /// Pins row 31's attribution: the merged timeline says which guest typed
+    /// each key (what `typed` prints rests on it; not itself a refusal).
     #[test]
     fn guests_are_merged_in_time_order_and_attributed() {
         let casts = [

@@ -992,6 +992,8 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         assert_eq!(Stamp::decode(&bytes), base);
     }
 
+    /// Pins row 16: `Header::fits` itself, field by field. That `Index::open`
+    /// asks it is `forged_index_header_whose_regions_lie_is_never_believed`.
     #[test]
     fn forged_header_with_entries_past_the_end_is_malformed_not_a_panic() {
         let (bytes, _) = encode(Path::new("/c.toml"), &config_text(), stamp(), UNIX_EPOCH).unwrap();
@@ -1052,6 +1054,9 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         (loaded, found)
     }
 
+    /// Pins row 16: the index's own trust check (`open_trusted(.., Owner::Root)`
+    /// in `Index::open`): an index not root's, writable by others, or reached
+    /// through a symlink is not believed, though its bytes would be.
     #[test]
     fn forged_index_not_owned_by_root_is_not_believed() {
         let Some(dir) = root_dir("forged") else {
@@ -1099,6 +1104,107 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Pins row 16's header check (`Header::fits` inside `Index::open`):
+    /// an index that is root's and matches the config's stamp, but whose
+    /// header says its regions lie elsewhere (past the end of the file,
+    /// overlapping the header or each other, wrapping around), is not
+    /// believed. `Loaded::load` reads the whole config instead: no panic
+    /// (a settings length of `u64::MAX` would be an allocation of that
+    /// size), and no grant the config does not make.
+    ///
+    /// Positive control: the same index with its header untouched is
+    /// believed, and grants mallory, whom the config does not list, so a
+    /// forged header that got past the check would show as a wrong grant.
+    #[test]
+    fn forged_index_header_whose_regions_lie_is_never_believed() {
+        let Some(dir) = root_dir("header") else {
+            return;
+        };
+        let config = dir.join("pairshell.toml");
+        std::fs::write(&config, config_text()).unwrap();
+        let meta = std::fs::metadata(&config).unwrap();
+        let (bytes, _) = encode(
+            &config,
+            &with_mallory(),
+            Stamp::of(&meta),
+            SystemTime::now(),
+        )
+        .unwrap();
+        let index = path_for(&config);
+        let len = bytes.len() as u64;
+        let field = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap());
+        let (entries_off, entries, strings_off) = (field(144), field(152), field(160));
+        assert_eq!(entries_off, HEADER_LEN);
+
+        // Control: untouched, the index is believed, and would grant mallory.
+        std::fs::write(&index, &bytes).unwrap();
+        let (loaded, found) = guests_for_mallory(&config);
+        assert!(
+            found && loaded.index.is_some(),
+            "control: {:?}",
+            loaded.index_note
+        );
+
+        // (offset in the header, value): len 136, entries_off 144,
+        // entries 152, strings_off 160, settings_len 168.
+        let forgeries: &[(&str, &[(usize, u64)])] = &[
+            ("a length past the end of the file", &[(136, len + 4096)]),
+            ("a length short of the file", &[(136, len - 1)]),
+            ("entries overlapping the header", &[(144, 0)]),
+            (
+                "entries overlapping the header, the rest consistent",
+                &[(144, 0), (160, entries * ENTRY_LEN)],
+            ),
+            ("an entry count past the end", &[(152, entries + (1 << 40))]),
+            ("an entry count that wraps around", &[(152, u64::MAX)]),
+            (
+                "settings overlapping the entries",
+                &[(160, strings_off - ENTRY_LEN)],
+            ),
+            ("settings past the end", &[(168, len)]),
+            ("a settings length that wraps around", &[(168, u64::MAX)]),
+            (
+                "settings starting where they wrap around",
+                &[(160, u64::MAX - 7), (168, 16)],
+            ),
+        ];
+        for (what, fields) in forgeries {
+            let mut forged = bytes.clone();
+            for &(at, value) in fields.iter() {
+                forged[at..at + 8].copy_from_slice(&value.to_le_bytes());
+            }
+            std::fs::write(&index, &forged).unwrap();
+            let mut loaded = Loaded::load(&config).unwrap();
+            assert!(
+                loaded.index.is_none(),
+                "{what}: the index was believed ({:?})",
+                loaded.index_note
+            );
+            // Read whole: every guest of the config is there before any
+            // lookup, and the trail's note says the index was not used.
+            assert!(loaded.config.guests.contains_key("alice"), "{what}");
+            assert!(
+                loaded
+                    .index_note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("not using it")),
+                "{what}: {:?}",
+                loaded.index_note
+            );
+            loaded
+                .add_guests_for(&[("ssh-ed25519", MALLORY)], &[])
+                .unwrap();
+            assert!(
+                !loaded.config.guests.contains_key("mallory"),
+                "{what}: a forged header granted a key the config does not list"
+            );
+        }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Pins row 16: the stamp check in `Index::open` (device, inode, size,
+    /// mtime, ctime): a config rewritten in place after the index was built
+    /// makes the index unused, and the whole config answers.
     #[test]
     fn stale_index_never_grants_a_key_the_config_no_longer_lists() {
         let Some(dir) = root_dir("stale") else { return };
@@ -1141,6 +1247,8 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Pins row 16's fallback: a damaged index makes `add_guests_for` read the
+    /// whole config, so it never refuses a guest the config lists.
     #[test]
     fn damaged_index_never_refuses_a_guest_the_config_lists() {
         let Some(dir) = root_dir("damaged") else {
@@ -1163,6 +1271,9 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
         std::fs::remove_dir_all(dir).unwrap();
     }
 
+    /// Pins row 16: an entry pointing past the end of the file, or at another
+    /// guest's table, is an error (`find`'s bounds, `guests_for`'s check that the
+    /// table holds the key asked for), never an answer.
     #[test]
     fn damaged_entries_are_errors_never_another_guests_table() {
         let text = config_text();

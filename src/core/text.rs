@@ -121,6 +121,9 @@ pub(crate) fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) ->
 mod tests {
     use super::*;
 
+    /// Pins row 27: `printable` writes bidi controls and zero-width characters
+    /// (`is_deceptive`) as `\u{XXXX}`, so a forged line cannot look on the admin's
+    /// terminal different from what it says.
     #[test]
     fn bidi_override_and_zero_width_characters_are_shown_escaped() {
         assert_eq!(
@@ -136,6 +139,8 @@ mod tests {
         }
     }
 
+    /// Pins row 27 for tables (`who`, `guest list`): a cell goes through the same
+    /// escaping as a log line.
     #[test]
     fn table_cell_with_a_bidi_override_is_shown_escaped() {
         let t = table(&["GUEST"], &[["\u{202E}ecila".to_string()]]);
