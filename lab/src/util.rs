@@ -321,5 +321,9 @@ pub fn keygen(path: &Path, comment: &str) {
         .arg(path)
         .output()
         .expect("run ssh-keygen");
-    assert!(out.status.success(), "ssh-keygen {}: {out:?}", path.display());
+    assert!(
+        out.status.success(),
+        "ssh-keygen {}: {out:?}",
+        path.display()
+    );
 }

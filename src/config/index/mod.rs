@@ -1,57 +1,13 @@
 //! The lookup index: the main config's guests, findable by key or principal
-//! without reading the whole config.
-//!
-//! sshd runs `authorized-keys` for every key every client offers, and each
-//! login identifies its guest once. With 50,000 keys the config is megabytes
-//! of TOML, and parsing it on each call costs far more than starting tmux.
-//! So `pairshell index` (and every admin command that rewrites the config)
-//! writes `<config>.index` beside it:
-//!
-//! - the config's settings (everything but `[guests]`), as TOML text;
-//! - each guest's own table, as TOML text;
-//! - a sorted table of SHA-256 digests, one per key (`TYPE BASE64`, exactly
-//!   as the config compares them) and per certificate principal, each
-//!   pointing at its guest's text.
-//!
-//! A lookup reads the header, binary-searches the table with `pread`, and
-//! parses only the settings and the matched guests' tables with the same
-//! deserializer as the whole config. So the result is the config itself,
-//! restricted to the guests that hold the presented keys; every rule in
-//! `policy` then runs unchanged. Digests are SHA-256, so a key cannot be
-//! made to collide with another guest's key.
-//!
-//! **Freshness.** Guards against: a stale index granting what the config no
-//! longer grants (a removed guest, a removed key, a shortened expiry). The
-//! index records the config's identity (device, inode, size, modification
-//! and change times to the nanosecond); a lookup compares it with the
-//! config it has opened and checked, and any difference means the whole
-//! config is read instead. The change time (ctime) is the guard that cannot
-//! be forged: the kernel sets it on every write, rename, chmod or chown,
-//! and no user can set it (only the clock decides it). What remains:
-//! - a write in the same clock tick as the one the index saw would keep the
-//!   ctime. [`build`] waits until the ctime is more than a second old before
-//!   it reads (git's "racily clean" problem), and checks the stamp again by
-//!   name just before it renames the index into place, so any later write
-//!   gets a later ctime;
-//! - a clock set back could repeat a ctime. The index records when it was
-//!   built and is not used while the clock reads earlier than that; but an
-//!   in-place edit made while the clock was behind, landing on the very
-//!   tick the index recorded, with the same size and mtime, would match
-//!   again once the clock has caught up. So the index also records a
-//!   SHA-256 of the config's text, which `pairshell check` compares with
-//!   the file (a login cannot afford to read it all), and a clock set back
-//!   calls for `pairshell index` (documented in pairshell.toml(5)). File
-//!   systems whose ctime is not the kernel's (NFS, FUSE) are out of scope,
-//!   as for the config's other checks.
-//!
-//! **Trust.** Guards against: a forged index naming an attacker's key as a
-//! guest's. The index is believed only under the same rules as the config:
-//! a regular file (not a symlink) owned by root, not writable by group or
-//! other, beside the root-owned config. Anything else means the whole config
-//! is read, and so does damage a lookup can see (regions out of bounds, a
-//! guest's text that does not parse, a guest returned that does not hold
-//! the key asked for). An entry damaged into another valid-looking digest
-//! would find nobody: a refusal, never a grant.
+//! without reading the whole config (README's Architecture says why).
+//! `<config>.index` holds the config's settings and each guest's own table as
+//! TOML text, and a sorted table of SHA-256 digests, one per key (`TYPE
+//! BASE64`, exactly as the config compares them) and per certificate
+//! principal, each pointing at its guest's text ([`format`]). A lookup
+//! binary-searches the table with `pread` and parses only the settings and
+//! the matched guests' tables with the config's own deserializer, so every
+//! rule in `policy` runs unchanged on the result. [`Index::open`] says when
+//! an index is believed; [`build`] writes one.
 
 use std::collections::BTreeMap;
 use std::fs::{File, Metadata};
@@ -71,309 +27,19 @@ use super::{parse_main, Config, Guest, GuestName, MAX_MAIN};
 use crate::core::error::Error;
 use crate::sys::trust::{self, Owner};
 
-const MAGIC: &[u8; 16] = b"pairshell-index\n";
-const VERSION: u32 = 2;
-const HEADER_LEN: u64 = 176;
-/// The pairshell that built an index; another one rebuilds it rather than
-/// trust a layout or checks that may have changed.
-const BUILT_BY: &str = env!("CARGO_PKG_VERSION");
-/// An entry: a digest, then its guest text's offset and length.
-const ENTRY_LEN: u64 = 32 + 8 + 4;
-/// How old the config's change time must be before [`build`] reads it: more
-/// than one tick of the coarsest file-system clock (one second).
-const SETTLE: Duration = Duration::from_millis(1100);
-/// How far in the future a config's change time may be and still be waited
-/// for; beyond that the clock is wrong and no index is built.
-const MAX_WAIT: Duration = Duration::from_secs(3);
+mod build;
+mod format;
+
+pub(crate) use build::build;
+use build::*;
+pub(crate) use format::Stamp;
+use format::*;
 
 /// The index file for the config at `config` (an absolute path).
 pub(crate) fn path_for(config: &Path) -> PathBuf {
     let mut name = config.file_name().unwrap_or_default().to_os_string();
     name.push(".index");
     config.with_file_name(name)
-}
-
-/// What identifies one version of a file, without reading it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime: (i64, i64),
-    ctime: (i64, i64),
-}
-
-impl Stamp {
-    pub(crate) fn of(meta: &Metadata) -> Stamp {
-        Stamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime: (meta.mtime(), meta.mtime_nsec()),
-            ctime: (meta.ctime(), meta.ctime_nsec()),
-        }
-    }
-
-    fn ctime(&self) -> SystemTime {
-        let (s, ns) = self.ctime;
-        u64::try_from(s)
-            .ok()
-            .and_then(|s| UNIX_EPOCH.checked_add(Duration::new(s, ns.clamp(0, 999_999_999) as u32)))
-            .unwrap_or(UNIX_EPOCH)
-    }
-
-    fn encode(&self, out: &mut Vec<u8>) {
-        for v in [self.dev, self.ino, self.size] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-        for v in [self.mtime.0, self.mtime.1, self.ctime.0, self.ctime.1] {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-
-    fn decode(b: &[u8]) -> Stamp {
-        let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
-        let s = |i: usize| i64::from_le_bytes(b[i..i + 8].try_into().unwrap());
-        Stamp {
-            dev: u(0),
-            ino: u(8),
-            size: u(16),
-            mtime: (s(24), s(32)),
-            ctime: (s(40), s(48)),
-        }
-    }
-}
-
-/// The digest a key is filed under: its type and base64 text, as the config
-/// compares keys.
-fn key_digest(key_type: &str, base64: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"key\0");
-    h.update(key_type.as_bytes());
-    h.update(b" ");
-    h.update(base64.as_bytes());
-    h.finalize().into()
-}
-
-/// The digest a certificate principal is filed under.
-fn principal_digest(principal: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"principal\0");
-    h.update(principal.as_bytes());
-    h.finalize().into()
-}
-
-/// What [`build`] wrote.
-#[derive(Debug)]
-pub(crate) struct Built {
-    pub(crate) path: PathBuf,
-    pub(crate) guests: usize,
-    pub(crate) keys: usize,
-    pub(crate) principals: usize,
-    pub(crate) bytes: usize,
-}
-
-/// Build the index for the config at `config_path` and replace the old one
-/// atomically. Run as root (it writes beside the root-owned config).
-pub(crate) fn build(config_path: &Path) -> Result<Built, Error> {
-    for _ in 0..5 {
-        let (abs, file, before) = trust::open_root_file(config_path)?;
-        // Hold the config still against pairshell's own editors while its
-        // index is written, so the newest index is for the newest config.
-        let _lock = trust::lock_briefly(&file, FlockArg::LockSharedNonblock, SETTLE * 10);
-        settle(&abs, &before)?;
-        let mut text = String::new();
-        (&file)
-            .take(MAX_MAIN + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| Error::io(&abs, e))?;
-        if text.len() as u64 > MAX_MAIN {
-            return Err(Error::untrusted(
-                &abs,
-                format!("is larger than {MAX_MAIN} bytes"),
-            ));
-        }
-        // Written to while it was read, or replaced: read it again.
-        let after = file.metadata().map_err(|e| Error::io(&abs, e))?;
-        let named = std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
-        let stamp = Stamp::of(&before);
-        if Stamp::of(&after) != stamp || Stamp::of(&named) != stamp {
-            continue;
-        }
-        let (bytes, built) = encode(&abs, &text, stamp, SystemTime::now())?;
-        // The lock above is a courtesy that may have timed out: make sure
-        // the config is still the one indexed right before publishing.
-        let named = std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, e))?;
-        if Stamp::of(&named) != stamp {
-            continue;
-        }
-        let path = path_for(&abs);
-        super::main_file::replace(&path, 0, 0, 0o644, &bytes).map_err(|e| Error::io(&path, e))?;
-        return Ok(Built { path, ..built });
-    }
-    Err(Error::Invalid {
-        path: config_path.to_path_buf(),
-        message: "it kept changing while it was being indexed; try again".into(),
-    })
-}
-
-/// Wait until the config's change time is more than [`SETTLE`] old, so a
-/// later write cannot share its clock tick.
-fn settle(path: &Path, meta: &Metadata) -> Result<(), Error> {
-    let ready = Stamp::of(meta)
-        .ctime()
-        .checked_add(SETTLE)
-        .unwrap_or(UNIX_EPOCH);
-    let now = SystemTime::now();
-    if let Ok(wait) = ready.duration_since(now) {
-        if wait > MAX_WAIT {
-            return Err(Error::Invalid {
-                path: path.to_path_buf(),
-                message: "its change time is in the future; is the clock right?".into(),
-            });
-        }
-        std::thread::sleep(wait);
-    }
-    Ok(())
-}
-
-/// The index's bytes for `text`, checked against the whole config's parse.
-fn encode(
-    file: &Path,
-    text: &str,
-    stamp: Stamp,
-    built_at: SystemTime,
-) -> Result<(Vec<u8>, Built), Error> {
-    let mut config = parse_main(file, text)?;
-    let guests = std::mem::take(&mut config.guests);
-    let mut doc = text.parse::<DocumentMut>().map_err(|e| Error::Invalid {
-        path: file.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    let guests_item = doc.remove("guests");
-    let settings = doc.to_string();
-    let mismatch = |what: String| Error::Invalid {
-        path: file.to_path_buf(),
-        message: format!("cannot be indexed: {what}; report this as a bug"),
-    };
-    // The settings alone must give the same config, minus its guests.
-    let alone = parse_main(file, &settings).map_err(|e| mismatch(e.to_string()))?;
-    if alone != config {
-        return Err(mismatch(
-            "the settings read differently without [guests]".into(),
-        ));
-    }
-
-    let mut texts: Vec<(String, String)> = Vec::new();
-    if let Some(table) = guests_item.as_ref().and_then(Item::as_table_like) {
-        for (name, item) in table.iter() {
-            let snippet = guest_text(name, item);
-            // Each guest's text must parse to exactly what the whole config
-            // says of that guest, or the index would say something else.
-            let parsed = parse_guests(file, &snippet).map_err(|e| mismatch(e.to_string()))?;
-            match (parsed.get(name), guests.get(name)) {
-                (Some(a), Some(b)) if parsed.len() == 1 && a == b => {}
-                _ => return Err(mismatch(format!("guest {name} reads differently alone"))),
-            }
-            texts.push((name.to_string(), snippet));
-        }
-    }
-    if texts.len() != guests.len() {
-        return Err(mismatch("some guests are not tables of [guests]".into()));
-    }
-
-    // Lay out: header, entries, settings, guests' texts.
-    let mut strings = settings.clone().into_bytes();
-    let mut at: BTreeMap<&str, (u64, u32)> = BTreeMap::new();
-    for (name, snippet) in &texts {
-        at.insert(name, (strings.len() as u64, snippet.len() as u32));
-        strings.extend_from_slice(snippet.as_bytes());
-    }
-    let mut entries: Vec<([u8; 32], u64, u32)> = Vec::new();
-    let (mut keys, mut principals) = (0, 0);
-    for (name, guest) in &guests {
-        let (off, len) = at[name.as_str()];
-        for k in guest.all_keys() {
-            entries.push((key_digest(&k.key_type, &k.base64), off, len));
-            keys += 1;
-        }
-        for p in &guest.principals {
-            entries.push((principal_digest(p.as_str()), off, len));
-            principals += 1;
-        }
-    }
-    entries.sort_unstable();
-    entries.dedup();
-
-    let entries_off = HEADER_LEN;
-    let strings_off = entries_off + entries.len() as u64 * ENTRY_LEN;
-    let total = strings_off + strings.len() as u64;
-    let built_at = built_at
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let mut out = Vec::with_capacity(total as usize);
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    stamp.encode(&mut out);
-    out.extend_from_slice(&built_at.to_le_bytes());
-    out.extend_from_slice(&built_by());
-    out.extend_from_slice(&content_digest(text));
-    for v in [
-        total,
-        entries_off,
-        entries.len() as u64,
-        strings_off,
-        settings.len() as u64,
-    ] {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    debug_assert_eq!(out.len() as u64, HEADER_LEN);
-    for (digest, off, len) in &entries {
-        out.extend_from_slice(digest);
-        out.extend_from_slice(&(strings_off + off).to_le_bytes());
-        out.extend_from_slice(&len.to_le_bytes());
-    }
-    out.extend_from_slice(&strings);
-    let built = Built {
-        path: PathBuf::new(),
-        guests: guests.len(),
-        keys,
-        principals,
-        bytes: out.len(),
-    };
-    Ok((out, built))
-}
-
-/// One guest's table as a TOML document of its own.
-fn guest_text(name: &str, item: &Item) -> String {
-    let mut guests = Table::new();
-    guests.set_implicit(true);
-    let mut item = item.clone();
-    if let Some(t) = item.as_table_mut() {
-        // A dotted `guests.alice.keys = …` becomes a table of its own.
-        t.set_dotted(false);
-        t.set_implicit(false);
-    }
-    guests.insert(name, item);
-    let mut doc = DocumentMut::new();
-    doc.insert("guests", Item::Table(guests));
-    doc.to_string()
-}
-
-/// Only guests: what a guest's text in the index holds.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct GuestsOnly {
-    #[serde(default)]
-    guests: BTreeMap<GuestName, Guest>,
-}
-
-fn parse_guests(file: &Path, text: &str) -> Result<BTreeMap<GuestName, Guest>, Error> {
-    toml::from_str::<GuestsOnly>(text)
-        .map(|g| g.guests)
-        .map_err(|e| Error::from_toml(file, text, &e))
 }
 
 /// Why an index was not used.
@@ -383,23 +49,6 @@ pub(crate) enum Unused {
     Missing(PathBuf),
     /// There is one, but it is stale, untrusted or malformed.
     Unusable(String),
-}
-
-/// The pairshell version, as the header records it.
-fn built_by() -> [u8; 16] {
-    let mut out = [0u8; 16];
-    let v = BUILT_BY.as_bytes();
-    let n = v.len().min(16);
-    out[..n].copy_from_slice(&v[..n]);
-    out
-}
-
-/// What the header records of the config's text.
-fn content_digest(text: &str) -> [u8; 32] {
-    let mut h = Sha256::new();
-    h.update(b"config\0");
-    h.update(text.as_bytes());
-    h.finalize().into()
 }
 
 /// An open index that matched its config.
@@ -416,6 +65,39 @@ pub(crate) struct Index {
 impl Index {
     /// Open the index for the config whose checked metadata is `config`;
     /// `Err` says why it cannot be used (then read the whole config).
+    ///
+    /// **Freshness.** Guards against: a stale index granting what the config no
+    /// longer grants (a removed guest, a removed key, a shortened expiry). The
+    /// index records the config's identity (device, inode, size, modification
+    /// and change times to the nanosecond); a lookup compares it with the
+    /// config it has opened and checked, and any difference means the whole
+    /// config is read instead. The change time (ctime) is the guard that cannot
+    /// be forged: the kernel sets it on every write, rename, chmod or chown,
+    /// and no user can set it (only the clock decides it). What remains:
+    /// - a write in the same clock tick as the one the index saw would keep the
+    ///   ctime. [`build`] waits until the ctime is more than a second old before
+    ///   it reads (git's "racily clean" problem), and checks the stamp again by
+    ///   name just before it renames the index into place, so any later write
+    ///   gets a later ctime;
+    /// - a clock set back could repeat a ctime. The index records when it was
+    ///   built and is not used while the clock reads earlier than that; but an
+    ///   in-place edit made while the clock was behind, landing on the very
+    ///   tick the index recorded, with the same size and mtime, would match
+    ///   again once the clock has caught up. So the index also records a
+    ///   SHA-256 of the config's text, which `pairshell check` compares with
+    ///   the file (a login cannot afford to read it all), and a clock set back
+    ///   calls for `pairshell index` (documented in pairshell.toml(5)). File
+    ///   systems whose ctime is not the kernel's (NFS, FUSE) are out of scope,
+    ///   as for the config's other checks.
+    ///
+    /// **Trust.** Guards against: a forged index naming an attacker's key as a
+    /// guest's. The index is believed only under the same rules as the config:
+    /// a regular file (not a symlink) owned by root, not writable by group or
+    /// other, beside the root-owned config. Anything else means the whole config
+    /// is read, and so does damage a lookup can see (regions out of bounds, a
+    /// guest's text that does not parse, a guest returned that does not hold
+    /// the key asked for). An entry damaged into another valid-looking digest
+    /// would find nobody: a refusal, never a grant.
     pub(crate) fn open(config_abs: &Path, config: &Metadata) -> Result<Index, Unused> {
         let path = path_for(config_abs);
         let (file, meta) = match trust::open_trusted(&path, Owner::Root) {
@@ -465,7 +147,7 @@ impl Index {
     }
 
     /// Whether the index was built from exactly this config text (for
-    /// `check`, which reads the config anyway; see "Freshness" above).
+    /// `check`, which reads the config anyway; see "Freshness" at [`Index::open`]).
     pub(crate) fn built_from(&self, text: &str) -> bool {
         self.content == content_digest(text)
     }
@@ -564,56 +246,6 @@ impl Index {
         let off = u64::from_le_bytes(buf[32..40].try_into().unwrap());
         let len = u32::from_le_bytes(buf[40..44].try_into().unwrap());
         Ok((digest, off, len))
-    }
-}
-
-struct Header {
-    stamp: Stamp,
-    built_at: i64,
-    built_by: [u8; 16],
-    /// SHA-256 of the config's text, for `check`.
-    content: [u8; 32],
-    len: u64,
-    entries_off: u64,
-    entries: u64,
-    strings_off: u64,
-    settings_len: u64,
-}
-
-impl Header {
-    /// Whether the header's regions lie where they must, within a file of
-    /// `file_len` bytes (so no read goes past the end or wraps around).
-    fn fits(&self, file_len: u64) -> bool {
-        self.len == file_len
-            && self.entries_off == HEADER_LEN
-            && self
-                .entries
-                .checked_mul(ENTRY_LEN)
-                .and_then(|n| n.checked_add(self.entries_off))
-                == Some(self.strings_off)
-            && self
-                .strings_off
-                .checked_add(self.settings_len)
-                .is_some_and(|end| end <= self.len)
-            && self.settings_len <= MAX_MAIN
-    }
-
-    fn decode(b: &[u8; HEADER_LEN as usize]) -> Option<Header> {
-        if &b[..16] != MAGIC || u32::from_le_bytes(b[16..20].try_into().unwrap()) != VERSION {
-            return None;
-        }
-        let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap());
-        Some(Header {
-            stamp: Stamp::decode(&b[24..80]),
-            built_at: i64::from_le_bytes(b[80..88].try_into().unwrap()),
-            built_by: b[88..104].try_into().unwrap(),
-            content: b[104..136].try_into().unwrap(),
-            len: u(136),
-            entries_off: u(144),
-            entries: u(152),
-            strings_off: u(160),
-            settings_len: u(168),
-        })
     }
 }
 
