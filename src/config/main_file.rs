@@ -10,8 +10,8 @@
 //! when the one waited for was replaced meanwhile.
 
 use std::fs::{File, Metadata};
-use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -70,7 +70,8 @@ fn lock_main(path: &Path) -> Result<(PathBuf, Metadata, Flock<File>, String), Er
 /// or other.
 fn replace_like(path: &Path, meta: &Metadata, text: &str) -> Result<(), Error> {
     let (uid, gid, mode) = (meta.uid(), meta.gid(), meta.mode());
-    replace(path, uid, gid, mode & 0o7777 & !0o022, text.as_bytes()).map_err(|e| Error::io(path, e))
+    crate::sys::fs::replace(path, uid, gid, mode & 0o7777 & !0o022, text.as_bytes())
+        .map_err(|e| Error::io(path, e))
 }
 
 /// The main config as `pairshell edit` holds it: locked like every admin
@@ -306,49 +307,6 @@ impl MainEdit {
     }
 }
 
-/// Write `bytes` to a temporary file beside `path` with this owner and
-/// mode, sync it, rename it over `path` and sync the directory.
-pub(super) fn replace(
-    path: &Path,
-    uid: u32,
-    gid: u32,
-    mode: u32,
-    bytes: &[u8],
-) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("/"));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.pairshell-{}.tmp", std::process::id()));
-    // A leftover of a process that had our pid; only root can write here.
-    match std::fs::remove_file(&tmp) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-        _ => {}
-    }
-    let mut file = crate::sys::fs::no_follow()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    let written = (|| {
-        file.write_all(bytes)?;
-        nix::unistd::fchown(
-            &file,
-            Some(uid.into()),
-            Some(nix::unistd::Gid::from_raw(gid)),
-        )?;
-        file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
-}
-
 /// The part of a table's leading decor that is not attached to it: up to
 /// and including its last blank line.
 fn paragraphs_above(prefix: &str) -> &str {
@@ -470,6 +428,7 @@ fn tidy_first(list: &mut Array) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     const A: &str =
         "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBa2mVXo3JFm9t1ixaTN0CNnxdtZs+XDA4y7gCg3vVY a@x";

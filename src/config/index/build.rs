@@ -57,8 +57,7 @@ pub(crate) fn build(config_path: &Path) -> Result<Built, Error> {
             continue;
         }
         let path = path_for(&abs);
-        crate::config::main_file::replace(&path, 0, 0, 0o644, &bytes)
-            .map_err(|e| Error::io(&path, e))?;
+        crate::sys::fs::replace(&path, 0, 0, 0o644, &bytes).map_err(|e| Error::io(&path, e))?;
         return Ok(Built { path, ..built });
     }
     Err(Error::Invalid {
