@@ -193,17 +193,23 @@ fn run(plan: &Plan) {
             // The stale copy in rounds of its own, with its own tmux -V: its
             // 100 ms whole-config reads would otherwise slow the indexed
             // figures' rounds, and the floor with them.
-            for stale in [None, stale.as_deref()] {
-                if stale.is_none() || size.stale.is_some() {
-                    rows.extend(measure_size(
-                        &lab,
-                        size,
-                        &generated,
-                        stale,
-                        plan.warmup,
-                        plan.rounds[i],
-                    ));
-                }
+            rows.extend(measure_size(
+                &lab,
+                size,
+                &generated,
+                None,
+                plan.warmup,
+                plan.rounds[i],
+            ));
+            if let Some(stale) = stale.as_deref() {
+                rows.extend(measure_size(
+                    &lab,
+                    size,
+                    &generated,
+                    Some(stale),
+                    plan.warmup,
+                    plan.rounds[i],
+                ));
             }
             // authorized-keys and list write nothing; the chooser and the join
             // are refused for want of a terminal, once their decision is made;
