@@ -1535,19 +1535,28 @@ impl Recording {
         let off = lab.config_text();
         let dir = recording::enable(lab, RECORD_MODE, RECORD_EXTRA);
         let on = lab.config_text();
-        lab.write_config_text(&off);
-        Recording { off, on, dir }
+        let rec = Recording { off, on, dir };
+        rec.switch(lab, Side::Pairshell);
+        rec
     }
 
-    /// The config as `side` needs it, written before it joins.
+    /// The config as `side` needs it, written before it joins: replaced
+    /// by a rename, as the admin commands do, never rewritten in place (the
+    /// server's hooks for the side that just left may still be reading it,
+    /// and a half-written config makes them fail, which tmux shows in the
+    /// pane).
     fn switch(&self, lab: &Lab, side: Side) {
-        if side != Side::Recipe {
-            lab.write_config_text(if side == Side::Recorded {
-                &self.on
-            } else {
-                &self.off
-            });
+        if side == Side::Recipe {
+            return;
         }
+        let text = if side == Side::Recorded {
+            &self.on
+        } else {
+            &self.off
+        };
+        let next = lab.config.with_extension("toml.next");
+        write_owned(&next, text, 0o644, (0, 0));
+        fs::rename(&next, &lab.config).unwrap_or_else(|e| panic!("rename {}: {e}", next.display()));
     }
 
     /// After a recorded join has left: exactly one new recording, `before`
