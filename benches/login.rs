@@ -61,6 +61,7 @@ use ssh_key::{Mpint, PublicKey};
 
 use support::bench_io::RawTty;
 use support::load::{self, quantile};
+use support::recording;
 use support::{Lab, Shared, SshdExtra, UsersLock, WAIT};
 
 const TMUX: &str = "/usr/bin/tmux";
@@ -149,6 +150,14 @@ fn run(plan: &Plan) {
     // -- 1. single processes on generated configs --------------------------
     {
         let Some(mut lab) = Lab::new() else { return };
+        // The pair account's roster directory, as contrib/tmpfiles.d makes it:
+        // a login remembers there which stale index it has noted already.
+        let roster = lab.sockets_dir().join(".clients");
+        if !roster.exists() {
+            fs::create_dir(&roster).unwrap();
+            chown(&roster, Some(lab.pair_uid), Some(lab.socket_gid)).unwrap();
+            fs::set_permissions(&roster, fs::Permissions::from_mode(0o2750)).unwrap();
+        }
         let hosts: Vec<String> = (0..SIZES.iter().map(|s| s.hosts).max().unwrap())
             .map(|_| lab.add_host())
             .collect();
@@ -158,18 +167,17 @@ fn run(plan: &Plan) {
             let generated = generate(&lab, size, &hosts);
             // The lookup index, as `guest add` would leave it: authorized-keys
             // and login read it instead of the whole config.
-            {
-                let mut index = Command::new(&lab.bin);
-                index
-                    .arg("--config")
-                    .arg(&generated.config)
-                    .arg("index")
-                    .env_clear()
-                    .current_dir("/")
-                    .stdin(Stdio::null());
-                let run = support::run_with_timeout(index, Duration::from_secs(300));
-                assert!(run.success(), "pairshell index ({}): {run}", size.name);
-            }
+            index(&lab, &generated.config);
+            // A copy whose index is stale: indexed, then saved again unchanged,
+            // as an admin's hand edit leaves it (same size, new mtime and ctime).
+            let stale = size.stale.map(|_| {
+                let stale = generated.config.with_file_name("stale.toml");
+                let text = fs::read_to_string(&generated.config).unwrap();
+                write_owned(&stale, &text, 0o644, (0, 0));
+                index(&lab, &stale);
+                write_owned(&stale, &text, 0o644, (0, 0));
+                stale
+            });
             println!(
                 "{}: {} guests, {} keys ({} rsa), {} hosts x {} sessions, {} config, written and indexed in {:.1?}",
                 size.name,
@@ -181,19 +189,48 @@ fn run(plan: &Plan) {
                 bytes(generated.config_bytes),
                 t.elapsed(),
             );
-            let logged = lab.syslog().raw_bytes().len();
+            let logged = lab.syslog().raw().len();
+            // The stale copy in rounds of its own, with its own tmux -V: its
+            // 100 ms whole-config reads would otherwise slow the indexed
+            // figures' rounds, and the floor with them.
             rows.extend(measure_size(
                 &lab,
                 size,
                 &generated,
+                None,
                 plan.warmup,
                 plan.rounds[i],
             ));
-            assert_eq!(
-                lab.syslog().raw_bytes().len(),
-                logged,
-                "authorized-keys and list must write no audit line:\n{}",
-                lab.syslog().raw()[logged..].join("\n")
+            if let Some(stale) = stale.as_deref() {
+                rows.extend(measure_size(
+                    &lab,
+                    size,
+                    &generated,
+                    Some(stale),
+                    plan.warmup,
+                    plan.rounds[i],
+                ));
+            }
+            // authorized-keys and list write nothing; the chooser and the join
+            // are refused for want of a terminal, once their decision is made;
+            // the stale index is noted once per config version.
+            let lines = lab.syslog().raw()[logged..].to_vec();
+            let expected = |l: &String| {
+                (l.contains("event=deny") && l.contains("reason=no-terminal"))
+                    || (stale.is_some() && l.contains("event=index-unused"))
+            };
+            assert!(
+                lines.iter().all(expected),
+                "unexpected audit lines:\n{}",
+                lines.join("\n")
+            );
+            let unused = lines
+                .iter()
+                .filter(|l| l.contains("event=index-unused"))
+                .count();
+            assert!(
+                unused <= 1,
+                "index-unused must be written once per config version, not {unused} times"
             );
         }
         let table = micro_table(&rows, &mut failed);
@@ -207,8 +244,22 @@ fn run(plan: &Plan) {
              `tmux -V`'s median in the same run. `peak RSS` is the largest `ru_maxrss` of 3 \
              runs. authorized-keys runs as nobody (sshd's `AuthorizedKeysCommandUser`), login \
              and `tmux -V` as the pair account; the environment is empty but for \
-             `SSH_USER_AUTH` and `SSH_ORIGINAL_COMMAND=list` for login. Each config was \
-             indexed with `pairshell index` first, as `guest add` leaves it.\n\n{table}",
+             `SSH_USER_AUTH` and, for login, `SSH_ORIGINAL_COMMAND`: `list`; unset for the \
+             chooser; the last guest's read-write `HOST/SESSION` for the join. With stdin \
+             not a terminal, the chooser's and the join's login is refused (`no-terminal`, \
+             checked, with its `deny` line, which is part of the time; past 20 a minute, \
+             `audit.refusals_per_minute`'s default, the key's refusals are counted in the \
+             roster directory rather than sent) at the first step that needs the guest's \
+             terminal: for the chooser once every host file is judged and the guest's grants \
+             found (before probing the sessions' servers and drawing the menu), for the join \
+             once the request is resolved to one grant of that host's file (before the \
+             connection cap, the socket's checks and tmux). That is the decision, timed as a \
+             whole process. Each config was indexed with `pairshell index` first, as `guest \
+             add` leaves it; the stale-index rows use a copy of the large config that was \
+             indexed and then saved again unchanged (new mtime and ctime, as a hand edit \
+             leaves it), so every login reads the whole config (and notes `index-unused` \
+             once, checked); they run in rounds of their own, after the indexed ones, with \
+             their own `tmux -V`.\n\n{table}",
             plan.rounds[0], plan.rounds[1], plan.warmup,
         )
         .unwrap();
@@ -250,8 +301,14 @@ fn run(plan: &Plan) {
         .unwrap();
 
         let t = Instant::now();
-        let io = terminal_io(&lab, &pair, plan);
-        println!("typing and bulk: {:.1?}", t.elapsed());
+        let rec = Recording::set_up(&mut lab);
+        let io = terminal_io(&lab, &pair, &rec, plan);
+        recording::disable(&mut lab, RECORD_MODE, RECORD_EXTRA);
+        println!(
+            "typing and bulk: {:.1?}; {} recordings checked",
+            t.elapsed(),
+            io.recordings
+        );
         let table = io_table(&io, &mut failed);
         println!(
             "typing echo: keystrokes typed again ({})",
@@ -262,8 +319,9 @@ fn run(plan: &Plan) {
             report,
             "\n## Typing echo and bulk output\n\n\
              The same sshd, guest key, tmux server, session and kind of pty as the join. \
-             {} rounds after {} warm-up round{}; in each, pairshell and the recipe in turn \
-             (pairshell first in even rounds) attach with `ssh -tt`, wait for the pane's \
+             {} rounds after {} warm-up round{}; in each, pairshell, pairshell with recording \
+             on and the recipe in turn (the order rotating round by round, so each goes \
+             first, second and third alike) attach with `ssh -tt`, wait for the pane's \
              prompt and {} ms without output (pairshell draws its join banner after 300), run \
              both figures and leave with C-b d. The \
              guest's terminal is read straight from the pty master: poll(2), then read(2) of \
@@ -288,7 +346,16 @@ fn run(plan: &Plan) {
              checks every 100 ms whether the client has drained, then redraws the whole \
              screen. So a guest receives some 100 KiB of seq's 1.3 MB, this figure moves in \
              steps of tmux's 100 ms timer, and how fast the guest's side drains decides how \
-             often it blocks.\n\n{table}",
+             often it blocks.\n\
+             - **recording on**: the same figures with `record = \"{RECORD_MODE}\"` and \
+             `{RECORD_EXTRA}` (no cap) in the main config, written before that side joins \
+             (and taken out again before the others do); the guest is read-write, so the \
+             recorder writes every byte the guest's terminal receives as an `o` event and \
+             every keystroke as an `i` event. Its target is on bulk output (issue 16): its \
+             median over pairshell's without recording, same rounds. Checked: each recorded \
+             join left exactly one new recording, asciicast v2 line by line (read with \
+             Python's json), whose output holds that join's bulk markers ({} recordings \
+             this run); the joins without recording left none.\n\n{table}",
             plan.io_rounds,
             plan.io_warmup,
             if plan.io_warmup == 1 { "" } else { "s" },
@@ -298,6 +365,7 @@ fn run(plan: &Plan) {
             dropped_text(&io),
             plan.bulk_per_round,
             if plan.bulk_per_round == 1 { "" } else { "s" },
+            io.recordings,
         )
         .unwrap();
 
@@ -329,6 +397,13 @@ fn run(plan: &Plan) {
         .unwrap();
     }
 
+    // One entry per case, however many of its figures missed.
+    let mut seen = Vec::new();
+    failed.retain(|f| {
+        let new = !seen.contains(f);
+        seen.push(f.clone());
+        new
+    });
     let total = began.elapsed();
     println!("\nlogin bench: done in {total:.0?}");
     if failed.is_empty() {
@@ -348,21 +423,69 @@ fn run(plan: &Plan) {
          The harness is `benches/login.rs`; it builds the same throwaway lab as the \
          integration tests (`lab/`) and removes it afterwards. This run took \
          {:.0} s.\n\n\
-         ## Machine\n\n{}\n\n\
+         ## Machine\n\n{}\n- load average (1, 5, 15 min) at the end: {} (the machine's 2 cores \
+         were shared with other work during the run, so single figures are noisy: read \
+         medians and ratios within this run)\n\n\
          ## Targets\n\n\
-         | case | target | result |\n|---|---|---|\n{}\n\n{report}",
+         | case | target | result |\n|---|---|---|\n{}\n\n{report}\n{WHERE_THE_TIME_GOES}",
         total.as_secs_f64(),
         machine
             .lines()
             .map(|l| format!("- {l}"))
             .collect::<Vec<_>>()
             .join("\n"),
+        load_average(),
         targets_summary(&failed),
     );
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
     fs::write(&path, doc).unwrap_or_else(|e| panic!("write BENCHMARKS.md: {e}"));
     println!("login bench: wrote BENCHMARKS.md");
 }
+
+/// What issue 18 asked to find out before changing anything: where a
+/// login's time goes on the large config. Measured by hand, not by this
+/// harness, so it is kept here as text and dated.
+const WHERE_THE_TIME_GOES: &str = "\
+## Where a login's time goes on the large config (issue 18)
+
+Measured on 2026-12-01 around 21:00 UTC, on the large config above (10,000 guests, \
+50,000 keys, 100 hosts x 100 sessions, real host accounts), with the load average \
+between 2.4 and 6 on the 2 cores (other engineers' builds and tests): `strace -c -f` \
+and `strace -f` of one login, `perf record` over 10 and 100 logins of the release \
+binary, and a release build with timings printed from inside the guest flow behind \
+an environment variable (since removed). Before the changes below:
+
+- **Indexed `list`, about 2.1 ms of pairshell's own time** (the rest is starting the \
+  process, as for `tmux -V`): clap building its whole command line to read \
+  `--config PATH login`, 0.2 ms; opening the config and its index, 0.07 ms; the pair \
+  account's passwd entry, 0.09 ms; identifying the guest from the index, 0.1 ms; \
+  `load_hosts`, 1.9 ms, of which listing `hosts_dir` 0.09 ms, the look at the 98 host \
+  files that cannot name the guest 1.07 ms (11 µs each: 10 system calls and 15 KB read \
+  per file, 1.5 MB in all; in `perf`, the kernel's copy of the files and the \
+  `memmem` over them are the largest items), and the 2 files that can, 0.66 ms (0.33 ms \
+  each, nearly all TOML parsing and deserializing of 100 sessions per file); the \
+  policy, 0.03 ms. The chooser's decision does the same work; a direct \
+  `HOST/SESSION` reads one host file instead of 100.
+- **Stale index: about 115 ms and 1.2 CPUs per login under that load**, all of it \
+  reading the 6.9 MiB config whole. In `perf`: toml's string decoding 13%, \
+  `KeyText::parse` 12% (a search of a small list for every byte of 50,000 keys' \
+  base64), toml's lexer and parser some 15% more, allocation, copying and freeing \
+  (including dropping the 10,000 guests at exit) about 25%, reading the file 5%, the \
+  rest page faults for the memory it takes.
+
+What was changed: the look at each host file takes 6 system calls instead of 10 (the \
+shared lock on the file's own descriptor, released by closing it; one read of the \
+file's size and one that finds the end); `KeyText::parse` tests bytes with a range \
+match; and the exact login line `pairshell [--config PATH] login` is recognised \
+before clap. Every check stays: the same lock, the same bytes judged for the skip, \
+the same trust checks on every file that could name the guest, the same index \
+freshness rules. What would be needed for the targets still missed: for `list` and \
+the chooser, not reading every host file on every login (for example a root-owned \
+digest of which host files name which guests, believed only for files whose \
+stamps still match, as the main index is); for a stale index, not building the \
+whole config (validating every guest's table while keeping only the ones that hold \
+the presented key), or a faster TOML reader.
+";
 
 // ---------------------------------------------------------------------------
 // Generated configs
@@ -374,13 +497,60 @@ struct Size {
     keys_per_guest: usize,
     hosts: usize,
     sessions_per_host: usize,
-    /// Time the guest's `login` too (the huge case is authorized-keys only).
-    login: bool,
-    /// Each login path's ratio to `tmux -V` must be at most this.
+    /// authorized-keys' target.
+    keys: Target,
+    /// The login's `list` (the huge case is authorized-keys only).
+    list: Option<Target>,
+    /// The chooser's decision and a direct `HOST/SESSION` join's, each up
+    /// to where it would need the guest's terminal.
+    choose: Option<Target>,
+    join: Option<Target>,
+    /// Every figure again on a copy of the config whose index is stale (the
+    /// config touched after `pairshell index`, as a hand edit leaves it).
+    stale: Option<Target>,
+}
+
+/// A figure's target: its ratio to `tmux -V` at most `max_ratio`, and its
+/// peak RSS under `max_rss_kib`. `case` is its row in the summary.
+#[derive(Clone, Copy)]
+struct Target {
+    case: &'static str,
     max_ratio: f64,
-    /// Peak RSS limit, in KiB.
     max_rss_kib: Option<u64>,
 }
+
+const fn target(case: &'static str, max_ratio: f64, max_rss_mib: Option<u64>) -> Target {
+    Target {
+        case,
+        max_ratio,
+        max_rss_kib: match max_rss_mib {
+            Some(m) => Some(m * 1024),
+            None => None,
+        },
+    }
+}
+
+/// The summary's rows for the single processes: case, what it asks.
+const MICRO_CASES: [(&str, &str); 6] = [
+    ("small", "authorized-keys and login (list) ≤ 1.5x tmux -V"),
+    (
+        "large authorized-keys",
+        "authorized-keys ≤ 3x tmux -V, peak RSS < 10 MiB",
+    ),
+    (
+        "large list and chooser",
+        "login's `list` and the chooser's decision ≤ 1.5x tmux -V, peak RSS < 10 MiB (issue 18)",
+    ),
+    (
+        "large join",
+        "a direct HOST/SESSION join's decision ≤ 1.3x tmux -V, peak RSS < 10 MiB (issue 18)",
+    ),
+    (
+        "large stale index",
+        "stale index: authorized-keys, `list`, chooser and join decisions ≤ 10x tmux -V, peak RSS < 20 MiB (issue 18)",
+    ),
+    ("huge", "authorized-keys ≤ 3x tmux -V"),
+];
 
 const SIZES: [Size; 3] = [
     Size {
@@ -389,9 +559,11 @@ const SIZES: [Size; 3] = [
         keys_per_guest: 2,
         hosts: 10,
         sessions_per_host: 5,
-        login: true,
-        max_ratio: 1.5,
-        max_rss_kib: None,
+        keys: target("small", 1.5, None),
+        list: Some(target("small", 1.5, None)),
+        choose: None,
+        join: None,
+        stale: None,
     },
     Size {
         name: "large",
@@ -399,9 +571,11 @@ const SIZES: [Size; 3] = [
         keys_per_guest: 5,
         hosts: 100,
         sessions_per_host: 100,
-        login: true,
-        max_ratio: 3.0,
-        max_rss_kib: Some(10 * 1024),
+        keys: target("large authorized-keys", 3.0, Some(10)),
+        list: Some(target("large list and chooser", 1.5, Some(10))),
+        choose: Some(target("large list and chooser", 1.5, Some(10))),
+        join: Some(target("large join", 1.3, Some(10))),
+        stale: Some(target("large stale index", 10.0, Some(20))),
     },
     Size {
         name: "huge",
@@ -409,9 +583,11 @@ const SIZES: [Size; 3] = [
         keys_per_guest: 5,
         hosts: 0,
         sessions_per_host: 0,
-        login: false,
-        max_ratio: 3.0,
-        max_rss_kib: None,
+        keys: target("huge", 3.0, None),
+        list: None,
+        choose: None,
+        join: None,
+        stale: None,
     },
 ];
 
@@ -480,6 +656,8 @@ struct Generated {
     unknown_key: (String, String),
     /// What `list` prints for the last guest, sorted.
     last_guest_list: Vec<String>,
+    /// The last guest's read-write session, `HOST/SESSION`.
+    last_guest_join: Option<String>,
 }
 
 /// Writes `<lab>/bench-<size>/pairshell.toml` (root, 0644) and one host file
@@ -588,6 +766,13 @@ fn generate(lab: &Lab, size: &Size, hosts: &[String]) -> Generated {
         Vec::new()
     };
     last_guest_list.sort();
+    let last_guest_join = (total > 0).then(|| {
+        let (t, _) = sessions_of(size.guests - 1, total)
+            .find(|&(_, write)| write)
+            .unwrap();
+        let (host, session) = session_of(t);
+        format!("{host}/{session}")
+    });
 
     let split = |line: &str| {
         let mut p = line.split_whitespace();
@@ -601,7 +786,22 @@ fn generate(lab: &Lab, size: &Size, hosts: &[String]) -> Generated {
         last_key: split(&last_key),
         unknown_key: split(&unknown),
         last_guest_list,
+        last_guest_join,
     }
+}
+
+/// `pairshell index` on `config`, as root.
+fn index(lab: &Lab, config: &Path) {
+    let mut index = Command::new(&lab.bin);
+    index
+        .arg("--config")
+        .arg(config)
+        .arg("index")
+        .env_clear()
+        .current_dir("/")
+        .stdin(Stdio::null());
+    let run = support::run_with_timeout(index, Duration::from_secs(300));
+    assert!(run.success(), "pairshell index {}: {run}", config.display());
 }
 
 fn bytes(n: usize) -> String {
@@ -637,6 +837,10 @@ struct Probe {
     uid: u32,
     gid: u32,
     check: Check,
+    /// None for the floor, `tmux -V`.
+    target: Option<Target>,
+    /// What it exits with (checked again when its memory is measured).
+    exit_code: i32,
 }
 
 impl Probe {
@@ -685,14 +889,16 @@ impl Probe {
                     .args(&self.args);
                 let out = c.output().expect("run the maxrss wrapper");
                 let text = String::from_utf8_lossy(&out.stdout);
+                let (kib, code) = text.trim().split_once(' ').unwrap_or_default();
                 assert!(
-                    out.status.success(),
-                    "{}: maxrss wrapper: {}{}",
+                    out.status.success() && code == self.exit_code.to_string(),
+                    "{}: maxrss wrapper (expected exit code {}): {}{}",
                     self.label,
+                    self.exit_code,
                     text,
                     String::from_utf8_lossy(&out.stderr)
                 );
-                text.trim().parse::<u64>().expect("a number of KiB")
+                kib.parse::<u64>().expect("a number of KiB")
             })
             .max()
             .unwrap()
@@ -700,7 +906,8 @@ impl Probe {
 }
 
 /// `--maxrss UID GID -- PROGRAM ARGS…`: run PROGRAM once as UID:GID (stdio
-/// to /dev/null, the environment inherited), print its peak RSS in KiB.
+/// to /dev/null, the environment inherited), print its peak RSS in KiB and
+/// its exit code (-1 for a signal).
 fn maxrss_wrapper(args: &[String]) -> ExitCode {
     let [uid, gid, dashes, program, rest @ ..] = args else {
         eprintln!("usage: --maxrss UID GID -- PROGRAM ARGS…");
@@ -717,36 +924,69 @@ fn maxrss_wrapper(args: &[String]) -> ExitCode {
         .status()
         .expect("spawn");
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    println!("{}", usage.max_rss());
-    if status.success() {
-        ExitCode::SUCCESS
-    } else {
-        eprintln!("{program}: {status}");
-        ExitCode::FAILURE
-    }
+    println!("{} {}", usage.max_rss(), status.code().unwrap_or(-1));
+    ExitCode::SUCCESS
 }
 
 struct Row {
-    size: &'static str,
+    size: String,
     label: String,
     times: Vec<Duration>,
     rss_kib: u64,
-    /// Index of this size's `tmux -V` row in the table.
-    floor: Option<usize>,
-    max_ratio: Option<f64>,
-    max_rss_kib: Option<u64>,
+    /// None for the floor (`tmux -V`, the first row of its size).
+    target: Option<Target>,
+}
+
+/// A login as the pair account with only `SSH_USER_AUTH` (and the request,
+/// if any) set.
+fn login_probe(
+    lab: &Lab,
+    label: String,
+    config: &str,
+    auth: &Path,
+    request: Option<&str>,
+    target: Target,
+    check: Check,
+) -> Probe {
+    let mut env = vec![("SSH_USER_AUTH".to_string(), auth.display().to_string())];
+    if let Some(r) = request {
+        env.push(("SSH_ORIGINAL_COMMAND".into(), r.into()));
+    }
+    Probe {
+        label,
+        program: lab.bin.clone(),
+        args: vec!["--config".into(), config.to_string(), "login".into()],
+        env,
+        uid: lab.pair_uid,
+        gid: lab.pair_gid,
+        check,
+        target: Some(target),
+        exit_code: 0,
+    }
+}
+
+/// A refusal for want of a terminal: what the chooser and a join say, with
+/// stdin not a terminal, once the guest's grants are judged and (for the
+/// join) the session resolved to one the guest may join.
+fn refused_for_terminal(o: &Output) -> Result<(), String> {
+    let err = String::from_utf8_lossy(&o.stderr);
+    (!o.status.success()
+        && o.stdout.is_empty()
+        && err.contains("joining a session needs a terminal"))
+    .then_some(())
+    .ok_or_else(|| "expected the refusal for want of a terminal".to_string())
 }
 
 fn measure_size(
     lab: &Lab,
     size: &'static Size,
     g: &Generated,
+    stale: Option<&Path>,
     warmup: usize,
     rounds: usize,
 ) -> Vec<Row> {
     let nobody = User::from_name("nobody").unwrap().expect("user nobody");
     let (nobody_uid, nobody_gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
-    let config = g.config.display().to_string();
     let mut probes = vec![Probe {
         label: "tmux -V".into(),
         program: TMUX.into(),
@@ -759,68 +999,127 @@ fn measure_size(
                 .then_some(())
                 .ok_or_else(|| "not a tmux version".to_string())
         }),
+        target: None,
+        exit_code: 0,
     }];
-    let ak = |label: &str, key: &(String, String), want: Option<String>| Probe {
-        label: label.to_string(),
-        program: lab.bin.clone(),
-        args: vec![
-            "--config".into(),
-            config.clone(),
-            "authorized-keys".into(),
-            lab.pair.clone(),
-            key.0.clone(),
-            key.1.clone(),
-        ],
-        env: Vec::new(),
-        uid: nobody_uid,
-        gid: nobody_gid,
-        check: Box::new(move |o| {
-            let out = String::from_utf8_lossy(&o.stdout);
-            let lines: Vec<&str> = out.lines().collect();
-            let want: Vec<&str> = want.iter().map(String::as_str).collect();
-            (o.status.success() && lines == want)
-                .then_some(())
-                .ok_or_else(|| format!("expected {want:?}"))
-        }),
-    };
-    let line = format!(
-        "restrict,pty,command=\"{} --config {} login\" {} {}",
-        lab.bin.display(),
-        config,
-        g.last_key.0,
-        g.last_key.1
+    let auth = lab.scratch_file(&format!("ssh-user-auth-{}", size.name));
+    write_owned(
+        &auth,
+        &format!("publickey {} {}\n", g.last_key.0, g.last_key.1),
+        0o600,
+        (lab.pair_uid, lab.pair_gid),
     );
-    probes.push(ak("authorized-keys, last key", &g.last_key, Some(line)));
-    probes.push(ak("authorized-keys, unknown key", &g.unknown_key, None));
-    if size.login {
-        let auth = lab.scratch_file(&format!("ssh-user-auth-{}", size.name));
-        write_owned(
-            &auth,
-            &format!("publickey {} {}\n", g.last_key.0, g.last_key.1),
-            0o600,
-            (lab.pair_uid, lab.pair_gid),
-        );
-        let want = g.last_guest_list.clone();
-        assert!(!want.is_empty(), "the last guest must have grants");
-        probes.push(Probe {
-            label: "login (list), last guest".into(),
+    let configs = match stale {
+        None => (
+            g.config.as_path(),
+            "",
+            size.keys,
+            size.list,
+            size.choose,
+            size.join,
+        ),
+        Some(p) => {
+            let t = size.stale.expect("a stale target");
+            (
+                p,
+                ", stale index",
+                t,
+                size.list.map(|_| t),
+                size.choose.map(|_| t),
+                size.join.map(|_| t),
+            )
+        }
+    };
+    {
+        let (config, suffix, keys, list, choose, join) = configs;
+        let config = config.display().to_string();
+        let ak = |label: &str, key: &(String, String), want: Option<String>| Probe {
+            label: format!("{label}{suffix}"),
             program: lab.bin.clone(),
-            args: vec!["--config".into(), config.clone(), "login".into()],
-            env: vec![
-                ("SSH_USER_AUTH".into(), auth.display().to_string()),
-                ("SSH_ORIGINAL_COMMAND".into(), "list".into()),
+            args: vec![
+                "--config".into(),
+                config.clone(),
+                "authorized-keys".into(),
+                lab.pair.clone(),
+                key.0.clone(),
+                key.1.clone(),
             ],
-            uid: lab.pair_uid,
-            gid: lab.pair_gid,
+            env: Vec::new(),
+            uid: nobody_uid,
+            gid: nobody_gid,
             check: Box::new(move |o| {
                 let out = String::from_utf8_lossy(&o.stdout);
-                let mut lines: Vec<&str> = out.lines().collect();
-                lines.sort_unstable();
+                let lines: Vec<&str> = out.lines().collect();
+                let want: Vec<&str> = want.iter().map(String::as_str).collect();
                 (o.status.success() && lines == want)
                     .then_some(())
-                    .ok_or_else(|| format!("expected the lines {want:?}"))
+                    .ok_or_else(|| format!("expected {want:?}"))
             }),
-        });
+            target: Some(keys),
+            exit_code: 0,
+        };
+        let line = format!(
+            "restrict,pty,command=\"{} --config {} login\" {} {}",
+            lab.bin.display(),
+            config,
+            g.last_key.0,
+            g.last_key.1
+        );
+        probes.push(ak("authorized-keys, last key", &g.last_key, Some(line)));
+        // The unknown key's stale figure would only repeat the last key's.
+        if suffix.is_empty() {
+            probes.push(ak("authorized-keys, unknown key", &g.unknown_key, None));
+        }
+        if let Some(t) = list {
+            let want = g.last_guest_list.clone();
+            assert!(!want.is_empty(), "the last guest must have grants");
+            probes.push(login_probe(
+                lab,
+                format!("login (list), last guest{suffix}"),
+                &config,
+                &auth,
+                Some("list"),
+                t,
+                Box::new(move |o| {
+                    let out = String::from_utf8_lossy(&o.stdout);
+                    let mut lines: Vec<&str> = out.lines().collect();
+                    lines.sort_unstable();
+                    (o.status.success() && lines == want)
+                        .then_some(())
+                        .ok_or_else(|| format!("expected the lines {want:?}"))
+                }),
+            ));
+        }
+        if let Some(t) = choose {
+            // Refused, so it exits 1 (also when its memory is measured).
+            probes.push(Probe {
+                exit_code: 1,
+                ..login_probe(
+                    lab,
+                    format!("login (chooser's decision), last guest{suffix}"),
+                    &config,
+                    &auth,
+                    None,
+                    t,
+                    Box::new(refused_for_terminal),
+                )
+            });
+        }
+        if let (Some(t), Some(target)) = (join, &g.last_guest_join) {
+            // Refused, so it exits 1 (also when its memory is measured).
+            probes.push(Probe {
+                exit_code: 1,
+                ..login_probe(
+                    lab,
+                    format!("login (HOST/SESSION join's decision), last guest{suffix}"),
+                    &config,
+                    &auth,
+                    Some(target),
+                    t,
+                    Box::new(refused_for_terminal),
+                )
+            });
+        }
     }
 
     for _ in 0..warmup {
@@ -838,15 +1137,15 @@ fn measure_size(
     probes
         .iter()
         .zip(times)
-        .enumerate()
-        .map(|(i, (p, times))| Row {
-            size: size.name,
+        .map(|(p, times)| Row {
+            size: match stale {
+                None => size.name.to_string(),
+                Some(_) => format!("{}, stale index", size.name),
+            },
             label: p.label.clone(),
             rss_kib: p.peak_rss_kib(),
             times,
-            floor: (i > 0).then_some(0),
-            max_ratio: (i > 0).then_some(size.max_ratio),
-            max_rss_kib: if i > 0 { size.max_rss_kib } else { None },
+            target: p.target,
         })
         .collect()
 }
@@ -878,23 +1177,24 @@ fn micro_table(rows: &[Row], failed: &mut Vec<String>) -> String {
     );
     let mut floor_index = 0;
     for (i, r) in rows.iter().enumerate() {
-        if r.floor.is_none() {
+        if r.target.is_none() {
             floor_index = i;
         }
         let median = quantile(&r.times, 0.5);
-        let (ratio, target) = match r.max_ratio {
+        let (ratio, target) = match r.target {
             None => ("1.00 (floor)".to_string(), "".to_string()),
-            Some(max) => {
+            Some(target) => {
                 let floor = quantile(&rows[floor_index].times, 0.5);
                 let ratio = median.as_secs_f64() / floor.as_secs_f64();
+                let max = target.max_ratio;
                 let mut ok = ratio <= max;
                 let mut what = format!("≤ {max}x");
-                if let Some(rss) = r.max_rss_kib {
+                if let Some(rss) = target.max_rss_kib {
                     ok &= r.rss_kib < rss;
                     what.push_str(&format!(", RSS < {} MiB", rss / 1024));
                 }
                 if !ok {
-                    failed.push(format!("{} {}", r.size, r.label));
+                    failed.push(target.case.to_string());
                 }
                 (format!("{ratio:.2}"), format!("{what}: {}", verdict(ok)))
             }
@@ -927,6 +1227,10 @@ const JOIN_MAX_RATIO: f64 = 1.06;
 const JOIN_GOAL_RATIO: f64 = 1.03;
 /// Typing echo's and bulk output's target.
 const IO_MAX_RATIO: f64 = 1.10;
+/// Recording's target (issue 16): bulk output with recording on over
+/// pairshell's without, in the same rounds.
+const RECORD_MAX_RATIO: f64 = 1.05;
+const RECORDING_CASE: &str = "bulk output, recording";
 
 /// What `seq` prints in the host's pane for the bulk figure.
 const BULK_LINES: u32 = 200_000;
@@ -954,6 +1258,8 @@ struct Pairing {
 enum Side {
     Recipe,
     Pairshell,
+    /// pairshell with `record = "read-write"` (the terminal figures only).
+    Recorded,
 }
 
 impl Side {
@@ -961,6 +1267,7 @@ impl Side {
         match self {
             Side::Recipe => "recipe",
             Side::Pairshell => "pairshell",
+            Side::Recorded => "pairshell, recording",
         }
     }
 
@@ -972,6 +1279,14 @@ impl Side {
         } else {
             [Side::Recipe, Side::Pairshell]
         }
+    }
+
+    /// All three sides of the terminal figures, in an order that rotates
+    /// round by round, so each goes first, second and third alike.
+    fn in_io_round(round: usize) -> [Side; 3] {
+        let mut sides = [Side::Pairshell, Side::Recorded, Side::Recipe];
+        sides.rotate_left(round % 3);
+        sides
     }
 }
 
@@ -1041,7 +1356,9 @@ impl Pairing {
     /// the session, or to the recipe's account.
     fn ssh(&self, lab: &Lab, side: Side) -> Command {
         match side {
-            Side::Pairshell => lab.ssh_with(&self.guest, &["-tt"], Some(&self.shared.name)),
+            Side::Pairshell | Side::Recorded => {
+                lab.ssh_with(&self.guest, &["-tt"], Some(&self.shared.name))
+            }
             Side::Recipe => lab.ssh_to(&self.recipe, &self.guest.key, &["-tt"], None),
         }
     }
@@ -1116,6 +1433,7 @@ fn end_to_end(lab: &Lab, pair: &Pairing, warmup: usize, rounds: usize) -> E2e {
             match side {
                 Side::Pairshell => e2e.pairshell.push(took),
                 Side::Recipe => e2e.recipe.push(took),
+                Side::Recorded => unreachable!("the join figure has no recording side"),
             }
         }
     }
@@ -1172,34 +1490,109 @@ fn relayed(lab: &Lab, pair: &Pairing) -> bool {
     relayed
 }
 
-/// The typing and bulk figures, per side.
+/// The typing and bulk figures, per side (see [`slot`]).
 #[derive(Default)]
 struct Io {
     /// Per keystroke: from writing it to the guest's pty to its echo.
-    typing: [Vec<Duration>; 2],
+    typing: [Vec<Duration>; 3],
     /// Bytes the guest's terminal received per keystroke, up to the echo.
-    typing_bytes: [Vec<usize>; 2],
+    typing_bytes: [Vec<usize>; 3],
     /// Keystrokes not counted because something else was printed before
     /// their echo (a status line, a banner, a redraw); typed again.
-    typing_dropped: [usize; 2],
+    typing_dropped: [usize; 3],
     /// Per run: from the host's Enter to the end marker on the guest's
     /// terminal.
-    bulk: [Vec<Duration>; 2],
+    bulk: [Vec<Duration>; 3],
     /// Bytes the guest's terminal received per run, up to the marker.
-    bulk_bytes: [Vec<usize>; 2],
+    bulk_bytes: [Vec<usize>; 3],
+    /// Recordings checked (one per join with recording on).
+    recordings: usize,
 }
 
 fn slot(side: Side) -> usize {
     match side {
         Side::Recipe => 0,
         Side::Pairshell => 1,
+        Side::Recorded => 2,
+    }
+}
+
+/// The main config's text with recording off and on, and where recordings
+/// go: the terminal figures switch between the two before each join.
+struct Recording {
+    off: String,
+    on: String,
+    dir: PathBuf,
+}
+
+/// How [`Recording`] turns recording on: the README's mode, and no cap, so
+/// the bulk runs are recorded whole.
+const RECORD_MODE: &str = "read-write";
+const RECORD_EXTRA: &str = "record_max_mb = 0";
+
+impl Recording {
+    fn set_up(lab: &mut Lab) -> Recording {
+        let off = lab.config_text();
+        let dir = recording::enable(lab, RECORD_MODE, RECORD_EXTRA);
+        let on = lab.config_text();
+        let rec = Recording { off, on, dir };
+        rec.switch(lab, Side::Pairshell);
+        rec
+    }
+
+    /// The config as `side` needs it, written before it joins: replaced
+    /// by a rename, as the admin commands do, never rewritten in place (the
+    /// server's hooks for the side that just left may still be reading it,
+    /// and a half-written config makes them fail, which tmux shows in the
+    /// pane).
+    fn switch(&self, lab: &Lab, side: Side) {
+        if side == Side::Recipe {
+            return;
+        }
+        let text = if side == Side::Recorded {
+            &self.on
+        } else {
+            &self.off
+        };
+        let next = lab.config.with_extension("toml.next");
+        write_owned(&next, text, 0o644, (0, 0));
+        fs::rename(&next, &lab.config).unwrap_or_else(|e| panic!("rename {}: {e}", next.display()));
+    }
+
+    /// After a recorded join has left: exactly one new recording, `before`
+    /// being the ones there were, is asciicast v2 and its output holds
+    /// every marker of `markers` (so a recorder that wrote nothing, or
+    /// dropped the bulk output, fails the run rather than looking fast).
+    fn check(&self, before: &[PathBuf], markers: &[String]) {
+        let new: Vec<PathBuf> = recording::casts(&self.dir)
+            .into_iter()
+            .filter(|p| !before.contains(p))
+            .collect();
+        assert_eq!(
+            new.len(),
+            1,
+            "a recorded join must leave exactly one new recording in {}: {new:?}",
+            self.dir.display()
+        );
+        let printed = support::poll(WAIT, || {
+            let out = support::bench_io::printed(recording::read(&new[0]).joined("o").as_bytes());
+            markers
+                .iter()
+                .all(|m| memchr::memmem::find(&out, m.as_bytes()).is_some())
+                .then_some(())
+        });
+        assert!(
+            printed.is_some(),
+            "{}: the recording's output lacks a bulk marker of {markers:?}",
+            new[0].display()
+        );
     }
 }
 
 /// Typing echo and bulk output: each round, each side in turn attaches,
 /// types its keystrokes one at a time, has the host run the bulk command,
 /// and leaves. The warm-up rounds are not kept.
-fn terminal_io(lab: &Lab, pair: &Pairing, plan: &Plan) -> Io {
+fn terminal_io(lab: &Lab, pair: &Pairing, rec: &Recording, plan: &Plan) -> Io {
     let mut io = Io::default();
     let mut scratch = Io::default();
     let mut run = 0;
@@ -1210,16 +1603,32 @@ fn terminal_io(lab: &Lab, pair: &Pairing, plan: &Plan) -> Io {
         } else {
             &mut io
         };
-        for side in Side::in_round(r) {
+        for side in Side::in_io_round(r) {
+            rec.switch(lab, side);
+            let before = recording::casts(&rec.dir);
             let mut tty = attach_settled(lab, pair, side);
             type_keys(lab, pair, &mut tty, side, keys, r * keys, keep);
+            let mut markers = Vec::new();
             for _ in 0..plan.bulk_per_round {
                 bulk_once(lab, pair, &mut tty, side, run, keep);
+                markers.push(format!("bulk-end-42-{run}"));
                 run += 1;
             }
             pair.leave(lab, tty, side);
+            if side == Side::Recorded {
+                rec.check(&before, &markers);
+                keep.recordings += 1;
+            } else {
+                assert_eq!(
+                    recording::casts(&rec.dir),
+                    before,
+                    "{}: recorded with recording off",
+                    side.label()
+                );
+            }
         }
     }
+    rec.switch(lab, Side::Pairshell);
     io
 }
 
@@ -1428,14 +1837,14 @@ fn e2e_table(e: &E2e, failed: &mut Vec<String>) -> String {
 
 fn io_table(io: &Io, failed: &mut Vec<String>) -> String {
     let mut t = String::from(
-        "| figure | path | median | p10–p90 | min–max | samples | bytes to the guest (median) | ratio to recipe | target |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+        "| figure | path | median | p10–p90 | min–max | samples | bytes to the guest (median) | ratio to recipe | ratio to pairshell without recording | target |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for (figure, times, received) in [
         ("typing echo", &io.typing, &io.typing_bytes),
         ("bulk output", &io.bulk, &io.bulk_bytes),
     ] {
-        let (recipe, pairshell) = (&times[0], &times[1]);
+        let (recipe, pairshell, recorded) = (&times[0], &times[1], &times[2]);
         let (ratio, ok) = ratio_verdict(pairshell, recipe, IO_MAX_RATIO);
         if !ok {
             failed.push(figure.to_string());
@@ -1446,23 +1855,52 @@ fn io_table(io: &Io, failed: &mut Vec<String>) -> String {
             ms3(quantile(recipe, 0.5)),
             verdict(ok)
         );
+        // Recording's own target is on bulk output (issue 16); its typing
+        // echo is shown for what it is.
+        let bulk = figure == "bulk output";
+        let (rec_ratio, rec_ok) = ratio_verdict(recorded, pairshell, RECORD_MAX_RATIO);
+        if bulk {
+            if !rec_ok {
+                failed.push(RECORDING_CASE.to_string());
+            }
+            println!(
+                "{figure}: pairshell recording {} / pairshell {} = {rec_ratio:.3}x, target ≤ {RECORD_MAX_RATIO:.2}x: {}",
+                ms3(quantile(recorded, 0.5)),
+                ms3(quantile(pairshell, 0.5)),
+                verdict(rec_ok)
+            );
+        }
         for (side, label) in [
             (Side::Recipe, "recipe: ForceCommand tmux attach"),
             (Side::Pairshell, "pairshell"),
+            (Side::Recorded, "pairshell, recording on"),
         ] {
             let v = &times[slot(side)];
             let mut b = received[slot(side)].clone();
             b.sort_unstable();
             let median_bytes = b.get(b.len() / 2).copied().unwrap_or(0);
             let r = quantile(v, 0.5).as_secs_f64() / quantile(recipe, 0.5).as_secs_f64();
-            let target = if side == Side::Pairshell {
-                format!("≤ {IO_MAX_RATIO:.2}x: {}", verdict(ok))
-            } else {
-                String::new()
+            let (to_pairshell, target) = match side {
+                Side::Recipe => (String::new(), String::new()),
+                Side::Pairshell => (
+                    "1.00".to_string(),
+                    format!("≤ {IO_MAX_RATIO:.2}x the recipe: {}", verdict(ok)),
+                ),
+                Side::Recorded => (
+                    format!("{rec_ratio:.2}"),
+                    if bulk {
+                        format!(
+                            "≤ {RECORD_MAX_RATIO:.2}x pairshell without recording: {}",
+                            verdict(rec_ok)
+                        )
+                    } else {
+                        String::new()
+                    },
+                ),
             };
             writeln!(
                 t,
-                "| {figure} | {label} | {} | {} | {}–{} | {} | {} | {r:.2} | {target} |",
+                "| {figure} | {label} | {} | {} | {}–{} | {} | {} | {r:.2} | {to_pairshell} | {target} |",
                 ms3(quantile(v, 0.5)),
                 spread3(v),
                 ms3(quantile(v, 0.0)),
@@ -1483,9 +1921,10 @@ fn io_table(io: &Io, failed: &mut Vec<String>) -> String {
 /// How many keystrokes each side had to type again.
 fn dropped_text(io: &Io) -> String {
     format!(
-        "this run: {} for the recipe, {} for pairshell",
+        "this run: {} for the recipe, {} for pairshell, {} for pairshell recording",
         io.typing_dropped[slot(Side::Recipe)],
-        io.typing_dropped[slot(Side::Pairshell)]
+        io.typing_dropped[slot(Side::Pairshell)],
+        io.typing_dropped[slot(Side::Recorded)]
     )
 }
 
@@ -1519,23 +1958,13 @@ fn load_table(o: &load::LoadOutcome) -> String {
 }
 
 fn targets_summary(failed: &[String]) -> String {
-    let mut rows = vec![
-        (
-            "small",
-            "authorized-keys and login ≤ 1.5x tmux -V".to_string(),
-        ),
-        (
-            "large",
-            "authorized-keys and login ≤ 3x tmux -V, peak RSS < 10 MiB".to_string(),
-        ),
-        ("huge", "authorized-keys ≤ 3x tmux -V".to_string()),
-    ]
-    .into_iter()
-    .map(|(size, what)| {
-        let ok = !failed.iter().any(|f| f.starts_with(&format!("{size} ")));
-        format!("| {size} | {what} | {} |", verdict(ok))
-    })
-    .collect::<Vec<_>>();
+    let mut rows = MICRO_CASES
+        .iter()
+        .map(|(case, what)| {
+            let ok = !failed.iter().any(|f| f == case);
+            format!("| {case} | {what} | {} |", verdict(ok))
+        })
+        .collect::<Vec<_>>();
     for (case, what) in [
         (
             "end-to-end join",
@@ -1548,6 +1977,12 @@ fn targets_summary(failed: &[String]) -> String {
         (
             "bulk output",
             format!("pairshell ≤ {IO_MAX_RATIO:.2}x the recipe"),
+        ),
+        (
+            RECORDING_CASE,
+            format!(
+                "pairshell recording (`record = \"{RECORD_MODE}\"`) ≤ {RECORD_MAX_RATIO:.2}x pairshell without"
+            ),
         ),
     ] {
         let ok = !failed.iter().any(|f| f == case);

@@ -15,6 +15,7 @@ pub fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     match cli::Invocation::from_args(&args) {
         cli::Invocation::Shell(shell) => run_guest(shell.into_start()),
+        cli::Invocation::Login(config) => code(guest::run(guest::Start::login(config))),
         cli::Invocation::Args => dispatch(cli::Cli::parse_from(args)),
     }
 }

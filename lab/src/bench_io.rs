@@ -225,6 +225,14 @@ impl Drop for RawTty {
     }
 }
 
+/// The bytes of `stream` a terminal prints (escape sequences and control
+/// characters dropped), as [`RawTty::printed_since`] keeps them: for output
+/// recorded elsewhere, such as a recording's `o` events.
+pub fn printed(stream: &[u8]) -> Vec<u8> {
+    let mut escape = Escape::Ground;
+    stream.iter().copied().filter(|&b| escape.feed(b)).collect()
+}
+
 /// Where the terminal's byte stream is, for telling printed bytes from the
 /// rest (ECMA-48, as much of it as tmux writes).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -13,6 +13,21 @@ impl Lab {
         self.write_config();
     }
 
+    /// Takes out `lines` that [`Lab::add_config_lines`] put in (the same
+    /// text), and rewrites the config.
+    pub fn remove_config_lines(&mut self, lines: &str) {
+        let mut lines = lines.to_string();
+        if !lines.ends_with('\n') {
+            lines.push('\n');
+        }
+        let at = self
+            .config_extra
+            .find(&lines)
+            .unwrap_or_else(|| panic!("the config has no lines {lines:?}"));
+        self.config_extra.replace_range(at..at + lines.len(), "");
+        self.write_config();
+    }
+
     /// The main config as it is on disk now.
     pub fn config_text(&self) -> String {
         fs::read_to_string(&self.config)

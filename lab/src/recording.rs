@@ -18,11 +18,22 @@ pub fn enable(lab: &mut Lab, mode: &str, extra: &str) -> PathBuf {
     fs::create_dir_all(&dir).unwrap();
     chown(&dir, Some(lab.pair_uid), Some(lab.pair_gid)).unwrap();
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).unwrap();
-    lab.add_config_lines(&format!(
+    lab.add_config_lines(&config_lines(&dir, mode, extra));
+    dir
+}
+
+/// Turns recording off again: takes out exactly the lines [`enable`] put
+/// in (with the same `mode` and `extra`), so the config is as before.
+pub fn disable(lab: &mut Lab, mode: &str, extra: &str) {
+    let dir = lab.dir.join("recordings");
+    lab.remove_config_lines(&config_lines(&dir, mode, extra));
+}
+
+fn config_lines(dir: &Path, mode: &str, extra: &str) -> String {
+    format!(
         "record = \"{mode}\"\nrecordings_dir = \"{}\"\n{extra}",
         dir.display()
-    ));
-    dir
+    )
 }
 
 /// A small tmpfs mounted on a directory until dropped (drop it before the

@@ -394,6 +394,12 @@ impl Expiry {
 pub(crate) enum Invocation {
     /// Started by sshd as a shell: never parsed as options.
     Shell(ShellStart),
+    /// `pairshell [--config PATH] login`, exactly as `authorized-keys`
+    /// writes it into the `command=` option: the guest flow, with the
+    /// config it names. The same as clap makes of those words, without
+    /// building clap's whole command line first (a fifth of a millisecond,
+    /// on every login).
+    Login(Option<PathBuf>),
     /// A person (or sshd's AuthorizedKeysCommand) ran it with arguments.
     Args,
 }
@@ -415,7 +421,20 @@ impl Invocation {
                 text: Some(args[2].to_string_lossy().into_owned()),
             });
         }
-        Invocation::Args
+        // Anything else, including every other spelling of these options
+        // (`--config=PATH`, a path that looks like an option), goes to clap.
+        match &args[1.min(args.len())..] {
+            [login] if login == "login" => Invocation::Login(None),
+            [flag, path, login]
+                if flag == "--config"
+                    && login == "login"
+                    && !path.is_empty()
+                    && !path.as_bytes().starts_with(b"-") =>
+            {
+                Invocation::Login(Some(PathBuf::from(path)))
+            }
+            _ => Invocation::Args,
+        }
     }
 }
 
@@ -504,6 +523,46 @@ mod tests {
                 config: None,
             }) => assert_eq!(t, "--config /tmp/x login"),
             other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_login_line_skips_clap_and_means_what_clap_makes_of_it() {
+        for (line, config) in [
+            (&["pairshell", "login"][..], None),
+            (
+                &["pairshell", "--config", "/etc/p.toml", "login"][..],
+                Some("/etc/p.toml"),
+            ),
+        ] {
+            match Invocation::from_args(&args(line)) {
+                Invocation::Login(c) => assert_eq!(c.as_deref(), config.map(Path::new)),
+                other => panic!("{line:?}: unexpected {other:?}"),
+            }
+            let cli = Cli::try_parse_from(line).unwrap();
+            assert!(matches!(cli.command, Some(Command::Login)));
+            assert_eq!(cli.config.as_deref(), config.map(Path::new));
+        }
+        // Every other spelling is clap's to judge.
+        for line in [
+            &["pairshell", "--config=/x", "login"][..],
+            &["pairshell", "--config", "--help", "login"][..],
+            &["pairshell", "--config", "", "login"][..],
+            &["pairshell", "login", "extra"][..],
+            &[
+                "pairshell",
+                "--config",
+                "/x",
+                "authorized-keys",
+                "u",
+                "t",
+                "k",
+            ][..],
+        ] {
+            assert!(
+                matches!(Invocation::from_args(&args(line)), Invocation::Args),
+                "{line:?}"
+            );
         }
     }
 

@@ -117,6 +117,30 @@ pub(crate) fn lock_briefly(file: &File, how: FlockArg, wait: Duration) -> Option
     }
 }
 
+/// [`lock_briefly`] for a reader that keeps a shared lock until it closes
+/// `file`: taken on `file`'s own open file description, so there is no
+/// duplicate descriptor to make and no explicit unlock (closing `file`
+/// releases it). Returns whether the lock was had; the same courtesy, never
+/// a condition. For the login's look at every host file (see
+/// `config::host_file_may_name`), where those three system calls were a
+/// third of the cost of each file.
+pub(crate) fn lock_shared_until_close(file: &File, wait: Duration) -> bool {
+    use std::os::fd::AsRawFd;
+    let deadline = Instant::now() + wait;
+    loop {
+        // `Flock` takes the file by value and unlocks on drop: the dup and
+        // unlock this function exists to avoid.
+        #[allow(deprecated)]
+        match nix::fcntl::flock(file.as_raw_fd(), FlockArg::LockSharedNonblock) {
+            Ok(()) => return true,
+            Err(nix::errno::Errno::EWOULDBLOCK) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(_) => return false,
+        }
+    }
+}
+
 /// Open `path` for reading and writing after the same checks as
 /// [`read_trusted`] (no symlink, a regular file owned as required, not
 /// writable by group or other). For the host's own edits of their file.
