@@ -138,6 +138,10 @@ pub enum Command {
         /// Do not attach to the session afterwards.
         #[arg(long)]
         detach: bool,
+        /// Ask me before each guest joins: a prompt on my tmux clients
+        /// (`ask = true` in the file).
+        #[arg(long)]
+        ask: bool,
     },
     /// Let GUEST join SESSION read-only or read-write
     ///
@@ -255,6 +259,15 @@ pub enum Command {
         event: crate::host::HookEvent,
         socket: PathBuf,
         arg: String,
+    },
+    /// Internal: a host's key in an ask prompt, run by the server as the
+    /// host (see ask.rs).
+    #[command(hide = true)]
+    Answer {
+        socket: PathBuf,
+        pid: u32,
+        nonce: String,
+        key: String,
     },
     /// Internal: the gated start of the tmux client (see guest.rs).
     #[command(hide = true)]
@@ -809,6 +822,7 @@ mod tests {
                 ro,
                 expiry,
                 detach,
+                ..
             }) => {
                 assert_eq!(session, "api");
                 assert_eq!(rw, ["alice"]);

@@ -638,6 +638,10 @@ fn join(
         }
     }
 
+    if grant.share.ask {
+        approve_join(config, host, &grant, &tmux, trail, audit)?;
+    }
+
     let exe = std::env::current_exe()
         .map_err(|e| Refusal::setup("spawn-failed", format!("cannot find this program: {e}")))?;
     let terminal = Terminal::open()
@@ -694,7 +698,10 @@ fn join(
             Some(None)
         }
     };
-    if let Err(e) = narrow_self(config_path, config, &tmux, &roster_dir) {
+    // Asking to type needs nonces, from a file the narrowed process may
+    // not open any more.
+    let mut live = crate::live::Live::prepare(config, host, trail.from.clone());
+    if let Err(e) = narrow_self(config_path, config, &tmux, &roster_dir, &grant.share.socket) {
         client.abort();
         roster::remove(&roster_dir, pid);
         return Err(Refusal::setup("spawn-failed", e));
@@ -754,11 +761,23 @@ fn join(
         BANNER_FOR,
     );
     let mut watch = Watch::new(config_path, config, id, &grant, pid, tmux);
-    let mut note = |name: &str, stop: Option<&Stopped>| {
-        audit.write_best_effort(match stop {
-            Some(stop) => record_stopped(trail, pid, stop),
-            None => trail.event(name).field("pid", pid.to_string()),
-        });
+    watch.may_write = confinement != Confinement::Unavailable || config.allow_unconfined_read_write;
+    live.watch(config, &grant, &mut relay);
+    watch.live = live;
+    let mut note = |note: Note<'_>| {
+        let line = match note {
+            Note::Stopped(stop) => record_stopped(trail, pid, stop),
+            Note::Event(name) => trail.event(name).field("pid", pid.to_string()),
+            Note::Mode(mode) => {
+                trail.mode = Some(mode.as_str());
+                trail
+                    .event("mode-change")
+                    .field("pid", pid.to_string())
+                    .field("by", grant.host)
+            }
+            Note::Line(event) => trail.fields(event.field("pid", pid.to_string())),
+        };
+        audit.write_best_effort(line);
     };
     let (status, ending) = client.run(
         &mut relay,
@@ -792,6 +811,108 @@ fn join(
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `ask = true`: the host lets this guest in, or not (see `crate::ask`).
+/// The guest may give up with Ctrl-C; the wait is [`crate::ask::ASK_FOR`].
+fn approve_join(
+    config: &Config,
+    host: &Host,
+    grant: &Grant,
+    tmux: &PairTmux,
+    trail: &Trail,
+    audit: &mut Audit,
+) -> Result<(), Refusal> {
+    use crate::ask::{Answer, Kind, Nonces, Pending, Request};
+    let not_there = || {
+        Refusal::new(
+            "no-answer",
+            format!("{} is not there to let you in", grant.host),
+        )
+    };
+    let failed = |e: String| Refusal::setup("ask-failed", e);
+    let attached = tmux
+        .client_users()
+        .unwrap_or_default()
+        .iter()
+        .any(|u| u == grant.host);
+    if !attached {
+        return Err(not_there().detail("no client of the host is attached"));
+    }
+    let me = std::process::id();
+    let start = roster::process_start(me).ok_or_else(|| failed("no /proc entry".into()))?;
+    let nonce = Nonces::open()
+        .and_then(|mut n| n.next())
+        .map_err(|e| failed(e.to_string()))?;
+    let request = Request {
+        pid: me,
+        start,
+        kind: Kind::Join,
+        guest: trail.guest.clone().unwrap_or_default(),
+        host: grant.host.to_string(),
+        session: grant.session.to_string(),
+        socket: grant.share.socket.clone(),
+        mode: grant.mode.as_str().into(),
+        from: trail.from.clone(),
+        nonce,
+        client: None,
+    };
+    let pending =
+        Pending::post(&roster::dir(&config.sockets_dir), &request, host.uid).map_err(failed)?;
+    audit.write_best_effort(
+        trail
+            .event("ask")
+            .field("kind", "join")
+            .field("pid", me.to_string()),
+    );
+    eprintln!(
+        "pairshell: asking {} to let you in… (Ctrl-C gives up)",
+        grant.host
+    );
+    tmux.ring();
+    // Ctrl-C, a hang-up or a stop ends the wait, not the process at once.
+    let mut mask = SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        mask.add(sig);
+    }
+    let _ = mask.thread_block();
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| failed(e.to_string()))?;
+    let answer = loop {
+        match pending.answer() {
+            Answer::Waiting => {}
+            other => break Some(other),
+        }
+        let mut fds = [nix::poll::PollFd::new(
+            signals.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16));
+        if let Ok(Some(_)) = signals.read_signal() {
+            break None;
+        }
+    };
+    drop(pending);
+    let _ = mask.thread_unblock();
+    match answer {
+        Some(Answer::Yes) => {
+            audit.write_best_effort(
+                trail
+                    .event("allow")
+                    .field("kind", "join")
+                    .field("by", grant.host),
+            );
+            Ok(())
+        }
+        Some(Answer::No) => Err(Refusal::new("declined", format!("{} declined", grant.host))),
+        Some(_) => Err(not_there().detail("no answer within 60 s")),
+        None => Err(Refusal::new("gave-up", "you stopped waiting")),
+    }
 }
 
 /// How long the guest's banner stays on their bottom line.
@@ -899,8 +1020,11 @@ fn narrow_self(
     config: &Config,
     tmux: &PairTmux,
     roster_dir: &Path,
+    socket: &Path,
 ) -> Result<(), String> {
     let mut reads: Vec<&Path> = vec![config.hosts_dir.as_path()];
+    // The host's answers (ask to type) appear beside the socket.
+    reads.extend(socket.parent());
     // The config and its index are replaced by rename when edited, so the
     // rule is on their directory, not on today's files.
     reads.extend(config_path.parent());
@@ -1040,6 +1164,15 @@ struct Watch {
     flag_reset_seen: bool,
     /// Events for the trail, written when the client has ended.
     notes: Vec<&'static str>,
+    /// Whether this client may be made read-write live: it is confined, or
+    /// the admin allows unconfined writers (see
+    /// `policy::unconfined_join_allowed`).
+    may_write: bool,
+    /// A promotion refused for want of confinement was noted.
+    promotion_refused_noted: bool,
+    /// Live mode changes the host made, ask-to-type and presence (see
+    /// `crate::live`).
+    pub(crate) live: crate::live::Live,
 }
 
 /// What identifies a version of a file without reading it.
@@ -1082,7 +1215,38 @@ impl Watch {
             pid,
             flag_reset_seen: false,
             notes: Vec::new(),
+            may_write: true,
+            promotion_refused_noted: false,
+            live: crate::live::Live::default(),
         }
+    }
+
+    /// The mode the client must switch to now, when it is not the one it
+    /// has: `listed` is what the host's file says, raised to read-write by
+    /// a visit the host allowed (ask to type).
+    ///
+    /// Guards against: a live promotion making an unconfined client
+    /// writable where the admin refuses unconfined writers at the join.
+    fn switch_to(&mut self, listed: Mode) -> Option<Mode> {
+        let host = self.joined.host.clone();
+        let want = if self.live.visit_allowed(&host) {
+            Mode::ReadWrite
+        } else {
+            listed
+        };
+        if want == self.joined.mode {
+            return None;
+        }
+        if want == Mode::ReadWrite && !self.may_write {
+            if !std::mem::replace(&mut self.promotion_refused_noted, true) {
+                self.notes.push("mode-change-refused");
+            }
+            return None;
+        }
+        self.joined.mode = want;
+        // A read-only client's own tmux flag is watched again.
+        self.flag_reset_seen = false;
+        Some(want)
     }
 
     /// Decide again. `Err(retry)` when a file could not be loaded and the
@@ -1267,7 +1431,7 @@ impl Client {
         watch: &mut Watch,
         name: &str,
         record_required: bool,
-        note: &mut dyn FnMut(&str, Option<&Stopped>),
+        note: &mut dyn FnMut(Note<'_>),
     ) -> (ExitStatus, Ending) {
         let pid = self.pid();
         let _ = nix::unistd::write(&self.gate, b"g");
@@ -1323,8 +1487,15 @@ impl Client {
                         let client = nix::unistd::Pid::from_raw(pid as i32);
                         let _ = nix::sys::signal::kill(client, Signal::SIGWINCH);
                     }
+                    Happened::Wake => check_now = true,
+                    Happened::AskToType => {
+                        if let Some(n) = watch.live.ask_to_type(&watch.tmux, &watch.joined, pid) {
+                            note(n);
+                            check_now = true;
+                        }
+                    }
                     Happened::ObserverStopped(stop) => {
-                        note("record-stopped", Some(&stop));
+                        note(Note::Stopped(&stop));
                         // As `audit.required` for the trail: no session
                         // goes on unrecorded when the admin said so.
                         if record_required && end.ending.is_none() {
@@ -1349,8 +1520,12 @@ impl Client {
             }
             if end.ending.is_none() && (check_now || Instant::now() >= next_check) {
                 next_check = match watch.check(Timestamp::now()) {
-                    Ok(Verdict::Granted { ends }) => {
-                        Instant::now() + until(ends).min(RECHECK_EVERY)
+                    Ok(Verdict::Granted { ends, mode }) => {
+                        if let Some(mode) = watch.switch_to(mode) {
+                            switch_live(relay, pid, &watch.joined, mode);
+                            note(Note::Mode(mode));
+                        }
+                        Instant::now() + until(ends).min(RECHECK_EVERY).min(watch.live.next_look())
                     }
                     Ok(verdict) => {
                         end.ending = watch.ending(verdict);
@@ -1359,7 +1534,15 @@ impl Client {
                     Err(retry) => Instant::now() + retry,
                 };
                 for name in watch.notes.drain(..) {
-                    note(name, None);
+                    note(Note::Event(name));
+                }
+                for line in std::mem::take(&mut watch.live.notes) {
+                    note(Note::Line(line));
+                }
+                for text in std::mem::take(&mut watch.live.banners) {
+                    relay.show_banner(&text, BANNER_FOR);
+                    let client = nix::unistd::Pid::from_raw(pid as i32);
+                    let _ = nix::sys::signal::kill(client, Signal::SIGWINCH);
                 }
             }
             if let Some(give_up) = sessions_until.filter(|_| end.ending.is_none()) {
@@ -1418,6 +1601,35 @@ impl Client {
         let ending = end.decide(&status, watch);
         (status, ending)
     }
+}
+
+/// Something for the trail while the client runs.
+pub(crate) enum Note<'a> {
+    /// A plain event line with the client's pid.
+    Event(&'static str),
+    /// The recording stopped.
+    Stopped(&'a Stopped),
+    /// The client's mode was switched live (`event=mode-change`).
+    Mode(Mode),
+    /// A line built elsewhere (ask to type); the trail's fields are added.
+    Line(Event),
+}
+
+/// Switch a running client to `mode`: the relay starts or stops forwarding
+/// at once, the recording gets a marker, and the guest reads why on their
+/// bottom line once tmux has redrawn (the SIGWINCH asks it to).
+fn switch_live(relay: &mut Relay, pid: u32, joined: &policy::Joined, mode: Mode) {
+    relay.set_input(match mode {
+        Mode::ReadWrite => Input::Forward,
+        Mode::ReadOnly => Input::Drop,
+    });
+    relay.mark(&format!("mode: {mode}"));
+    relay.show_banner(
+        &format!("pairshell: {} made you {mode}", joined.host),
+        BANNER_FOR,
+    );
+    let client = nix::unistd::Pid::from_raw(pid as i32);
+    let _ = nix::sys::signal::kill(client, Signal::SIGWINCH);
 }
 
 /// What the relay loop learnt about why the client is ending.

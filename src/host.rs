@@ -176,7 +176,7 @@ fn check_session_name(session: &str) -> Result<(), Failure> {
     }
 }
 
-/// `pairshell share SESSION [--rw G]… [--ro G]… [--for D | --until T] [--detach]`
+/// `pairshell share SESSION [--rw G]… [--ro G]… [--for D | --until T] [--detach] [--ask]`
 pub fn share(
     config_path: Option<&Path>,
     session: &str,
@@ -184,6 +184,7 @@ pub fn share(
     ro: &[String],
     expiry: &Expiry,
     detach: bool,
+    ask: bool,
 ) -> Result<(), Failure> {
     let mut host = Host::new(config_path)?;
     check_session_name(session)?;
@@ -204,6 +205,9 @@ pub fn share(
     }
     if ends.is_some() {
         edit.set_share_expiry(session, ends);
+    }
+    if ask {
+        edit.set_ask(session);
     }
     let file = edit.parsed().map_err(|e| e.to_string())?;
     // One server per shared session: the hooks and `server-access` are set
@@ -322,7 +326,9 @@ fn open_to_guests(
     share: &config::Share,
 ) -> Result<(), Failure> {
     let pair = &host.config.pair_user;
-    let want_write = !share.read_write.is_empty();
+    // A visit the host allowed (ask to type) needs a writable account too.
+    let want_write =
+        !share.read_write.is_empty() || !crate::ask::visitors(server.socket, host.uid).is_empty();
     match (
         share.read_write.is_empty() && share.read_only.is_empty(),
         server.access(pair),
@@ -339,7 +345,7 @@ fn open_to_guests(
                 .allow(pair, want_write)
                 .map_err(|e| format!("tmux server-access for {pair}: {e}"))?;
             if want_write {
-                restore_read_only(host, server, session);
+                restore_read_only(host, server, session, share);
             }
         }
     }
@@ -371,11 +377,14 @@ fn open_to_guests(
 /// After the pair account was made writable: make read-only again every
 /// pair-account client that is not a read-write guest's (a client nobody can
 /// attribute counts as read-only), and let go any that stays writable.
-fn restore_read_only(host: &Host, server: &Server, session: &str) {
+/// A guest is a writer as the file says *now* (promoted live or not), or
+/// while a visit the host allowed lasts.
+fn restore_read_only(host: &Host, server: &Server, session: &str, share: &config::Share) {
+    let visitors = crate::ask::visitors(server.socket, host.uid);
     let should_watch = |record: &Option<roster::Record>| {
-        record
-            .as_ref()
-            .is_none_or(|r| r.mode != Mode::ReadWrite.as_str())
+        record.as_ref().is_none_or(|r| {
+            !share.read_write.iter().any(|g| g.as_str() == r.guest) && !visitors.contains(&r.pid)
+        })
     };
     for (client, record) in host.guests_on(server.socket) {
         if should_watch(&record) && !client.readonly {
@@ -487,14 +496,20 @@ pub fn grant(
     let share = &file.sessions[session];
     let server = host.server(&socket);
     if server.running() {
-        open_to_guests(&host, &server, session, share)?;
         if mode == Mode::ReadOnly {
-            // A writer made a watcher: let their read-write client go
-            // now; they may join again read-only.
-            end_clients(&host, &socket, |r| {
-                r.guest == guest && r.mode == "read-write"
-            });
+            // A visit (ask to type) ends with the grant's word.
+            let pids: Vec<u32> = host
+                .guests_on(&socket)
+                .into_iter()
+                .filter_map(|(_, r)| r.filter(|r| r.guest == guest).map(|r| r.pid))
+                .collect();
+            crate::ask::end_visits(&socket, &pids);
         }
+        open_to_guests(&host, &server, session, share)?;
+        // The guest's connected clients switch mode live: their pairshell
+        // sees the file change and starts or stops forwarding at once;
+        // tmux's own read-only flag, the second layer, is set here.
+        set_clients_mode(&host, &server, session, guest, mode);
     }
     let mut event = host
         .event("grant", session)
@@ -515,6 +530,71 @@ pub fn grant(
         host.login
     );
     Ok(())
+}
+
+/// Give `guest`'s clients on `server` tmux's read-only flag for `mode`.
+fn set_clients_mode(host: &Host, server: &Server, session: &str, guest: &str, mode: Mode) {
+    let want_readonly = mode == Mode::ReadOnly;
+    for (client, record) in host.guests_on(server.socket) {
+        if record.is_some_and(|r| r.guest == guest) && client.readonly != want_readonly {
+            let _ = server.toggle_read_only(&client.name, session);
+        }
+    }
+}
+
+/// `pairshell answer SOCKET PID NONCE KEY`: the host's key in an ask
+/// prompt (run by the host's server, as the host). Never prints:
+/// `run-shell` would show it in the host's pane.
+pub fn answer(
+    config_path: Option<&Path>,
+    socket: &Path,
+    pid: u32,
+    nonce: &str,
+    key: &str,
+) -> ExitCode {
+    let Ok(mut host) = Host::new(config_path) else {
+        return ExitCode::FAILURE;
+    };
+    let Some(pair_uid) = host.pair_uid else {
+        return ExitCode::FAILURE;
+    };
+    let Ok(file) = host.file() else {
+        return ExitCode::FAILURE;
+    };
+    // Only a socket this host's own file shares.
+    let Some((session, share)) = file.sessions.iter().find(|(_, s)| s.socket == socket) else {
+        return ExitCode::FAILURE;
+    };
+    let yes = key == "y" || key == "Y";
+    let dir = roster::dir(&host.config.sockets_dir);
+    let request =
+        match crate::ask::write_answer(&dir, pair_uid, &host.login, socket, pid, nonce, yes) {
+            Ok(r) => r,
+            Err(e) => {
+                host.audit(
+                    host.event("answer-refused", session.as_str())
+                        .field("pid", pid.to_string())
+                        .field("reason", e),
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+    let server = host.server(socket);
+    if yes && request.kind == crate::ask::Kind::Type {
+        // tmux's second layer for the visit: the account writable, the
+        // others read-only again, this guest's client writable.
+        let _ = open_to_guests(&host, &server, session.as_str(), share);
+        if server.access(&host.config.pair_user) != Some(true) {
+            let _ = server.allow(&host.config.pair_user, true);
+            restore_read_only(&host, &server, session.as_str(), share);
+        }
+        for (client, _) in host.guests_on(socket) {
+            if Some(client.pid) == request.client && client.readonly {
+                let _ = server.toggle_read_only(&client.name, session.as_str());
+            }
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// The socket the host's file names for `session`, if it shares it.
@@ -713,6 +793,9 @@ pub enum HookEvent {
     Joined,
     /// A client detached: tell the host's clients who left.
     Left,
+    /// A guest's pairshell rang: prompt the host's clients with what is
+    /// being asked (see `crate::ask`).
+    Asks,
 }
 
 /// `pairshell hook EVENT SOCKET ARG` (ARG: the shared session for
@@ -746,6 +829,22 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
                     let _ = server.detach(&c.name, false);
                 }
             }
+        }
+        HookEvent::Asks => {
+            let Ok((config_path, config)) = config::load_main(&cli::config_path(config_path))
+            else {
+                return ExitCode::FAILURE;
+            };
+            let (Some(login), Some(pair_uid)) = (
+                login,
+                User::from_name(&config.pair_user)
+                    .ok()
+                    .flatten()
+                    .map(|u| u.uid),
+            ) else {
+                return ExitCode::FAILURE;
+            };
+            prompt_asks(&config_path, &config, &login, pair_uid, socket);
         }
         HookEvent::Joined | HookEvent::Left => {
             let Ok((_, config)) = config::load_main(&cli::config_path(config_path)) else {
@@ -812,6 +911,56 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Put each waiting request for `socket` on every client of the host's own
+/// (`login`) as a one-key prompt, once per request.
+///
+/// Guards against: a guest answering. The prompt goes only to clients
+/// whose Unix user is the host, never to a pair-account client, and its
+/// key runs `pairshell answer` as the host, bound to the request's nonce.
+fn prompt_asks(config_path: &Path, config: &Config, login: &str, pair_uid: Uid, socket: &Path) {
+    let server = Server {
+        tmux: &config.tmux,
+        socket,
+    };
+    let dir = roster::dir(&config.sockets_dir);
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let requests = crate::ask::requests_for(&dir, pair_uid, login, socket);
+    if requests.is_empty() {
+        return;
+    }
+    let mine: Vec<ClientInfo> = server
+        .clients()
+        .into_iter()
+        .filter(|c| c.user == login)
+        .collect();
+    for request in requests {
+        // Once per request: a server option remembers which were shown.
+        let option = format!("@pairshell-asked-{}", request.pid);
+        if server.option(&option).as_deref() == Some(request.nonce.as_str()) {
+            continue;
+        }
+        let _ = server.set_option(&option, &request.nonce);
+        let command = format!(
+            "{} --config {} answer {} {} {} '%%%' >/dev/null 2>&1",
+            crate::tmux::single_quote(&exe.to_string_lossy()),
+            crate::tmux::single_quote(&config_path.to_string_lossy()),
+            crate::tmux::single_quote(&socket.to_string_lossy()),
+            request.pid,
+            request.nonce,
+        );
+        let template = format!("run-shell -b \"{}\"", command.replace('"', "\\\""));
+        for client in &mine {
+            let _ = server.prompt(
+                &client.name,
+                &format!("pairshell: {} ", request.prompt()),
+                &template,
+            );
+        }
+    }
 }
 
 /// `45s`, `12m`, `2h 5m`.

@@ -7,6 +7,7 @@
 //! `fuzz/`.
 
 mod admin;
+mod ask;
 mod audit;
 mod authorized_keys;
 mod chooser;
@@ -21,6 +22,7 @@ mod guest;
 mod guest_admin;
 mod host;
 mod identity;
+mod live;
 mod policy;
 mod record;
 mod relay;
@@ -89,6 +91,7 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             ro,
             expiry,
             detach,
+            ask,
         }) => report(host::share(
             config_path.as_deref(),
             &session,
@@ -96,6 +99,7 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             &ro,
             &expiry,
             detach,
+            ask,
         )),
         Some(cli::Command::Grant {
             session,
@@ -185,6 +189,12 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
         Some(cli::Command::Hook { event, socket, arg }) => {
             host::hook(config_path.as_deref(), event, &socket, &arg)
         }
+        Some(cli::Command::Answer {
+            socket,
+            pid,
+            nonce,
+            key,
+        }) => host::answer(config_path.as_deref(), &socket, pid, &nonce, &key),
         Some(cli::Command::ExecClient {
             gate,
             socket_fd,

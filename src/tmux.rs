@@ -205,6 +205,27 @@ impl PairTmux {
         }
     }
 
+    /// Ring the host's server: `list-clients` with a format the server's
+    /// `after-list-clients` hook recognises (`crate::ask::RING`), the one
+    /// command a read-only server-access user may run. The hook, as the
+    /// host, reads the requests waiting for it.
+    pub fn ring(&self) {
+        let _ = self.run(&["list-clients", "-F", crate::ask::RING]);
+    }
+
+    /// The Unix users of the server's clients (`None`: no answer).
+    pub fn client_users(&self) -> Option<Vec<String>> {
+        match self.run(&["list-clients", "-F", "#{client_user}"]) {
+            Ok(Some(out)) if out.status.success() => Some(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
     /// Detach our client, named by its terminal (`/dev/pts/N`). False when
     /// the server refused (a read-only server-access user may not) or did
     /// not answer.
@@ -404,7 +425,7 @@ fn parse_client(line: &str) -> Option<ClientInfo> {
 /// Quote a word in single quotes, a closing `'` as `'\''`. Both tmux's
 /// command parser (hook commands) and `/bin/sh` (what `run-shell` runs)
 /// read it back as the same word.
-fn single_quote(s: &str) -> String {
+pub fn single_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
@@ -575,6 +596,21 @@ impl Server<'_> {
         ]);
     }
 
+    /// A one-key prompt on one client; the key pressed replaces `%%%` in
+    /// `template`, a tmux command run by the server (as the host).
+    pub fn prompt(&self, client: &str, text: &str, template: &str) -> Result<(), String> {
+        self.run(&[
+            "command-prompt",
+            "-1",
+            "-t",
+            client,
+            "-p",
+            &message_text(text),
+            template,
+        ])
+        .map(|_| ())
+    }
+
     pub fn set_option(&self, name: &str, value: &str) -> Result<(), String> {
         self.run(&["set-option", "-s", name, value]).map(|_| ())
     }
@@ -676,6 +712,18 @@ impl Hooks<'_> {
             (
                 format!("client-detached[{i}]"),
                 run(&["left", &socket, "#{hook_client}"]),
+            ),
+            // A guest's pairshell rang (see `crate::ask`): show the host
+            // what is being asked. Only that one format runs anything; the
+            // hook reads the requests itself, and believes only the pair
+            // account's.
+            (
+                format!("after-list-clients[{i}]"),
+                format!(
+                    "if-shell -F {} {}",
+                    single_quote(&format!("#{{==:#{{hook_flag_F}},{}}}", crate::ask::RING)),
+                    single_quote(&run(&["asks", &socket, self.session]))
+                ),
             ),
         ]
     }

@@ -1103,7 +1103,7 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__share)
-            opts="-h --rw --ro --for --until --detach --config --help"
+            opts="-h --rw --ro --for --until --detach --ask --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -65,6 +65,7 @@ complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l for -d 'Fo
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l until -d 'Until then: `2026-11-21T18:00:00Z`, `2026-11-21 18:00` or `18:00` (local time; a time already past today means tomorrow)' -r
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l detach -d 'Do not attach to the session afterwards'
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l ask -d 'Ask me before each guest joins: a prompt on my tmux clients (`ask = true` in the file)'
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pairshell -n "__fish_pairshell_using_subcommand grant" -l for -d 'For this long from now: `45s`, `30m`, `2h`, `1h30m`, `3d`' -r
 complete -c pairshell -n "__fish_pairshell_using_subcommand grant" -l until -d 'Until then: `2026-11-21T18:00:00Z`, `2026-11-21 18:00` or `18:00` (local time; a time already past today means tomorrow)' -r

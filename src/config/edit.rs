@@ -196,6 +196,12 @@ impl HostEdit {
         }
     }
 
+    /// Ask the host before each guest of `session` joins (`ask = true`).
+    pub fn set_ask(&mut self, session: &str) {
+        let table = self.session(session).expect("ensure_session first");
+        table.insert("ask", toml_edit::value(true));
+    }
+
     /// Remove `[sessions.SESSION]` entirely. Returns whether it was there.
     pub fn unshare(&mut self, session: &str) -> bool {
         self.sessions().remove(session).is_some()
@@ -353,7 +359,8 @@ pub fn example(login: &str, sockets_dir: &Path) -> String {
          # read_only = [\"bob\"]                  # may watch\n\
          # expires = 2026-12-31T18:00:00Z       # optional: the share ends then\n\
          # guest_expires = {{ bob = 2026-12-01T18:00:00Z }}  # optional: one guest's access ends then\n\
-         # allow_other_sessions = false         # serve guests even if the server holds other sessions\n",
+         # allow_other_sessions = false         # serve guests even if the server holds other sessions\n\
+         # ask = false                          # ask me before each guest joins (share --ask)\n",
         socket = socket.display()
     )
 }

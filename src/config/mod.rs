@@ -238,6 +238,9 @@ pub struct Share {
     /// sessions too (the server's hooks still keep guests on this one).
     #[serde(default)]
     pub allow_other_sessions: bool,
+    /// Ask the host before each guest joins (`share --ask`; see `ask.rs`).
+    #[serde(default)]
+    pub ask: bool,
 }
 
 /// An instant at which access ends, written as a TOML offset date-time.
