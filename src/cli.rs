@@ -142,6 +142,14 @@ pub enum Command {
         /// (`ask = true` in the file).
         #[arg(long)]
         ask: bool,
+        /// Guests only while I am attached (`presence = "required"`); when
+        /// my last client detaches, `--on-host-leave` decides.
+        #[arg(long)]
+        presence: bool,
+        /// With --presence: `pause` freezes the guests' screens until I am
+        /// back, `end` lets them go.
+        #[arg(long, value_name = "WHAT", requires = "presence")]
+        on_host_leave: Option<crate::config::OnHostLeave>,
     },
     /// Let GUEST join SESSION read-only or read-write
     ///

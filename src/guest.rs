@@ -25,8 +25,9 @@ use crate::audit::{Audit, Event};
 use crate::chooser::{self, Item, State};
 use crate::cli;
 use crate::config::index::Stamp;
-use crate::config::{self, Config, Host};
+use crate::config::{self, Config, Host, OnHostLeave};
 use crate::identity::{self, Identity};
+use crate::live::HostPresence as Presence;
 use crate::policy::{self, Grant, Mode, Resolution, Verdict};
 use crate::record;
 use crate::relay::{self, Event as Happened, Input, Relay, Stopped};
@@ -638,6 +639,15 @@ fn join(
         }
     }
 
+    if grant.share.presence == config::Presence::Required && !host_attached(&tmux, grant.host) {
+        return Err(Refusal::new(
+            "host-away",
+            format!(
+                "{} is not here right now; {label} can be joined while they are",
+                grant.host
+            ),
+        ));
+    }
     if grant.share.ask {
         approve_join(config, host, &grant, &tmux, trail, audit)?;
     }
@@ -763,6 +773,7 @@ fn join(
     let mut watch = Watch::new(config_path, config, id, &grant, pid, tmux);
     watch.may_write = confinement != Confinement::Unavailable || config.allow_unconfined_read_write;
     live.watch(config, &grant, &mut relay);
+    live.need_host(grant.share.presence, grant.share.on_host_leave);
     watch.live = live;
     let mut note = |note: Note<'_>| {
         let line = match note {
@@ -813,6 +824,15 @@ fn join(
     })
 }
 
+/// Whether a client of `host` (their own uid, not the pair account) is
+/// attached to the server.
+fn host_attached(tmux: &PairTmux, host: &str) -> bool {
+    tmux.client_users()
+        .unwrap_or_default()
+        .iter()
+        .any(|u| u == host)
+}
+
 /// `ask = true`: the host lets this guest in, or not (see `crate::ask`).
 /// The guest may give up with Ctrl-C; the wait is [`crate::ask::ASK_FOR`].
 fn approve_join(
@@ -831,12 +851,7 @@ fn approve_join(
         )
     };
     let failed = |e: String| Refusal::setup("ask-failed", e);
-    let attached = tmux
-        .client_users()
-        .unwrap_or_default()
-        .iter()
-        .any(|u| u == grant.host);
-    if !attached {
+    if !host_attached(tmux, grant.host) {
         return Err(not_there().detail("no client of the host is attached"));
     }
     let me = std::process::id();
@@ -1487,7 +1502,10 @@ impl Client {
                         let client = nix::unistd::Pid::from_raw(pid as i32);
                         let _ = nix::sys::signal::kill(client, Signal::SIGWINCH);
                     }
-                    Happened::Wake => check_now = true,
+                    Happened::Wake => {
+                        watch.live.woke();
+                        check_now = true
+                    }
                     Happened::AskToType => {
                         if let Some(n) = watch.live.ask_to_type(&watch.tmux, &watch.joined, pid) {
                             note(n);
@@ -1524,6 +1542,32 @@ impl Client {
                         if let Some(mode) = watch.switch_to(mode) {
                             switch_live(relay, pid, &watch.joined, mode);
                             note(Note::Mode(mode));
+                        }
+                        let host = watch.joined.host.clone();
+                        match watch.live.presence(&watch.tmux, &host) {
+                            Presence::Same => {}
+                            Presence::Left(OnHostLeave::Pause) => {
+                                relay.pause(&format!("pairshell: {host} stepped away"));
+                                note(Note::Event("host-away"));
+                            }
+                            Presence::Left(OnHostLeave::End) => {
+                                end.ending = Some(Ending {
+                                    reason: "host-left",
+                                    message: Some(format!(
+                                        "{host} left, so your visit to {}/{} ended",
+                                        host, watch.joined.session
+                                    )),
+                                    detail: None,
+                                });
+                            }
+                            Presence::Back => {
+                                relay.resume();
+                                note(Note::Event("host-back"));
+                                relay
+                                    .show_banner(&format!("pairshell: {host} is back"), BANNER_FOR);
+                                let client = nix::unistd::Pid::from_raw(pid as i32);
+                                let _ = nix::sys::signal::kill(client, Signal::SIGWINCH);
+                            }
                         }
                         Instant::now() + until(ends).min(RECHECK_EVERY).min(watch.live.next_look())
                     }

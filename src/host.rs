@@ -176,16 +176,28 @@ fn check_session_name(session: &str) -> Result<(), Failure> {
     }
 }
 
-/// `pairshell share SESSION [--rw G]… [--ro G]… [--for D | --until T] [--detach] [--ask]`
+/// How `share` shares, besides who may join.
+pub struct ShareOptions {
+    /// Do not attach afterwards.
+    pub detach: bool,
+    /// `ask = true`.
+    pub ask: bool,
+    /// `presence = "required"`, with what the guests get when the host
+    /// leaves.
+    pub presence: Option<config::OnHostLeave>,
+}
+
+/// `pairshell share SESSION [--rw G]… [--ro G]… [--for D | --until T]
+/// [--detach] [--ask] [--presence [--on-host-leave pause|end]]`
 pub fn share(
     config_path: Option<&Path>,
     session: &str,
     rw: &[String],
     ro: &[String],
     expiry: &Expiry,
-    detach: bool,
-    ask: bool,
+    options: ShareOptions,
 ) -> Result<(), Failure> {
+    let detach = options.detach;
     let mut host = Host::new(config_path)?;
     check_session_name(session)?;
     for guest in rw.iter().chain(ro) {
@@ -206,8 +218,11 @@ pub fn share(
     if ends.is_some() {
         edit.set_share_expiry(session, ends);
     }
-    if ask {
+    if options.ask {
         edit.set_ask(session);
+    }
+    if let Some(on_leave) = options.presence {
+        edit.set_presence(session, on_leave);
     }
     let file = edit.parsed().map_err(|e| e.to_string())?;
     // One server per shared session: the hooks and `server-access` are set
@@ -854,6 +869,10 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
                 tmux: &config.tmux,
                 socket,
             };
+            // Presence: any client coming or going wakes the guests'
+            // pairshells, which watch this directory and look again
+            // whether the host is there (see `crate::live`).
+            crate::live::touch_presence(socket);
             let option = format!("@pairshell-client-{arg}");
             let clients = server.clients();
             let message = if event == HookEvent::Joined {

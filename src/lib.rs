@@ -92,14 +92,19 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             expiry,
             detach,
             ask,
+            presence,
+            on_host_leave,
         }) => report(host::share(
             config_path.as_deref(),
             &session,
             &rw,
             &ro,
             &expiry,
-            detach,
-            ask,
+            host::ShareOptions {
+                detach,
+                ask,
+                presence: presence.then(|| on_host_leave.unwrap_or_default()),
+            },
         )),
         Some(cli::Command::Grant {
             session,

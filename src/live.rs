@@ -17,7 +17,7 @@ use nix::unistd::Uid;
 
 use crate::ask::{self, Answer, Kind, Nonces, Pending, Request};
 use crate::audit::Event;
-use crate::config::{Config, Host};
+use crate::config::{Config, Host, OnHostLeave, Presence};
 use crate::guest::Note;
 use crate::policy::{Grant, Joined, Mode};
 use crate::relay::Relay;
@@ -43,6 +43,34 @@ pub struct Live {
     pub notes: Vec<Event>,
     /// Text for the guest's bottom line (drained by the relay loop).
     pub banners: Vec<String>,
+    /// `presence = "required"`: what the host's leaving does.
+    presence: Option<OnHostLeave>,
+    /// Whether the host was there at the last look.
+    host_here: bool,
+    /// A second look at the host's presence is due then: a client that
+    /// detaches may still be listed when the hook's word arrives.
+    look_again: Option<std::time::Instant>,
+}
+
+/// What the host's presence did since the last look.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostPresence {
+    Same,
+    /// The host's last client detached.
+    Left(OnHostLeave),
+    /// A client of the host is attached again.
+    Back,
+}
+
+/// The file the server's join/leave hooks touch beside the socket (as the
+/// host): only a wake for the guests' pairshells, never believed.
+fn presence_path(socket: &Path) -> PathBuf {
+    socket.with_file_name(".pairshell-presence")
+}
+
+/// Touch [`presence_path`] (the host's side, from the server's hooks).
+pub fn touch_presence(socket: &Path) {
+    let _ = std::fs::write(presence_path(socket), b"");
 }
 
 impl Live {
@@ -55,6 +83,43 @@ impl Live {
             nonces: Nonces::open().ok(),
             start: crate::roster::process_start(std::process::id()),
             ..Live::default()
+        }
+    }
+
+    /// Follow the host's presence for a share with `presence = "required"`
+    /// (the join found them there).
+    pub fn need_host(&mut self, presence: Presence, on_leave: OnHostLeave) {
+        if presence == Presence::Required {
+            self.presence = Some(on_leave);
+            self.host_here = true;
+        }
+    }
+
+    /// Look whether the host is still (or again) there. A server that does
+    /// not answer changes nothing.
+    pub fn presence(&mut self, tmux: &PairTmux, host: &str) -> HostPresence {
+        let Some(on_leave) = self.presence else {
+            return HostPresence::Same;
+        };
+        let Some(users) = tmux.client_users() else {
+            return HostPresence::Same;
+        };
+        let here = users.iter().any(|u| u == host);
+        if here == self.host_here {
+            return HostPresence::Same;
+        }
+        self.host_here = here;
+        if here {
+            HostPresence::Back
+        } else {
+            HostPresence::Left(on_leave)
+        }
+    }
+
+    /// After a wake: look at the presence again a second later too.
+    pub fn woke(&mut self) {
+        if self.presence.is_some() {
+            self.look_again = Some(std::time::Instant::now() + Duration::from_secs(1));
         }
     }
 
@@ -86,11 +151,21 @@ impl Live {
     }
 
     /// When the relay loop should look again at the latest.
-    pub fn next_look(&self) -> Duration {
+    pub fn next_look(&mut self) -> Duration {
+        let again = match self.look_again {
+            Some(at) if at > std::time::Instant::now() => {
+                at.saturating_duration_since(std::time::Instant::now())
+            }
+            Some(_) => {
+                self.look_again = None;
+                Duration::MAX
+            }
+            None => Duration::MAX,
+        };
         if self.pending.is_some() {
-            LOOK_EVERY
+            LOOK_EVERY.min(again)
         } else {
-            Duration::MAX
+            again
         }
     }
 

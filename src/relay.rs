@@ -287,6 +287,28 @@ impl Relay {
         Ok(())
     }
 
+    /// Freeze the guest's screen with `text` on its bottom line: nothing
+    /// typed is forwarded (the leave keys still work) and what the client
+    /// draws is dropped, until [`Relay::resume`].
+    pub fn pause(&mut self, text: &str) {
+        self.paused = true;
+        self.to_client.clear();
+        self.banner = None;
+        let size = window_size(self.guest.as_fd()).ok();
+        let (rows, cols) = size.map_or((24, 80), |s| (s.ws_row, s.ws_col));
+        let bytes = banner_bytes(text, rows, cols);
+        if let Some(o) = &mut self.observer {
+            o.output(&bytes);
+        }
+        self.to_guest.extend_from_slice(&bytes);
+        self.flush_to_guest();
+    }
+
+    /// End a [`Relay::pause`]; the caller asks the client for a redraw.
+    pub fn resume(&mut self) {
+        self.paused = false;
+    }
+
     /// Let `observer` see the session from now on.
     pub fn observe(&mut self, observer: Box<dyn Observer>) {
         self.observer = Some(observer);
@@ -943,6 +965,62 @@ mod tests {
         assert!(!keys.feed(b"\x02\x02"));
         assert!(keys.feed(b"d"));
         assert!(keys.feed(b"\x02d"));
+    }
+
+    #[test]
+    fn ask_keys_are_the_prefix_then_a_and_never_forwarded() {
+        let mut keys = LeaveKeys::default();
+        assert_eq!(keys.keys(b"a\x02xa"), []);
+        assert_eq!(keys.keys(b"\x02a\x02d"), [OwnKey::AskToType, OwnKey::Leave]);
+        let mut rig = rig(Input::Drop);
+        nix::unistd::write(&rig.ssh, b"\x02a").unwrap();
+        let mut events = Vec::new();
+        let until = Instant::now() + Duration::from_secs(5);
+        while !events.contains(&Event::AskToType) && Instant::now() < until {
+            events.extend(rig.relay.step(Duration::from_millis(10)).unwrap());
+        }
+        assert_eq!(events, [Event::AskToType]);
+        let mut buf = [0u8; 8];
+        assert_eq!(nix::unistd::read(&rig.client, &mut buf), Err(Errno::EAGAIN));
+    }
+
+    /// A live promotion forwards from the next keystroke; a live demotion
+    /// forwards nothing more, and a pause forwards nothing and draws
+    /// nothing until it ends.
+    #[test]
+    fn input_mode_switches_live_and_a_pause_holds_both_ways() {
+        let mut rig = rig(Input::Drop);
+        rig.relay.set_input(Input::Forward);
+        nix::unistd::write(&rig.ssh, b"typed").unwrap();
+        let (got, _) = pump_until(&mut rig, true, 5);
+        assert_eq!(got, b"typed");
+        rig.relay.pause("pairshell: maria stepped away");
+        let want = banner_bytes("pairshell: maria stepped away", 40, 120);
+        let (got, _) = pump_until(&mut rig, false, want.len());
+        assert_eq!(got, want);
+        nix::unistd::write(&rig.ssh, b"paused").unwrap();
+        nix::unistd::write(&rig.client, b"frozen").unwrap();
+        for _ in 0..5 {
+            rig.relay.step(Duration::from_millis(10)).unwrap();
+        }
+        rig.relay.resume();
+        nix::unistd::write(&rig.client, b"back").unwrap();
+        let (got, _) = pump_until(&mut rig, false, 4);
+        assert_eq!(
+            got, b"back",
+            "output drawn during the pause reached the guest"
+        );
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            nix::unistd::read(&rig.client, &mut buf),
+            Err(Errno::EAGAIN),
+            "input typed during the pause reached the client"
+        );
+        rig.relay.set_input(Input::Drop);
+        nix::unistd::write(&rig.ssh, b"demoted").unwrap();
+        nix::unistd::write(&rig.client, b"out").unwrap();
+        pump_until(&mut rig, false, 3);
+        assert_eq!(nix::unistd::read(&rig.client, &mut buf), Err(Errno::EAGAIN));
     }
 
     #[test]

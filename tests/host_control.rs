@@ -302,3 +302,77 @@ fn read_write_guest_answering_another_guests_request_is_refused() {
     lab.wait_audit_after(mark, &[("event", "allow"), ("guest", "alice")], WAIT);
     lab.wait_audit_after(mark, &[("event", "join"), ("guest", "alice")], WAIT);
 }
+
+/// Detaches every client of the host's own on `api`'s server.
+fn host_detaches(lab: &Lab, api: &Shared) {
+    for c in lab.list_clients(api) {
+        if c.user == api.host {
+            let out = lab.tmux_as(&api.host, &api.socket, &["detach-client", "-t", &c.name]);
+            assert!(out.status.success(), "detach-client: {out:?}");
+        }
+    }
+}
+
+#[test]
+fn presence_required_pauses_the_guest_while_the_host_is_away_and_resumes_when_back() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(&host, "api", &["--rw", "alice", "--presence"]);
+    // Nobody there: no guest.
+    let mark = lab.audit_mark();
+    let mut early = lab.ssh_tty(&alice, Some("api"));
+    early
+        .wait_for(&format!("{host} is not here right now"))
+        .unwrap();
+    let deny = lab.wait_audit_after(mark, &[("event", "deny"), ("guest", "alice")], WAIT);
+    assert_eq!(deny.get("reason"), Some("host-away"), "{}", deny.raw);
+
+    let _host_tty = lab.host_tty(&host, &api.socket, "api");
+    let mut tty = lab.ssh_tty(&alice, Some("api"));
+    settle_client(&mut tty);
+    let line = type_line(&mut tty, "with-host");
+    assert!(lab.wait_pane_line(&api, &line), "alice cannot type");
+
+    let mark = lab.audit_mark();
+    host_detaches(&lab, &api);
+    lab.wait_audit_after(mark, &[("event", "host-away"), ("guest", "alice")], AT_ONCE);
+    tty.wait_for(&format!("{host} stepped away")).unwrap();
+    let line = type_line(&mut tty, "host-away");
+    lab.pane_never_shows(&api, &line);
+    assert!(tty.is_alive());
+
+    let _back = lab.host_tty(&host, &api.socket, "api");
+    lab.wait_audit_after(mark, &[("event", "host-back"), ("guest", "alice")], AT_ONCE);
+    let line = type_line(&mut tty, "host-back");
+    assert!(
+        lab.wait_pane_line(&api, &line),
+        "alice cannot type after the host came back:\n{}",
+        lab.capture_pane(&api)
+    );
+}
+
+#[test]
+fn presence_required_with_on_host_leave_end_lets_the_guest_go_when_the_host_leaves() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let host = lab.enable_host();
+    let (_, api) = lab.share_as(
+        &host,
+        "api",
+        &["--ro", "alice", "--presence", "--on-host-leave", "end"],
+    );
+    let _host_tty = lab.host_tty(&host, &api.socket, "api");
+    let mut tty = lab.ssh_tty(&alice, Some("api"));
+    settle_client(&mut tty);
+    let mark = lab.audit_mark();
+    host_detaches(&lab, &api);
+    support::wait_gone(&mut tty, AT_ONCE + WAIT, "alice after the host left");
+    let leave = lab.wait_audit_after(mark, &[("event", "leave"), ("guest", "alice")], WAIT);
+    assert_eq!(leave.get("reason"), Some("host-left"), "{}", leave.raw);
+    assert!(
+        tty.text().contains(&format!("{host} left")),
+        "{}",
+        tty.text()
+    );
+}

@@ -1103,7 +1103,7 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__share)
-            opts="-h --rw --ro --for --until --detach --ask --config --help"
+            opts="-h --rw --ro --for --until --detach --ask --presence --on-host-leave --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1123,6 +1123,10 @@ _pairshell() {
                     ;;
                 --until)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-host-leave)
+                    COMPREPLY=($(compgen -W "pause end" -- "${cur}"))
                     return 0
                     ;;
                 --config)

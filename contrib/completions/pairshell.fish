@@ -63,9 +63,12 @@ complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l rw -d 'A g
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l ro -d 'A guest who may watch' -r
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l for -d 'For this long from now: `45s`, `30m`, `2h`, `1h30m`, `3d`' -r
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l until -d 'Until then: `2026-11-21T18:00:00Z`, `2026-11-21 18:00` or `18:00` (local time; a time already past today means tomorrow)' -r
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l on-host-leave -d 'With --presence: `pause` freezes the guests\' screens until I am back, `end` lets them go' -r -f -a "pause\t'Screens freeze, nothing typed is forwarded, until the host is back'
+end\t'The guests are let go (`reason=host-left`)'"
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l config -d 'Main config file [default: /etc/pairshell/pairshell.toml]. It counts only if it is owned by root and not writable by group or other' -r -F
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l detach -d 'Do not attach to the session afterwards'
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l ask -d 'Ask me before each guest joins: a prompt on my tmux clients (`ask = true` in the file)'
+complete -c pairshell -n "__fish_pairshell_using_subcommand share" -l presence -d 'Guests only while I am attached (`presence = "required"`); when my last client detaches, `--on-host-leave` decides'
 complete -c pairshell -n "__fish_pairshell_using_subcommand share" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c pairshell -n "__fish_pairshell_using_subcommand grant" -l for -d 'For this long from now: `45s`, `30m`, `2h`, `1h30m`, `3d`' -r
 complete -c pairshell -n "__fish_pairshell_using_subcommand grant" -l until -d 'Until then: `2026-11-21T18:00:00Z`, `2026-11-21 18:00` or `18:00` (local time; a time already past today means tomorrow)' -r

@@ -241,6 +241,33 @@ pub struct Share {
     /// Ask the host before each guest joins (`share --ask`; see `ask.rs`).
     #[serde(default)]
     pub ask: bool,
+    /// `"required"`: guests only while a client of the host is attached.
+    #[serde(default)]
+    pub presence: Presence,
+    /// With `presence = "required"`: what becomes of the guests when the
+    /// host's last client detaches.
+    #[serde(default)]
+    pub on_host_leave: OnHostLeave,
+}
+
+/// Whether guests need the host there (`presence`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Presence {
+    #[default]
+    Optional,
+    Required,
+}
+
+/// What the guests get when the host steps away (`on_host_leave`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum OnHostLeave {
+    /// Screens freeze, nothing typed is forwarded, until the host is back.
+    #[default]
+    Pause,
+    /// The guests are let go (`reason=host-left`).
+    End,
 }
 
 /// An instant at which access ends, written as a TOML offset date-time.
