@@ -608,6 +608,35 @@ pub fn answer(
                 let _ = server.toggle_read_only(&client.name, session.as_str());
             }
         }
+        // The host's key to take every visit back (the server's own key
+        // table: a guest who can type could press it too, which only takes
+        // visits away).
+        let exe = std::env::current_exe().unwrap_or_default();
+        let take_back = format!(
+            "{} --config {} hook end-visits {} {} >/dev/null 2>&1",
+            crate::tmux::single_quote(&exe.to_string_lossy()),
+            crate::tmux::single_quote(&host.config_path.to_string_lossy()),
+            crate::tmux::single_quote(&socket.to_string_lossy()),
+            crate::tmux::single_quote(session.as_str()),
+        );
+        let _ = server.run(&[
+            "bind-key",
+            "-T",
+            "prefix",
+            "T",
+            "run-shell",
+            "-b",
+            &take_back,
+        ]);
+        for c in server.clients().iter().filter(|c| c.user == host.login) {
+            server.tell(
+                &c.name,
+                &format!(
+                    "pairshell: {} may type in {session} for this visit; Ctrl-b T takes it back",
+                    request.guest
+                ),
+            );
+        }
     }
     ExitCode::SUCCESS
 }
@@ -811,6 +840,9 @@ pub enum HookEvent {
     /// A guest's pairshell rang: prompt the host's clients with what is
     /// being asked (see `crate::ask`).
     Asks,
+    /// The host's `Ctrl-b T`: take back every visit (ask to type) on this
+    /// server.
+    EndVisits,
 }
 
 /// `pairshell hook EVENT SOCKET ARG` (ARG: the shared session for
@@ -842,6 +874,22 @@ pub fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, arg: &s
                     // session's (see `Hooks::commands`).
                     let _ = server.switch(&c.name, arg);
                     let _ = server.detach(&c.name, false);
+                }
+            }
+        }
+        HookEvent::EndVisits => {
+            let Ok((_, config)) = config::load_main(&cli::config_path(config_path)) else {
+                return ExitCode::FAILURE;
+            };
+            let server = Server {
+                tmux: &config.tmux,
+                socket,
+            };
+            let visitors = crate::ask::visitors(socket, me);
+            crate::ask::end_visits(socket, &visitors);
+            for c in server.clients() {
+                if visitors.contains(&c.pid) && !c.readonly {
+                    let _ = server.toggle_read_only(&c.name, arg);
                 }
             }
         }

@@ -150,6 +150,51 @@ fn ask_to_type_allowed_by_the_host_then_taken_back_with_grant_ro() {
     assert_eq!(client.pid, pid);
 }
 
+#[test]
+fn ask_to_type_taken_back_with_the_hosts_ctrl_b_t() {
+    let mut lab = lab!();
+    let (host, api, mut tty, _) = bob_watching(&mut lab);
+    let mut host_tty = lab.host_tty(&host, &api.socket, "api");
+    let mark = lab.audit_mark();
+    tty.tmux_key(b"a");
+    prompt_shown(&mut host_tty, "bob asks to type in api");
+    key_at_prompt(&mut host_tty, b"y", || {
+        lab.audit_after(mark)
+            .iter()
+            .any(|r| r.has(&[("event", "allow")]))
+    });
+    lab.wait_audit_after(
+        mark,
+        &[
+            ("event", "mode-change"),
+            ("guest", "bob"),
+            ("mode", "read-write"),
+        ],
+        WAIT,
+    );
+    prompt_shown(&mut host_tty, "Ctrl-b T takes it back");
+    let line = type_line(&mut tty, "visiting");
+    assert!(
+        lab.wait_pane_line(&api, &line),
+        "bob cannot type on his visit"
+    );
+
+    let mark = lab.audit_mark();
+    host_tty.tmux_key(b"T");
+    lab.wait_audit_after(
+        mark,
+        &[
+            ("event", "mode-change"),
+            ("guest", "bob"),
+            ("mode", "read-only"),
+        ],
+        AT_ONCE,
+    );
+    lab.wait_audit_after(mark, &[("event", "visit-ended"), ("guest", "bob")], WAIT);
+    let line = type_line(&mut tty, "visit-over");
+    lab.pane_never_shows(&api, &line);
+}
+
 /// Whether `guest`'s request written after `mark` has been answered.
 fn answered(lab: &Lab, mark: usize, guest: &str) -> bool {
     lab.audit_after(mark)
