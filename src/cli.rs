@@ -268,6 +268,23 @@ pub enum Command {
         socket: PathBuf,
         arg: String,
     },
+    /// Through sudo: a GitHub user as a guest for a while
+    ///
+    /// Run as root through sudo by a host's `share SESSION --rw @LOGIN --for
+    /// DURATION` (the drop-in `contrib/sudoers.d/pairshell-invite` allows
+    /// it). Takes exactly a GitHub login and a duration, and nothing else:
+    /// sudoers' `*` matches spaces, so this command refuses every other
+    /// shape itself. The guest is named LOGIN, takes LOGIN's GitHub keys and
+    /// expires after DURATION, at most `invite_max`; the trail's `guest-add`
+    /// line names the host (`SUDO_USER`) as `by=`.
+    Invite {
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "LOGIN DURATION"
+        )]
+        args: Vec<String>,
+    },
     /// Internal: a host's key in an ask prompt, run by the server as the
     /// host (see ask.rs).
     #[command(hide = true)]
@@ -453,7 +470,7 @@ pub fn parse_expires(text: &str, now: jiff::Timestamp) -> Result<jiff::Timestamp
 }
 
 /// Errors name the text but not the flag; callers add it.
-fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
     let bad = || format!("{text:?}: expected a duration such as 45s, 30m, 2h, 1h30m or 3d");
     if let Some(days) = text.strip_suffix('d') {
         let days: i64 = days.parse().map_err(|_| bad())?;

@@ -200,6 +200,13 @@ pub fn share(
     let detach = options.detach;
     let mut host = Host::new(config_path)?;
     check_session_name(session)?;
+    // `@LOGIN`: a GitHub user, added as a guest through sudo when no guest
+    // has that login yet (see `invite.rs`).
+    let (rw, ro) = (
+        invitees(&mut host, rw, expiry)?,
+        invitees(&mut host, ro, expiry)?,
+    );
+    let (rw, ro) = (rw.as_slice(), ro.as_slice());
     for guest in rw.iter().chain(ro) {
         host.known_guest(guest)?;
     }
@@ -297,6 +304,65 @@ pub fn share(
     // What scrolled away when tmux took the screen, once more.
     print_line();
     Ok(())
+}
+
+/// `names` with each `@LOGIN` replaced by the guest whose `github` is
+/// LOGIN, who is first added through `sudo pairshell invite LOGIN D` when
+/// there is none (D: the share's `--for`, which the guest's expiry follows).
+fn invitees(host: &mut Host, names: &[String], expiry: &Expiry) -> Result<Vec<String>, Failure> {
+    let mut out = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(login) = name.strip_prefix('@') else {
+            out.push(name.clone());
+            continue;
+        };
+        crate::github::check_login(login)?;
+        let existing = |host: &Host| {
+            host.config
+                .guests
+                .iter()
+                .find(|(_, g)| g.github.as_ref().map(|l| l.as_str()) == Some(login))
+                .map(|(n, _)| n.to_string())
+        };
+        if let Some(guest) = existing(host) {
+            out.push(guest);
+            continue;
+        }
+        let Some(duration) = expiry.for_.as_deref() else {
+            return Err(format!(
+                "inviting GitHub user {login} needs --for DURATION: the invite lasts as long as the share"
+            ));
+        };
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this program: {e}"))?;
+        let out_ = std::process::Command::new("sudo")
+            .arg("-n")
+            .arg(&exe)
+            .arg("--config")
+            .arg(&host.config_path)
+            .args(["invite", login, duration])
+            .stdin(std::process::Stdio::null())
+            .output();
+        let said = match &out_ {
+            Ok(o) => String::from_utf8_lossy(&o.stderr).trim().to_string(),
+            Err(e) => e.to_string(),
+        };
+        match out_ {
+            Ok(o) if o.status.success() => {}
+            // pairshell's own refusal, through sudo: it says why.
+            Ok(_) if said.starts_with("pairshell:") => return Err(said.replacen("pairshell: ", "", 1)),
+            _ => {
+                return Err(format!(
+                    "inviting GitHub user {login} needs the admin's leave, which this host does not have (sudo: {said});                      an admin allows it for the socket group with: {}",
+                    crate::invite::ADMIN_FIX
+                ))
+            }
+        }
+        host.config = config::load_main(&host.config_path)
+            .map_err(|e| e.to_string())?
+            .1;
+        out.push(existing(host).ok_or_else(|| format!("GitHub user {login} was not added"))?);
+    }
+    Ok(out)
 }
 
 /// Start the dedicated server for `session` if it is not running, or add

@@ -22,6 +22,7 @@ mod guest;
 mod guest_admin;
 mod host;
 mod identity;
+mod invite;
 mod live;
 mod policy;
 mod record;
@@ -184,6 +185,7 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
                 &key_files,
                 github.as_deref(),
                 expires.as_deref(),
+                "root",
             ),
             cli::GuestAction::Remove { name } => guest_admin::remove(config_path.as_deref(), &name),
             cli::GuestAction::List => guest_admin::list(config_path.as_deref()),
@@ -194,6 +196,7 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
         Some(cli::Command::Hook { event, socket, arg }) => {
             host::hook(config_path.as_deref(), event, &socket, &arg)
         }
+        Some(cli::Command::Invite { args: _ }) => report(invite::run(config_path.as_deref())),
         Some(cli::Command::Answer {
             socket,
             pid,

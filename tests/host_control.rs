@@ -16,7 +16,7 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::host_control::{key_at_prompt, prompt_shown, settle_client};
+use support::host_control::{key_at_prompt, prompt_shown, settle_client, StandInGithub, SudoRule};
 use support::{Lab, Shared, Tty, WAIT};
 
 /// "At once": within this of the host's command.
@@ -420,4 +420,144 @@ fn presence_required_with_on_host_leave_end_lets_the_guest_go_when_the_host_leav
         "{}",
         tty.text()
     );
+}
+
+/// `sudo -n pairshell --config LAB invite ARGS…` as `user`, as a host's
+/// `share @LOGIN` runs it (or as a host could by hand).
+fn sudo_invite(lab: &Lab, user: &str, args: &[&str]) -> support::Run {
+    let mut cmd = lab.command_as(user, std::path::Path::new("/usr/bin/sudo"));
+    cmd.arg("-n")
+        .arg(&lab.bin)
+        .arg("--config")
+        .arg(&lab.config)
+        .arg("invite")
+        .args(args)
+        .stdin(std::process::Stdio::null());
+    support::run_with_timeout(cmd, Duration::from_secs(30))
+}
+
+/// A lab with a stand-in GitHub serving octocat's key, an `invite_max` of
+/// 4h, a host, and the shipped sudoers drop-in installed for it.
+fn invite_lab() -> Option<(Lab, support::Guest, String, SudoRule, StandInGithub)> {
+    let mut lab = Lab::new()?;
+    let octocat = lab.make_key("octocat");
+    let github = StandInGithub::start("octocat", &octocat.public_line);
+    lab.add_config_lines(&github.config_lines());
+    lab.add_config_lines("invite_max = \"4h\"");
+    let host = lab.enable_host();
+    let rule = SudoRule::install(&lab);
+    Some((lab, octocat, host, rule, github))
+}
+
+#[test]
+fn share_rw_at_login_invites_a_github_user_through_sudo_with_the_shipped_drop_in() {
+    let Some((mut lab, octocat, host, _rule, _github)) = invite_lab() else {
+        return;
+    };
+    let mark = lab.audit_mark();
+    let (run, api) = lab.share_as(&host, "api", &["--rw", "@octocat", "--for", "2h"]);
+    assert!(run.stdout.contains("octocat read-write"), "{run}");
+    assert!(run.stdout.contains("ssh -t"), "no join line: {run}");
+    let added = lab.wait_audit_after(mark, &[("event", "guest-add"), ("guest", "octocat")], WAIT);
+    assert_eq!(added.get("by"), Some(host.as_str()), "{}", added.raw);
+    assert_eq!(added.get("github"), Some("octocat"), "{}", added.raw);
+    let config: toml::Table = lab.config_text().parse().unwrap();
+    let guest = &config["guests"]["octocat"];
+    assert_eq!(guest["github"].as_str(), Some("octocat"));
+    let expires: jiff::Timestamp = guest["expires"].as_str().map_or_else(
+        || guest["expires"].to_string().parse().unwrap(),
+        |s| s.parse().unwrap(),
+    );
+    let left = expires.duration_since(jiff::Timestamp::now());
+    assert!(
+        left > jiff::SignedDuration::from_mins(110) && left <= jiff::SignedDuration::from_hours(2),
+        "expires {expires}"
+    );
+    // And octocat's key gets in.
+    let mut tty = lab.ssh_tty(&octocat, Some("api"));
+    settle_client(&mut tty);
+    lab.wait_audit_after(mark, &[("event", "join"), ("guest", "octocat")], WAIT);
+    drop(api);
+}
+
+/// The shapes the delegation must not allow, each refused by sudo or by
+/// `pairshell invite` itself, with the config unchanged: a second `--key`,
+/// a `--config` path, another guest's name, an expiry beyond `invite_max`,
+/// another subcommand; and a user outside the socket group, who reads the
+/// admin's one-line fix. Positive control: the plain shape goes through.
+#[test]
+fn invite_delegation_refuses_every_other_shape_and_users_outside_the_socket_group() {
+    let Some((mut lab, _octocat, host, _rule, _github)) = invite_lab() else {
+        return;
+    };
+    lab.add_guest("alice", None);
+    let before = lab.config_text();
+    let key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGBa2mVXo3JFm9t1ixaTN0CNnxdtZs+XDA4y7gCg3vVY";
+    for (args, why) in [
+        (
+            &["octocat", "2h", "--key", key][..],
+            "exactly a GitHub login",
+        ),
+        (
+            &["--config", "/tmp/pairshell-mine.toml", "octocat", "2h"],
+            "exactly a GitHub login",
+        ),
+        (&["alice", "2h"], "already a guest named alice"),
+        (&["octocat", "5h"], "at most 4h"),
+        (&["octocat"], "exactly a GitHub login"),
+    ] {
+        let run = sudo_invite(&lab, &host, args);
+        assert!(!run.success(), "{args:?} went through: {run}");
+        assert!(
+            run.stderr.contains(why),
+            "{args:?}: not refused for {why:?}: {run}"
+        );
+        assert_eq!(lab.config_text(), before, "{args:?} changed the config");
+    }
+    // Another subcommand through the same rule: sudo itself refuses.
+    let mut cmd = lab.command_as(&host, std::path::Path::new("/usr/bin/sudo"));
+    cmd.arg("-n")
+        .arg(&lab.bin)
+        .arg("--config")
+        .arg(&lab.config)
+        .args(["guest", "add", "mallory", "--github", "octocat"])
+        .stdin(std::process::Stdio::null());
+    let run = support::run_with_timeout(cmd, Duration::from_secs(30));
+    assert!(!run.success(), "sudo let guest add through: {run}");
+    assert_eq!(lab.config_text(), before);
+
+    // Outside the socket group: no sudo rights, and the fix is named.
+    let outsider = lab.add_host_account();
+    let run = lab.pairshell_as(
+        &outsider,
+        &[
+            "share", "api", "--rw", "@octocat", "--for", "1h", "--detach",
+        ],
+    );
+    assert!(!run.success(), "{run}");
+    let run = sudo_invite(&lab, &outsider, &["octocat", "1h"]);
+    assert!(!run.success(), "an outsider invited: {run}");
+    assert_eq!(lab.config_text(), before);
+
+    // Without the rule, a host reads the admin's one-line fix.
+    drop(_rule);
+    let run = lab.pairshell_as(
+        &host,
+        &[
+            "share", "api", "--rw", "@octocat", "--for", "1h", "--detach",
+        ],
+    );
+    assert!(!run.success(), "{run}");
+    assert!(
+        run.stderr
+            .contains("sudo install -m 0440 contrib/sudoers.d/pairshell-invite"),
+        "no fix for the admin: {run}"
+    );
+    assert_eq!(lab.config_text(), before);
+
+    // Positive control: with the rule, the plain shape goes through.
+    let _rule = SudoRule::install(&lab);
+    let run = sudo_invite(&lab, &host, &["octocat", "2h"]);
+    assert!(run.success(), "the plain invite failed: {run}");
+    assert_ne!(lab.config_text(), before);
 }

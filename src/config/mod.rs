@@ -78,6 +78,10 @@ pub struct Config {
     /// or `http://` to a loopback address only.
     #[serde(default = "default_github_keys_url", deserialize_with = "keys_url")]
     pub github_keys_url: String,
+    /// The longest a host's invite (`share --rw @LOGIN --for D`) may let
+    /// a GitHub user in for, as a duration (`8h`, `2d`).
+    #[serde(default = "default_invite_max")]
+    pub invite_max: String,
     /// Seconds a fetch from `github_keys_url` may take, connecting included.
     #[serde(default = "default_github_timeout", deserialize_with = "timeout_s")]
     pub github_timeout_s: u64,
@@ -441,6 +445,10 @@ fn default_hosts_dir() -> PathBuf {
 
 fn default_sockets_dir() -> PathBuf {
     PathBuf::from("/run/pairshell")
+}
+
+fn default_invite_max() -> String {
+    "8h".to_string()
 }
 
 fn default_socket_group() -> String {

@@ -81,3 +81,96 @@ pub fn forge_pair_answer(lab: &Lab, api: &Shared, pid: &str) {
         "the guest's pairshell never read the forged answer ({reads} reads)"
     );
 }
+
+/// A stand-in for GitHub's `https://github.com/LOGIN.keys` on 127.0.0.1:
+/// answers `GET /LOGIN.keys` with `body` for the one `login`, 404 else.
+pub struct StandInGithub {
+    pub port: u16,
+}
+
+impl StandInGithub {
+    pub fn start(login: &str, body: &str) -> StandInGithub {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let path = format!("/{login}.keys");
+        let body = format!("{body}\n");
+        thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut req = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&req);
+                let (status, text) = if head.split_whitespace().nth(1) == Some(path.as_str()) {
+                    ("200 OK", body.as_str())
+                } else {
+                    ("404 Not Found", "")
+                };
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{text}",
+                    text.len()
+                );
+            }
+        });
+        StandInGithub { port }
+    }
+
+    /// The main config's lines that point pairshell here.
+    pub fn config_lines(&self) -> String {
+        format!(
+            "github_keys_url = \"http://127.0.0.1:{}/{{user}}.keys\"\ngithub_timeout_s = 2\n",
+            self.port
+        )
+    }
+}
+
+/// The shipped `contrib/sudoers.d/pairshell-invite`, installed for the lab:
+/// only its group, binary and config path changed to the lab's, checked
+/// with `visudo -c`, removed on drop.
+pub struct SudoRule(PathBuf);
+
+impl SudoRule {
+    pub fn install(lab: &Lab) -> SudoRule {
+        let shipped = fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("contrib/sudoers.d/pairshell-invite"),
+        )
+        .unwrap();
+        let text = shipped
+            .replace("%pairshell ", &format!("%{} ", lab.socket_group))
+            .replace("/usr/local/bin/pairshell", &lab.bin.to_string_lossy())
+            .replace(
+                "/etc/pairshell/pairshell.toml",
+                &lab.config.to_string_lossy(),
+            );
+        assert_ne!(text, shipped, "the drop-in's line did not change");
+        // No dot in the name: sudo skips such files in /etc/sudoers.d.
+        let path = PathBuf::from(format!(
+            "/etc/sudoers.d/pairshell-test-{}",
+            lab.socket_group
+        ));
+        fs::write(&path, text).unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o440)).unwrap();
+        let rule = SudoRule(path);
+        let out = std::process::Command::new("visudo")
+            .args(["-c", "-f"])
+            .arg(&rule.0)
+            .output()
+            .expect("visudo (the sudo package)");
+        assert!(out.status.success(), "visudo -c: {out:?}");
+        rule
+    }
+}
+
+impl Drop for SudoRule {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.0);
+    }
+}
