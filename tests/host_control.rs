@@ -245,6 +245,30 @@ fn ask_join_declined_by_the_host_tells_the_guest() {
 }
 
 #[test]
+fn ask_join_given_up_with_ctrl_c_leaves_no_request_behind() {
+    let mut lab = lab!();
+    let (alice, host, api) = asking_share(&mut lab);
+    let mut host_tty = lab.host_tty(&host, &api.socket, "api");
+    let mark = lab.audit_mark();
+    let mut tty = lab.ssh_tty(&alice, Some("api"));
+    prompt_shown(&mut host_tty, "wants to join api");
+    tty.send(b"\x03");
+    tty.wait_for("you stopped waiting").unwrap();
+    let deny = lab.wait_audit_after(mark, &[("event", "deny"), ("guest", "alice")], WAIT);
+    assert_eq!(deny.get("reason"), Some("gave-up"), "{}", deny.raw);
+    // The host's late y finds nothing to answer.
+    key_at_prompt(&mut host_tty, b"y", || {
+        lab.audit_after(mark)
+            .iter()
+            .any(|r| r.has(&[("event", "answer-refused")]))
+    });
+    assert!(!lab
+        .audit_after(mark)
+        .iter()
+        .any(|r| r.get("guest") == Some("alice") && r.get("event") == Some("join")));
+}
+
+#[test]
 fn ask_join_with_no_host_attached_is_refused_at_once() {
     let mut lab = lab!();
     let (alice, host, api) = asking_share(&mut lab);
