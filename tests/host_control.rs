@@ -585,3 +585,52 @@ fn invite_delegation_refuses_every_other_shape_and_users_outside_the_socket_grou
     assert!(run.success(), "the plain invite failed: {run}");
     assert_ne!(lab.config_text(), before);
 }
+
+/// The recording marks a live switch (`m` events `mode: read-write`, then
+/// `mode: read-only`), and holds the promoted guest's input, none from
+/// before the promotion.
+#[test]
+fn a_live_mode_change_is_marked_in_the_recording() {
+    let mut lab = lab!();
+    let dir = support::recording::enable(&mut lab, "all", "");
+    let (host, api, mut tty, _) = bob_watching(&mut lab);
+    let line = type_line(&mut tty, "before");
+    lab.pane_never_shows(&api, &line);
+    let mark = lab.audit_mark();
+    let run = lab.pairshell_as(&host, &["grant", "api", "bob", "--rw"]);
+    assert!(run.success(), "{run}");
+    lab.wait_audit_after(
+        mark,
+        &[("event", "mode-change"), ("mode", "read-write")],
+        AT_ONCE,
+    );
+    let line = type_line(&mut tty, "after");
+    assert!(lab.wait_pane_line(&api, &line));
+    let run = lab.pairshell_as(&host, &["grant", "api", "bob", "--ro"]);
+    assert!(run.success(), "{run}");
+    lab.wait_audit_after(
+        mark,
+        &[("event", "mode-change"), ("mode", "read-only")],
+        AT_ONCE,
+    );
+    let casts = support::recording::casts(&dir);
+    assert_eq!(casts.len(), 1, "{casts:?}");
+    let r = support::recording::wait_for(&casts[0], |r| r.joined("m").contains("mode: read-only"));
+    let marks: Vec<&str> = r
+        .events
+        .iter()
+        .filter(|(c, _)| c == "m")
+        .map(|(_, d)| d.as_str())
+        .collect();
+    assert_eq!(
+        marks,
+        ["join", "mode: read-write", "mode: read-only"],
+        "{marks:?}"
+    );
+    let input = r.joined("i");
+    assert!(input.contains("echo after"), "{input:?}");
+    assert!(
+        !input.contains("before"),
+        "input from before the promotion: {input:?}"
+    );
+}

@@ -35,7 +35,7 @@ pub fn key_at_prompt(host_tty: &mut Tty, key: &[u8], done: impl Fn() -> bool) {
 
 /// Waits until the guest's client has drawn and shown the join banner.
 pub fn settle_client(tty: &mut Tty) {
-    tty.wait_for("to leave").unwrap();
+    tty.wait_for("pairshell: you joined").unwrap();
 }
 
 /// The request the guest's pairshell `pid` wrote, as root reads it.
