@@ -352,8 +352,9 @@ fn invitees(host: &mut Host, names: &[String], expiry: &Expiry) -> Result<Vec<St
             Ok(_) if said.starts_with("pairshell:") => return Err(said.replacen("pairshell: ", "", 1)),
             _ => {
                 return Err(format!(
-                    "inviting GitHub user {login} needs the admin's leave, which this host does not have (sudo: {said});                      an admin allows it for the socket group with: {}",
-                    crate::invite::ADMIN_FIX
+                    "inviting GitHub user {login} needs the admin's leave, which this host does not have \
+                     (sudo: {said}); an admin allows it for the socket group with: {}",
+                    crate::invite::admin_fix(&host.config.socket_group, &exe, &host.config_path)
                 ))
             }
         }

@@ -24,9 +24,16 @@ use crate::cli;
 use crate::config;
 use crate::error::Failure;
 
-/// The one-line fix an admin runs to allow invites.
-pub const ADMIN_FIX: &str =
-    "sudo install -m 0440 contrib/sudoers.d/pairshell-invite /etc/sudoers.d/pairshell-invite";
+/// The one-line fix an admin runs to allow invites on this machine: the
+/// shipped drop-in's rule, with this binary, config and socket group,
+/// written through `visudo` (which checks it before installing it).
+pub fn admin_fix(socket_group: &str, exe: &Path, config: &Path) -> String {
+    format!(
+        "echo '%{socket_group} ALL=(root) NOPASSWD: {} --config {} invite *' | sudo EDITOR='tee' visudo -f /etc/sudoers.d/pairshell-invite",
+        exe.display(),
+        config.display()
+    )
+}
 
 /// The login and duration of an invite's argv, or why the shape is refused.
 fn shape(argv: &[String]) -> Result<(&str, &str), Failure> {

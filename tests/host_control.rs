@@ -573,8 +573,13 @@ fn invite_delegation_refuses_every_other_shape_and_users_outside_the_socket_grou
     );
     assert!(!run.success(), "{run}");
     assert!(
-        run.stderr
-            .contains("sudo install -m 0440 contrib/sudoers.d/pairshell-invite"),
+        run.stderr.contains(&format!(
+            "echo '%{} ALL=(root) NOPASSWD: {} --config {} invite *' \
+             | sudo EDITOR='tee' visudo -f /etc/sudoers.d/pairshell-invite",
+            lab.socket_group,
+            lab.bin.display(),
+            lab.config.display()
+        )),
         "no fix for the admin: {run}"
     );
     assert_eq!(lab.config_text(), before);
