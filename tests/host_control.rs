@@ -216,11 +216,17 @@ fn ask_join_allowed_by_the_host_lets_the_guest_in() {
     let (alice, host, api) = asking_share(&mut lab);
     lab.host_types_line(&api, "echo host-ready-$((1+1))");
     let mut host_tty = lab.host_tty(&host, &api.socket, "api");
+    // A second client of the host's, on another terminal: asked too.
+    let mut other_tty = lab.host_tty(&host, &api.socket, "api");
     let mark = lab.audit_mark();
     let mut tty = lab.ssh_tty(&alice, Some("api"));
     tty.wait_for(&format!("asking {host} to let you in"))
         .unwrap();
     lab.wait_audit_after(mark, &[("event", "ask"), ("guest", "alice")], WAIT);
+    prompt_shown(
+        &mut other_tty,
+        "alice (read-write) from 127.0.0.1 wants to join",
+    );
     prompt_shown(&mut host_tty, "alice (read-write) from ");
     key_at_prompt(&mut host_tty, b"y", || answered(&lab, mark, "alice"));
     let allowed = lab.wait_audit_after(mark, &[("event", "allow"), ("guest", "alice")], WAIT);

@@ -543,6 +543,9 @@ impl Server<'_> {
         self.run(&[
             "command-prompt",
             "-1",
+            // In the background: without it the command waits for the
+            // answer, and the host's next client would be asked only then.
+            "-b",
             "-t",
             client,
             "-p",
