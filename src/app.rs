@@ -83,6 +83,7 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
                         ends,
                         host::ShareOptions {
                             detach,
+                            invite_for: expiry.for_.clone(),
                             ask,
                             presence: presence.then(|| on_host_leave.unwrap_or_default()),
                         },

@@ -3,20 +3,18 @@
 //! login yet (the root side is `admin::invite`; the drop-in is
 //! `contrib/sudoers.d/pairshell-invite`).
 
-use jiff::Timestamp;
-
 use super::Caller;
 use crate::config;
 use crate::core::error::{failure, Failure};
 
 /// `names` with each `@LOGIN` replaced by the guest whose `github` is
 /// LOGIN, who is first added through `sudo pairshell invite LOGIN D` when
-/// there is none (D: until the share's end, which the guest's expiry
-/// follows).
+/// there is none (D: the share's `--for`, which the guest's expiry
+/// follows; `--until` is refused, not converted).
 pub(super) fn invitees(
     host: &mut Caller,
     names: &[String],
-    ends: Option<Timestamp>,
+    invite_for: Option<&str>,
 ) -> Result<Vec<String>, Failure> {
     let mut out = Vec::with_capacity(names.len());
     for name in names {
@@ -36,21 +34,18 @@ pub(super) fn invitees(
             out.push(guest);
             continue;
         }
-        let Some(ends) = ends else {
+        let Some(duration) = invite_for else {
             return Err(failure!(
-                "inviting GitHub user {login} needs --for DURATION (or --until TIME): the invite lasts as long as the share"
+                "inviting GitHub user {login} needs --for DURATION: the invite lasts as long as the share"
             ));
         };
-        // Whole seconds from now: `invite` adds them to its own clock.
-        let seconds = ends.duration_since(Timestamp::now()).as_secs().max(1);
-        let duration = format!("{seconds}s");
         let exe = std::env::current_exe().map_err(|e| failure!("cannot find this program: {e}"))?;
         let ran = std::process::Command::new("sudo")
             .arg("-n")
             .arg(&exe)
             .arg("--config")
             .arg(&host.config_path)
-            .args(["invite", login, &duration])
+            .args(["invite", login, duration])
             .stdin(std::process::Stdio::null())
             .output();
         let said = match &ran {

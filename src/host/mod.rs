@@ -181,6 +181,9 @@ fn check_session_name(session: &str) -> Result<(), Failure> {
 pub(crate) struct ShareOptions {
     /// Do not attach afterwards.
     pub(crate) detach: bool,
+    /// `--for DURATION` as given: an invite (`@LOGIN`) lasts that long,
+    /// and needs it.
+    pub(crate) invite_for: Option<String>,
     /// `ask = true`.
     pub(crate) ask: bool,
     /// `presence = "required"`, with what the guests get when the host
@@ -205,8 +208,8 @@ pub(crate) fn share(
     // `@LOGIN`: a GitHub user, added as a guest through sudo when no guest
     // has that login yet (see `invite.rs`).
     let (rw, ro) = (
-        invite::invitees(&mut host, rw, ends)?,
-        invite::invitees(&mut host, ro, ends)?,
+        invite::invitees(&mut host, rw, options.invite_for.as_deref())?,
+        invite::invitees(&mut host, ro, options.invite_for.as_deref())?,
     );
     let (rw, ro) = (rw.as_slice(), ro.as_slice());
     for guest in rw.iter().chain(ro) {
