@@ -138,11 +138,9 @@ pub struct SudoRule(PathBuf);
 
 impl SudoRule {
     pub fn install(lab: &Lab) -> SudoRule {
-        let shipped = fs::read_to_string(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("contrib/sudoers.d/pairshell-invite"),
-        )
-        .unwrap();
+        // The lab is its own crate, in `lab/`: the drop-in is the
+        // workspace's, compiled in as sshd.rs does with sshd's.
+        let shipped = include_str!("../../contrib/sudoers.d/pairshell-invite");
         let text = shipped
             .replace("%pairshell ", &format!("%{} ", lab.socket_group))
             .replace("/usr/local/bin/pairshell", &lab.bin.to_string_lossy())

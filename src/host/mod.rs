@@ -206,7 +206,7 @@ pub(crate) fn share(
     let mut host = Caller::new(config_path)?;
     check_session_name(session)?;
     // `@LOGIN`: a GitHub user, added as a guest through sudo when no guest
-    // has that login yet (see `invite.rs`).
+    // has that login yet (see `invite.rs` here and `admin/invite.rs`).
     let (rw, ro) = (
         invite::invitees(&mut host, rw, options.invite_for.as_deref())?,
         invite::invitees(&mut host, ro, options.invite_for.as_deref())?,
