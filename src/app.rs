@@ -68,6 +68,9 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             expiry,
             detach,
             reach,
+            ask,
+            presence,
+            on_host_leave,
         }) => report(
             expiry
                 .resolve(Timestamp::now())
@@ -79,7 +82,12 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
                         &rw,
                         &ro,
                         ends,
-                        detach,
+                        host::ShareOptions {
+                            detach,
+                            invite_for: expiry.for_.clone(),
+                            ask,
+                            presence: presence.then(|| on_host_leave.unwrap_or_default()),
+                        },
                         &reach,
                     )
                 }),
@@ -166,6 +174,7 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
                 &key_files,
                 github.as_deref(),
                 expires.as_deref(),
+                "root",
             ),
             cli::GuestAction::Remove { name } => {
                 admin::guests::remove(config_path.as_deref(), &name)
@@ -178,6 +187,21 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
         Some(cli::Command::Hook { event, socket, arg }) => {
             code(host::hook(config_path.as_deref(), event, &socket, &arg))
         }
+        Some(cli::Command::Invite { args: _ }) => {
+            report(admin::invite::run(config_path.as_deref()))
+        }
+        Some(cli::Command::Answer {
+            socket,
+            pid,
+            nonce,
+            key,
+        }) => code(host::answer(
+            config_path.as_deref(),
+            &socket,
+            pid,
+            &nonce,
+            &key,
+        )),
         Some(cli::Command::ExecClient {
             gate,
             socket_fd,

@@ -3,8 +3,8 @@
 //! The folders are the layers, and imports only point down (README's
 //! "Architecture" says what each holds; `tests/layers.rs` enforces the
 //! direction): `app` and `fuzzing` on top; `guest`, `host`, `admin` and `sshd`
-//! (the commands); `config`, `policy`, `tmux`, `audit`, `identity`, `roster`
-//! and `record` (the domain); `sys` (the only unsafe code and raw libc); and
+//! (the commands); `config`, `policy`, `tmux`, `audit`, `identity`, `roster`,
+//! `record` and `ask` (the domain); `sys` (the only unsafe code and raw libc); and
 //! `core` (pure values, no I/O). `cli` is clap's view of the command line and
 //! imports only `core`.
 //!
@@ -16,6 +16,7 @@
 
 mod admin;
 mod app;
+mod ask;
 mod audit;
 mod cli;
 mod config;

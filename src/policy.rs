@@ -130,8 +130,10 @@ fn listed_mode(share: &Share, guest: &str) -> Option<Mode> {
 #[derive(Debug, PartialEq, Eq)]
 #[must_use]
 pub(crate) enum Verdict {
-    /// Still granted; access ends at `ends`, if ever.
-    Granted { ends: Option<Timestamp> },
+    /// Still granted, in `mode` (which the host may have changed since
+    /// the join: the guest's pairshell switches the running client to it);
+    /// access ends at `ends`, if ever.
+    Granted { ends: Option<Timestamp>, mode: Mode },
     /// The host or admin took the access away; the text is for the guest.
     Revoked(String),
     /// An `expires` passed; the text is for the guest.
@@ -223,17 +225,13 @@ pub(crate) fn recheck(
     if !is_current(share.expires, now) || !is_current(guest_ends, now) {
         return Verdict::Expired(format!("your access to {label} has expired"));
     }
-    if joined.mode == Mode::ReadWrite && listed == Mode::ReadOnly {
-        return Verdict::Revoked(format!(
-            "{} made your access to {label} read-only; join again to watch",
-            joined.host
-        ));
-    }
     let ends = [guest.expires, share.expires, guest_ends]
         .into_iter()
         .flatten()
         .min();
-    Verdict::Granted { ends }
+    // A writer made a watcher, or the reverse, stays connected: the mode
+    // is switched live (the relay stops or starts forwarding input).
+    Verdict::Granted { ends, mode: listed }
 }
 
 /// Every session shared with `guest`, in host order then session order.
@@ -542,7 +540,8 @@ read_only = ["alice"]
         assert_eq!(
             recheck(&config(), Some(&f), &joined(Mode::ReadWrite), now()),
             Verdict::Granted {
-                ends: Some(ts("2026-11-20T13:00:00Z"))
+                ends: Some(ts("2026-11-20T13:00:00Z")),
+                mode: Mode::ReadWrite,
             }
         );
     }
@@ -606,23 +605,29 @@ read_only = ["alice"]
     }
 
     #[test]
-    fn recheck_ends_a_writer_downgraded_to_read_only_but_not_the_reverse() {
+    fn recheck_gives_the_mode_the_file_names_now_for_a_live_switch() {
         let ro = file(
             "[sessions.api]\nsocket = \"/run/pairshell/maria/api.sock\"\nread_only = [\"alice\"]\n",
         );
-        assert!(matches!(
+        assert_eq!(
             recheck(&config(), Some(&ro), &joined(Mode::ReadWrite), now()),
-            Verdict::Revoked(_)
-        ));
-        assert!(matches!(
+            Verdict::Granted {
+                ends: None,
+                mode: Mode::ReadOnly
+            }
+        );
+        assert_eq!(
             recheck(
                 &config(),
                 Some(&file(API_RW)),
                 &joined(Mode::ReadOnly),
                 now()
             ),
-            Verdict::Granted { .. }
-        ));
+            Verdict::Granted {
+                ends: None,
+                mode: Mode::ReadWrite
+            }
+        );
     }
 
     #[test]

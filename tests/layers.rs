@@ -7,7 +7,7 @@
 //! |------|-----------------------------------------------------------|
 //! | 4    | `app`, `fuzzing`, `lib.rs`                                 |
 //! | 3    | `guest`, `host`, `admin`, `sshd` (the commands)            |
-//! | 2    | `config`, `policy`, `tmux`, `audit`, `identity`, `roster`, `record` |
+//! | 2    | `config`, `policy`, `tmux`, `audit`, `identity`, `roster`, `record`, `ask` |
 //! | 1    | `sys`                                                     |
 //! | 0    | `core`                                                    |
 //!
@@ -23,7 +23,7 @@ fn rank(module: &str) -> Option<u8> {
     Some(match module {
         "core" => 0,
         "sys" => 1,
-        "config" | "policy" | "tmux" | "audit" | "identity" | "roster" | "record" => 2,
+        "config" | "policy" | "tmux" | "audit" | "identity" | "roster" | "record" | "ask" => 2,
         "guest" | "host" | "admin" | "sshd" => 3,
         "app" | "fuzzing" | "lib" | "main" => 4,
         // clap's view of the command line: judged by its own rule.

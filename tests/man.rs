@@ -145,6 +145,10 @@ fn file_format_page_documents_every_field() {
         "allow_unconfined_read_write",
         "principals",
         "trusted_user_ca_keys",
+        "invite_max",
+        "ask",
+        "presence",
+        "on_host_leave",
     ] {
         assert!(
             page.contains(field),

@@ -43,6 +43,9 @@ _pairshell() {
             pairshell,index)
                 cmd="pairshell__subcmd__index"
                 ;;
+            pairshell,invite)
+                cmd="pairshell__subcmd__invite"
+                ;;
             pairshell,kick)
                 cmd="pairshell__subcmd__kick"
                 ;;
@@ -127,6 +130,9 @@ _pairshell() {
             pairshell__subcmd__help,index)
                 cmd="pairshell__subcmd__help__subcmd__index"
                 ;;
+            pairshell__subcmd__help,invite)
+                cmd="pairshell__subcmd__help__subcmd__invite"
+                ;;
             pairshell__subcmd__help,kick)
                 cmd="pairshell__subcmd__help__subcmd__kick"
                 ;;
@@ -197,7 +203,7 @@ _pairshell() {
 
     case "${cmd}" in
         pairshell)
-            opts="-c -h -V --config --help --version login authorized-keys authorized-principals check edit index share grant revoke unshare who kick log replay typed host guest help"
+            opts="-c -h -V --config --help --version login authorized-keys authorized-principals check edit index share grant revoke unshare who kick log replay typed host guest invite help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -511,7 +517,7 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__help)
-            opts="login authorized-keys authorized-principals check edit index share grant revoke unshare who kick log replay typed host guest help"
+            opts="login authorized-keys authorized-principals check edit index share grant revoke unshare who kick log replay typed host guest invite help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -721,6 +727,20 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__help__subcmd__index)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        pairshell__subcmd__help__subcmd__invite)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -988,6 +1008,24 @@ _pairshell() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        pairshell__subcmd__invite)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         pairshell__subcmd__kick)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -1103,7 +1141,7 @@ _pairshell() {
             return 0
             ;;
         pairshell__subcmd__share)
-            opts="-h --rw --ro --for --until --detach --public --via --ssh-port --lease --config --help"
+            opts="-h --rw --ro --for --until --detach --public --via --ssh-port --lease --ask --presence --on-host-leave --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1135,6 +1173,10 @@ _pairshell() {
                     ;;
                 --lease)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --on-host-leave)
+                    COMPREPLY=($(compgen -W "pause end" -- "${cur}"))
                     return 0
                     ;;
                 --config)

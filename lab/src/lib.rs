@@ -98,6 +98,8 @@ pub mod attack;
 pub mod bench_io;
 /// `pairshell edit` with a scripted editor (`tests/edit.rs`).
 pub mod edit;
+/// Prompts on the host's client and forged answers (`tests/host_control.rs`).
+pub mod host_control;
 /// The many-guests scenario `tests/load.rs` and `benches/login.rs` share.
 pub mod load;
 /// Network namespaces with a router running miniupnpd, a LAN and a WAN

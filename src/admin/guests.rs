@@ -198,6 +198,7 @@ pub(crate) fn add(
     key_files: &[PathBuf],
     github_login: Option<&str>,
     expires: Option<&str>,
+    by: &str,
 ) -> Result<(), Failure> {
     need_root("guest add")?;
     if !is_guest_name(name) {
@@ -314,7 +315,7 @@ pub(crate) fn add(
     let added: Vec<&NewKey> = new_inline.iter().chain(&new_github).copied().collect();
     Audit::new(&saved.audit.syslog_socket, false).write_best_effort(
         Event::new("guest-add")
-            .field("by", "root")
+            .field("by", by)
             .field("guest", name)
             .field("added", added.len().to_string())
             .opt(

@@ -140,6 +140,18 @@ pub(crate) enum Command {
         detach: bool,
         #[command(flatten)]
         reach: crate::core::reach::Reach,
+        /// Ask me before each guest joins: a prompt on my tmux clients
+        /// (`ask = true` in the file).
+        #[arg(long)]
+        ask: bool,
+        /// Guests only while I am attached (`presence = "required"`); when
+        /// my last client detaches, `--on-host-leave` decides.
+        #[arg(long)]
+        presence: bool,
+        /// With --presence: `pause` freezes the guests' screens until I am
+        /// back, `end` lets them go.
+        #[arg(long, value_name = "WHAT", requires = "presence")]
+        on_host_leave: Option<crate::core::presence::OnHostLeave>,
     },
     /// Let GUEST join SESSION read-only or read-write
     ///
@@ -265,6 +277,32 @@ pub(crate) enum Command {
         session: String,
         #[command(flatten)]
         reach: crate::core::reach::Reach,
+    },
+    /// Through sudo: a GitHub user as a guest for a while
+    ///
+    /// Run as root through sudo by a host's `share SESSION --rw @LOGIN --for
+    /// DURATION` (the drop-in `contrib/sudoers.d/pairshell-invite` allows
+    /// it). Takes exactly a GitHub login and a duration, and nothing else:
+    /// sudoers' `*` matches spaces, so this command refuses every other
+    /// shape itself. The guest is named LOGIN, takes LOGIN's GitHub keys and
+    /// expires after DURATION, at most `invite_max`; the trail's `guest-add`
+    /// line names the host (`SUDO_USER`) as `by=`.
+    Invite {
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "LOGIN DURATION"
+        )]
+        args: Vec<String>,
+    },
+    /// Internal: a host's key in an ask prompt, run by the server as the
+    /// host (see src/ask.rs).
+    #[command(hide = true)]
+    Answer {
+        socket: PathBuf,
+        pid: u32,
+        nonce: String,
+        key: String,
     },
     /// Internal: the gated start of the tmux client (see guest/client.rs).
     #[command(hide = true)]

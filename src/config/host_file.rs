@@ -196,6 +196,20 @@ impl HostEdit {
         }
     }
 
+    /// `presence = "required"` for `session`, and what the guests get when
+    /// the host leaves.
+    pub(crate) fn set_presence(&mut self, session: &str, on_leave: super::OnHostLeave) {
+        let table = self.session(session).expect("ensure_session first");
+        table.insert("presence", toml_edit::value("required"));
+        table.insert("on_host_leave", toml_edit::value(on_leave.as_str()));
+    }
+
+    /// Ask the host before each guest of `session` joins (`ask = true`).
+    pub(crate) fn set_ask(&mut self, session: &str) {
+        let table = self.session(session).expect("ensure_session first");
+        table.insert("ask", toml_edit::value(true));
+    }
+
     /// Remove `[sessions.SESSION]` entirely. Returns whether it was there.
     pub(crate) fn unshare(&mut self, session: &str) -> bool {
         self.sessions().remove(session).is_some()
@@ -353,7 +367,10 @@ pub(crate) fn example(login: &str, sockets_dir: &Path) -> String {
          # read_only = [\"bob\"]                  # may watch\n\
          # expires = 2026-12-31T18:00:00Z       # optional: the share ends then\n\
          # guest_expires = {{ bob = 2026-12-01T18:00:00Z }}  # optional: one guest's access ends then\n\
-         # allow_other_sessions = false         # serve guests even if the server holds other sessions\n",
+         # allow_other_sessions = false         # serve guests even if the server holds other sessions\n\
+         # ask = false                          # ask me before each guest joins (share --ask)\n\
+         # presence = \"required\"                # guests only while I am attached (share --presence)\n\
+         # on_host_leave = \"pause\"              # when I detach: \"pause\" the guests, or \"end\" their visit\n",
         socket = socket.display()
     )
 }

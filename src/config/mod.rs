@@ -31,6 +31,7 @@ use nix::unistd::{Uid, User};
 use serde::{Deserialize, Deserializer};
 
 use crate::core::error::Error;
+pub(crate) use crate::core::presence::{OnHostLeave, Presence};
 use crate::core::request::{is_guest_name, is_login_name, is_session_name};
 use crate::sys::trust::{self, Owner};
 
@@ -85,6 +86,10 @@ pub(crate) struct Config {
     /// or `http://` to a loopback address only.
     #[serde(default = "default_github_keys_url", deserialize_with = "keys_url")]
     pub(crate) github_keys_url: String,
+    /// The longest a host's invite (`share --rw @LOGIN --for D`) may let
+    /// a GitHub user in for, as a duration (`8h`, `2d`).
+    #[serde(default = "default_invite_max")]
+    pub(crate) invite_max: String,
     /// Seconds a fetch from `github_keys_url` may take, connecting included.
     #[serde(default = "default_github_timeout", deserialize_with = "timeout_s")]
     pub(crate) github_timeout_s: u64,
@@ -245,6 +250,16 @@ pub(crate) struct Share {
     /// sessions too (the server's hooks still keep guests on this one).
     #[serde(default)]
     pub(crate) allow_other_sessions: bool,
+    /// Ask the host before each guest joins (`share --ask`; see `crate::ask`).
+    #[serde(default)]
+    pub(crate) ask: bool,
+    /// `"required"`: guests only while a client of the host is attached.
+    #[serde(default)]
+    pub(crate) presence: Presence,
+    /// With `presence = "required"`: what becomes of the guests when the
+    /// host's last client detaches.
+    #[serde(default)]
+    pub(crate) on_host_leave: OnHostLeave,
 }
 
 /// An instant at which access ends, written as a TOML offset date-time.
@@ -421,6 +436,10 @@ fn default_hosts_dir() -> PathBuf {
 
 fn default_sockets_dir() -> PathBuf {
     PathBuf::from("/run/pairshell")
+}
+
+fn default_invite_max() -> String {
+    "8h".to_string()
 }
 
 fn default_socket_group() -> String {

@@ -9,4 +9,10 @@ pub(crate) enum HookEvent {
     Joined,
     /// A client detached: tell the host's clients who left.
     Left,
+    /// A guest's pairshell rang: prompt the host's clients with what is
+    /// being asked (see `crate::ask`).
+    Asks,
+    /// The host's `Ctrl-b T`: take back every visit (ask to type) on this
+    /// server.
+    EndVisits,
 }

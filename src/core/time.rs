@@ -63,7 +63,7 @@ pub(crate) fn parse_expires(text: &str, now: jiff::Timestamp) -> Result<jiff::Ti
 }
 
 /// Errors name the text but not the flag; callers add it.
-fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<jiff::SignedDuration, String> {
     let bad = || format!("{text:?}: expected a duration such as 45s, 30m, 2h, 1h30m or 3d");
     if let Some(days) = text.strip_suffix('d') {
         let days: i64 = days.parse().map_err(|_| bad())?;

@@ -169,7 +169,7 @@ impl Client {
         watch: &mut Watch,
         name: &str,
         record_required: bool,
-        note: &mut dyn FnMut(&str, Option<&Stopped>),
+        note: &mut dyn FnMut(Note<'_>),
     ) -> (ExitStatus, Ending) {
         let pid = self.pid();
         let _ = nix::unistd::write(&self.gate, b"g");
@@ -225,8 +225,18 @@ impl Client {
                         let client = nix::unistd::Pid::from_raw(pid as i32);
                         let _ = nix::sys::signal::kill(client, Signal::SIGWINCH);
                     }
+                    Happened::Wake => {
+                        watch.live.woke();
+                        check_now = true
+                    }
+                    Happened::AskToType => {
+                        if let Some(n) = watch.live.ask_to_type(&watch.tmux, &watch.joined, pid) {
+                            note(n);
+                            check_now = true;
+                        }
+                    }
                     Happened::ObserverStopped(stop) => {
-                        note("record-stopped", Some(&stop));
+                        note(Note::Stopped(&stop));
                         // As `audit.required` for the trail: no session
                         // goes on unrecorded when the admin said so.
                         if record_required && end.ending.is_none() {
@@ -251,8 +261,13 @@ impl Client {
             }
             if end.ending.is_none() && (check_now || Instant::now() >= next_check) {
                 next_check = match watch.check(Timestamp::now()) {
-                    Ok(Verdict::Granted { ends }) => {
-                        Instant::now() + until(ends).min(RECHECK_EVERY)
+                    Ok(Verdict::Granted { ends, mode }) => {
+                        if let Some(mode) = watch.switch_to(mode) {
+                            switch_live(relay, pid, &watch.joined, mode);
+                            note(Note::Mode(mode));
+                        }
+                        follow_host(relay, watch, pid, &mut end, note);
+                        Instant::now() + until(ends).min(RECHECK_EVERY).min(watch.live.next_look())
                     }
                     Ok(verdict) => {
                         end.ending = watch.ending(verdict);
@@ -261,7 +276,14 @@ impl Client {
                     Err(retry) => Instant::now() + retry,
                 };
                 for name in watch.notes.drain(..) {
-                    note(name, None);
+                    note(Note::Event(name));
+                }
+                for line in std::mem::take(&mut watch.live.notes) {
+                    note(Note::Line(line));
+                }
+                for text in std::mem::take(&mut watch.live.banners) {
+                    relay.show_banner(&text, BANNER_FOR);
+                    redraw(pid);
                 }
             }
             if let Some(give_up) = sessions_until.filter(|_| end.ending.is_none()) {
@@ -319,6 +341,77 @@ impl Client {
         }
         let ending = end.decide(Exited::of(&status), watch);
         (status, ending)
+    }
+}
+
+/// Something for the trail while the client runs.
+pub(super) enum Note<'a> {
+    /// A plain event line with the client's pid.
+    Event(&'static str),
+    /// The recording stopped.
+    Stopped(&'a Stopped),
+    /// The client's mode was switched live (`event=mode-change`).
+    Mode(Mode),
+    /// A line built elsewhere (ask to type); the trail's fields are added.
+    Line(Event),
+}
+
+/// Ask the tmux client `pid` for a full redraw (a tmux client asks its
+/// server for one on SIGWINCH).
+fn redraw(pid: u32) {
+    let client = nix::unistd::Pid::from_raw(pid as i32);
+    let _ = nix::sys::signal::kill(client, Signal::SIGWINCH);
+}
+
+/// Switch a running client to `mode`: the relay starts or stops forwarding
+/// at once, the recording gets a marker, and the guest reads why on their
+/// bottom line once tmux has redrawn (the SIGWINCH asks it to).
+fn switch_live(relay: &mut Relay, pid: u32, joined: &policy::Joined, mode: Mode) {
+    relay.set_input(match mode {
+        Mode::ReadWrite => Input::Forward,
+        Mode::ReadOnly => Input::Drop,
+    });
+    relay.mark(&format!("mode: {mode}"));
+    relay.show_banner(
+        &format!("pairshell: {} made you {mode}", joined.host),
+        BANNER_FOR,
+    );
+    redraw(pid);
+}
+
+/// `presence = "required"`: pause the guest when the host's last client
+/// detached (or let them go, with `on_host_leave = "end"`), and resume
+/// them when the host is back.
+fn follow_host(
+    relay: &mut Relay,
+    watch: &mut Watch,
+    pid: u32,
+    end: &mut EndState,
+    note: &mut dyn FnMut(Note<'_>),
+) {
+    let host = watch.joined.host.clone();
+    match watch.live.presence(&watch.tmux, &host) {
+        HostPresence::Same => {}
+        HostPresence::Left(OnHostLeave::Pause) => {
+            relay.pause(&format!("pairshell: {host} stepped away"));
+            note(Note::Event("host-away"));
+        }
+        HostPresence::Left(OnHostLeave::End) => {
+            end.ending = Some(Ending {
+                reason: "host-left",
+                message: Some(format!(
+                    "{host} left, so your visit to {}/{} ended",
+                    host, watch.joined.session
+                )),
+                detail: None,
+            });
+        }
+        HostPresence::Back => {
+            relay.resume();
+            note(Note::Event("host-back"));
+            relay.show_banner(&format!("pairshell: {host} is back"), BANNER_FOR);
+            redraw(pid);
+        }
     }
 }
 

@@ -26,6 +26,18 @@ pub(super) fn join(
     let tmux = checked_server(config, host, &grant)?;
     let confinement = confinement_for(config, &tmux, &grant)?;
     session_ready(&tmux, &grant)?;
+    if grant.share.presence == config::Presence::Required && !host_attached(&tmux, grant.host) {
+        return Err(Refusal::new(
+            "host-away",
+            format!(
+                "{} is not here right now; {label} can be joined while they are",
+                grant.host
+            ),
+        ));
+    }
+    if grant.share.ask {
+        approve_join(config, host, &grant, &tmux, trail, audit)?;
+    }
 
     let exe = std::env::current_exe()
         .map_err(|e| Refusal::setup("spawn-failed", format!("cannot find this program: {e}")))?;
@@ -53,7 +65,10 @@ pub(super) fn join(
         Ok(recording) => recording,
         Err(refusal) => return undo(client, refusal),
     };
-    if let Err(e) = narrow_self(config_path, config, &tmux, &roster_dir) {
+    // Asking to type needs nonces, from a file the narrowed process may
+    // not open any more.
+    let mut live = Live::prepare(config, host, trail.from.clone());
+    if let Err(e) = narrow_self(config_path, config, &tmux, &roster_dir, &grant.share.socket) {
         return undo(client, Refusal::setup("spawn-failed", e));
     }
     let joined = trail
@@ -97,11 +112,24 @@ pub(super) fn join(
         BANNER_FOR,
     );
     let mut watch = Watch::new(config_path, config, id, &grant, pid, tmux);
-    let mut note = |name: &str, stop: Option<&Stopped>| {
-        audit.write_best_effort(match stop {
-            Some(stop) => record_stopped(trail, pid, stop),
-            None => trail.event(name).field("pid", pid.to_string()),
-        });
+    watch.may_write = confinement != Confinement::Unavailable || config.allow_unconfined_read_write;
+    live.watch(config, &grant, &mut relay);
+    live.need_host(grant.share.presence, grant.share.on_host_leave);
+    watch.live = live;
+    let mut note = |note: Note<'_>| {
+        let line = match note {
+            Note::Stopped(stop) => record_stopped(trail, pid, stop),
+            Note::Event(name) => trail.event(name).field("pid", pid.to_string()),
+            Note::Mode(mode) => {
+                trail.mode = Some(mode.as_str());
+                trail
+                    .event("mode-change")
+                    .field("pid", pid.to_string())
+                    .field("by", grant.host)
+            }
+            Note::Line(event) => trail.fields(event.field("pid", pid.to_string())),
+        };
+        audit.write_best_effort(line);
     };
     let (status, ending) = client.run(
         &mut relay,
@@ -136,6 +164,112 @@ pub(super) fn join(
     } else {
         Exit::Failed
     })
+}
+
+/// Whether a client of `host` (their own uid, not the pair account) is
+/// attached to the server.
+fn host_attached(tmux: &PairTmux, host: &str) -> bool {
+    tmux.client_users()
+        .unwrap_or_default()
+        .iter()
+        .any(|u| u == host)
+}
+
+/// `ask = true`: the host lets this guest in, or not (see `crate::ask`).
+/// The guest may give up with Ctrl-C; the wait is [`crate::ask::ASK_FOR`].
+fn approve_join(
+    config: &Config,
+    host: &Host,
+    grant: &Grant,
+    tmux: &PairTmux,
+    trail: &Context,
+    audit: &mut Audit,
+) -> Result<(), Refusal> {
+    use crate::ask::{Answer, Kind, Nonces, Pending, Request};
+    let not_there = || {
+        Refusal::new(
+            "no-answer",
+            format!("{} is not there to let you in", grant.host),
+        )
+    };
+    let failed = |e: String| Refusal::setup("ask-failed", e);
+    if !host_attached(tmux, grant.host) {
+        return Err(not_there().detail("no client of the host is attached"));
+    }
+    let me = std::process::id();
+    let start = roster::process_start(me).ok_or_else(|| failed("no /proc entry".into()))?;
+    let nonce = Nonces::open()
+        .and_then(|mut n| n.next())
+        .map_err(|e| failed(e.to_string()))?;
+    let request = Request {
+        pid: me,
+        start,
+        kind: Kind::Join,
+        guest: trail.guest.clone().unwrap_or_default(),
+        host: grant.host.to_string(),
+        session: grant.session.to_string(),
+        socket: grant.share.socket.clone(),
+        mode: grant.mode.as_str().into(),
+        from: trail.from.clone(),
+        nonce,
+        client: None,
+    };
+    let pending =
+        Pending::post(&roster::dir(&config.sockets_dir), &request, host.uid).map_err(failed)?;
+    audit.write_best_effort(
+        trail
+            .event("ask")
+            .field("kind", "join")
+            .field("pid", me.to_string()),
+    );
+    eprintln!(
+        "pairshell: asking {} to let you in… (Ctrl-C gives up)",
+        grant.host
+    );
+    tmux.ring();
+    // Ctrl-C, a hang-up or a stop ends the wait, not the process at once.
+    let mut mask = SigSet::empty();
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGHUP,
+        Signal::SIGQUIT,
+    ] {
+        mask.add(sig);
+    }
+    let _ = mask.thread_block();
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
+        .map_err(|e| failed(e.to_string()))?;
+    let answer = loop {
+        match pending.answer() {
+            Answer::Waiting => {}
+            other => break Some(other),
+        }
+        let mut fds = [nix::poll::PollFd::new(
+            signals.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let _ = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(200u16));
+        if let Ok(Some(_)) = signals.read_signal() {
+            break None;
+        }
+    };
+    drop(pending);
+    let _ = mask.thread_unblock();
+    match answer {
+        Some(Answer::Yes) => {
+            audit.write_best_effort(
+                trail
+                    .event("allow")
+                    .field("kind", "join")
+                    .field("by", grant.host),
+            );
+            Ok(())
+        }
+        Some(Answer::No) => Err(Refusal::new("declined", format!("{} declined", grant.host))),
+        Some(_) => Err(not_there().detail("no answer within 60 s")),
+        None => Err(Refusal::new("gave-up", "you stopped waiting")),
+    }
 }
 
 /// How the tmux client will be confined, or the refusal when it cannot be
@@ -393,8 +527,11 @@ pub(super) fn narrow_self(
     config: &Config,
     tmux: &PairTmux,
     roster_dir: &Path,
+    socket: &Path,
 ) -> Result<(), String> {
     let mut reads: Vec<&Path> = vec![config.hosts_dir.as_path()];
+    // The host's answers (ask to type) appear beside the socket.
+    reads.extend(socket.parent());
     // The config and its index are replaced by rename when edited, so the
     // rule is on their directory, not on today's files.
     reads.extend(config_path.parent());

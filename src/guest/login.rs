@@ -246,5 +246,5 @@ pub(super) fn print_help(config: &Config, id: &Identity) {
     println!("  ssh -t {at} SESSION          join SESSION");
     println!("  ssh -t {at} HOST/SESSION     join HOST's SESSION");
     println!("  ssh {at} list                list the sessions you may join");
-    println!("In a session, Ctrl-b d leaves.");
+    println!("In a session, Ctrl-b d leaves; watching, Ctrl-b a asks the host to let you type.");
 }

@@ -57,6 +57,12 @@ pub(crate) enum Event {
     GuestGone,
     /// A read-only guest pressed the leave keys.
     Leave,
+    /// A read-only guest pressed the ask-to-type keys (the prefix, then
+    /// `a`).
+    AskToType,
+    /// The descriptor given to [`Relay::wake_on`] became readable (what it
+    /// said was read and dropped): something may have changed.
+    Wake,
     /// The inner pty has no one on the other side any more.
     ClientClosed,
     /// The banner's time is up: the client should redraw the guest's
@@ -128,24 +134,44 @@ const CHUNK: usize = 64 * 1024;
 /// The prefix key the guest is told to use: Ctrl-b.
 const PREFIX: u8 = 0x02;
 
-/// Recognises the leave keys, the prefix then `d`, in a read-only guest's
-/// input (split across reads or not).
+/// Recognises the keys pairshell acts on for a read-only guest, the prefix
+/// then `d` (leave) or `a` (ask to type), in their input (split across
+/// reads or not).
 #[derive(Default)]
 pub(crate) struct LeaveKeys {
     after_prefix: bool,
 }
 
+/// A key pairshell itself acts on, recognised by [`LeaveKeys`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum OwnKey {
+    Leave,
+    AskToType,
+}
+
 impl LeaveKeys {
     /// Whether `bytes` complete the leave keys.
+    #[cfg(test)]
     pub(crate) fn feed(&mut self, bytes: &[u8]) -> bool {
+        self.keys(bytes).contains(&OwnKey::Leave)
+    }
+
+    /// The keys `bytes` complete, in order.
+    pub(crate) fn keys(&mut self, bytes: &[u8]) -> Vec<OwnKey> {
+        let mut found = Vec::new();
         for &b in bytes {
-            if self.after_prefix && b == b'd' {
+            if self.after_prefix && (b == b'd' || b == b'a') {
                 self.after_prefix = false;
-                return true;
+                found.push(if b == b'd' {
+                    OwnKey::Leave
+                } else {
+                    OwnKey::AskToType
+                });
+                continue;
             }
             self.after_prefix = b == PREFIX;
         }
-        false
+        found
     }
 }
 
@@ -167,6 +193,12 @@ pub(crate) struct Relay {
     client_open: bool,
     banner: Option<Banner>,
     observer: Option<Box<dyn Observer>>,
+    /// A descriptor whose readiness means "look again" (see
+    /// [`Relay::wake_on`]).
+    wake: Option<OwnedFd>,
+    /// Paused (the host stepped away): nothing typed is forwarded and
+    /// what the client draws is dropped until [`Relay::resume`].
+    paused: bool,
     /// Reused for every read (not zeroed again each keystroke).
     buf: Box<[u8]>,
 }
@@ -202,6 +234,8 @@ impl Relay {
             client_open: true,
             banner: None,
             observer: None,
+            wake: None,
+            paused: false,
             buf: vec![0u8; CHUNK].into_boxed_slice(),
         };
         relay.resize();
@@ -214,6 +248,43 @@ impl Relay {
         if let Ok(size) = window_size(self.guest.as_fd()) {
             let _ = set_window_size(self.client.as_fd(), &size);
         }
+    }
+
+    /// What becomes of the guest's input from now on (a live promotion or
+    /// demotion). Input typed before this call was already judged.
+    pub(crate) fn set_input(&mut self, input: Input) {
+        self.input = input;
+        self.leave = LeaveKeys::default();
+    }
+
+    /// Report [`Event::Wake`] whenever `fd` is readable (an inotify
+    /// descriptor); what it holds is read and dropped.
+    pub(crate) fn wake_on(&mut self, fd: OwnedFd) -> io::Result<()> {
+        set_nonblocking(fd.as_fd())?;
+        self.wake = Some(fd);
+        Ok(())
+    }
+
+    /// Freeze the guest's screen with `text` on its bottom line: nothing
+    /// typed is forwarded (the leave keys still work) and what the client
+    /// draws is dropped, until [`Relay::resume`].
+    pub(crate) fn pause(&mut self, text: &str) {
+        self.paused = true;
+        self.to_client.clear();
+        self.banner = None;
+        let size = window_size(self.guest.as_fd()).ok();
+        let (rows, cols) = size.map_or((24, 80), |s| (s.ws_row, s.ws_col));
+        let bytes = banner_bytes(text, rows, cols);
+        if let Some(o) = &mut self.observer {
+            o.output(&bytes);
+        }
+        self.to_guest.extend_from_slice(&bytes);
+        self.flush_to_guest();
+    }
+
+    /// End a [`Relay::pause`]; the caller asks the client for a redraw.
+    pub(crate) fn resume(&mut self) {
+        self.paused = false;
     }
 
     /// Let `observer` see the session from now on.
@@ -263,7 +334,7 @@ impl Relay {
             self.client_open && self.to_guest.is_empty(),
             self.client_open && !self.to_client.is_empty(),
         );
-        let mut fds = Vec::with_capacity(3);
+        let mut fds = Vec::with_capacity(4);
         if self.guest_open {
             fds.push(PollFd::new(self.guest.as_fd(), guest_wants));
         }
@@ -272,6 +343,9 @@ impl Relay {
         }
         if let Some(s) = &self.signals {
             fds.push(PollFd::new(s.as_fd(), PollFlags::POLLIN));
+        }
+        if let Some(w) = &self.wake {
+            fds.push(PollFd::new(w.as_fd(), PollFlags::POLLIN));
         }
         let timeout = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
         match poll(&mut fds, timeout) {
@@ -291,7 +365,12 @@ impl Relay {
         } else {
             PollFlags::empty()
         };
-        let signal_ready = ready.next().unwrap_or(PollFlags::empty());
+        let signal_ready = if self.signals.is_some() {
+            ready.next().unwrap_or(PollFlags::empty())
+        } else {
+            PollFlags::empty()
+        };
+        let wake_ready = ready.next().unwrap_or(PollFlags::empty());
         drop(fds);
 
         if !guest_ready.is_empty() {
@@ -302,6 +381,13 @@ impl Relay {
         }
         if signal_ready.contains(PollFlags::POLLIN) {
             self.read_signals(&mut events);
+        }
+        if wake_ready.contains(PollFlags::POLLIN) {
+            if let Some(w) = &self.wake {
+                let mut buf = [0u8; 4096];
+                while matches!(nix::unistd::read(w, &mut buf), Ok(n) if n > 0) {}
+                events.push(Event::Wake);
+            }
         }
         self.banner_tick(&mut events);
         if let Some(o) = &mut self.observer {
@@ -412,7 +498,8 @@ impl Relay {
 
     /// One chunk the guest typed.
     fn typed(&mut self, bytes: &[u8], events: &mut Vec<Event>) {
-        match self.input {
+        let input = if self.paused { Input::Drop } else { self.input };
+        match input {
             Input::Forward => {
                 if let Some(o) = &mut self.observer {
                     o.input(bytes);
@@ -425,8 +512,11 @@ impl Relay {
                 }
             }
             Input::Drop => {
-                if self.leave.feed(bytes) {
-                    events.push(Event::Leave);
+                for key in self.leave.keys(bytes) {
+                    events.push(match key {
+                        OwnKey::Leave => Event::Leave,
+                        OwnKey::AskToType => Event::AskToType,
+                    });
                 }
             }
         }
@@ -434,6 +524,9 @@ impl Relay {
 
     /// One chunk the client drew; written at once as far as it goes.
     fn drawn(&mut self, bytes: &[u8]) {
+        if self.paused {
+            return;
+        }
         if let Some(Banner {
             state: BannerState::Waiting(seen),
             ..
@@ -791,6 +884,62 @@ mod tests {
         assert!(!keys.feed(b"\x02\x02"));
         assert!(keys.feed(b"d"));
         assert!(keys.feed(b"\x02d"));
+    }
+
+    #[test]
+    fn ask_keys_are_the_prefix_then_a_and_never_forwarded() {
+        let mut keys = LeaveKeys::default();
+        assert_eq!(keys.keys(b"a\x02xa"), []);
+        assert_eq!(keys.keys(b"\x02a\x02d"), [OwnKey::AskToType, OwnKey::Leave]);
+        let mut rig = rig(Input::Drop);
+        nix::unistd::write(&rig.ssh, b"\x02a").unwrap();
+        let mut events = Vec::new();
+        let until = Instant::now() + Duration::from_secs(5);
+        while !events.contains(&Event::AskToType) && Instant::now() < until {
+            events.extend(rig.relay.step(Duration::from_millis(10)).unwrap());
+        }
+        assert_eq!(events, [Event::AskToType]);
+        let mut buf = [0u8; 8];
+        assert_eq!(nix::unistd::read(&rig.client, &mut buf), Err(Errno::EAGAIN));
+    }
+
+    /// A live promotion forwards from the next keystroke; a live demotion
+    /// forwards nothing more, and a pause forwards nothing and draws
+    /// nothing until it ends.
+    #[test]
+    fn input_mode_switches_live_and_a_pause_holds_both_ways() {
+        let mut rig = rig(Input::Drop);
+        rig.relay.set_input(Input::Forward);
+        nix::unistd::write(&rig.ssh, b"typed").unwrap();
+        let (got, _) = pump_until(&mut rig, true, 5);
+        assert_eq!(got, b"typed");
+        rig.relay.pause("pairshell: maria stepped away");
+        let want = banner_bytes("pairshell: maria stepped away", 40, 120);
+        let (got, _) = pump_until(&mut rig, false, want.len());
+        assert_eq!(got, want);
+        nix::unistd::write(&rig.ssh, b"paused").unwrap();
+        nix::unistd::write(&rig.client, b"frozen").unwrap();
+        for _ in 0..5 {
+            rig.relay.step(Duration::from_millis(10)).unwrap();
+        }
+        rig.relay.resume();
+        nix::unistd::write(&rig.client, b"back").unwrap();
+        let (got, _) = pump_until(&mut rig, false, 4);
+        assert_eq!(
+            got, b"back",
+            "output drawn during the pause reached the guest"
+        );
+        let mut buf = [0u8; 16];
+        assert_eq!(
+            nix::unistd::read(&rig.client, &mut buf),
+            Err(Errno::EAGAIN),
+            "input typed during the pause reached the client"
+        );
+        rig.relay.set_input(Input::Drop);
+        nix::unistd::write(&rig.ssh, b"demoted").unwrap();
+        nix::unistd::write(&rig.client, b"out").unwrap();
+        pump_until(&mut rig, false, 3);
+        assert_eq!(nix::unistd::read(&rig.client, &mut buf), Err(Errno::EAGAIN));
     }
 
     #[test]

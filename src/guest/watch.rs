@@ -1,5 +1,6 @@
 //! The re-checks while a guest is joined: the host's file, the config,
-//! expiries and the host's own clients.
+//! expiries and the host's own clients; and the mode the client switches
+//! to live.
 
 use super::*;
 
@@ -37,6 +38,15 @@ pub(super) struct Watch {
     pub(super) flag_reset_seen: bool,
     /// Events for the trail, written when the client has ended.
     pub(super) notes: Vec<&'static str>,
+    /// Whether this client may be made read-write live: it is confined, or
+    /// the admin allows unconfined writers (see
+    /// `policy::unconfined_join_allowed`).
+    pub(super) may_write: bool,
+    /// A promotion refused for want of confinement was noted.
+    pub(super) promotion_refused_noted: bool,
+    /// Live mode changes the host made, ask-to-type and presence (see
+    /// `live.rs`).
+    pub(super) live: Live,
 }
 
 /// What identifies a version of a file without reading it.
@@ -79,7 +89,38 @@ impl Watch {
             pid,
             flag_reset_seen: false,
             notes: Vec::new(),
+            may_write: true,
+            promotion_refused_noted: false,
+            live: Live::default(),
         }
+    }
+
+    /// The mode the client must switch to now, when it is not the one it
+    /// has: `listed` is what the host's file says, raised to read-write by
+    /// a visit the host allowed (ask to type).
+    ///
+    /// Guards against: a live promotion making an unconfined client
+    /// writable where the admin refuses unconfined writers at the join.
+    pub(super) fn switch_to(&mut self, listed: Mode) -> Option<Mode> {
+        let host = self.joined.host.clone();
+        let want = if self.live.visit_allowed(&host) {
+            Mode::ReadWrite
+        } else {
+            listed
+        };
+        if want == self.joined.mode {
+            return None;
+        }
+        if want == Mode::ReadWrite && !self.may_write {
+            if !std::mem::replace(&mut self.promotion_refused_noted, true) {
+                self.notes.push("mode-change-refused");
+            }
+            return None;
+        }
+        self.joined.mode = want;
+        // A read-only client's own tmux flag is watched again.
+        self.flag_reset_seen = false;
+        Some(want)
     }
 
     /// Decide again. `Err(retry)` when a file could not be loaded and the

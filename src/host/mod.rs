@@ -13,10 +13,12 @@ use std::path::{Path, PathBuf};
 use jiff::{SignedDuration, Timestamp};
 use nix::unistd::Uid;
 
+use crate::ask;
 use crate::audit::{Audit, Event};
 use crate::config::host_file::{Change, HostEdit};
 use crate::config::{self, Config, HostFile};
 use crate::core::error::{failure, Exit, Failure};
+mod invite;
 pub(crate) mod nat;
 
 use crate::core::mode::Mode;
@@ -175,18 +177,41 @@ fn check_session_name(session: &str) -> Result<(), Failure> {
     }
 }
 
-/// `pairshell share SESSION [--rw G]… [--ro G]… [--for D | --until T] [--detach]`
+/// How `share` shares, besides who may join and until when.
+pub(crate) struct ShareOptions {
+    /// Do not attach afterwards.
+    pub(crate) detach: bool,
+    /// `--for DURATION` as given: an invite (`@LOGIN`) lasts that long,
+    /// and needs it.
+    pub(crate) invite_for: Option<String>,
+    /// `ask = true`.
+    pub(crate) ask: bool,
+    /// `presence = "required"`, with what the guests get when the host
+    /// leaves.
+    pub(crate) presence: Option<config::OnHostLeave>,
+}
+
+/// `pairshell share SESSION [--rw G]… [--ro G]… [--for D | --until T]
+/// [--detach] [--ask] [--presence [--on-host-leave pause|end]]`
 pub(crate) fn share(
     config_path: Option<&Path>,
     session: &str,
     rw: &[String],
     ro: &[String],
     ends: Option<Timestamp>,
-    detach: bool,
+    options: ShareOptions,
     reach: &nat::Reach,
 ) -> Result<(), Failure> {
+    let detach = options.detach;
     let mut host = Caller::new(config_path)?;
     check_session_name(session)?;
+    // `@LOGIN`: a GitHub user, added as a guest through sudo when no guest
+    // has that login yet (see `invite.rs` here and `admin/invite.rs`).
+    let (rw, ro) = (
+        invite::invitees(&mut host, rw, options.invite_for.as_deref())?,
+        invite::invitees(&mut host, ro, options.invite_for.as_deref())?,
+    );
+    let (rw, ro) = (rw.as_slice(), ro.as_slice());
     for guest in rw.iter().chain(ro) {
         host.known_guest(guest)?;
     }
@@ -203,6 +228,12 @@ pub(crate) fn share(
     }
     if ends.is_some() {
         edit.set_share_expiry(session, ends);
+    }
+    if options.ask {
+        edit.set_ask(session);
+    }
+    if let Some(on_leave) = options.presence {
+        edit.set_presence(session, on_leave);
     }
     let file = edit.parsed().map_err(Failure::from)?;
     // One server per shared session: the hooks and `server-access` are set
@@ -342,7 +373,9 @@ fn open_to_guests(
     share: &config::Share,
 ) -> Result<(), Failure> {
     let pair = &host.config.pair_user;
-    let want_write = !share.read_write.is_empty();
+    // A visit the host allowed (ask to type) needs a writable account too.
+    let want_write =
+        !share.read_write.is_empty() || !ask::visitors(server.socket, host.uid).is_empty();
     match (
         share.read_write.is_empty() && share.read_only.is_empty(),
         server.access(pair),
@@ -359,7 +392,7 @@ fn open_to_guests(
                 .allow(pair, want_write)
                 .map_err(|e| failure!("tmux server-access for {pair}: {e}"))?;
             if want_write {
-                restore_read_only(host, server, session);
+                restore_read_only(host, server, session, share);
             }
         }
     }
@@ -391,11 +424,14 @@ fn open_to_guests(
 /// After the pair account was made writable: make read-only again every
 /// pair-account client that is not a read-write guest's (a client nobody can
 /// attribute counts as read-only), and let go any that stays writable.
-fn restore_read_only(host: &Caller, server: &Server, session: &str) {
+/// A guest is a writer as the file says *now* (promoted live or not), or
+/// while a visit the host allowed lasts.
+fn restore_read_only(host: &Caller, server: &Server, session: &str, share: &config::Share) {
+    let visitors = ask::visitors(server.socket, host.uid);
     let should_watch = |record: &Option<roster::Record>| {
-        record
-            .as_ref()
-            .is_none_or(|r| r.mode != Mode::ReadWrite.as_str())
+        record.as_ref().is_none_or(|r| {
+            !share.read_write.iter().any(|g| g.as_str() == r.guest) && !visitors.contains(&r.pid)
+        })
     };
     for (client, record) in host.guests_on(server.socket) {
         if should_watch(&record) && !client.readonly {
@@ -504,14 +540,20 @@ pub(crate) fn grant(
     let share = &file.sessions[session];
     let server = host.server(&socket);
     if server.running() {
-        open_to_guests(&host, &server, session, share)?;
         if mode == Mode::ReadOnly {
-            // A writer made a watcher: let their read-write client go
-            // now; they may join again read-only.
-            end_clients(&host, &socket, |r| {
-                r.guest == guest && r.mode == "read-write"
-            });
+            // A visit (ask to type) ends with the grant's word.
+            let pids: Vec<u32> = host
+                .guests_on(&socket)
+                .into_iter()
+                .filter_map(|(_, r)| r.filter(|r| r.guest == guest).map(|r| r.pid))
+                .collect();
+            ask::end_visits(&socket, &pids);
         }
+        open_to_guests(&host, &server, session, share)?;
+        // The guest's connected clients switch mode live: their pairshell
+        // sees the file change and starts or stops forwarding at once;
+        // tmux's own read-only flag, the second layer, is set here.
+        set_clients_mode(&host, &server, session, guest, mode);
     }
     let mut event = host
         .event("grant", session)
@@ -532,6 +574,99 @@ pub(crate) fn grant(
         host.login
     );
     Ok(())
+}
+
+/// Give `guest`'s clients on `server` tmux's read-only flag for `mode`.
+fn set_clients_mode(host: &Caller, server: &Server, session: &str, guest: &str, mode: Mode) {
+    let want_readonly = mode == Mode::ReadOnly;
+    for (client, record) in host.guests_on(server.socket) {
+        if record.is_some_and(|r| r.guest == guest) && client.readonly != want_readonly {
+            let _ = server.toggle_read_only(&client.name, session);
+        }
+    }
+}
+
+/// `pairshell answer SOCKET PID NONCE KEY`: the host's key in an ask
+/// prompt (run by the host's server, as the host). Never prints:
+/// `run-shell` would show it in the host's pane.
+pub(crate) fn answer(
+    config_path: Option<&Path>,
+    socket: &Path,
+    pid: u32,
+    nonce: &str,
+    key: &str,
+) -> Exit {
+    let Ok(mut host) = Caller::new(config_path) else {
+        return Exit::Failed;
+    };
+    let Some(pair_uid) = host.pair_uid else {
+        return Exit::Failed;
+    };
+    let Ok(file) = host.file() else {
+        return Exit::Failed;
+    };
+    // Only a socket this host's own file shares.
+    let Some((session, share)) = file.sessions.iter().find(|(_, s)| s.socket == socket) else {
+        return Exit::Failed;
+    };
+    let yes = key == "y" || key == "Y";
+    let dir = roster::dir(&host.config.sockets_dir);
+    let request = match ask::write_answer(&dir, pair_uid, &host.login, socket, pid, nonce, yes) {
+        Ok(r) => r,
+        Err(e) => {
+            host.audit(
+                host.event("answer-refused", session.as_str())
+                    .field("pid", pid.to_string())
+                    .field("reason", e),
+            );
+            return Exit::Failed;
+        }
+    };
+    let server = host.server(socket);
+    if yes && request.kind == ask::Kind::Type {
+        // tmux's second layer for the visit: the account writable, the
+        // others read-only again, this guest's client writable.
+        let _ = open_to_guests(&host, &server, session.as_str(), share);
+        if server.access(&host.config.pair_user) != Some(true) {
+            let _ = server.allow(&host.config.pair_user, true);
+            restore_read_only(&host, &server, session.as_str(), share);
+        }
+        for (client, _) in host.guests_on(socket) {
+            if Some(client.pid) == request.client && client.readonly {
+                let _ = server.toggle_read_only(&client.name, session.as_str());
+            }
+        }
+        // The host's key to take every visit back (the server's own key
+        // table: a guest who can type could press it too, which only takes
+        // visits away).
+        let exe = std::env::current_exe().unwrap_or_default();
+        let take_back = format!(
+            "{} --config {} hook end-visits {} {} >/dev/null 2>&1",
+            crate::tmux::single_quote(&exe.to_string_lossy()),
+            crate::tmux::single_quote(&host.config_path.to_string_lossy()),
+            crate::tmux::single_quote(&socket.to_string_lossy()),
+            crate::tmux::single_quote(session.as_str()),
+        );
+        let _ = server.run(&[
+            "bind-key",
+            "-T",
+            "prefix",
+            "T",
+            "run-shell",
+            "-b",
+            &take_back,
+        ]);
+        for c in server.clients().iter().filter(|c| c.user == host.login) {
+            server.tell(
+                &c.name,
+                &format!(
+                    "pairshell: {} may type in {session} for this visit; Ctrl-b T takes it back",
+                    request.guest
+                ),
+            );
+        }
+    }
+    Exit::Done
 }
 
 /// The socket the host's file names for `session`, if it shares it.
@@ -773,6 +908,35 @@ pub(crate) fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, 
                 }
             }
         }
+        HookEvent::EndVisits => {
+            let Ok((_, config)) = config::load_main(&config::main_path(config_path)) else {
+                return Exit::Failed;
+            };
+            let server = Server {
+                tmux: &config.tmux,
+                socket,
+            };
+            let visitors = ask::visitors(socket, me);
+            ask::end_visits(socket, &visitors);
+            for c in server.clients() {
+                if visitors.contains(&c.pid) && !c.readonly {
+                    let _ = server.toggle_read_only(&c.name, arg);
+                }
+            }
+        }
+        HookEvent::Asks => {
+            let Ok((config_path, config)) = config::load_main(&config::main_path(config_path))
+            else {
+                return Exit::Failed;
+            };
+            let (Some(login), Some(pair_uid)) = (
+                login,
+                crate::sys::accounts::user(&config.pair_user).map(|u| u.uid),
+            ) else {
+                return Exit::Failed;
+            };
+            prompt_asks(&config_path, &config, &login, pair_uid, socket);
+        }
         HookEvent::Joined | HookEvent::Left => {
             let Ok((_, config)) = config::load_main(&config::main_path(config_path)) else {
                 return Exit::Failed;
@@ -781,6 +945,10 @@ pub(crate) fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, 
                 tmux: &config.tmux,
                 socket,
             };
+            // Presence: any client coming or going wakes the guests'
+            // pairshells, which watch this directory and look again
+            // whether the host is there (see `guest/live.rs`).
+            crate::tmux::touch_presence(socket);
             let option = format!("@pairshell-client-{arg}");
             let clients = server.clients();
             let message = if event == HookEvent::Joined {
@@ -835,6 +1003,56 @@ pub(crate) fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, 
         }
     }
     Exit::Done
+}
+
+/// Put each waiting request for `socket` on every client of the host's own
+/// (`login`) as a one-key prompt, once per request.
+///
+/// Guards against: a guest answering. The prompt goes only to clients
+/// whose Unix user is the host, never to a pair-account client, and its
+/// key runs `pairshell answer` as the host, bound to the request's nonce.
+fn prompt_asks(config_path: &Path, config: &Config, login: &str, pair_uid: Uid, socket: &Path) {
+    let server = Server {
+        tmux: &config.tmux,
+        socket,
+    };
+    let dir = roster::dir(&config.sockets_dir);
+    let Ok(exe) = std::env::current_exe() else {
+        return;
+    };
+    let requests = ask::requests_for(&dir, pair_uid, login, socket);
+    if requests.is_empty() {
+        return;
+    }
+    let mine: Vec<ClientInfo> = server
+        .clients()
+        .into_iter()
+        .filter(|c| c.user == login)
+        .collect();
+    for request in requests {
+        // Once per request: a server option remembers which were shown.
+        let option = format!("@pairshell-asked-{}", request.pid);
+        if server.option(&option).as_deref() == Some(request.nonce.as_str()) {
+            continue;
+        }
+        let _ = server.set_option(&option, &request.nonce);
+        let command = format!(
+            "{} --config {} answer {} {} {} '%%%' >/dev/null 2>&1",
+            crate::tmux::single_quote(&exe.to_string_lossy()),
+            crate::tmux::single_quote(&config_path.to_string_lossy()),
+            crate::tmux::single_quote(&socket.to_string_lossy()),
+            request.pid,
+            request.nonce,
+        );
+        let template = format!("run-shell -b \"{}\"", command.replace('"', "\\\""));
+        for client in &mine {
+            let _ = server.prompt(
+                &client.name,
+                &format!("pairshell: {} ", request.prompt()),
+                &template,
+            );
+        }
+    }
 }
 
 /// `45s`, `12m`, `2h 5m`.

@@ -66,6 +66,23 @@ pub(crate) fn server_running(path: &Path) -> bool {
 /// server that is stopped, or busy forever in a hook, must not hang a guest.
 pub(crate) const DEADLINE: Duration = Duration::from_secs(5);
 
+/// The format of `list-clients` that rings the host's server: the
+/// server's `after-list-clients` hook (see [`Hooks`]) runs `pairshell hook
+/// asks` for it, which reads the requests waiting (`crate::ask`).
+pub(crate) const RING: &str = "pairshell-ask";
+
+/// The file the server's join/leave hooks touch beside the socket (as the
+/// host): only a wake for the guests' pairshells, which watch the socket's
+/// directory for presence (`share --presence`), never believed.
+fn presence_path(socket: &Path) -> PathBuf {
+    socket.with_file_name(".pairshell-presence")
+}
+
+/// Touch [`presence_path`] (the host's side, from the server's hooks).
+pub(crate) fn touch_presence(socket: &Path) {
+    let _ = std::fs::write(presence_path(socket), b"");
+}
+
 /// What `has-session` found.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum SessionState {
@@ -202,6 +219,27 @@ impl PairTmux {
         }
     }
 
+    /// Ring the host's server: `list-clients` with a format the server's
+    /// `after-list-clients` hook recognises ([`RING`]), the one
+    /// command a read-only server-access user may run. The hook, as the
+    /// host, reads the requests waiting for it.
+    pub(crate) fn ring(&self) {
+        let _ = self.run(&["list-clients", "-F", RING]);
+    }
+
+    /// The Unix users of the server's clients (`None`: no answer).
+    pub(crate) fn client_users(&self) -> Option<Vec<String>> {
+        match self.run(&["list-clients", "-F", "#{client_user}"]) {
+            Ok(Some(out)) if out.status.success() => Some(
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(str::to_string)
+                    .collect(),
+            ),
+            _ => None,
+        }
+    }
+
     /// Detach our client, named by its terminal (`/dev/pts/N`). False when
     /// the server refused (a read-only server-access user may not) or did
     /// not answer.
@@ -317,7 +355,7 @@ fn parse_client(line: &str) -> Option<ClientInfo> {
 /// Quote a word in single quotes, a closing `'` as `'\''`. Both tmux's
 /// command parser (hook commands) and `/bin/sh` (what `run-shell` runs)
 /// read it back as the same word.
-fn single_quote(s: &str) -> String {
+pub(crate) fn single_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 
@@ -499,6 +537,24 @@ impl Server<'_> {
         ]);
     }
 
+    /// A one-key prompt on one client; the key pressed replaces `%%%` in
+    /// `template`, a tmux command run by the server (as the host).
+    pub(crate) fn prompt(&self, client: &str, text: &str, template: &str) -> Result<(), String> {
+        self.run(&[
+            "command-prompt",
+            "-1",
+            // In the background: without it the command waits for the
+            // answer, and the host's next client would be asked only then.
+            "-b",
+            "-t",
+            client,
+            "-p",
+            &message_text(text),
+            template,
+        ])
+        .map(|_| ())
+    }
+
     pub(crate) fn set_option(&self, name: &str, value: &str) -> Result<(), String> {
         self.run(&["set-option", "-s", name, value]).map(|_| ())
     }
@@ -600,6 +656,18 @@ impl Hooks<'_> {
             (
                 format!("client-detached[{i}]"),
                 run(&["left", &socket, "#{hook_client}"]),
+            ),
+            // A guest's pairshell rang (see `crate::ask`): show the host
+            // what is being asked. Only that one format runs anything; the
+            // hook reads the requests itself, and believes only the pair
+            // account's.
+            (
+                format!("after-list-clients[{i}]"),
+                format!(
+                    "if-shell -F {} {}",
+                    single_quote(&format!("#{{==:#{{hook_flag_F}},{}}}", RING)),
+                    single_quote(&run(&["asks", &socket, self.session]))
+                ),
             ),
         ]
     }
