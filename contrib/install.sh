@@ -702,6 +702,16 @@ $(ps -o pid,stat,lstart,args -u "$account")"
                 rm -f "$sock"
             fi
         done < <(find "$RUN_DIR" -mindepth 2 -maxdepth 2 -type s -print0)
+        # pairshell's own files beside a host's sockets (the presence mark
+        # the server's hooks touch, answers to asks, a --public/--via
+        # holder's state) go too, where no socket is left: they mean
+        # nothing without the binary. -type f: never through a link.
+        local dir
+        while IFS= read -r -d '' dir; do
+            if [ -z "$(find "$dir" -mindepth 1 -maxdepth 1 -type s -print -quit)" ]; then
+                find "$dir" -mindepth 1 -maxdepth 1 -type f \( -name '.pairshell-*' -o -name '*.nat' \) -delete
+            fi
+        done < <(find "$RUN_DIR" -mindepth 1 -maxdepth 1 -type d -print0)
         find "$RUN_DIR" -mindepth 1 -maxdepth 1 -type d -empty -delete
         if rmdir "$RUN_DIR" 2>/dev/null; then
             did "removed $RUN_DIR"
