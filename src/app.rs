@@ -68,9 +68,7 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
             expiry,
             detach,
             reach,
-            ask,
-            presence,
-            on_host_leave,
+            control,
         }) => report(
             expiry
                 .resolve(Timestamp::now())
@@ -85,8 +83,8 @@ fn dispatch(cli: cli::Cli) -> ExitCode {
                         host::ShareOptions {
                             detach,
                             invite_for: expiry.for_.clone(),
-                            ask,
-                            presence: presence.then(|| on_host_leave.unwrap_or_default()),
+                            ask: control.ask,
+                            presence: control.presence(),
                         },
                         &reach,
                     )

@@ -64,23 +64,14 @@ pub(crate) enum Kind {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Request {
-    /// The asking guest's pairshell.
-    pub(crate) pid: u32,
-    /// Its start time (`/proc/PID/stat`), so a recycled pid asks nothing.
-    pub(crate) start: u64,
     pub(crate) kind: Kind,
-    pub(crate) guest: String,
-    pub(crate) host: String,
-    pub(crate) session: String,
-    pub(crate) socket: PathBuf,
-    /// `read-only` or `read-write`: what the guest would join as.
-    pub(crate) mode: String,
-    pub(crate) from: Option<String>,
     pub(crate) nonce: String,
     /// For [`Kind::Type`]: the pid of the guest's tmux client, which the
     /// host's `who` and `grant` know it by.
     #[serde(default)]
     pub(crate) client: Option<u32>,
+    /// The asking guest's pairshell, and what it would join as.
+    pub(crate) seat: roster::Seat,
 }
 
 impl Request {
@@ -89,17 +80,18 @@ impl Request {
         match self.kind {
             Kind::Join => format!(
                 "{} ({}){} wants to join {} — allow? y/n",
-                self.guest,
-                self.mode,
-                self.from
+                self.seat.guest,
+                self.seat.mode,
+                self.seat
+                    .from
                     .as_deref()
                     .map(|f| format!(" from {f}"))
                     .unwrap_or_default(),
-                self.session
+                self.seat.session
             ),
             Kind::Type => format!(
                 "{} asks to type in {} — allow for this visit? y/n",
-                self.guest, self.session
+                self.seat.guest, self.seat.session
             ),
         }
     }
@@ -167,7 +159,7 @@ impl Pending {
         host_uid: Uid,
     ) -> Result<Pending, String> {
         let text = toml::to_string(request).map_err(|e| e.to_string())?;
-        let p = request_path(roster_dir, request.pid);
+        let p = request_path(roster_dir, request.seat.pid);
         let _ = std::fs::remove_file(&p);
         let mut file = no_follow()
             .write(true)
@@ -181,8 +173,8 @@ impl Pending {
             .map_err(|e| format!("{}: {e}", p.display()))?;
         Ok(Pending {
             roster_dir: roster_dir.to_path_buf(),
-            pid: request.pid,
-            answer: answer_path(&request.socket, request.pid, &request.nonce),
+            pid: request.seat.pid,
+            answer: answer_path(&request.seat.socket, request.seat.pid, &request.nonce),
             host_uid,
             since: Instant::now(),
         })
@@ -244,9 +236,13 @@ pub(crate) fn requests_for(
             let pid: u32 = name.to_str()?.strip_prefix("ask-")?.parse().ok()?;
             let text = trust::read_trusted(&e.path(), Owner::Exactly(pair_uid), MAX_LEN).ok()?;
             let r: Request = toml::from_str(&text).ok()?;
-            let alive = roster::process_start(pid) == Some(r.start);
-            (r.pid == pid && alive && r.host == login && r.socket == socket && is_nonce(&r.nonce))
-                .then_some(r)
+            let alive = roster::process_start(pid) == Some(r.seat.start);
+            (r.seat.pid == pid
+                && alive
+                && r.seat.host == login
+                && r.seat.socket == socket
+                && is_nonce(&r.nonce))
+            .then_some(r)
         })
         .collect()
 }
@@ -339,7 +335,7 @@ pub(crate) fn write_answer(
     }
     let request = requests_for(roster_dir, pair_uid, login, socket)
         .into_iter()
-        .find(|r| r.pid == pid && is_nonce(nonce) && r.nonce == nonce)
+        .find(|r| r.seat.pid == pid && is_nonce(nonce) && r.nonce == nonce)
         .ok_or("no such request is waiting (answered already, given up, or never asked)")?;
     tidy(socket);
     let path = answer_path(socket, pid, nonce);
@@ -360,7 +356,7 @@ pub(crate) fn write_answer(
     let text = format!(
         "{}\n{kind} {} {}\n",
         if yes { "yes" } else { "no" },
-        request.guest,
+        request.seat.guest,
         request.client.unwrap_or(0)
     );
     file.write_all(text.as_bytes())
@@ -371,6 +367,7 @@ pub(crate) fn write_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::mode::Mode;
 
     #[test]
     fn nonces_are_fresh_and_well_formed() {
@@ -385,27 +382,29 @@ mod tests {
     #[test]
     fn prompts_say_who_what_and_from_where() {
         let r = Request {
-            pid: 1,
-            start: 1,
             kind: Kind::Join,
-            guest: "alice".into(),
-            host: "maria".into(),
-            session: "api".into(),
-            socket: "/run/pairshell/maria/api.sock".into(),
-            mode: "read-write".into(),
-            from: Some("203.0.113.5".into()),
             nonce: "0".repeat(32),
             client: None,
+            seat: roster::Seat {
+                pid: 1,
+                start: 1,
+                guest: "alice".into(),
+                host: "maria".into(),
+                session: "api".into(),
+                socket: "/run/pairshell/maria/api.sock".into(),
+                mode: Mode::ReadWrite,
+                from: Some("203.0.113.5".into()),
+            },
         };
         assert_eq!(
             r.prompt(),
             "alice (read-write) from 203.0.113.5 wants to join api — allow? y/n"
         );
-        let t = Request {
+        let mut t = Request {
             kind: Kind::Type,
-            guest: "bob".into(),
             ..r
         };
+        t.seat.guest = "bob".into();
         assert_eq!(
             t.prompt(),
             "bob asks to type in api — allow for this visit? y/n"

@@ -22,27 +22,38 @@ use jiff::Timestamp;
 use nix::unistd::Uid;
 use serde::{Deserialize, Serialize};
 
+use crate::core::mode::Mode;
 use crate::sys::trust::{self, Owner};
 
 /// Largest record read.
 const MAX_RECORD: u64 = 4096;
 
 /// One joined client.
+/// Who is behind one guest's tmux client: what a roster record and a
+/// request to the host ([`crate::ask::Request`]) both say of it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct Record {
+pub(crate) struct Seat {
+    /// The guest's pairshell.
     pub(crate) pid: u32,
-    /// The process's start time, in clock ticks since boot (`/proc/PID/stat`).
+    /// Its start time, in clock ticks since boot (`/proc/PID/stat`), so a
+    /// recycled pid is never taken for it.
     pub(crate) start: u64,
     pub(crate) guest: String,
     pub(crate) host: String,
     pub(crate) session: String,
     pub(crate) socket: PathBuf,
-    /// `read-only` or `read-write`.
-    pub(crate) mode: String,
+    pub(crate) mode: Mode,
     /// The guest's address, from `SSH_CONNECTION`.
     pub(crate) from: Option<String>,
+}
+
+/// One live guest client, as its pairshell wrote it at join.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Record {
     pub(crate) since: String,
+    pub(crate) seat: Seat,
 }
 
 impl Record {
@@ -72,7 +83,7 @@ fn path(dir: &Path, pid: u32) -> PathBuf {
 /// host sees the client as `unknown`; the returned note says so.
 pub(crate) fn write(dir: &Path, record: &Record, host_uid: Uid) -> Result<Option<String>, String> {
     let text = toml::to_string(record).map_err(|e| e.to_string())?;
-    let p = path(dir, record.pid);
+    let p = path(dir, record.seat.pid);
     // A record left by a crashed login with this pid: ours replaces it.
     let _ = std::fs::remove_file(&p);
     let mut file = crate::sys::fs::no_follow()
@@ -108,7 +119,7 @@ pub(crate) fn joined_by(dir: &Path, guest: &str, pair_uid: Uid) -> usize {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| believed(dir, pid, pair_uid))
-        .filter(|r| r.guest == guest)
+        .filter(|r| r.seat.guest == guest)
         .count()
 }
 
@@ -116,13 +127,13 @@ pub(crate) fn joined_by(dir: &Path, guest: &str, pair_uid: Uid) -> usize {
 fn believed(dir: &Path, pid: u32, pair_uid: Uid) -> Option<Record> {
     let text = trust::read_trusted(&path(dir, pid), Owner::Exactly(pair_uid), MAX_RECORD).ok()?;
     let record: Record = toml::from_str(&text).ok()?;
-    let same_process = process_start(pid).is_some_and(|start| start == record.start);
-    (record.pid == pid && same_process).then_some(record)
+    let same_process = process_start(pid).is_some_and(|start| start == record.seat.start);
+    (record.seat.pid == pid && same_process).then_some(record)
 }
 
 /// The record for the live client `pid` on `socket`, if one can be believed.
 pub(crate) fn read(dir: &Path, pid: u32, pair_uid: Uid, socket: &Path) -> Option<Record> {
-    believed(dir, pid, pair_uid).filter(|r| r.socket == socket)
+    believed(dir, pid, pair_uid).filter(|r| r.seat.socket == socket)
 }
 
 /// A process's start time in clock ticks since boot: field 22 of
@@ -148,15 +159,17 @@ mod tests {
 
     fn record_for(pid: u32) -> Record {
         Record {
-            pid,
-            start: process_start(pid).unwrap(),
-            guest: "alice".into(),
-            host: "maria".into(),
-            session: "api".into(),
-            socket: "/run/pairshell/maria/api.sock".into(),
-            mode: "read-only".into(),
-            from: Some("203.0.113.5".into()),
             since: "2026-11-20T12:00:00Z".into(),
+            seat: Seat {
+                pid,
+                start: process_start(pid).unwrap(),
+                guest: "alice".into(),
+                host: "maria".into(),
+                session: "api".into(),
+                socket: "/run/pairshell/maria/api.sock".into(),
+                mode: Mode::ReadOnly,
+                from: Some("203.0.113.5".into()),
+            },
         }
     }
 
@@ -177,9 +190,9 @@ mod tests {
         let me_pid = std::process::id();
         let r = record_for(me_pid);
         write(&s.0, &r, me()).unwrap();
-        assert_eq!(read(&s.0, me_pid, me(), &r.socket), Some(r.clone()));
+        assert_eq!(read(&s.0, me_pid, me(), &r.seat.socket), Some(r.clone()));
         remove(&s.0, me_pid);
-        assert_eq!(read(&s.0, me_pid, me(), &r.socket), None);
+        assert_eq!(read(&s.0, me_pid, me(), &r.seat.socket), None);
     }
 
     /// Guards against: a host reading another host's records. The record
@@ -220,7 +233,7 @@ mod tests {
         write(&s.0, &r, me()).unwrap();
         // A stale record (no such process start) and junk do not count.
         let mut stale = record_for(1);
-        stale.start += 1;
+        stale.seat.start += 1;
         write(&s.0, &stale, me()).unwrap();
         std::fs::write(s.0.join("junk"), "x").unwrap();
         assert_eq!(joined_by(&s.0, "alice", me()), 1);
@@ -234,9 +247,9 @@ mod tests {
         let s = Scratch::new("roster", "recycled");
         let pid = std::process::id();
         let mut r = record_for(pid);
-        r.start += 1;
+        r.seat.start += 1;
         write(&s.0, &r, me()).unwrap();
-        assert_eq!(read(&s.0, pid, me(), &r.socket), None);
+        assert_eq!(read(&s.0, pid, me(), &r.seat.socket), None);
     }
 
     #[test]
@@ -250,6 +263,6 @@ mod tests {
             None
         );
         let someone_else = Uid::from_raw(me().as_raw() + 4242);
-        assert_eq!(read(&s.0, pid, someone_else, &r.socket), None);
+        assert_eq!(read(&s.0, pid, someone_else, &r.seat.socket), None);
     }
 }

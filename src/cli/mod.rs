@@ -140,18 +140,8 @@ pub(crate) enum Command {
         detach: bool,
         #[command(flatten)]
         reach: crate::core::reach::Reach,
-        /// Ask me before each guest joins: a prompt on my tmux clients
-        /// (`ask = true` in the file).
-        #[arg(long)]
-        ask: bool,
-        /// Guests only while I am attached (`presence = "required"`); when
-        /// my last client detaches, `--on-host-leave` decides.
-        #[arg(long)]
-        presence: bool,
-        /// With --presence: `pause` freezes the guests' screens until I am
-        /// back, `end` lets them go.
-        #[arg(long, value_name = "WHAT", requires = "presence")]
-        on_host_leave: Option<crate::core::presence::OnHostLeave>,
+        #[command(flatten)]
+        control: Control,
     },
     /// Let GUEST join SESSION read-only or read-write
     ///
@@ -404,6 +394,33 @@ impl ModeArg {
         } else {
             crate::core::mode::Mode::ReadOnly
         }
+    }
+}
+
+/// How much the host stays in control of a share: `--ask`, `--presence`
+/// and `--on-host-leave`.
+#[derive(Debug, Default, clap::Args)]
+pub(crate) struct Control {
+    /// Ask me before each guest joins: a prompt on my tmux clients
+    /// (`ask = true` in the file).
+    #[arg(long)]
+    pub(crate) ask: bool,
+    /// Guests only while I am attached (`presence = "required"`); when
+    /// my last client detaches, `--on-host-leave` decides.
+    #[arg(long)]
+    presence: bool,
+    /// With --presence: `pause` freezes the guests' screens until I am
+    /// back, `end` lets them go.
+    #[arg(long, value_name = "WHAT", requires = "presence")]
+    on_host_leave: Option<crate::core::presence::OnHostLeave>,
+}
+
+impl Control {
+    /// With `--presence`: what becomes of the guests when the host leaves
+    /// (`--on-host-leave`, or its default).
+    pub(crate) fn presence(&self) -> Option<crate::core::presence::OnHostLeave> {
+        self.presence
+            .then(|| self.on_host_leave.unwrap_or_default())
     }
 }
 
@@ -753,6 +770,33 @@ mod tests {
         .is_err());
         assert!(Cli::try_parse_from(["pairshell", "grant", "api", "bob"]).is_err());
         assert!(Cli::try_parse_from(["pairshell", "grant", "api", "bob", "--ro", "--rw"]).is_err());
+    }
+
+    #[test]
+    fn host_control_flags_parse_and_leaving_needs_presence() {
+        use crate::core::presence::OnHostLeave;
+        let control = |args: &[&str]| {
+            let argv = ["pairshell", "share", "api"].iter().chain(args);
+            match Cli::try_parse_from(argv).map(|c| c.command) {
+                Ok(Some(Command::Share { control, .. })) => Ok((control.ask, control.presence())),
+                Ok(other) => panic!("{other:?}"),
+                Err(e) => Err(e.kind()),
+            }
+        };
+        assert_eq!(control(&[]), Ok((false, None)));
+        assert_eq!(control(&["--ask"]), Ok((true, None)));
+        assert_eq!(
+            control(&["--presence"]),
+            Ok((false, Some(OnHostLeave::Pause)))
+        );
+        assert_eq!(
+            control(&["--presence", "--on-host-leave", "end"]),
+            Ok((false, Some(OnHostLeave::End)))
+        );
+        assert_eq!(
+            control(&["--on-host-leave", "end"]),
+            Err(clap::error::ErrorKind::MissingRequiredArgument)
+        );
     }
 
     /// `pairshell --help` scans like git's or ripgrep's: each command in one

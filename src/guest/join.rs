@@ -201,18 +201,12 @@ fn approve_join(
     let nonce = Nonces::open()
         .and_then(|mut n| n.next())
         .map_err(|e| failed(e.to_string()))?;
+    let guest = trail.guest.clone().unwrap_or_default();
     let request = Request {
-        pid: me,
-        start,
         kind: Kind::Join,
-        guest: trail.guest.clone().unwrap_or_default(),
-        host: grant.host.to_string(),
-        session: grant.session.to_string(),
-        socket: grant.share.socket.clone(),
-        mode: grant.mode.as_str().into(),
-        from: trail.from.clone(),
         nonce,
         client: None,
+        seat: seat(me, start, guest, grant, trail),
     };
     let pending =
         Pending::post(&roster::dir(&config.sockets_dir), &request, host.uid).map_err(failed)?;
@@ -334,14 +328,7 @@ fn write_roster(
     host_uid: Uid,
 ) -> Option<String> {
     let record = roster::process_start(pid).map(|start| roster::Record {
-        pid,
-        start,
-        guest: id.guest.clone(),
-        host: grant.host.to_string(),
-        session: grant.session.to_string(),
-        socket: grant.share.socket.clone(),
-        mode: grant.mode.as_str().to_string(),
-        from: trail.from.clone(),
+        seat: seat(pid, start, id.guest.clone(), grant, trail),
         // Whole seconds, rounded down: never later than the join itself.
         since: Timestamp::from_second(Timestamp::now().as_second())
             .unwrap_or(Timestamp::UNIX_EPOCH)
@@ -545,4 +532,18 @@ pub(super) fn narrow_self(
     jail.enter()
         .map(drop)
         .map_err(|e| format!("cannot narrow the guest's pairshell: {e}"))
+}
+
+/// Who this join is, for the roster and for a request to the host.
+fn seat(pid: u32, start: u64, guest: String, grant: &Grant, trail: &Context) -> roster::Seat {
+    roster::Seat {
+        pid,
+        start,
+        guest,
+        host: grant.host.to_string(),
+        session: grant.session.to_string(),
+        socket: grant.share.socket.clone(),
+        mode: grant.mode,
+        from: trail.from.clone(),
+    }
 }

@@ -186,17 +186,19 @@ impl Live {
             return failed("no nonce");
         };
         let request = Request {
-            pid: me,
-            start,
             kind: Kind::Type,
-            guest: joined.guest.clone(),
-            host: joined.host.clone(),
-            session: joined.session.clone(),
-            socket: joined.socket.clone(),
-            mode: joined.mode.as_str().into(),
-            from: self.from.clone(),
             nonce,
             client: Some(client),
+            seat: crate::roster::Seat {
+                pid: me,
+                start,
+                guest: joined.guest.clone(),
+                host: joined.host.clone(),
+                session: joined.session.clone(),
+                socket: joined.socket.clone(),
+                mode: joined.mode,
+                from: self.from.clone(),
+            },
         };
         match Pending::post(&self.roster_dir, &request, host_uid) {
             Ok(pending) => {

@@ -430,7 +430,8 @@ fn restore_read_only(host: &Caller, server: &Server, session: &str, share: &conf
     let visitors = ask::visitors(server.socket, host.uid);
     let should_watch = |record: &Option<roster::Record>| {
         record.as_ref().is_none_or(|r| {
-            !share.read_write.iter().any(|g| g.as_str() == r.guest) && !visitors.contains(&r.pid)
+            !share.read_write.iter().any(|g| g.as_str() == r.seat.guest)
+                && !visitors.contains(&r.seat.pid)
         })
     };
     for (client, record) in host.guests_on(server.socket) {
@@ -545,7 +546,7 @@ pub(crate) fn grant(
             let pids: Vec<u32> = host
                 .guests_on(&socket)
                 .into_iter()
-                .filter_map(|(_, r)| r.filter(|r| r.guest == guest).map(|r| r.pid))
+                .filter_map(|(_, r)| r.filter(|r| r.seat.guest == guest).map(|r| r.seat.pid))
                 .collect();
             ask::end_visits(&socket, &pids);
         }
@@ -580,7 +581,7 @@ pub(crate) fn grant(
 fn set_clients_mode(host: &Caller, server: &Server, session: &str, guest: &str, mode: Mode) {
     let want_readonly = mode == Mode::ReadOnly;
     for (client, record) in host.guests_on(server.socket) {
-        if record.is_some_and(|r| r.guest == guest) && client.readonly != want_readonly {
+        if record.is_some_and(|r| r.seat.guest == guest) && client.readonly != want_readonly {
             let _ = server.toggle_read_only(&client.name, session);
         }
     }
@@ -661,7 +662,7 @@ pub(crate) fn answer(
                 &c.name,
                 &format!(
                     "pairshell: {} may type in {session} for this visit; Ctrl-b T takes it back",
-                    request.guest
+                    request.seat.guest
                 ),
             );
         }
@@ -716,7 +717,7 @@ pub(crate) fn revoke(
     let server = host.server(&socket);
     let mut ended = 0;
     if server.running() {
-        ended = end_clients(&host, &socket, |r| r.guest == guest);
+        ended = end_clients(&host, &socket, |r| r.seat.guest == guest);
         open_to_guests(&host, &server, session, share)?;
     }
     host.audit(
@@ -800,12 +801,12 @@ pub(crate) fn who(config_path: Option<&Path>) -> Result<(), Failure> {
                 session.to_string(),
                 record
                     .as_ref()
-                    .map_or("unknown".to_string(), |r| r.guest.clone()),
+                    .map_or("unknown".to_string(), |r| r.seat.guest.clone()),
                 mode.as_str().to_string(),
                 since,
                 record
                     .as_ref()
-                    .and_then(|r| r.from.clone())
+                    .and_then(|r| r.seat.from.clone())
                     .unwrap_or_else(|| "-".into()),
                 client.pid.to_string(),
             ]);
@@ -844,7 +845,7 @@ pub(crate) fn kick(
         if session.is_some_and(|s| s != name.as_str()) {
             continue;
         }
-        let n = end_clients(&host, &share.socket, |r| r.guest == guest);
+        let n = end_clients(&host, &share.socket, |r| r.seat.guest == guest);
         if n > 0 {
             host.audit(
                 host.event("kick", name.as_str())
@@ -964,7 +965,7 @@ pub(crate) fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, 
                 });
                 let guest = record
                     .as_ref()
-                    .map_or("an unknown guest", |r| r.guest.as_str());
+                    .map_or("an unknown guest", |r| r.seat.guest.as_str());
                 let mode = if client.readonly {
                     "read-only"
                 } else {
@@ -972,7 +973,7 @@ pub(crate) fn hook(config_path: Option<&Path>, event: HookEvent, socket: &Path, 
                 };
                 let from = record
                     .as_ref()
-                    .and_then(|r| r.from.as_deref())
+                    .and_then(|r| r.seat.from.as_deref())
                     .map(|f| format!(" from {f}"))
                     .unwrap_or_default();
                 let _ = server.set_option(
@@ -1031,7 +1032,7 @@ fn prompt_asks(config_path: &Path, config: &Config, login: &str, pair_uid: Uid, 
         .collect();
     for request in requests {
         // Once per request: a server option remembers which were shown.
-        let option = format!("@pairshell-asked-{}", request.pid);
+        let option = format!("@pairshell-asked-{}", request.seat.pid);
         if server.option(&option).as_deref() == Some(request.nonce.as_str()) {
             continue;
         }
@@ -1041,7 +1042,7 @@ fn prompt_asks(config_path: &Path, config: &Config, login: &str, pair_uid: Uid, 
             crate::tmux::single_quote(&exe.to_string_lossy()),
             crate::tmux::single_quote(&config_path.to_string_lossy()),
             crate::tmux::single_quote(&socket.to_string_lossy()),
-            request.pid,
+            request.seat.pid,
             request.nonce,
         );
         let template = format!("run-shell -b \"{}\"", command.replace('"', "\\\""));
