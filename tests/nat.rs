@@ -117,26 +117,25 @@ fn share_public(lab: &mut Lab, world: &World, extra: &[&str]) -> (String, suppor
     (host, guest, run)
 }
 
+/// [`share_public`], which must have succeeded (else the gateway's log says why).
+fn shared_public(lab: &mut Lab, world: &World, extra: &[&str]) -> (String, support::Guest, Run) {
+    let (host, guest, run) = share_public(lab, world, extra);
+    assert!(
+        run.success(),
+        "share --public {extra:?}: {run}\nminiupnpd:\n{}",
+        world.miniupnpd_log()
+    );
+    (host, guest, run)
+}
+
 #[test]
 fn public_share_is_joined_from_the_wan_and_unshare_empties_the_gateways_table() {
     let mut lab = nat_lab!();
-    let mut world = World::new(
-        &lab,
-        Some(Gateway {
-            upnp: true,
-            natpmp: true,
-            igd_v1: false,
-        }),
-    );
+    let mut world = World::new(&lab, Some(Gateway::PCP_AND_UPNP));
     world.start_box_sshd(&lab);
     assert!(world.mappings().is_empty(), "{:?}", world.mappings());
 
-    let (host, guest, run) = share_public(&mut lab, &world, &[]);
-    assert!(
-        run.success(),
-        "share --public: {run}\nminiupnpd:\n{}",
-        world.miniupnpd_log()
-    );
+    let (host, guest, run) = shared_public(&mut lab, &world, &[]);
     let port = line_port(&run.stdout, ROUTER_WAN, &lab.pair, "api");
     // PCP is asked first; miniupnpd speaks it.
     assert!(run.stdout.contains("(PCP"), "{run}");
@@ -188,20 +187,8 @@ fn public_share_is_joined_from_the_wan_and_unshare_empties_the_gateways_table() 
 fn a_short_upnp_lease_is_renewed_while_the_share_lasts() {
     let mut lab = nat_lab!();
     // UPnP only, so the lease is the one asked (PCP would give 120 s at least).
-    let world = World::new(
-        &lab,
-        Some(Gateway {
-            upnp: true,
-            natpmp: false,
-            igd_v1: false,
-        }),
-    );
-    let (host, _guest, run) = share_public(&mut lab, &world, &["--lease", "3"]);
-    assert!(
-        run.success(),
-        "share --public: {run}\nminiupnpd:\n{}",
-        world.miniupnpd_log()
-    );
+    let world = World::new(&lab, Some(Gateway::UPNP));
+    let (host, _guest, run) = shared_public(&mut lab, &world, &["--lease", "3"]);
     assert!(run.stdout.contains("(UPnP-IGD"), "{run}");
     let port = line_port(&run.stdout, ROUTER_WAN, &lab.pair, "api");
     // Four leases long: without renewal miniupnpd would have let it go.
@@ -295,21 +282,21 @@ impl Relay {
         let dir = lab.dir.join("relay");
         fs::create_dir_all(&dir).unwrap();
         let key = dir.join("host_key");
-        keygen(&key);
+        support::keygen(&key, "relay host key");
         // The host's own key and known_hosts, as a person would have them.
         let ssh_dir = host_home.join(".ssh");
         fs::create_dir_all(&ssh_dir).unwrap();
         let id = ssh_dir.join("id_ed25519");
-        keygen(&id);
+        support::keygen(&id, "host to relay");
         fs::copy(id.with_extension("pub"), dir.join("authorized_keys")).unwrap();
-        let port = free_port();
+        let port = support::free_port();
         let host_pub = fs::read_to_string(key.with_extension("pub")).unwrap();
         fs::write(
             ssh_dir.join("known_hosts"),
             format!("[127.0.0.1]:{port} {}", host_pub.trim()),
         )
         .unwrap();
-        let (uid, gid) = ids(host);
+        let (uid, gid) = support::ids(host);
         for p in [
             host_home.to_path_buf(),
             ssh_dir.clone(),
@@ -425,28 +412,6 @@ fn descendants(root: i32) -> Vec<i32> {
         }
     }
     out
-}
-
-fn keygen(path: &Path) {
-    let out = Command::new("ssh-keygen")
-        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-        .arg(path)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn ids(user: &str) -> (u32, u32) {
-    let u = nix::unistd::User::from_name(user).unwrap().unwrap();
-    (u.uid.as_raw(), u.gid.as_raw())
 }
 
 /// The guest joins through the relay's port on 127.0.0.1.
@@ -565,16 +530,8 @@ fn via_relay_carries_guests_and_the_tunnel_comes_back_after_the_relays_sshd_rest
 #[test]
 fn the_mapping_goes_at_the_shares_expiry_and_when_its_tmux_session_ends() {
     let mut lab = nat_lab!();
-    let world = World::new(
-        &lab,
-        Some(Gateway {
-            upnp: true,
-            natpmp: true,
-            igd_v1: false,
-        }),
-    );
-    let (host, _guest, run) = share_public(&mut lab, &world, &["--for", "4s"]);
-    assert!(run.success(), "share --public --for 4s: {run}");
+    let world = World::new(&lab, Some(Gateway::PCP_AND_UPNP));
+    let (host, _guest, _) = shared_public(&mut lab, &world, &["--for", "4s"]);
     assert_eq!(world.mappings().len(), 1, "{:?}", world.mappings());
     let gone = poll(Duration::from_secs(15), || {
         world.mappings().is_empty().then_some(())
@@ -624,21 +581,9 @@ fn the_mapping_goes_at_the_shares_expiry_and_when_its_tmux_session_ends() {
 #[test]
 fn an_ipv6_box_gets_a_pcp_pinhole_instead_of_a_mapping() {
     let mut lab = nat_lab!();
-    let mut world = World::with_ipv6(
-        &lab,
-        Some(Gateway {
-            upnp: true,
-            natpmp: true,
-            igd_v1: false,
-        }),
-    );
+    let mut world = World::with_ipv6(&lab, Some(Gateway::PCP_AND_UPNP));
     world.start_box_sshd(&lab);
-    let (host, guest, run) = share_public(&mut lab, &world, &[]);
-    assert!(
-        run.success(),
-        "share --public: {run}\nminiupnpd:\n{}",
-        world.miniupnpd_log()
-    );
+    let (host, guest, run) = shared_public(&mut lab, &world, &[]);
     assert!(
         run.stdout.contains("(PCP-pinhole"),
         "{run}\n{}",
@@ -791,14 +736,7 @@ fn the_holder_refuses_root_the_pair_account_and_sessions_not_shared() {
 #[test]
 fn the_mapping_outlives_the_host_detaching_and_closing_the_terminal() {
     let mut lab = nat_lab!();
-    let mut world = World::new(
-        &lab,
-        Some(Gateway {
-            upnp: true,
-            natpmp: true,
-            igd_v1: false,
-        }),
-    );
+    let mut world = World::new(&lab, Some(Gateway::PCP_AND_UPNP));
     world.start_box_sshd(&lab);
     let host = lab.enable_host();
     let guest = lab.add_guest("alice", None);
@@ -863,21 +801,9 @@ fn the_mapping_outlives_the_host_detaching_and_closing_the_terminal() {
 #[test]
 fn a_upnp_igd_v1_gateway_maps_and_unmaps_too() {
     let mut lab = nat_lab!();
-    let mut world = World::new(
-        &lab,
-        Some(Gateway {
-            upnp: true,
-            natpmp: false,
-            igd_v1: true,
-        }),
-    );
+    let mut world = World::new(&lab, Some(Gateway::UPNP_IGD_V1));
     world.start_box_sshd(&lab);
-    let (host, guest, run) = share_public(&mut lab, &world, &[]);
-    assert!(
-        run.success(),
-        "share --public: {run}\nminiupnpd:\n{}",
-        world.miniupnpd_log()
-    );
+    let (host, guest, run) = shared_public(&mut lab, &world, &[]);
     assert!(run.stdout.contains("(UPnP-IGD"), "{run}");
     let port = line_port(&run.stdout, ROUTER_WAN, &lab.pair, "api");
     assert_eq!(world.mappings().len(), 1, "{:?}", world.mappings());

@@ -89,6 +89,27 @@ pub struct Gateway {
     pub igd_v1: bool,
 }
 
+impl Gateway {
+    /// PCP, NAT-PMP and UPnP IGD v2: what a home router usually speaks.
+    pub const PCP_AND_UPNP: Gateway = Gateway {
+        upnp: true,
+        natpmp: true,
+        igd_v1: false,
+    };
+    /// UPnP IGD v2 alone, whose leases are the ones asked for.
+    pub const UPNP: Gateway = Gateway {
+        upnp: true,
+        natpmp: false,
+        igd_v1: false,
+    };
+    /// UPnP describing itself as IGD v1 (WANIPConnection:1).
+    pub const UPNP_IGD_V1: Gateway = Gateway {
+        upnp: true,
+        natpmp: false,
+        igd_v1: true,
+    };
+}
+
 pub struct World {
     pub router: String,
     pub lan: String,

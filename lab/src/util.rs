@@ -162,7 +162,7 @@ pub(crate) fn clean_env(cmd: &mut Command, user: &str, home: &str) {
         .current_dir("/");
 }
 
-pub(crate) fn ids(user: &str) -> (u32, u32) {
+pub fn ids(user: &str) -> (u32, u32) {
     let pw = User::from_name(user)
         .unwrap()
         .unwrap_or_else(|| panic!("no user {user}"));
@@ -222,7 +222,8 @@ pub fn fingerprint(pubkey: &Path) -> String {
         .to_string()
 }
 
-pub(crate) fn free_port() -> u16 {
+/// A TCP port on 127.0.0.1 that nothing listens on just now.
+pub fn free_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
     let port = l.local_addr().unwrap().port();
     drop(l);
