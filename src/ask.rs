@@ -427,4 +427,56 @@ mod tests {
         assert_eq!(read_answer(&p, host), None);
         std::fs::remove_dir_all(&dir).unwrap();
     }
+
+    /// Guards against: an answer to one request landing on another
+    /// pairshell's name. `pairshell answer` with a waiting request's nonce
+    /// but another pid (here init's, which runs) writes nothing; with the
+    /// request's own pid it writes the answer (positive control).
+    #[test]
+    fn answer_with_a_requests_nonce_but_another_pid_writes_nothing() {
+        let dir = std::env::temp_dir().join(format!("pairshell-ask-pid-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let roster_dir = dir.join(".clients");
+        std::fs::create_dir_all(&roster_dir).unwrap();
+        let socket = dir.join("api.sock");
+        let me = nix::unistd::geteuid();
+        let pid = std::process::id();
+        let nonce = Nonces::open().unwrap().next().unwrap();
+        let request = Request {
+            kind: Kind::Join,
+            nonce: nonce.clone(),
+            client: None,
+            seat: roster::Seat {
+                pid,
+                start: roster::process_start(pid).unwrap(),
+                guest: "alice".into(),
+                host: "maria".into(),
+                session: "api".into(),
+                socket: socket.clone(),
+                mode: Mode::ReadWrite,
+                from: None,
+            },
+        };
+        let path = request_path(&roster_dir, pid);
+        no_follow()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap()
+            .write_all(toml::to_string(&request).unwrap().as_bytes())
+            .unwrap();
+        let other = 1;
+        assert!(roster::process_start(other).is_some());
+        let forged = write_answer(&roster_dir, me, "maria", &socket, other, &nonce, true);
+        assert!(forged.is_err(), "an answer for pid {other} went through");
+        assert!(!answer_path(&socket, other, &nonce).exists());
+        let answered = write_answer(&roster_dir, me, "maria", &socket, pid, &nonce, true);
+        assert_eq!(answered.map(|r| r.seat.pid), Ok(pid));
+        assert_eq!(
+            read_answer(&answer_path(&socket, pid, &nonce), me),
+            Some(true)
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -98,6 +98,36 @@ fn read_only_guest_granted_rw_types_without_reconnecting_and_demote_stops_it_at_
     lab.pane_never_shows(&api, &line);
 }
 
+/// The attack: a live promotion making an unconfined client writable
+/// where the admin refuses unconfined writers. On a kernel without
+/// Landlock (the lab's `test_pretend_no_landlock = true`) bob's read-only
+/// join goes ahead unconfined; the host's `grant --rw` is refused for his
+/// running client (`event=mode-change-refused`, no `mode-change`) and his
+/// keys still never reach the pane. Positive control: the same promotion
+/// with Landlock, `read_only_guest_granted_rw_types_without_reconnecting…`.
+#[test]
+fn live_promotion_of_an_unconfined_client_is_refused_where_unconfined_writers_are() {
+    let mut lab = lab!();
+    lab.add_config_lines("test_pretend_no_landlock = true");
+    let (host, api, mut tty, _) = bob_watching(&mut lab);
+    let mark = lab.audit_mark();
+    let run = lab.pairshell_as(&host, &["grant", "api", "bob", "--rw"]);
+    assert!(run.success(), "grant --rw: {run}");
+    lab.wait_audit_after(
+        mark,
+        &[("event", "mode-change-refused"), ("guest", "bob")],
+        AT_ONCE,
+    );
+    let line = type_line(&mut tty, "unconfined");
+    lab.pane_never_shows(&api, &line);
+    assert!(
+        !lab.audit_after(mark)
+            .iter()
+            .any(|r| r.has(&[("event", "mode-change"), ("guest", "bob")])),
+        "bob's unconfined client was switched to read-write"
+    );
+}
+
 #[test]
 fn ask_to_type_allowed_by_the_host_then_taken_back_with_grant_ro() {
     let mut lab = lab!();
@@ -595,6 +625,34 @@ fn invite_delegation_refuses_every_other_shape_and_users_outside_the_socket_grou
     let run = sudo_invite(&lab, &host, &["octocat", "2h"]);
     assert!(run.success(), "the plain invite failed: {run}");
     assert_ne!(lab.config_text(), before);
+}
+
+/// The attack: a member of the socket group who is no host (their host
+/// file gone, or never written) inviting through the delegation. sudo lets
+/// the group through; `pairshell invite` refuses, since `SUDO_USER` must
+/// be a host, and the config is unchanged. Positive control: a host's
+/// invite through the same rule goes through.
+#[test]
+fn invite_by_a_socket_group_member_who_is_no_host_is_refused() {
+    let Some((mut lab, _octocat, host, _rule, _github)) = invite_lab() else {
+        return;
+    };
+    let former = lab.enable_host();
+    std::fs::remove_file(lab.host_file(&former)).unwrap();
+    assert!(
+        lab.socket_group_members().contains(&former),
+        "{former} is not in the socket group"
+    );
+    let before = lab.config_text();
+    let run = sudo_invite(&lab, &former, &["octocat", "2h"]);
+    assert!(!run.success(), "a user who is no host invited: {run}");
+    assert!(
+        run.stderr.contains("is not set up as a pairshell host"),
+        "not refused as no host: {run}"
+    );
+    assert_eq!(lab.config_text(), before);
+    let run = sudo_invite(&lab, &host, &["octocat", "2h"]);
+    assert!(run.success(), "the host's invite failed: {run}");
 }
 
 /// The recording marks a live switch (`m` events `mode: read-write`, then
