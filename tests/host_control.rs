@@ -240,6 +240,32 @@ fn asking_share(lab: &mut Lab) -> (support::Guest, String, Shared) {
     (alice, host, api)
 }
 
+/// Alice, waiting on [`asking_share`]'s prompt, which the host's terminal shows.
+struct Asking {
+    host: String,
+    api: Shared,
+    host_tty: Tty,
+    /// Before alice's ssh started.
+    mark: usize,
+    /// Alice's terminal.
+    tty: Tty,
+}
+
+fn alice_asks(lab: &mut Lab) -> Asking {
+    let (alice, host, api) = asking_share(lab);
+    let mut host_tty = lab.host_tty(&host, &api.socket, "api");
+    let mark = lab.audit_mark();
+    let tty = lab.ssh_tty(&alice, Some("api"));
+    prompt_shown(&mut host_tty, "wants to join api");
+    Asking {
+        host,
+        api,
+        host_tty,
+        mark,
+        tty,
+    }
+}
+
 #[test]
 fn ask_join_allowed_by_the_host_lets_the_guest_in() {
     let mut lab = lab!();
@@ -268,11 +294,13 @@ fn ask_join_allowed_by_the_host_lets_the_guest_in() {
 #[test]
 fn ask_join_declined_by_the_host_tells_the_guest() {
     let mut lab = lab!();
-    let (alice, host, api) = asking_share(&mut lab);
-    let mut host_tty = lab.host_tty(&host, &api.socket, "api");
-    let mark = lab.audit_mark();
-    let mut tty = lab.ssh_tty(&alice, Some("api"));
-    prompt_shown(&mut host_tty, "wants to join api");
+    let Asking {
+        host,
+        api,
+        mut host_tty,
+        mark,
+        mut tty,
+    } = alice_asks(&mut lab);
     key_at_prompt(&mut host_tty, b"n", || answered(&lab, mark, "alice"));
     tty.wait_for(&format!("{host} declined")).unwrap();
     let deny = lab.wait_audit_after(mark, &[("event", "deny"), ("guest", "alice")], WAIT);
@@ -283,11 +311,13 @@ fn ask_join_declined_by_the_host_tells_the_guest() {
 #[test]
 fn ask_join_given_up_with_ctrl_c_leaves_no_request_behind() {
     let mut lab = lab!();
-    let (alice, host, api) = asking_share(&mut lab);
-    let mut host_tty = lab.host_tty(&host, &api.socket, "api");
-    let mark = lab.audit_mark();
-    let mut tty = lab.ssh_tty(&alice, Some("api"));
-    prompt_shown(&mut host_tty, "wants to join api");
+    let Asking {
+        api: _api,
+        mut host_tty,
+        mark,
+        mut tty,
+        ..
+    } = alice_asks(&mut lab);
     tty.send(b"\x03");
     tty.wait_for("you stopped waiting").unwrap();
     let deny = lab.wait_audit_after(mark, &[("event", "deny"), ("guest", "alice")], WAIT);
@@ -322,12 +352,14 @@ fn ask_join_with_no_host_attached_is_refused_at_once() {
 #[test]
 fn ask_join_with_no_answer_lets_the_guest_go_after_a_minute() {
     let mut lab = lab!();
-    let (alice, host, api) = asking_share(&mut lab);
-    let mut host_tty = lab.host_tty(&host, &api.socket, "api");
-    let mark = lab.audit_mark();
-    let mut tty = lab.ssh_tty(&alice, Some("api"));
     // The host is there and is asked, and says nothing.
-    prompt_shown(&mut host_tty, "wants to join api");
+    let Asking {
+        host,
+        api,
+        host_tty: _host_tty,
+        mark,
+        mut tty,
+    } = alice_asks(&mut lab);
     tty.wait_until(NO_ANSWER, |t| {
         t.contains(&format!("{host} is not there to let you in"))
     })
