@@ -263,7 +263,9 @@ fn stale_hosts_index_entry_after_a_host_edit_is_not_believed() {
     assert_eq!(list(&bob), format!("{}\tread-only\n", m.label()));
     let check = lab.check();
     assert!(
-        check.stdout.contains("hosts index is stale for 1 of 1 host files"),
+        check
+            .stdout
+            .contains("hosts index is stale for 1 of 1 host files"),
         "{check}"
     );
 
