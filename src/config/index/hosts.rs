@@ -634,12 +634,23 @@ fn parse_part(path: &Path, text: &str, guest: &str) -> Option<HostFile> {
     file.sessions.values().all(names).then_some(file)
 }
 
+/// Each guest's part of a host file's `text`, parsed as a login parses it
+/// (for `policy`'s test that a part grants exactly what the whole file does).
+#[cfg(test)]
+pub(crate) fn parsed_parts(file: &Path, text: &str) -> BTreeMap<String, HostFile> {
+    guest_parts(file, text)
+        .unwrap()
+        .into_iter()
+        .map(|(guest, part)| {
+            let parsed = parse_part(file, &part, &guest).expect("a part names its guest");
+            (guest, parsed)
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy;
-    use jiff::Timestamp;
-    use nix::unistd::Uid;
 
     fn stamp(ino: u64) -> Stamp {
         Stamp {
@@ -741,115 +752,6 @@ on_host_leave = "pause"
         let mut other = bytes.clone();
         other[16] ^= 1;
         assert!(Header::decode(other[..HEADER_LEN as usize].try_into().unwrap()).is_none());
-    }
-
-    /// A small deterministic generator, so the property runs the same way
-    /// every time.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self, n: u64) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0 % n
-        }
-    }
-
-    /// A host file of random sessions, lists, expiries and options, in the
-    /// several ways TOML can spell a table.
-    fn generated(rng: &mut Rng) -> String {
-        let guests = ["ann", "bo", "cy", "di", "ed"];
-        let mut text = String::new();
-        let mut dotted = String::from("# generated\n");
-        let mut inline = Vec::new();
-        for s in 0..rng.next(8) {
-            let mut fields = vec![format!("socket = \"/run/pairshell/h/s{s}\"")];
-            for list in ["read_write", "read_only"] {
-                if rng.next(3) > 0 {
-                    let names: Vec<String> = (0..rng.next(4))
-                        .map(|_| format!("\"{}\"", guests[rng.next(5) as usize]))
-                        .collect();
-                    fields.push(format!("{list} = [{}]", names.join(", ")));
-                }
-            }
-            if rng.next(3) == 0 {
-                let year = if rng.next(2) == 0 { 2020 } else { 2030 };
-                fields.push(format!("expires = {year}-01-01T00:00:00Z"));
-            }
-            if rng.next(3) == 0 {
-                let g = guests[rng.next(5) as usize];
-                let year = if rng.next(2) == 0 { 2020 } else { 2030 };
-                fields.push(format!(
-                    "guest_expires = {{ {g} = {year}-06-01T00:00:00Z }}"
-                ));
-            }
-            for flag in ["ask", "allow_other_sessions"] {
-                if rng.next(4) == 0 {
-                    fields.push(format!("{flag} = true"));
-                }
-            }
-            match rng.next(3) {
-                0 => text.push_str(&format!("\n[sessions.s{s}]\n{}\n", fields.join("\n"))),
-                1 => inline.push(format!("sessions.s{s} = {{ {} }}", fields.join(", "))),
-                _ => {
-                    for f in &fields {
-                        dotted.push_str(&format!("sessions.s{s}.{f}\n"));
-                    }
-                }
-            }
-        }
-        for line in inline {
-            dotted.push_str(&format!("{line}\n"));
-        }
-        dotted + &text
-    }
-
-    fn host_of(file: HostFile) -> Host {
-        Host {
-            login: "h".into(),
-            uid: Uid::from_raw(1000),
-            file,
-        }
-    }
-
-    #[test]
-    fn each_guests_part_yields_exactly_the_grants_of_the_whole_file() {
-        let path = Path::new("/h/h.toml");
-        let now: Timestamp = "2026-11-20T12:00:00Z".parse().unwrap();
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-        let mut checked = 0;
-        for _ in 0..300 {
-            let text = generated(&mut rng);
-            let Ok(whole) = parse_host(path, &text) else {
-                // Rare clashes of spellings (a table defined twice).
-                continue;
-            };
-            let parts = guest_parts(path, &text).unwrap();
-            let whole = [host_of(whole)];
-            for guest in ["ann", "bo", "cy", "di", "ed", "nobody"] {
-                let want: Vec<(String, String)> = policy::grants(&whole, guest, now)
-                    .iter()
-                    .map(|g| (g.label(), format!("{:?}{:?}", g.mode, g.share)))
-                    .collect();
-                let got = match parts.get(guest) {
-                    None => Vec::new(),
-                    Some(part) => {
-                        let file = parse_part(path, part, guest).expect("a part names its guest");
-                        let alone = [host_of(file)];
-                        policy::grants(&alone, guest, now)
-                            .iter()
-                            .map(|g| (g.label(), format!("{:?}{:?}", g.mode, g.share)))
-                            .collect()
-                    }
-                };
-                assert_eq!(got, want, "{guest} in\n{text}");
-                checked += want.len();
-            }
-        }
-        assert!(
-            checked > 100,
-            "the generator must produce grants: {checked}"
-        );
     }
 
     #[test]
