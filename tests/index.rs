@@ -1,8 +1,10 @@
 //! The lookup index end to end, through a real sshd: `pairshell index`, the
 //! admin's guest commands keeping it current, and a stale index (a config
 //! edited by hand afterwards) never letting in a guest the config no longer
-//! lists. The index's format and its ownership checks have unit tests in
-//! `src/config/index.rs`.
+//! lists; and the hosts index (`CONFIG.hosts-index`): a forged one ignored,
+//! a stale entry after a host's edit never believed, a damaged one falling
+//! back to the host's file. The indexes' formats and ownership checks have
+//! unit tests in `src/config/index/`.
 
 use pairshell_lab as support;
 use pairshell_lab::lab;
