@@ -648,4 +648,115 @@ read_only = ["alice"]
         assert_eq!(mode_for(share, "alice", now()), None);
         assert_eq!(mode_for(share, "bob", now()), Some(Mode::ReadOnly));
     }
+
+    /// A small deterministic generator, so the property runs the same way
+    /// every time.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    /// A host file of random sessions, lists, expiries and options, in the
+    /// several ways TOML can spell a table.
+    fn generated(rng: &mut Rng) -> String {
+        let guests = ["ann", "bo", "cy", "di", "ed"];
+        let mut text = String::new();
+        let mut dotted = String::from("# generated\n");
+        let mut inline = Vec::new();
+        for s in 0..rng.next(8) {
+            let mut fields = vec![format!("socket = \"/run/pairshell/h/s{s}\"")];
+            for list in ["read_write", "read_only"] {
+                if rng.next(3) > 0 {
+                    let names: Vec<String> = (0..rng.next(4))
+                        .map(|_| format!("\"{}\"", guests[rng.next(5) as usize]))
+                        .collect();
+                    fields.push(format!("{list} = [{}]", names.join(", ")));
+                }
+            }
+            if rng.next(3) == 0 {
+                let year = if rng.next(2) == 0 { 2020 } else { 2030 };
+                fields.push(format!("expires = {year}-01-01T00:00:00Z"));
+            }
+            if rng.next(3) == 0 {
+                let g = guests[rng.next(5) as usize];
+                let year = if rng.next(2) == 0 { 2020 } else { 2030 };
+                fields.push(format!(
+                    "guest_expires = {{ {g} = {year}-06-01T00:00:00Z }}"
+                ));
+            }
+            for flag in ["ask", "allow_other_sessions"] {
+                if rng.next(4) == 0 {
+                    fields.push(format!("{flag} = true"));
+                }
+            }
+            match rng.next(3) {
+                0 => text.push_str(&format!("\n[sessions.s{s}]\n{}\n", fields.join("\n"))),
+                1 => inline.push(format!("sessions.s{s} = {{ {} }}", fields.join(", "))),
+                _ => {
+                    for f in &fields {
+                        dotted.push_str(&format!("sessions.s{s}.{f}\n"));
+                    }
+                }
+            }
+        }
+        for line in inline {
+            dotted.push_str(&format!("{line}\n"));
+        }
+        dotted + &text
+    }
+
+    fn host_of(file: HostFile) -> Host {
+        Host {
+            login: "h".into(),
+            uid: Uid::from_raw(1000),
+            file,
+        }
+    }
+
+    /// The hosts index's parts (`config::index::hosts`): a guest's part of a
+    /// host file, alone, grants that guest exactly what the whole file does,
+    /// over generated files; a guest the file does not name has no part.
+    #[test]
+    fn each_guests_part_of_a_host_file_yields_exactly_the_grants_of_the_whole_file() {
+        let path = Path::new("/h/h.toml");
+        let now = now();
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut checked = 0;
+        for _ in 0..300 {
+            let text = generated(&mut rng);
+            let Ok(whole) = parse_host(path, &text) else {
+                // Rare clashes of spellings (a table defined twice).
+                continue;
+            };
+            let mut parts = crate::config::index::hosts::parsed_parts(path, &text);
+            let whole = [host_of(whole)];
+            for guest in ["ann", "bo", "cy", "di", "ed", "nobody"] {
+                let want: Vec<(String, String)> = grants(&whole, guest, now)
+                    .iter()
+                    .map(|g| (g.label(), format!("{:?}{:?}", g.mode, g.share)))
+                    .collect();
+                let got = match parts.remove(guest) {
+                    None => Vec::new(),
+                    Some(part) => {
+                        let alone = [host_of(part)];
+                        grants(&alone, guest, now)
+                            .iter()
+                            .map(|g| (g.label(), format!("{:?}{:?}", g.mode, g.share)))
+                            .collect()
+                    }
+                };
+                assert_eq!(got, want, "{guest} in\n{text}");
+                checked += want.len();
+            }
+        }
+        assert!(
+            checked > 100,
+            "the generator must produce grants: {checked}"
+        );
+    }
 }

@@ -1,8 +1,10 @@
 //! The lookup index end to end, through a real sshd: `pairshell index`, the
 //! admin's guest commands keeping it current, and a stale index (a config
 //! edited by hand afterwards) never letting in a guest the config no longer
-//! lists. The index's format and its ownership checks have unit tests in
-//! `src/config/index.rs`.
+//! lists; and the hosts index (`CONFIG.hosts-index`): a forged one ignored,
+//! a stale entry after a host's edit never believed, a damaged one falling
+//! back to the host's file. The indexes' formats and ownership checks have
+//! unit tests in `src/config/index/`.
 
 use pairshell_lab as support;
 use pairshell_lab::lab;
@@ -144,4 +146,183 @@ fn certificate_guest_is_found_by_principal_through_the_index() {
         .filter(|r| r.get("event") == Some("deny"))
         .count();
     assert_eq!(deny, 0);
+}
+
+/// The hosts index beside the lab's config.
+fn hosts_index(lab: &Lab) -> std::path::PathBuf {
+    let mut name = lab.config.file_name().unwrap().to_os_string();
+    name.push(".hosts-index");
+    lab.config.with_file_name(name)
+}
+
+/// `bytes` with every `read_write = ["alice"]` / `read_only = ["bob"]`
+/// pair swapped, at the same length: an index that makes bob a writer,
+/// with every offset still right, as whoever could write it would forge it.
+fn swap_grants(bytes: &[u8]) -> Vec<u8> {
+    let from = b"read_write = [\"alice\"]\nread_only = [\"bob\"]";
+    let to = b"read_write = [\"bob\"]\nread_only = [\"alice\"]";
+    assert_eq!(from.len(), to.len());
+    let mut out = bytes.to_vec();
+    let mut found = 0;
+    let mut i = 0;
+    while i + from.len() <= out.len() {
+        if &out[i..i + from.len()] == from {
+            out[i..i + from.len()].copy_from_slice(to);
+            found += 1;
+            i += from.len();
+        } else {
+            i += 1;
+        }
+    }
+    assert!(found > 0, "the index must hold the session's text");
+    out
+}
+
+/// Write `bytes` at `path` (replacing it) with this owner and mode.
+fn plant(path: &std::path::Path, bytes: &[u8], uid: u32, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = path.with_extension("planted");
+    let _ = std::fs::remove_file(&tmp);
+    std::fs::write(&tmp, bytes).unwrap();
+    std::os::unix::fs::chown(&tmp, Some(uid), Some(0)).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Pins the hosts index's row: `HostsIndex::open`'s trust rules. An index
+/// that would make bob a writer is believed when root's (the positive
+/// control: the forgery works, so the check is what stops it), and ignored
+/// when another user owns it, when group or other can write it, or when it
+/// is a symbolic link to root's copy: bob stays the watcher his host's file
+/// says he is.
+#[test]
+fn forged_hosts_index_not_owned_by_root_is_ignored() {
+    let mut lab = lab!();
+    let _alice = lab.add_guest("alice", None);
+    let bob = lab.add_guest("bob", None);
+    let maria = lab.add_host();
+    let m = lab.share(&maria, "api", &["alice"], &["bob"]);
+    let run = lab.pairshell_root(&["index"]);
+    assert!(run.success(), "{run}");
+    assert!(run.stdout.contains("indexed 1 host files"), "{run}");
+    let path = hosts_index(&lab);
+    let forged = swap_grants(&std::fs::read(&path).unwrap());
+    let read_only = format!("{}\tread-only\n", m.label());
+    let read_write = format!("{}\tread-write\n", m.label());
+    let bob_list = |lab: &Lab| {
+        let run = lab.ssh(&bob, Some("list"));
+        assert!(run.success(), "{run}");
+        run.stdout
+    };
+    assert_eq!(bob_list(&lab), read_only);
+
+    plant(&path, &forged, 0, 0o644);
+    assert_eq!(bob_list(&lab), read_write, "root's index is believed");
+
+    plant(&path, &forged, lab.uid_of(&maria), 0o644);
+    assert_eq!(bob_list(&lab), read_only, "an index owned by a host");
+    let check = lab.check();
+    assert!(check.stderr.contains("hosts-index"), "{check}");
+
+    plant(&path, &forged, 0, 0o664);
+    assert_eq!(bob_list(&lab), read_only, "a group-writable index");
+
+    let elsewhere = lab.scratch_file("hosts-index");
+    plant(&elsewhere, &forged, 0, 0o644);
+    std::fs::remove_file(&path).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+    assert_eq!(bob_list(&lab), read_only, "a symlink to root's index");
+}
+
+/// Pins the hosts index's row: the per-file stamp in `HostsIndex::lookup`.
+/// The host edits their file in place after the index was built (`revoke`
+/// and `grant`, as any host may at any time): the revoked guest loses the
+/// session and the newly granted one gains it at their next login, and
+/// `check` says the index is stale for that file.
+#[test]
+fn stale_hosts_index_entry_after_a_host_edit_is_not_believed() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let bob = lab.add_guest("bob", None);
+    let maria = lab.add_host();
+    let m = lab.share(&maria, "api", &["alice"], &[]);
+    let run = lab.pairshell_root(&["index"]);
+    assert!(run.success(), "{run}");
+    let check = lab.check();
+    assert!(
+        check.stdout.contains("hosts index matches every host file"),
+        "{check}"
+    );
+    let list = |g: &Guest| lab.ssh(g, Some("list")).stdout;
+    assert_eq!(list(&alice), format!("{}\tread-write\n", m.label()));
+    assert_eq!(list(&bob), "");
+
+    let run = lab.pairshell_as(&maria, &["revoke", "api", "alice"]);
+    assert!(run.success(), "{run}");
+    let run = lab.pairshell_as(&maria, &["grant", "api", "bob", "--ro"]);
+    assert!(run.success(), "{run}");
+    assert_eq!(list(&alice), "", "alice was revoked");
+    assert_eq!(list(&bob), format!("{}\tread-only\n", m.label()));
+    let check = lab.check();
+    assert!(
+        check
+            .stdout
+            .contains("hosts index is stale for 1 of 1 host files"),
+        "{check}"
+    );
+
+    let run = lab.pairshell_root(&["index"]);
+    assert!(run.success(), "{run}");
+    assert_eq!(list(&alice), "");
+    assert_eq!(list(&bob), format!("{}\tread-only\n", m.label()));
+}
+
+/// Pins the hosts index's row: damage `HostsIndex::lookup` can see (a
+/// guest's part that does not parse, or one that holds a session not
+/// naming the guest) reads the host's file instead: the guest gets exactly
+/// what the file says, neither more nor nothing.
+#[test]
+fn hosts_index_with_a_damaged_entry_falls_back_to_the_file() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let bob = lab.add_guest("bob", None);
+    let maria = lab.add_host();
+    let m = lab.share(&maria, "api", &["alice"], &["bob"]);
+    let run = lab.pairshell_root(&["index"]);
+    assert!(run.success(), "{run}");
+    let path = hosts_index(&lab);
+    let good = std::fs::read(&path).unwrap();
+
+    // Text that no longer parses (an unknown field, same length).
+    let mut unparsable = good.clone();
+    let mut damaged = 0;
+    for i in 0..unparsable.len().saturating_sub(9) {
+        if &unparsable[i..i + 9] == b"read_only" {
+            unparsable[i..i + 9].copy_from_slice(b"read_onlX");
+            damaged += 1;
+        }
+    }
+    assert!(damaged > 0);
+    plant(&path, &unparsable, 0, 0o644);
+    let list = |g: &Guest| {
+        let run = lab.ssh(g, Some("list"));
+        assert!(run.success(), "{run}");
+        run.stdout
+    };
+    assert_eq!(list(&alice), format!("{}\tread-write\n", m.label()));
+    assert_eq!(list(&bob), format!("{}\tread-only\n", m.label()));
+
+    // Text that parses but names the guest nowhere: bob's part as if it
+    // named only cyd.
+    let mut renamed = good.clone();
+    let from = b"read_only = [\"bob\"]";
+    let to = b"read_only = [\"cyd\"]";
+    for i in 0..renamed.len().saturating_sub(from.len()) {
+        if &renamed[i..i + from.len()] == from {
+            renamed[i..i + from.len()].copy_from_slice(to);
+        }
+    }
+    assert_ne!(renamed, good);
+    plant(&path, &renamed, 0, 0o644);
+    assert_eq!(list(&bob), format!("{}\tread-only\n", m.label()));
 }

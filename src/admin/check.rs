@@ -130,7 +130,10 @@ fn check_all(
             abs.display(),
             installed.display()
         )),
-        None => index_check(abs, &text, r),
+        None => {
+            index_check(abs, &text, r);
+            hosts_index_check(abs, config, r);
+        }
     }
     if r.problems.is_empty() {
         let keys = config.guests.values().map(|g| g.all_keys().count()).sum();
@@ -992,6 +995,44 @@ fn index_check(abs: &Path, text: &str, r: &mut Report) {
             path.display()
         )),
         Err(crate::config::index::Unused::Unusable(why)) => r.problem(why),
+    }
+}
+
+/// The hosts index: missing is fine (logins read every host file); one
+/// that cannot be used is a problem, as for the lookup index. One stale for
+/// some files (a host's `share` since, or a new host) is a note, not a
+/// problem: hosts edit their files all day and cannot rebuild it, and a
+/// stale entry only costs those files' logins time.
+fn hosts_index_check(abs: &Path, config: &Config, r: &mut Report) {
+    use crate::config::index::hosts::HostsIndex;
+    use crate::config::index::Unused;
+    let path = crate::config::index::hosts::hosts_path_for(abs);
+    match HostsIndex::open(abs, &config.hosts_dir) {
+        Ok(index) => {
+            let logins = crate::config::host_logins(&config.hosts_dir).unwrap_or_default();
+            let stale = index.stale_files(&config.hosts_dir, &logins);
+            if stale.is_empty() {
+                r.note(format!(
+                    "{}: hosts index matches every host file",
+                    path.display()
+                ));
+            } else {
+                r.note(format!(
+                    "{}: hosts index is stale for {} of {} host files ({}): logins read those \
+                     files themselves; fix: run `pairshell index`",
+                    path.display(),
+                    stale.len(),
+                    logins.len(),
+                    stale.join(", ")
+                ));
+            }
+        }
+        Err(Unused::Missing(path)) => r.note(format!(
+            "{}: no hosts index; every login looks at every host file (fine for a few \
+             hosts; for more, run `pairshell index`)",
+            path.display()
+        )),
+        Err(Unused::Unusable(why)) => r.problem(why),
     }
 }
 

@@ -27,16 +27,18 @@ use nix::unistd::{Gid, Uid, User};
 
 use crate::audit::{Audit, Event};
 use crate::config::{self, host_file, Config};
-use crate::core::error::{failure, Failure};
+use crate::core::error::{failure, Error, Failure};
 use crate::core::request::is_login_name;
 use crate::sys::trust;
 
-/// `pairshell index`: rebuild the main config's lookup index.
+/// `pairshell index`: rebuild the main config's lookup index, then the
+/// hosts index (the host files' stamps and each guest's sessions).
 pub(crate) fn index(config_path: Option<&Path>) -> Result<(), Failure> {
     if !nix::unistd::geteuid().is_root() {
         return Err("index needs root (sudo): it writes beside the main config".into());
     }
-    let built = config::index::build(&config::main_path(config_path)).map_err(Failure::from)?;
+    let path = config::main_path(config_path);
+    let built = config::index::build(&path).map_err(Failure::from)?;
     println!(
         "pairshell: indexed {} guests, {} keys and {} principals in {} ({} bytes)",
         built.guests,
@@ -45,7 +47,31 @@ pub(crate) fn index(config_path: Option<&Path>) -> Result<(), Failure> {
         built.path.display(),
         built.bytes
     );
+    // The main index stands either way; without a hosts index logins read
+    // the host files themselves (`check` says so).
+    let hosts = match reindex_hosts(&path) {
+        Ok(hosts) => hosts,
+        Err(e) => {
+            eprintln!("pairshell: warning: the hosts index was not rebuilt: {e}");
+            return Ok(());
+        }
+    };
+    println!(
+        "pairshell: indexed {} host files in {} ({} bytes)",
+        hosts.hosts,
+        hosts.path.display(),
+        hosts.bytes
+    );
+    for why in &hosts.left_out {
+        println!("pairshell: not indexed (logins read it themselves): {why}");
+    }
     Ok(())
+}
+
+/// Rebuild the hosts index of the config at `config_path`.
+fn reindex_hosts(config_path: &Path) -> Result<config::index::hosts::BuiltHosts, Error> {
+    let loaded = config::index::Loaded::load(config_path)?;
+    config::index::hosts::build_hosts(&loaded.path, &loaded.config.hosts_dir)
 }
 
 /// After an admin command rewrote the main config: rebuild its index, or

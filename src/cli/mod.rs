@@ -109,7 +109,10 @@ pub(crate) enum Command {
     /// whole config. `guest add`, `guest remove` and `guest sync` rebuild it
     /// themselves; run this after editing the config by hand. Until then the
     /// index no longer matches the config and is not used (logins read the
-    /// whole config, which is slower but never wrong). Run it as root.
+    /// whole config, which is slower but never wrong). Then rebuilds
+    /// CONFIG.hosts-index, each host file's stamp and the sessions it shares
+    /// with each guest, so a login need not read every host file; a host
+    /// file changed since is read itself. Run it as root.
     Index,
     /// Share SESSION, show the line for guests, attach you
     ///

@@ -225,14 +225,14 @@ impl Guest {
 }
 
 /// A host's file: the sessions that host shares.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct HostFile {
     #[serde(default)]
     pub(crate) sessions: BTreeMap<SessionName, Share>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Share {
     #[serde(deserialize_with = "absolute_path")]

@@ -47,7 +47,14 @@ pub(super) fn join_target(
     trail: &mut Context,
     audit: &mut Audit,
 ) -> Result<Exit, Refusal> {
-    let hosts = load_hosts(config, &id.guest, target.host.as_deref(), trail, audit)?;
+    let hosts = load_hosts(
+        config_path,
+        config,
+        &id.guest,
+        target.host.as_deref(),
+        trail,
+        audit,
+    )?;
     let grants = policy::grants(&hosts, &id.guest, now);
     match policy::resolve(&grants, target) {
         Resolution::Join(grant) => {
@@ -181,7 +188,14 @@ pub(super) fn identify(
 /// Load the host files a request needs that could grant `guest` something:
 /// one host's, or all of them. A file that fails its checks is skipped with
 /// an audit line; other hosts keep working.
+///
+/// With a hosts index beside the config (`config::index::hosts`), a file
+/// whose stamp is still the one indexed is not opened: the index says it
+/// names the guest nowhere, or gives the sessions that name them. Every
+/// other file (changed since, new, or with no usable index) is read as
+/// without one; so a stale index costs time, never a grant or a refusal.
 pub(super) fn load_hosts(
+    config_abs: &Path,
     config: &Config,
     guest: &str,
     only: Option<&str>,
@@ -195,6 +209,11 @@ pub(super) fn load_hosts(
         }
         None => config::host_logins(&config.hosts_dir).map_err(hosts_dir_refusal)?,
     };
+    // An index that is missing, untrusted or damaged is simply not used
+    // (`pairshell check` reports it).
+    let index = HostsIndex::open(config_abs, &config.hosts_dir)
+        .ok()
+        .and_then(|index| index.guest(guest).ok().map(|parts| (index, parts)));
     let mut hosts = Vec::with_capacity(logins.len());
     let mut buf = Vec::new();
     // Waits for writers' locks share one budget across all files: a local
@@ -202,6 +221,16 @@ pub(super) fn load_hosts(
     // much per file (see `trust::lock_briefly`).
     let lock_budget_ends = Instant::now() + Duration::from_millis(100);
     for login in logins {
+        if let Some((index, parts)) = &index {
+            match index.lookup(&config.hosts_dir, &login, parts) {
+                Lookup::NamesNowhere => continue,
+                Lookup::Names(host) => {
+                    hosts.push(host);
+                    continue;
+                }
+                Lookup::ReadTheFile => {}
+            }
+        }
         let lock_wait = lock_budget_ends.saturating_duration_since(Instant::now());
         if !config::host_file_may_name(&config.hosts_dir, &login, guest, lock_wait, &mut buf) {
             continue;

@@ -24,6 +24,7 @@ use nix::unistd::Uid;
 use crate::audit::{Audit, Event};
 use crate::core::error::Exit;
 
+use crate::config::index::hosts::{HostsIndex, Lookup};
 use crate::config::index::Stamp;
 use crate::config::{self, Config, Host, OnHostLeave};
 use crate::core::mode::Mode;
@@ -139,6 +140,8 @@ fn flow(start: &Start, trail: &mut Context, audit: &mut Audit) -> Result<Exit, R
     // Identify: the key sshd verified, and nothing else.
     let auth_info = std::env::var_os("SSH_USER_AUTH").map(PathBuf::from);
     let id = identify(&mut loaded, auth_info.as_deref(), pair_uid, now, trail)?;
+    // The config's absolute path, as checked: where its indexes are.
+    let path = loaded.path.clone();
     let config = loaded.into_config();
 
     // Parse the request against the grammar.
@@ -155,7 +158,7 @@ fn flow(start: &Start, trail: &mut Context, audit: &mut Audit) -> Result<Exit, R
             Ok(Exit::Done)
         }
         Request::List => {
-            let hosts = load_hosts(&config, &id.guest, None, trail, audit)?;
+            let hosts = load_hosts(&path, &config, &id.guest, None, trail, audit)?;
             let grants = policy::grants(&hosts, &id.guest, now);
             let mut out = std::io::stdout().lock();
             for g in &grants {
@@ -167,7 +170,7 @@ fn flow(start: &Start, trail: &mut Context, audit: &mut Audit) -> Result<Exit, R
             Ok(Exit::Done)
         }
         Request::Choose => {
-            let hosts = load_hosts(&config, &id.guest, None, trail, audit)?;
+            let hosts = load_hosts(&path, &config, &id.guest, None, trail, audit)?;
             let grants = policy::grants(&hosts, &id.guest, now);
             if grants.is_empty() {
                 eprintln!("pairshell: {}", nothing_shared(&id.guest));

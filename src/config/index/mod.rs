@@ -29,6 +29,7 @@ use crate::sys::trust::{self, Owner};
 
 mod build;
 mod format;
+pub(crate) mod hosts;
 
 pub(crate) use build::build;
 use build::*;
