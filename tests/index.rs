@@ -326,3 +326,56 @@ fn hosts_index_with_a_damaged_entry_falls_back_to_the_file() {
     plant(&path, &renamed, 0, 0o644);
     assert_eq!(list(&bob), format!("{}\tread-only\n", m.label()));
 }
+
+/// Pins the hosts index's row: the owner check `HostsIndex::lookup` makes
+/// for a file that grants something, against the host's account as it is
+/// now. The host's account is given another uid after the index was built
+/// (an admin re-creating or renumbering it): the file, untouched, is still
+/// owned by the old uid, which may be someone else's by now. Read directly,
+/// such a file is refused (`skip-host-file`); the index, whose stamp of the
+/// file still matches, must not be believed for it either.
+///
+/// Positive control: before the change alice lists the session through the
+/// index (`check` says it matches every host file).
+#[test]
+fn host_file_owned_by_a_hosts_old_uid_is_not_believed_from_the_hosts_index() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let maria = lab.add_host();
+    let m = lab.share(&maria, "api", &["alice"], &[]);
+    let run = lab.pairshell_root(&["index"]);
+    assert!(run.success(), "{run}");
+    let check = lab.check();
+    assert!(
+        check.stdout.contains("hosts index matches every host file"),
+        "{check}"
+    );
+    assert_eq!(
+        lab.ssh(&alice, Some("list")).stdout,
+        format!("{}\tread-write\n", m.label())
+    );
+
+    // usermod refuses while the account runs anything: the server goes.
+    let _ = lab.tmux_as(&maria, &m.socket, &["kill-server"]);
+    let (old, _) = ids(&maria);
+    let new = (old + 10_000..old + 20_000)
+        .find(|&uid| {
+            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                .unwrap()
+                .is_none()
+        })
+        .expect("a free uid");
+    let out = std::process::Command::new("usermod")
+        .args(["-u", &new.to_string(), &maria])
+        .output()
+        .expect("usermod");
+    assert!(out.status.success(), "usermod -u: {out:?}");
+    let mark = lab.audit_mark();
+    assert_eq!(lab.ssh(&alice, Some("list")).stdout, "");
+    let skipped = lab.wait_audit_after(mark, &[("event", "skip-host-file")], WAIT);
+    assert!(
+        skipped.field("file").ends_with(&format!("/{maria}.toml")),
+        "{}",
+        skipped.raw
+    );
+}
