@@ -45,11 +45,15 @@
 use std::collections::HashSet;
 use std::ops::Range;
 
+use toml_parser::lexer::{Token, TokenKind};
 use toml_parser::parser::{parse_document, EventReceiver, RecursionGuard, ValidateWhitespace};
 use toml_parser::{ErrorSink, ParseError, Source};
 
 use super::*;
 use crate::core::error::line_column;
+
+/// Tokens parsed at a time (see [`scan`]).
+const CHUNK: usize = 4096;
 
 /// toml's own nesting limit (`toml::de::parser::LIMIT`).
 const DEPTH_LIMIT: u32 = 80;
@@ -75,15 +79,41 @@ struct GuestSegment {
 /// module's comment; the whole parse judges those exactly).
 pub(super) fn scan(text: &str) -> Option<Layout> {
     let source = Source::new(text);
-    let tokens = source.lex().into_vec();
     let mut cutter = Cutter::new(source);
     let mut errors = Errors(false);
     {
         let mut ws = ValidateWhitespace::new(&mut cutter, source);
         let mut guard = RecursionGuard::new(&mut ws, DEPTH_LIMIT);
-        parse_document(&tokens, &mut guard, &mut errors);
+        // The tokens are parsed a few thousand at a time rather than all
+        // at once (toml lexes the whole file first: tens of megabytes for
+        // a large config). A chunk ends only where a header's `[` begins a
+        // line outside any bracket, which is where a TOML document's next
+        // expression starts, so the parser sees the events it would see
+        // in one pass. A chunk cut anywhere else (brackets that do not
+        // balance, in a file that is broken anyway) can only make the
+        // parser report an error, which sends the file to the whole parse.
+        let mut chunk: Vec<Token> = Vec::with_capacity(CHUNK + 64);
+        let (mut depth, mut line_start) = (0i64, true);
+        for token in source.lex() {
+            let kind = token.kind();
+            if kind == TokenKind::LeftSquareBracket
+                && depth == 0
+                && line_start
+                && chunk.len() >= CHUNK
+            {
+                parse_document(&chunk, &mut guard, &mut errors);
+                chunk.clear();
+            }
+            match kind {
+                TokenKind::LeftSquareBracket | TokenKind::LeftCurlyBracket => depth += 1,
+                TokenKind::RightSquareBracket | TokenKind::RightCurlyBracket => depth -= 1,
+                _ => {}
+            }
+            line_start = kind == TokenKind::Newline;
+            chunk.push(token);
+        }
+        parse_document(&chunk, &mut guard, &mut errors);
     }
-    drop(tokens);
     if errors.0 || cutter.whole {
         return None;
     }
@@ -572,6 +602,46 @@ mod tests {
                 agrees(&text, &[("ssh-rsa", &b)], &[&format!("p{}@x", i % 8)]);
             }
             agrees(&text, &[], &[]);
+        }
+    }
+
+    /// Many chunks of tokens (see `scan`): the same answers, a line that
+    /// starts with `[` inside a multi-line array is not taken for a header,
+    /// and an error in the last chunk, or one that only a cut in the wrong
+    /// place would hide, still refuses.
+    #[test]
+    fn configs_of_many_chunks_agree_with_the_whole_parse() {
+        let mut text = String::from(SETTINGS);
+        for g in 0..3000u32 {
+            text.push_str(&format!("\n[guests.g{g}]\nkeys = [\"{} g{g}\"]\n", key(g)));
+            if g % 500 == 7 {
+                // Valid TOML: a nested array whose lines start with `[`.
+                text.push_str("other = [\n[\n\"a\"],\n[\"b\"]\n]\n");
+            }
+        }
+        assert!(Source::new(&text).lex().count() > 4 * CHUNK);
+        for g in [0, 7, 1500, 2999] {
+            let b = b64(g);
+            let got = filtered(&text, &[("ssh-ed25519", &b)], &[]).unwrap();
+            if g % 500 == 7 {
+                // Its own table has a field that does not exist.
+                assert!(got.is_err());
+            } else {
+                assert_eq!(names(&got.unwrap()), [format!("g{g}")]);
+            }
+        }
+        for tail in [
+            "\n[guests.zz]\nkeys = [\"x\"\n",
+            "\n[guests.zz]\nkeys = [\n\n[guests.zy]\nkeys = []\n",
+            "\n[guests.g5]\nkeys = []\n",
+        ] {
+            let broken = format!("{text}{tail}");
+            let whole = parse_main(Path::new(FILE), &broken).unwrap_err();
+            let b = b64(0);
+            if let Some(got) = filtered(&broken, &[("ssh-ed25519", &b)], &[]) {
+                let got = got.map(|_| ()).expect_err(tail);
+                assert_eq!(got.to_string(), whole.to_string());
+            }
         }
     }
 
