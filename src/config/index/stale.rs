@@ -42,7 +42,6 @@
 //! and `pairshell index` still read the whole file and report it (see
 //! pairshell.toml(5), "The index").
 
-use std::collections::HashSet;
 use std::ops::Range;
 
 use toml_parser::lexer::{Token, TokenKind};
@@ -115,6 +114,11 @@ pub(super) fn scan(text: &str) -> Option<Layout> {
         parse_document(&chunk, &mut guard, &mut errors);
     }
     if errors.0 || cutter.whole {
+        return None;
+    }
+    // `[guests.x]` twice is an error the whole parse names.
+    cutter.names.sort_unstable();
+    if cutter.names.windows(2).any(|w| w[0] == w[1]) {
         return None;
     }
     cutter.finish(text.len());
@@ -240,7 +244,8 @@ struct Cutter<'i> {
     in_root: bool,
     escaped: bool,
     keys: Vec<&'i str>,
-    names: HashSet<&'i str>,
+    /// Every guest's name from its header, checked for repeats at the end.
+    names: Vec<&'i str>,
     settings: Vec<Range<usize>>,
     guests: Vec<GuestSegment>,
     /// A shape this path does not take: read the file whole.
@@ -261,7 +266,7 @@ impl<'i> Cutter<'i> {
             in_root: true,
             escaped: false,
             keys: Vec::new(),
-            names: HashSet::new(),
+            names: Vec::new(),
             settings: Vec::new(),
             guests: Vec::new(),
             whole: false,
@@ -309,10 +314,7 @@ impl<'i> Cutter<'i> {
                 let name = self.header_keys.get(1).copied().filter(|n| is_bare(n));
                 match name {
                     Some(name) if !self.array_header && self.header_keys.len() == 2 => {
-                        // `[guests.x]` twice is an error the whole parse names.
-                        if !self.names.insert(name) {
-                            self.whole = true;
-                        }
+                        self.names.push(name);
                         self.guest = true;
                     }
                     _ => self.whole = true,
