@@ -393,6 +393,27 @@ impl Loaded {
     }
 }
 
+/// What a login without a usable index makes of `text` for these keys and
+/// principals ([`stale`]): `None` when it parses the file whole. For the
+/// fuzz target that compares it with the whole parse.
+pub(crate) fn stale_load(
+    file: &Path,
+    text: &str,
+    keys: &[(&str, &str)],
+    principals: &[&str],
+) -> Option<Result<Config, Error>> {
+    let layout = stale::scan(text)?;
+    Some(
+        layout
+            .parse(file, text, &layout.no_guests())
+            .and_then(|mut config| {
+                let found = layout.parse(file, text, &layout.keeps(text, keys, principals))?;
+                config.guests = found.guests;
+                Ok(config)
+            }),
+    )
+}
+
 /// One line naming a config version and a reason: the stamp and a digest of
 /// the note, in hex.
 fn version_line(stamp: &Stamp, note: &str) -> String {
