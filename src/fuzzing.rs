@@ -143,6 +143,51 @@ pub fn config_main(raw: &[u8]) -> Result<MainConfig, ConfigError> {
     })
 }
 
+/// The stale-index path (a login's config without a usable index) against
+/// the whole parse, for a config the whole parse accepts: for each guest's
+/// keys and principals, the same settings, and exactly the guests that hold
+/// them, each as the whole config has it; never a guest it lacks. Panics on
+/// a difference; anything the whole parse refuses is not compared (another
+/// guest's schema error is allowed to pass, pairshell.toml(5)).
+pub fn config_stale_agrees(raw: &[u8]) {
+    let file = Path::new("/etc/pairshell/pairshell.toml");
+    let Ok(text) = std::str::from_utf8(raw) else {
+        return;
+    };
+    let Ok(whole) = config::parse_main(file, text) else {
+        return;
+    };
+    let mut settings = whole.clone();
+    settings.guests.clear();
+    for guest in whole.guests.values() {
+        let keys: Vec<(&str, &str)> = guest
+            .all_keys()
+            .map(|k| (k.key_type.as_str(), k.base64.as_str()))
+            .collect();
+        let principals: Vec<&str> = guest.principals.iter().map(|p| p.as_str()).collect();
+        let Some(got) = config::index::stale_load(file, text, &keys, &principals) else {
+            continue;
+        };
+        let mut got = got.expect("the stale path refused a config the whole parse accepts");
+        for (name, g) in &whole.guests {
+            let holds = g
+                .all_keys()
+                .any(|k| keys.contains(&(k.key_type.as_str(), k.base64.as_str())))
+                || g.principals
+                    .iter()
+                    .any(|p| principals.contains(&p.as_str()));
+            if holds {
+                assert_eq!(got.guests.get(name), Some(g), "{name} is missing");
+            }
+        }
+        for (name, g) in &got.guests {
+            assert_eq!(whole.guests.get(name), Some(g), "{name} differs");
+        }
+        got.guests.clear();
+        assert_eq!(got, settings, "the settings differ");
+    }
+}
+
 /// One session of a host file that loaded.
 #[derive(Debug)]
 pub struct Session {
@@ -182,4 +227,30 @@ pub fn typed(raw: &[u8]) -> String {
     }
     keys.extend(decoder.finish());
     crate::admin::typed::render(&keys)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fuzz target's property over its committed seeds and the
+    /// repository's example configs, so a plain `cargo test` runs it too.
+    #[test]
+    fn fuzz_seeds_and_examples_agree_with_the_whole_parse() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut seen = 0;
+        for dir in ["fuzz/corpus/config", "examples", "testdata"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if let Ok(raw) = std::fs::read(entry.path()) {
+                    let main = raw.split(|&b| b == 0).next().unwrap_or_default();
+                    config_stale_agrees(main);
+                    seen += 1;
+                }
+            }
+        }
+        assert!(seen > 0);
+    }
 }

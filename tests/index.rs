@@ -379,3 +379,61 @@ fn host_file_owned_by_a_hosts_old_uid_is_not_believed_from_the_hosts_index() {
         skipped.raw
     );
 }
+
+/// With a stale index, a hand edit that broke only another guest's table
+/// (a misspelt field) does not refuse this guest: sshd's key lookup and the
+/// login build only the tables that hold the presented key. The broken
+/// guest is refused, a TOML error anywhere still refuses everyone, and
+/// `check` reports the typo (the behaviour pairshell.toml(5) describes
+/// under "The index").
+#[test]
+fn stale_index_with_another_guests_typo_still_lets_this_guest_in() {
+    let mut lab = lab!();
+    let alice = lab.add_guest("alice", None);
+    let bob = lab.add_guest("bob", None);
+    let maria = lab.add_host();
+    let m = lab.share(&maria, "api", &["alice"], &["bob"]);
+    let run = lab.pairshell_root(&["index"]);
+    assert!(run.success(), "{run}");
+
+    // Bob's table gets a field that does not exist: the index goes stale.
+    let good = lab.config_text();
+    let typo = good.replace("[guests.bob]\n", "[guests.bob]\nread_wirte = true\n");
+    assert_ne!(typo, good);
+    lab.write_config_text(&typo);
+
+    let ak = lab.authorized_keys(&lab.pair, &alice.key_type, &alice.key_base64, None);
+    assert!(ak.success(), "{ak}");
+    assert!(ak.stdout.contains(&alice.key_base64), "{ak}");
+    assert!(
+        ak.stderr.contains("not for the config as it is now"),
+        "{ak}"
+    );
+    let run = lab.ssh(&alice, Some("list"));
+    assert!(run.success(), "{run}");
+    assert_eq!(run.stdout, format!("{}\tread-write\n", m.label()), "{run}");
+
+    // Bob's own table is refused, as the whole config would be.
+    let ak = lab.authorized_keys(&lab.pair, &bob.key_type, &bob.key_base64, None);
+    assert_eq!(ak.stdout, "", "{ak}");
+    assert!(ak.stderr.contains("read_wirte"), "{ak}");
+    assert_eq!(lab.ssh(&bob, Some("list")).code(), Some(255));
+
+    // `check` reads the whole file and names the typo.
+    let check = lab.check();
+    assert!(!check.success(), "{check}");
+    assert!(format!("{check}").contains("read_wirte"), "{check}");
+
+    // A TOML error after alice's table refuses alice too, with its place.
+    let broken = format!("{good}\n[guests.zed]\nkeys = [\"x\"\n");
+    lab.write_config_text(&broken);
+    let ak = lab.authorized_keys(&lab.pair, &alice.key_type, &alice.key_base64, None);
+    assert_eq!(ak.stdout, "", "{ak}");
+    // The unclosed array's line, or the end of the file just after it.
+    let line = broken.lines().count();
+    assert!(
+        ak.stderr.contains(&format!(":{line}:")) || ak.stderr.contains(&format!(":{}:", line + 1)),
+        "{ak}"
+    );
+    assert_eq!(lab.ssh(&alice, Some("list")).code(), Some(255));
+}

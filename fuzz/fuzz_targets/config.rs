@@ -4,19 +4,25 @@
 //! whole input. Besides "no panic", checks that an accepted file holds only
 //! names that obey the name rules, absolute paths and well-formed keys, that
 //! every session a host can share is a request a guest can make, and that a
-//! refusal points at a line and column that exist in the text.
+//! refusal points at a line and column that exist in the text; and that a
+//! login without a usable index (the stale path) finds exactly the guests
+//! the whole parse says hold each key.
 #![no_main]
 
 mod rules;
 
 use libfuzzer_sys::fuzz_target;
-use pairshell::fuzzing::{config_host, config_main, request, ConfigError, Request};
+use pairshell::fuzzing::{
+    config_host, config_main, config_stale_agrees, request, ConfigError, Request,
+};
 
 fuzz_target!(|raw: &[u8]| {
     let (main, host) = match raw.iter().position(|&b| b == 0) {
         Some(i) => (&raw[..i], &raw[i + 1..]),
         None => (raw, raw),
     };
+
+    config_stale_agrees(main);
 
     match config_main(main) {
         Ok(c) => {

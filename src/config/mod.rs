@@ -545,6 +545,11 @@ pub(crate) fn load_main(path: &Path) -> Result<(PathBuf, Config), Error> {
 /// Parse a main config's text (no file checks); `file` is for messages.
 pub(crate) fn parse_main(file: &Path, text: &str) -> Result<Config, Error> {
     let config: Config = toml::from_str(text).map_err(|e| Error::from_toml(file, text, &e))?;
+    check_main(file, config)
+}
+
+/// The checks [`parse_main`] makes beyond the schema.
+fn check_main(file: &Path, config: Config) -> Result<Config, Error> {
     if !is_login_name(&config.socket_group) {
         return Err(Error::Invalid {
             path: file.to_path_buf(),

@@ -23,13 +23,14 @@ use toml_edit::{DocumentMut, Item, Table};
 
 #[cfg(test)]
 use super::KeyText;
-use super::{parse_main, Config, Guest, GuestName, MAX_MAIN};
+use super::{check_main, parse_main, Config, Guest, GuestName, MAX_MAIN};
 use crate::core::error::Error;
 use crate::sys::trust::{self, Owner};
 
 mod build;
 mod format;
 pub(crate) mod hosts;
+mod stale;
 
 pub(crate) use build::build;
 use build::*;
@@ -262,6 +263,10 @@ pub(crate) struct Loaded {
     file: File,
     /// That file's version, for [`Loaded::index_note_once`].
     stamp: Stamp,
+    /// Without an index: the config's text, checked whole and cut into
+    /// settings and guests, from which [`Loaded::add_guests_for`] builds
+    /// the guests asked for ([`stale`]).
+    pending: Option<(String, stale::Layout)>,
 }
 
 impl Loaded {
@@ -287,6 +292,7 @@ impl Loaded {
                         index_note: None,
                         file,
                         stamp: Stamp::of(&meta),
+                        pending: None,
                     })
                 }
                 Err(e) => Some(format!("{}: {e}; not using it", index.path.display())),
@@ -294,7 +300,17 @@ impl Loaded {
             Err(Unused::Missing(_)) => None,
             Err(Unused::Unusable(note)) => Some(note),
         };
-        let config = read_whole(&abs, &mut file, meta.len())?;
+        // No index to use: check the whole file's syntax but build only its
+        // settings now, and later only the guests asked for; a file this
+        // path does not take (see `stale`) is parsed whole, as before.
+        let text = read_text(&abs, &mut file, meta.len())?;
+        let (config, pending) = match stale::scan(&text) {
+            Some(layout) => {
+                let config = layout.parse(&abs, &text, &layout.no_guests())?;
+                (config, Some((text, layout)))
+            }
+            None => (parse_main(&abs, &text)?, None),
+        };
         Ok(Loaded {
             path: abs,
             config,
@@ -302,6 +318,7 @@ impl Loaded {
             index_note: note,
             file,
             stamp: Stamp::of(&meta),
+            pending,
         })
     }
 
@@ -337,11 +354,21 @@ impl Loaded {
     /// this, the config answers every question about them exactly as the
     /// whole config would. A config read whole already has every guest.
     /// Keys are `(type, base64)`, compared as text like the config does.
+    ///
+    /// Without an index, the guests whose tables may hold them are parsed
+    /// from the config's text (a superset: see `stale` for what guards
+    /// what); an error in one of them, or in the settings, refuses.
     pub(crate) fn add_guests_for(
         &mut self,
         keys: &[(&str, &str)],
         principals: &[&str],
     ) -> Result<(), Error> {
+        if let Some((text, layout)) = &self.pending {
+            let keep = layout.keeps(text, keys, principals);
+            let found = layout.parse(&self.path, text, &keep)?;
+            self.config.guests.extend(found.guests);
+            return Ok(());
+        }
         let Some(index) = &self.index else {
             return Ok(());
         };
@@ -365,6 +392,27 @@ impl Loaded {
             }
         }
     }
+}
+
+/// What a login without a usable index makes of `text` for these keys and
+/// principals ([`stale`]): `None` when it parses the file whole. For the
+/// fuzz target that compares it with the whole parse.
+pub(crate) fn stale_load(
+    file: &Path,
+    text: &str,
+    keys: &[(&str, &str)],
+    principals: &[&str],
+) -> Option<Result<Config, Error>> {
+    let layout = stale::scan(text)?;
+    Some(
+        layout
+            .parse(file, text, &layout.no_guests())
+            .and_then(|mut config| {
+                let found = layout.parse(file, text, &layout.keeps(text, keys, principals))?;
+                config.guests = found.guests;
+                Ok(config)
+            }),
+    )
 }
 
 /// One line naming a config version and a reason: the stamp and a digest of
@@ -415,6 +463,11 @@ fn remember_once(path: &Path, line: &str) -> bool {
 
 /// The whole config, from its opened and checked file.
 fn read_whole(path: &Path, file: &mut File, len: u64) -> Result<Config, Error> {
+    parse_main(path, &read_text(path, file, len)?)
+}
+
+/// The config's text, from its opened and checked file.
+fn read_text(path: &Path, file: &mut File, len: u64) -> Result<String, Error> {
     use std::io::{Seek, SeekFrom};
     let mut text = String::with_capacity(len.min(MAX_MAIN) as usize);
     file.seek(SeekFrom::Start(0))
@@ -422,7 +475,7 @@ fn read_whole(path: &Path, file: &mut File, len: u64) -> Result<Config, Error> {
     file.take(MAX_MAIN)
         .read_to_string(&mut text)
         .map_err(|e| Error::io(path, e))?;
-    parse_main(path, &text)
+    Ok(text)
 }
 
 #[cfg(test)]
