@@ -494,9 +494,7 @@ check to the exit, the `deny` line (building the event, the key's refusal count 
 the roster directory: open, lock, read, truncate, write; a syslog datagram) and the \
 message on stderr, about 0.45 ms under `strace` against 0.1 ms for `list`'s output, \
 of which some 0.16 ms is code run for the first time in the process. That line is \
-part of the audit guarantee, not waste; the rest of the two paths is the same code. \
-
-
+part of the audit guarantee, not waste; the rest of the two paths is the same code.\n\n\
 For a stale index (`config/index/stale.rs`): candidates timed on a generated 7.5 MiB \
 config of the same shape (release build, shared machine; reading the file alone about \
 6 ms): `toml::from_str` of the whole config 114-130 ms and 39.5 MiB; toml's borrowed \
