@@ -421,20 +421,8 @@ impl HostsIndex {
     /// **Freshness** is judged per file, by [`HostsIndex::lookup`].
     pub(crate) fn open(config_abs: &Path, hosts_dir: &Path) -> Result<HostsIndex, Unused> {
         let path = hosts_path_for(config_abs);
-        let (file, meta) = match trust::open_trusted(&path, Owner::Root) {
-            Ok(opened) => opened,
-            Err(e) if e.is_not_found() => return Err(Unused::Missing(path)),
-            Err(e) => return Err(Unused::Unusable(format!("{e}; not using it"))),
-        };
-        let stale = |why: &str| {
-            Unused::Unusable(format!(
-                "{} is {why}; not using it (run `pairshell index`)",
-                path.display()
-            ))
-        };
-        let mut header = [0u8; HEADER_LEN as usize];
-        file.read_exact_at(&mut header, 0)
-            .map_err(|_| stale("too short"))?;
+        let (file, len, header) = open_root_index::<{ HEADER_LEN as usize }>(&path)?;
+        let stale = |why: &str| unusable(&path, why);
         let h = Header::decode(&header).ok_or_else(|| stale("not an index of this version"))?;
         if h.built_by != built_by() {
             return Err(stale("from another version of pairshell"));
@@ -442,14 +430,10 @@ impl HostsIndex {
         if h.dir != dir_digest(hosts_dir) {
             return Err(stale("for another hosts_dir"));
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        if now < h.built_at {
+        if built_in_the_future(h.built_at) {
             return Err(stale("from the future (was the clock set back?)"));
         }
-        if !h.fits(meta.len()) {
+        if !h.fits(len) {
             return Err(stale("malformed"));
         }
         let mut region = vec![0u8; h.hosts_len as usize];

@@ -102,20 +102,8 @@ impl Index {
     /// would find nobody: a refusal, never a grant.
     pub(crate) fn open(config_abs: &Path, config: &Metadata) -> Result<Index, Unused> {
         let path = path_for(config_abs);
-        let (file, meta) = match trust::open_trusted(&path, Owner::Root) {
-            Ok(opened) => opened,
-            Err(e) if e.is_not_found() => return Err(Unused::Missing(path)),
-            Err(e) => return Err(Unused::Unusable(format!("{e}; not using it"))),
-        };
-        let stale = |why: &str| {
-            Unused::Unusable(format!(
-                "{} is {why}; not using it (run `pairshell index`)",
-                path.display()
-            ))
-        };
-        let mut header = [0u8; HEADER_LEN as usize];
-        file.read_exact_at(&mut header, 0)
-            .map_err(|_| stale("too short"))?;
+        let (file, len, header) = open_root_index::<{ HEADER_LEN as usize }>(&path)?;
+        let stale = |why: &str| unusable(&path, why);
         let h = Header::decode(&header).ok_or_else(|| stale("not an index of this version"))?;
         if h.built_by != built_by() {
             return Err(stale("from another version of pairshell"));
@@ -123,14 +111,10 @@ impl Index {
         if h.stamp != Stamp::of(config) {
             return Err(stale("not for the config as it is now"));
         }
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs() as i64)
-            .unwrap_or(0);
-        if now < h.built_at {
+        if built_in_the_future(h.built_at) {
             return Err(stale("from the future (was the clock set back?)"));
         }
-        if !h.fits(meta.len()) {
+        if !h.fits(len) {
             return Err(stale("malformed"));
         }
         let mut settings = vec![0u8; h.settings_len as usize];
@@ -249,6 +233,54 @@ impl Index {
         let len = u32::from_le_bytes(buf[40..44].try_into().unwrap());
         Ok((digest, off, len))
     }
+}
+
+/// Open the index at `path` under the trust rules both indexes share (see
+/// [`Index::open`]: a regular file owned by root that nobody else can
+/// write) and read its `N`-byte header. Returns the file, its length and
+/// the header.
+fn open_root_index<const N: usize>(path: &Path) -> Result<(File, u64, [u8; N]), Unused> {
+    let (file, meta) = match trust::open_trusted(path, Owner::Root) {
+        Ok(opened) => opened,
+        Err(e) if e.is_not_found() => return Err(Unused::Missing(path.to_path_buf())),
+        Err(e) => return Err(Unused::Unusable(format!("{e}; not using it"))),
+    };
+    let mut header = [0u8; N];
+    file.read_exact_at(&mut header, 0)
+        .map_err(|_| unusable(path, "too short"))?;
+    Ok((file, meta.len(), header))
+}
+
+/// The index at `path` cannot be used, for `why`.
+fn unusable(path: &Path, why: &str) -> Unused {
+    Unused::Unusable(format!(
+        "{} is {why}; not using it (run `pairshell index`)",
+        path.display()
+    ))
+}
+
+/// Whether an index built at `built_at` (seconds since the epoch) was built
+/// later than the clock now says: the clock was set back, and a change time
+/// could repeat (see [`Index::open`]).
+fn built_in_the_future(built_at: i64) -> bool {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    now < built_at
+}
+
+/// An ed25519 key line unlike any other: `i` and then `fill` bytes.
+#[cfg(test)]
+fn numbered_key(i: u32, fill: u8) -> String {
+    let mut blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20".to_vec();
+    let mut raw = [fill; 32];
+    raw[..4].copy_from_slice(&i.to_le_bytes());
+    blob.extend_from_slice(&raw);
+    ssh_key::PublicKey::from_bytes(&blob)
+        .unwrap()
+        .to_openssh()
+        .unwrap()
 }
 
 /// The main config as a command needs it: from the index when one matches
@@ -613,16 +645,7 @@ dora = {{ keys = ["ssh-ed25519 {ALICE}"] }}
     #[test]
     fn many_guests_are_all_found() {
         let mut text = String::from("pair_user = \"pair\"\n");
-        let key = |i: u32| {
-            let mut blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20".to_vec();
-            let mut raw = [0u8; 32];
-            raw[..4].copy_from_slice(&i.to_le_bytes());
-            blob.extend_from_slice(&raw);
-            ssh_key::PublicKey::from_bytes(&blob)
-                .unwrap()
-                .to_openssh()
-                .unwrap()
-        };
+        let key = |i: u32| numbered_key(i, 0);
         for i in 0..500 {
             text.push_str(&format!("[guests.g{i}]\nkeys = [\"{}\"]\n", key(i)));
         }

@@ -540,14 +540,7 @@ mod tests {
 
     /// A key unlike any other, by number.
     fn key(i: u32) -> String {
-        let mut blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20".to_vec();
-        let mut raw = [7u8; 32];
-        raw[..4].copy_from_slice(&i.to_le_bytes());
-        blob.extend_from_slice(&raw);
-        ssh_key::PublicKey::from_bytes(&blob)
-            .unwrap()
-            .to_openssh()
-            .unwrap()
+        numbered_key(i, 7)
     }
 
     fn b64(i: u32) -> String {
